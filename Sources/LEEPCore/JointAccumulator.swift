@@ -1,0 +1,169 @@
+import RealModule
+
+/// Pass 1 of LEEP: the Y×Z joint sums Σ_{i: y_i = y} θ_iz, the sample count n and the NCE
+/// count matrix of (y_i, ẑ_i), built chunk by chunk.
+///
+/// Every field is a sum over samples, so accumulators of disjoint parts of the data merge by
+/// addition in any order, on any machine (DESIGN §2): `merge` is associative and commutative up
+/// to floating-point reordering of the joint sums. The joint is kept unnormalised (the 1/n of
+/// P(y, z) cancels in P(y|z)), which keeps merging a plain addition.
+public struct JointAccumulator: Sendable, Equatable {
+    /// Y, the number of target classes.
+    public let targetClasses: Int
+    /// Z, the number of source classes.
+    public let sourceClasses: Int
+    /// n, the number of samples added so far.
+    public var sampleCount: Int { samples }
+    /// n·P(y, z) = Σ_{i: y_i = y} θ_iz, row-major by target class y (Y×Z).
+    public var jointSums: [Double] { sums }
+    /// c(y, z) = #{i : y_i = y, argmax θ_i = z}, row-major by y (Y×Z); NCE's counts.
+    public var argmaxCounts: [Int64] { counts }
+
+    // Stored under other names so that the inlinable `add` may write them while users only read.
+    @usableFromInline var samples: Int
+    @usableFromInline var sums: [Double]
+    @usableFromInline var counts: [Int64]
+
+    /// An empty accumulator for Y target and Z source classes.
+    public init(targetClasses: Int, sourceClasses: Int) {
+        precondition(targetClasses > 0 && sourceClasses > 0, "Y and Z must be positive")
+        self.targetClasses = targetClasses
+        self.sourceClasses = sourceClasses
+        self.samples = 0
+        self.sums = Array(repeating: 0, count: targetClasses * sourceClasses)
+        self.counts = Array(repeating: 0, count: targetClasses * sourceClasses)
+    }
+
+    /// Rebuilds an accumulator from its sums (a partial received from another process).
+    public init(
+        targetClasses: Int, sourceClasses: Int, sampleCount: Int,
+        jointSums: [Double], argmaxCounts: [Int64]
+    ) throws(ShapeMismatch) {
+        let cells = targetClasses * sourceClasses
+        guard jointSums.count == cells, argmaxCounts.count == cells else {
+            throw ShapeMismatch(
+                expected: (targetClasses, sourceClasses),
+                actual: (jointSums.count / max(sourceClasses, 1), argmaxCounts.count / max(sourceClasses, 1)))
+        }
+        self.targetClasses = targetClasses
+        self.sourceClasses = sourceClasses
+        self.samples = sampleCount
+        self.sums = jointSums
+        self.counts = argmaxCounts
+    }
+
+    /// Adds every row of `chunk`, or none of them.
+    ///
+    /// The chunk is validated first (values finite and non-negative, rows summing to 1 within
+    /// `check.sumTolerance`, labels in [0, Y)); the first invalid row is thrown and the
+    /// accumulator is left unchanged, so one bad chunk never taints the others.
+    @inlinable
+    public mutating func add<Scalar: ProbabilityScalar>(
+        _ chunk: PredictionChunk<Scalar>, check: RowCheck = RowCheck()
+    ) throws(AddError) {
+        guard chunk.sourceClasses == sourceClasses else {
+            throw .shape(ShapeMismatch(
+                expected: (targetClasses, sourceClasses), actual: (targetClasses, chunk.sourceClasses)))
+        }
+        let z = sourceClasses
+        try validate(chunk, check: check)
+        sums.withUnsafeMutableBufferPointer { joint in
+            counts.withUnsafeMutableBufferPointer { argmaxCounts in
+                for i in 0..<chunk.rowCount {
+                    let row = chunk.row(i)
+                    let y = Int(chunk.labels[i])
+                    // n·P(y_i, ·) += θ_i, tracking max_z θ_iz on the way for ẑ_i.
+                    let target = joint.baseAddress! + y * z
+                    var maxima = SIMD8<Double>(repeating: -.infinity)
+                    var column = 0
+                    while column + 8 <= z {
+                        let lanes = widenedLanes(row + column)
+                        let sums = UnsafeRawPointer(target + column).loadUnaligned(as: SIMD8<Double>.self)
+                        UnsafeMutableRawPointer(target + column).storeBytes(of: sums + lanes, as: SIMD8<Double>.self)
+                        maxima = pointwiseMax(maxima, lanes)
+                        column += 8
+                    }
+                    var maximum = maxima.max()
+                    while column < z {
+                        let value = Double(row[column])
+                        target[column] += value
+                        maximum = Swift.max(maximum, value)
+                        column += 1
+                    }
+                    // ẑ_i = argmax_z θ_iz, ties to the lowest index: the first column holding the maximum.
+                    var argmax = 0
+                    while Double(row[argmax]) != maximum { argmax += 1 }
+                    argmaxCounts[y * z + argmax] += 1
+                }
+            }
+        }
+        samples += chunk.rowCount
+    }
+
+    /// Throws the first invalid row of `chunk`.
+    @inlinable
+    func validate<Scalar: ProbabilityScalar>(
+        _ chunk: PredictionChunk<Scalar>, check: RowCheck
+    ) throws(AddError) {
+        for i in 0..<chunk.rowCount {
+            let label = chunk.labels[i]
+            guard label >= 0 && Int(label) < targetClasses else {
+                throw .row(InvalidRow(
+                    row: chunk.firstRow + i,
+                    problem: .labelOutOfRange(label: Int64(label), targetClasses: targetClasses)))
+            }
+            let row = chunk.row(i)
+            let statistics = RowStatistics(of: row, count: sourceClasses)
+            if let problem = check.problem(of: row, count: sourceClasses, statistics: statistics) {
+                throw .row(InvalidRow(row: chunk.firstRow + i, problem: problem))
+            }
+        }
+    }
+
+    /// Adds the sums of `other`, which covers other samples of the same run.
+    public mutating func merge(_ other: JointAccumulator) throws(ShapeMismatch) {
+        guard other.targetClasses == targetClasses, other.sourceClasses == sourceClasses else {
+            throw ShapeMismatch(
+                expected: (targetClasses, sourceClasses),
+                actual: (other.targetClasses, other.sourceClasses))
+        }
+        for index in sums.indices {
+            sums[index] += other.sums[index]
+            counts[index] += other.counts[index]
+        }
+        samples += other.samples
+    }
+
+    /// NCE = −H(Y | Ẑ) = Σ_{y,z} P(y, ẑ=z) log P(y | ẑ=z), from the count matrix (Tran et al. 2019).
+    public var negativeConditionalEntropy: Double {
+        guard sampleCount > 0 else { return 0 }
+        let n = Double(sampleCount)
+        var entropy = 0.0
+        for z in 0..<sourceClasses {
+            var columnCount: Int64 = 0
+            for y in 0..<targetClasses { columnCount += argmaxCounts[y * sourceClasses + z] }
+            guard columnCount > 0 else { continue }
+            for y in 0..<targetClasses {
+                let count = argmaxCounts[y * sourceClasses + z]
+                guard count > 0 else { continue }
+                entropy += Double(count) / n * Double.log(Double(count) / Double(columnCount))
+            }
+        }
+        return entropy
+    }
+}
+
+/// Why `JointAccumulator.add` refused a chunk.
+public enum AddError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A row (or its label) is invalid.
+    case row(InvalidRow)
+    /// The chunk's number of source classes differs from the accumulator's.
+    case shape(ShapeMismatch)
+
+    public var description: String {
+        switch self {
+        case .row(let error): return error.description
+        case .shape(let error): return error.description
+        }
+    }
+}

@@ -1,0 +1,39 @@
+/// The final scores of one run: LEEP with its companions NCE and EEP accuracy.
+public struct LEEPScore: Sendable, Equatable, Codable {
+    /// LEEP = (1/n) Σ_i log EEP_i (Nguyen et al. 2020); ≤ 0, higher predicts better transfer.
+    public let leep: Double
+    /// NCE = −H(Y | Ẑ) (Tran et al. 2019); ≤ 0.
+    public let nce: Double
+    /// The share of samples the expected empirical predictor classifies correctly.
+    public let eepAccuracy: Double
+    /// n, the number of samples.
+    public let sampleCount: Int
+    /// Z, the number of source classes.
+    public let sourceClasses: Int
+    /// Y, the number of target classes.
+    public let targetClasses: Int
+
+    /// Combines the two passes of one run. Both must cover the same samples.
+    public init(joint: JointAccumulator, eep: EEPAccumulator) {
+        precondition(
+            joint.sampleCount == eep.sampleCount,
+            "pass 1 covered \(joint.sampleCount) samples but pass 2 covered \(eep.sampleCount)")
+        precondition(joint.sampleCount > 0, "a score needs at least one sample")
+        let n = Double(joint.sampleCount)
+        self.leep = eep.logEEPSum / n
+        self.nce = joint.negativeConditionalEntropy
+        self.eepAccuracy = Double(eep.hits) / n
+        self.sampleCount = joint.sampleCount
+        self.sourceClasses = joint.sourceClasses
+        self.targetClasses = joint.targetClasses
+    }
+
+    /// The JSON keys of docs/leep.md and `leep score --json`.
+    enum CodingKeys: String, CodingKey {
+        case leep, nce
+        case eepAccuracy = "eep_accuracy"
+        case sampleCount = "n"
+        case sourceClasses = "source_classes"
+        case targetClasses = "target_classes"
+    }
+}

@@ -1,0 +1,129 @@
+import LEEPCore
+
+/// Something that consumes a run's rows chunk by chunk, whatever the element type of the file.
+public protocol ChunkVisitor {
+    /// Called once per chunk, in row order. An `InvalidRow` thrown here is reported against the
+    /// file it concerns; any other error is passed through.
+    mutating func visit<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>) throws
+}
+
+/// A predictions file (n×Z softmax outputs) and a labels file (n target labels) that belong
+/// together, checked against each other before any row is scored.
+///
+/// Memory beyond the two mappings is one chunk's labels, so files far larger than RAM work.
+public struct PredictionPair: Sendable {
+    /// θ: n×Z, float16/32/64, C order.
+    public let predictions: NumPyArray
+    /// y: n integers of any width.
+    public let labels: NumPyArray
+    /// Y, given or max label + 1.
+    public let targetClasses: Int
+
+    /// n.
+    public var sampleCount: Int { predictions.shape[0] }
+    /// Z.
+    public var sourceClasses: Int { predictions.shape[1] }
+
+    /// Opens both files and checks shapes, lengths and every label; `targetClasses` nil means
+    /// max label + 1.
+    public init(predictionsPath: String, labelsPath: String, targetClasses: Int? = nil) throws(FileError) {
+        predictions = try NumPyArray(
+            path: predictionsPath, dtypes: [.float16, .float32, .float64],
+            expected: "float16, float32 or float64 probabilities")
+        labels = try NumPyArray(
+            path: labelsPath, dtypes: Set(NumPyDType.allCases.filter { !$0.isFloatingPoint }),
+            expected: "integer labels (int8 to int64 or uint8 to uint64)")
+        guard predictions.shape.count == 2 else {
+            throw FileError(path: predictionsPath, problem: .wrongDimensions(shape: predictions.shape, expected: 2))
+        }
+        guard labels.shape.count == 1 else {
+            throw FileError(path: labelsPath, problem: .wrongDimensions(shape: labels.shape, expected: 1))
+        }
+        guard predictions.shape[0] == labels.shape[0] else {
+            throw FileError(path: predictionsPath, problem: .lengthMismatch(
+                rows: predictions.shape[0], otherFile: labelsPath, otherRows: labels.shape[0]))
+        }
+        guard predictions.shape[0] > 0 else { throw FileError(path: predictionsPath, problem: .noRows) }
+        guard predictions.shape[1] > 0 else { throw FileError(path: predictionsPath, problem: .noColumns) }
+        self.targetClasses = try Self.checkLabels(labels, targetClasses: targetClasses)
+    }
+
+    /// Checks every label against [0, Y) before anything is scored, and returns Y.
+    private static func checkLabels(_ labels: NumPyArray, targetClasses: Int?) throws(FileError) -> Int {
+        var largest: Int64 = -1
+        for row in 0..<labels.shape[0] {
+            let label = labels.label(at: row)
+            let limit = Int64(targetClasses ?? Int(Int32.max))
+            guard label >= 0 && label < limit else {
+                throw FileError(path: labels.path, problem: .invalidRow(InvalidRow(
+                    row: row,
+                    problem: .labelOutOfRange(label: label, targetClasses: targetClasses ?? Int(Int32.max)))))
+            }
+            largest = max(largest, label)
+        }
+        return targetClasses ?? Int(largest + 1)
+    }
+
+    /// Calls `visitor` for consecutive chunks of at most `rowsPerChunk` rows, in order.
+    public func forEachChunk<Visitor: ChunkVisitor>(
+        rowsPerChunk: Int, _ visitor: inout Visitor
+    ) throws {
+        switch predictions.dtype {
+        case .float16: try forEachChunk(of: Float16.self, rowsPerChunk: rowsPerChunk, &visitor)
+        case .float32: try forEachChunk(of: Float.self, rowsPerChunk: rowsPerChunk, &visitor)
+        case .float64: try forEachChunk(of: Double.self, rowsPerChunk: rowsPerChunk, &visitor)
+        default: preconditionFailure("NumPyArray admitted a non-float prediction dtype")
+        }
+    }
+
+    private func forEachChunk<Scalar: ProbabilityScalar, Visitor: ChunkVisitor>(
+        of _: Scalar.Type, rowsPerChunk: Int, _ visitor: inout Visitor
+    ) throws {
+        let z = sourceClasses
+        let theta = predictions.data.assumingMemoryBound(to: Scalar.self)
+        // The only per-run allocation: one chunk's labels, widened to the core's Int32.
+        var chunkLabels = [Int32](repeating: 0, count: min(rowsPerChunk, sampleCount))
+        var first = 0
+        while first < sampleCount {
+            let count = min(rowsPerChunk, sampleCount - first)
+            for offset in 0..<count { chunkLabels[offset] = Int32(labels.label(at: first + offset)) }
+            try chunkLabels.withUnsafeBufferPointer { labelBuffer in
+                let chunk = PredictionChunk(
+                    probabilities: UnsafeBufferPointer(rebasing: theta[(first * z)..<((first + count) * z)]),
+                    labels: UnsafeBufferPointer(rebasing: labelBuffer[0..<count]),
+                    sourceClasses: z, firstRow: first)
+                do {
+                    try visitor.visit(chunk)
+                } catch let error as InvalidRow {
+                    let path = if case .labelOutOfRange = error.problem { labels.path } else { predictions.path }
+                    throw FileError(path: path, problem: .invalidRow(error))
+                }
+            }
+            first += count
+        }
+    }
+
+    /// Rows per chunk so that one chunk of θ is about 256 KiB: validation re-reads it from cache.
+    public var defaultRowsPerChunk: Int {
+        max(1, (256 << 10) / (sourceClasses * predictions.dtype.size))
+    }
+}
+
+extension NumPyArray {
+    /// The integer at `index` of a 1-D integer array, widened to Int64 (uint64 values above
+    /// Int64.max saturate, which keeps them out of range rather than wrapping to small labels).
+    func label(at index: Int) -> Int64 {
+        let offset = index * dtype.size
+        switch dtype {
+        case .int8: return Int64(data.load(fromByteOffset: offset, as: Int8.self))
+        case .int16: return Int64(data.loadUnaligned(fromByteOffset: offset, as: Int16.self))
+        case .int32: return Int64(data.loadUnaligned(fromByteOffset: offset, as: Int32.self))
+        case .int64: return data.loadUnaligned(fromByteOffset: offset, as: Int64.self)
+        case .uint8: return Int64(data.load(fromByteOffset: offset, as: UInt8.self))
+        case .uint16: return Int64(data.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+        case .uint32: return Int64(data.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+        case .uint64: return Int64(clamping: data.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        case .float16, .float32, .float64: preconditionFailure("labels are integers")
+        }
+    }
+}
