@@ -29,8 +29,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LEEPCoreTests", dependencies: ["LEEPCore"]),
-        .testTarget(name: "PredictionFilesTests", dependencies: ["PredictionFiles"]),
-        .testTarget(name: "CLITests", dependencies: ["leep"]),
+        // Writes .npy fixtures for the tests; not shipped.
+        .target(name: "NumPyTestSupport", path: "Tests/NumPyTestSupport"),
+        .testTarget(name: "PredictionFilesTests", dependencies: ["PredictionFiles", "NumPyTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["leep", "NumPyTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,6 +8,8 @@ public enum RowProblem: Equatable, Sendable {
     case notNormalised(sum: Double, tolerance: Double)
     /// The label is outside `[0, targetClasses)`.
     case labelOutOfRange(label: Int64, targetClasses: Int)
+    /// The label is below 0 (reported this way when Y is not given but inferred).
+    case negativeLabel(label: Int64)
 }
 
 /// A row that failed validation, named by its index in the whole data set.
@@ -45,6 +47,8 @@ extension RowProblem: CustomStringConvertible {
             return abs(sum - 1) > 0.1 ? "\(base); \(Self.logitsHint)" : base
         case .labelOutOfRange(let label, let targetClasses):
             return "label \(label) is outside [0, \(targetClasses))"
+        case .negativeLabel(let label):
+            return "label \(label) is negative; labels are class indices 0, 1, …"
         }
     }
 }

@@ -51,13 +51,16 @@ public struct PredictionPair: Sendable {
     /// Checks every label against [0, Y) before anything is scored, and returns Y.
     private static func checkLabels(_ labels: NumPyArray, targetClasses: Int?) throws(FileError) -> Int {
         var largest: Int64 = -1
+        // Without --target-classes, any label that fits the core's Int32 is a class index.
+        let limit = targetClasses ?? Int(Int32.max)
         for row in 0..<labels.shape[0] {
             let label = labels.label(at: row)
-            let limit = Int64(targetClasses ?? Int(Int32.max))
-            guard label >= 0 && label < limit else {
-                throw FileError(path: labels.path, problem: .invalidRow(InvalidRow(
-                    row: row,
-                    problem: .labelOutOfRange(label: label, targetClasses: targetClasses ?? Int(Int32.max)))))
+            let problem: RowProblem? =
+                if label < 0 { .negativeLabel(label: label) }
+                else if label >= Int64(limit) { .labelOutOfRange(label: label, targetClasses: limit) }
+                else { nil }
+            if let problem {
+                throw FileError(path: labels.path, problem: .invalidRow(InvalidRow(row: row, problem: problem)))
             }
             largest = max(largest, label)
         }
@@ -95,7 +98,10 @@ public struct PredictionPair: Sendable {
                 do {
                     try visitor.visit(chunk)
                 } catch let error as InvalidRow {
-                    let path = if case .labelOutOfRange = error.problem { labels.path } else { predictions.path }
+                    let path = switch error.problem {
+                    case .labelOutOfRange, .negativeLabel: labels.path
+                    case .notFinite, .negative, .notNormalised: predictions.path
+                    }
                     throw FileError(path: path, problem: .invalidRow(error))
                 }
             }

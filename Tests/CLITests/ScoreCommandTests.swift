@@ -1,0 +1,101 @@
+import Foundation
+import NumPyTestSupport
+import Testing
+
+/// `leep score` as a user runs it: the built executable, its output and its exit status.
+@Suite struct ScoreCommandTests {
+    struct Outcome {
+        let status: Int32
+        let standardOutput: String
+        let standardError: String
+    }
+
+    /// The `leep` executable beside this test bundle (or `LEEP_BIN`).
+    static var executable: URL {
+        if let path = ProcessInfo.processInfo.environment["LEEP_BIN"] { return URL(fileURLWithPath: path) }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("leep")
+    }
+
+    func leep(_ arguments: [String]) throws -> Outcome {
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(
+            status: process.terminationStatus,
+            standardOutput: String(decoding: out, as: UTF8.self),
+            standardError: String(decoding: err, as: UTF8.self))
+    }
+
+    static let rows: [[Double]] = [[0.8, 0.2], [0.6, 0.4], [0.3, 0.7], [0.1, 0.9]]
+
+    @Test func jsonIsOneObjectWithTheDocumentedKeys() throws {
+        let fixture = try NumPyFixture()
+        defer { fixture.remove() }
+        let outcome = try leep([
+            "score", "--predictions", fixture.predictions(rows: Self.rows), "--labels", fixture.labels([0, 0, 1, 1]),
+            "--json",
+        ])
+        #expect(outcome.status == 0)
+        let lines = outcome.standardOutput.split(separator: "\n")
+        #expect(lines.count == 1)
+        let object = try #require(JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect(Set(object.keys) == ["leep", "nce", "eep_accuracy", "n", "source_classes", "target_classes"])
+        let leep = try #require(object["leep"] as? Double)
+        #expect(abs(leep - (log(67.0 / 99) + log(19.0 / 33)) / 2) < 1e-15)
+        #expect(object["n"] as? Int == 4 && object["source_classes"] as? Int == 2 && object["target_classes"] as? Int == 2)
+    }
+
+    @Test func summaryForPeople() throws {
+        let fixture = try NumPyFixture()
+        defer { fixture.remove() }
+        let outcome = try leep([
+            "score", "--predictions", fixture.predictions(rows: Self.rows), "--labels", fixture.labels([0, 0, 1, 1]),
+            "--target-classes", "3",
+        ])
+        #expect(outcome.status == 0)
+        #expect(outcome.standardOutput.contains("4 samples, 2 source classes, 3 target classes"))
+        #expect(outcome.standardOutput.contains("LEEP"))
+        #expect(outcome.standardOutput.contains("EEP accuracy  1.0000"))
+    }
+
+    @Test func badInputExitsNonZeroNamingFileRowAndProblem() throws {
+        let fixture = try NumPyFixture()
+        defer { fixture.remove() }
+        var rows = Self.rows
+        rows[2] = [3.2, -1.0]
+        let predictions = try fixture.predictions(rows: rows)
+        let outcome = try leep(["score", "--predictions", predictions, "--labels", fixture.labels([0, 0, 1, 1])])
+        #expect(outcome.status != 0)
+        #expect(outcome.standardOutput.isEmpty)
+        #expect(outcome.standardError.contains("\(predictions): row 2: column 1 is -1.0, a negative probability"))
+        #expect(outcome.standardError.contains("apply softmax first"))
+    }
+
+    @Test func labelAboveTargetClasses() throws {
+        let fixture = try NumPyFixture()
+        defer { fixture.remove() }
+        let labels = try fixture.labels([0, 0, 1, 5])
+        let outcome = try leep([
+            "score", "--predictions", fixture.predictions(rows: Self.rows), "--labels", labels, "--target-classes", "2",
+        ])
+        #expect(outcome.status != 0)
+        #expect(outcome.standardError.contains("\(labels): row 3: label 5 is outside [0, 2)"))
+    }
+
+    @Test func usageErrors() throws {
+        let missing = try leep(["score", "--predictions", "p.npy"])
+        #expect(missing.status == 64)
+        #expect(missing.standardError.contains("--labels"))
+        let zero = try leep(["score", "--predictions", "p.npy", "--labels", "l.npy", "--target-classes", "0"])
+        #expect(zero.status == 64)
+        let help = try leep(["--help"])
+        #expect(help.status == 0 && help.standardOutput.contains("score"))
+    }
+}
