@@ -1,8 +1,18 @@
 // swift-tools-version: 6.0
+import Foundation
 import PackageDescription
 
 // Dependency direction (see docs/architecture.md):
 //   LEEPCore (pure numerics)  ←  PredictionFiles (NumPy files)  ←  leep (command-line tool)
+/// Where `ops/setup` puts a librdkafka new enough for the local broker when the system's is
+/// older than 2.1 (Debian 12 ships 2.0.2). When present, binaries link against it and find it
+/// at run time through an rpath, so they run with no environment variables.
+let librdkafkaRuntime: [LinkerSetting] = {
+    let directory = Context.packageDirectory + "/.deps/librdkafka/lib"
+    guard FileManager.default.fileExists(atPath: directory + "/librdkafka.so") else { return [] }
+    return [.unsafeFlags(["-L" + directory, "-Xlinker", "-rpath", "-Xlinker", directory])]
+}()
+
 let package = Package(
     name: "leepstream",
     platforms: [.macOS(.v15)],
@@ -13,6 +23,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         .target(
@@ -20,12 +31,26 @@ let package = Package(
             dependencies: [.product(name: "RealModule", package: "swift-numerics")]
         ),
         .target(name: "PredictionFiles", dependencies: ["LEEPCore"]),
+        .target(name: "WireFormat", dependencies: ["LEEPCore"]),
+        .systemLibrary(name: "CRDKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .target(name: "Kafka", dependencies: ["CRDKafka"], linkerSettings: librdkafkaRuntime),
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "LEEPCore", "PredictionFiles", "WireFormat", "Kafka",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "leep",
             dependencies: [
                 "LEEPCore",
                 "PredictionFiles",
+                "WireFormat",
+                "Kafka",
+                "Pipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "LEEPCoreTests", dependencies: ["LEEPCore"]),

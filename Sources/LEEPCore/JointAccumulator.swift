@@ -66,7 +66,11 @@ public struct JointAccumulator: Sendable, Equatable {
                 expected: (targetClasses, sourceClasses), actual: (targetClasses, chunk.sourceClasses)))
         }
         let z = sourceClasses
-        try validate(chunk, check: check)
+        do {
+            try check.validate(chunk, targetClasses: targetClasses)
+        } catch {
+            throw .row(error)
+        }
         sums.withUnsafeMutableBufferPointer { joint in
             counts.withUnsafeMutableBufferPointer { argmaxCounts in
                 for i in 0..<chunk.rowCount {
@@ -100,26 +104,6 @@ public struct JointAccumulator: Sendable, Equatable {
         samples += chunk.rowCount
     }
 
-    /// Throws the first invalid row of `chunk`.
-    @inlinable
-    func validate<Scalar: ProbabilityScalar>(
-        _ chunk: PredictionChunk<Scalar>, check: RowCheck
-    ) throws(AddError) {
-        for i in 0..<chunk.rowCount {
-            let label = chunk.labels[i]
-            guard label >= 0 && Int(label) < targetClasses else {
-                throw .row(InvalidRow(
-                    row: chunk.firstRow + i,
-                    problem: .labelOutOfRange(label: Int64(label), targetClasses: targetClasses)))
-            }
-            let row = chunk.row(i)
-            let statistics = RowStatistics(of: row, count: sourceClasses)
-            if let problem = check.problem(of: row, count: sourceClasses, statistics: statistics) {
-                throw .row(InvalidRow(row: chunk.firstRow + i, problem: problem))
-            }
-        }
-    }
-
     /// Adds the sums of `other`, which covers other samples of the same run.
     public mutating func merge(_ other: JointAccumulator) throws(ShapeMismatch) {
         guard other.targetClasses == targetClasses, other.sourceClasses == sourceClasses else {
@@ -132,6 +116,28 @@ public struct JointAccumulator: Sendable, Equatable {
             counts[index] += other.counts[index]
         }
         samples += other.samples
+    }
+
+    /// The same sums for a larger Y: target classes beyond the current ones have no samples.
+    ///
+    /// Shards of one run may each know only their own largest label; their sums combine once
+    /// widened to the larger Y (the joint is row-major by y, so widening appends zero rows).
+    public func widened(toTargetClasses newTargetClasses: Int) -> JointAccumulator {
+        precondition(newTargetClasses >= targetClasses, "cannot narrow \(targetClasses) target classes to \(newTargetClasses)")
+        guard newTargetClasses > targetClasses else { return self }
+        var copy = self
+        let extra = (newTargetClasses - targetClasses) * sourceClasses
+        copy.sums += repeatElement(0, count: extra)
+        copy.counts += repeatElement(0, count: extra)
+        return JointAccumulator(copy, targetClasses: newTargetClasses)
+    }
+
+    private init(_ other: JointAccumulator, targetClasses: Int) {
+        self.targetClasses = targetClasses
+        self.sourceClasses = other.sourceClasses
+        self.samples = other.samples
+        self.sums = other.sums
+        self.counts = other.counts
     }
 
     /// NCE = −H(Y | Ẑ) = Σ_{y,z} P(y, ẑ=z) log P(y | ẑ=z), from the count matrix (Tran et al. 2019).

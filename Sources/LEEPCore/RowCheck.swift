@@ -16,6 +16,26 @@ public struct RowCheck: Sendable, Equatable {
         self.sumTolerance = sumTolerance
     }
 
+    /// Throws the first invalid row of `chunk` (a value, a row sum, or a label outside [0, Y)).
+    @inlinable
+    public func validate<Scalar: ProbabilityScalar>(
+        _ chunk: PredictionChunk<Scalar>, targetClasses: Int
+    ) throws(InvalidRow) {
+        for i in 0..<chunk.rowCount {
+            let label = chunk.labels[i]
+            guard label >= 0 && Int(label) < targetClasses else {
+                throw InvalidRow(
+                    row: chunk.firstRow + i,
+                    problem: .labelOutOfRange(label: Int64(label), targetClasses: targetClasses))
+            }
+            let row = chunk.row(i)
+            let statistics = RowStatistics(of: row, count: chunk.sourceClasses)
+            if let problem = problem(of: row, count: chunk.sourceClasses, statistics: statistics) {
+                throw InvalidRow(row: chunk.firstRow + i, problem: problem)
+            }
+        }
+    }
+
     /// Returns the problem of `row`, or nil when it is valid. `statistics` must be those of `row`.
     @inlinable
     func problem<Scalar: ProbabilityScalar>(

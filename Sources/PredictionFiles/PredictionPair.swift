@@ -1,12 +1,5 @@
 import LEEPCore
 
-/// Something that consumes a run's rows chunk by chunk, whatever the element type of the file.
-public protocol ChunkVisitor {
-    /// Called once per chunk, in row order. An `InvalidRow` thrown here is reported against the
-    /// file it concerns; any other error is passed through.
-    mutating func visit<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>) throws
-}
-
 /// A predictions file (n×Z softmax outputs) and a labels file (n target labels) that belong
 /// together, checked against each other before any row is scored.
 ///
@@ -67,28 +60,31 @@ public struct PredictionPair: Sendable {
         return targetClasses ?? Int(largest + 1)
     }
 
-    /// Calls `visitor` for consecutive chunks of at most `rowsPerChunk` rows, in order.
+    /// Calls `visitor` for consecutive chunks of at most `rowsPerChunk` rows of `rows` (all
+    /// rows by default), in order.
     public func forEachChunk<Visitor: ChunkVisitor>(
-        rowsPerChunk: Int, _ visitor: inout Visitor
+        rows: Range<Int>? = nil, rowsPerChunk: Int, _ visitor: inout Visitor
     ) throws {
+        let rows = rows ?? 0..<sampleCount
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= sampleCount, "rows \(rows) outside 0..<\(sampleCount)")
         switch predictions.dtype {
-        case .float16: try forEachChunk(of: Float16.self, rowsPerChunk: rowsPerChunk, &visitor)
-        case .float32: try forEachChunk(of: Float.self, rowsPerChunk: rowsPerChunk, &visitor)
-        case .float64: try forEachChunk(of: Double.self, rowsPerChunk: rowsPerChunk, &visitor)
+        case .float16: try forEachChunk(of: Float16.self, rows: rows, rowsPerChunk: rowsPerChunk, &visitor)
+        case .float32: try forEachChunk(of: Float.self, rows: rows, rowsPerChunk: rowsPerChunk, &visitor)
+        case .float64: try forEachChunk(of: Double.self, rows: rows, rowsPerChunk: rowsPerChunk, &visitor)
         default: preconditionFailure("NumPyArray admitted a non-float prediction dtype")
         }
     }
 
     private func forEachChunk<Scalar: ProbabilityScalar, Visitor: ChunkVisitor>(
-        of _: Scalar.Type, rowsPerChunk: Int, _ visitor: inout Visitor
+        of _: Scalar.Type, rows: Range<Int>, rowsPerChunk: Int, _ visitor: inout Visitor
     ) throws {
         let z = sourceClasses
         let theta = predictions.data.assumingMemoryBound(to: Scalar.self)
         // The only per-run allocation: one chunk's labels, widened to the core's Int32.
-        var chunkLabels = [Int32](repeating: 0, count: min(rowsPerChunk, sampleCount))
-        var first = 0
-        while first < sampleCount {
-            let count = min(rowsPerChunk, sampleCount - first)
+        var chunkLabels = [Int32](repeating: 0, count: max(1, min(rowsPerChunk, rows.count)))
+        var first = rows.lowerBound
+        while first < rows.upperBound {
+            let count = min(rowsPerChunk, rows.upperBound - first)
             for offset in 0..<count { chunkLabels[offset] = Int32(labels.label(at: first + offset)) }
             try chunkLabels.withUnsafeBufferPointer { labelBuffer in
                 let chunk = PredictionChunk(

@@ -11,6 +11,9 @@ struct LeepCommand: ParsableCommand {
             one LEEP score per (model, data set): higher predicts better accuracy after fine-tuning.
             """,
         version: "0.1.0",
-        subcommands: [ScoreCommand.self]
+        subcommands: [
+            ScoreCommand.self, ProduceCommand.self, WorkerCommand.self, AggregateCommand.self, ScoresCommand.self,
+            TopicsCommand.self,
+        ]
     )
 }

@@ -1,0 +1,116 @@
+import CRDKafka
+import Synchronization
+
+/// A change of the partitions a group consumer owns.
+public enum KafkaRebalance: Sendable {
+    /// The group gave these partitions to this consumer.
+    case assigned([KafkaTopicPartition])
+    /// These partitions are about to go to another member: finish and commit their work now.
+    case revoked([KafkaTopicPartition])
+}
+
+/// A member of a consumer group: subscribes to topics, polls records, commits offsets only
+/// when told to (at-least-once), and reports rebalances before they take effect.
+///
+/// Rebalance handling runs on the thread that calls `poll`, inside the call, so a handler may
+/// commit offsets synchronously before the partitions are given away.
+///
+/// `@unchecked Sendable`: it holds the thread-safe librdkafka handle; the handler is called
+/// only from `poll`.
+public final class KafkaConsumer: @unchecked Sendable {
+    private let client: RDKafkaClient
+    private let callbacks: RebalanceCallbacks
+
+    /// Joins `configuration["group.id"]` and subscribes to `topics`. Offsets are committed only
+    /// by `commit`; a partition without a committed offset is read from its beginning.
+    ///
+    /// `onRebalance` runs before a revocation takes effect and after an assignment; its second
+    /// argument commits the current positions, which is the last chance to do so for
+    /// partitions being revoked.
+    public init(
+        configuration: KafkaConfiguration, topics: [String],
+        onRebalance: @escaping @Sendable (KafkaRebalance, _ commit: () throws(KafkaError) -> Void) -> Void = { _, _ in }
+    ) throws(KafkaError) {
+        var configuration = configuration
+        precondition(configuration["group.id"] != nil, "a group consumer needs group.id")
+        configuration["enable.auto.commit"] = "false"
+        if configuration["auto.offset.reset"] == nil { configuration["auto.offset.reset"] = "earliest" }
+        // Eager assignors: a revocation hands back everything, which keeps handlers simple.
+        if configuration["partition.assignment.strategy"] == nil {
+            configuration["partition.assignment.strategy"] = "roundrobin"
+        }
+        let callbacks = RebalanceCallbacks(handler: onRebalance)
+        self.callbacks = callbacks
+        client = try RDKafkaClient(type: RD_KAFKA_CONSUMER, configuration: configuration) { conf in
+            rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+            rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(callbacks).toOpaque())
+        }
+        rd_kafka_poll_set_consumer(client.handle)
+        let result = withTopicPartitionList(topics.map { ($0, RD_KAFKA_PARTITION_UA, Int64(RD_KAFKA_OFFSET_INVALID)) }) {
+            rd_kafka_subscribe(client.handle, $0)
+        }
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, context: "subscribe to \(topics)") }
+    }
+
+    /// The next record, or nil when none arrived within `timeoutMilliseconds`. Transient
+    /// errors (a broker restarting) are retried by librdkafka and not thrown; fatal ones are.
+    public func poll(timeoutMilliseconds: Int32) throws(KafkaError) -> KafkaMessage? {
+        guard let raw = rd_kafka_consumer_poll(client.handle, timeoutMilliseconds) else { return nil }
+        let error = raw.pointee.err
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            rd_kafka_message_destroy(raw)
+            var text = [CChar](repeating: 0, count: 512)
+            if rd_kafka_fatal_error(client.handle, &text, text.count) != RD_KAFKA_RESP_ERR_NO_ERROR {
+                throw KafkaError(code: error.rawValue, message: "consumer: \(cText(text))", isFatal: true)
+            }
+            return nil
+        }
+        return KafkaMessage(raw)
+    }
+
+    /// Commits the position of every assigned partition (the offset after the last record
+    /// returned by `poll`), synchronously.
+    public func commit() throws(KafkaError) {
+        try commitPositions(client.handle)
+    }
+
+    /// Leaves the group cleanly (a last rebalance runs first) so partitions move at once
+    /// instead of after the session timeout.
+    public func close() {
+        rd_kafka_consumer_close(client.handle)
+    }
+}
+
+/// Commits the positions of every assigned partition of `handle`, synchronously.
+private func commitPositions(_ handle: OpaquePointer) throws(KafkaError) {
+    let result = rd_kafka_commit(handle, nil, 0)
+    // Nothing consumed since the last commit is not an error.
+    guard result == RD_KAFKA_RESP_ERR_NO_ERROR || result == RD_KAFKA_RESP_ERR__NO_OFFSET else {
+        throw KafkaError(result, context: "commit")
+    }
+}
+
+/// The handler a consumer's rebalance callback reaches through librdkafka's opaque pointer.
+private final class RebalanceCallbacks: Sendable {
+    let handler: @Sendable (KafkaRebalance, _ commit: () throws(KafkaError) -> Void) -> Void
+
+    init(handler: @escaping @Sendable (KafkaRebalance, _ commit: () throws(KafkaError) -> Void) -> Void) {
+        self.handler = handler
+    }
+}
+
+private let rebalanceCallback: @convention(c) (
+    OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?
+) -> Void = { handle, error, partitions, opaque in
+    guard let handle, let partitions, let opaque else { return }
+    let callbacks = Unmanaged<RebalanceCallbacks>.fromOpaque(opaque).takeUnretainedValue()
+    switch error {
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+        rd_kafka_assign(handle, partitions)
+        callbacks.handler(.assigned(entries(of: partitions))) { () throws(KafkaError) in try commitPositions(handle) }
+    default:
+        // Revocation (or a lost assignment): let the owner finish first, then let go.
+        callbacks.handler(.revoked(entries(of: partitions))) { () throws(KafkaError) in try commitPositions(handle) }
+        rd_kafka_assign(handle, nil)
+    }
+}

@@ -1,0 +1,55 @@
+import CRDKafka
+
+/// A consumed record. Its key and value point into librdkafka's memory, which stays valid
+/// until the message is released: copy what must outlive it.
+///
+/// `@unchecked Sendable`: it owns an immutable `rd_kafka_message_t`, destroyed once.
+public final class KafkaMessage: @unchecked Sendable {
+    private let message: UnsafeMutablePointer<rd_kafka_message_t>
+
+    /// Takes ownership of `message`.
+    init(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
+        self.message = message
+    }
+
+    deinit { rd_kafka_message_destroy(message) }
+
+    /// The topic.
+    public var topic: String { message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "" }
+    /// The partition.
+    public var partition: Int32 { message.pointee.partition }
+    /// The offset.
+    public var offset: Int64 { message.pointee.offset }
+
+    /// The value's bytes (empty for a null value).
+    public var value: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: message.pointee.payload, count: message.pointee.len)
+    }
+
+    /// The key's bytes, nil for a null key.
+    public var key: UnsafeRawBufferPointer? {
+        guard let key = message.pointee.key else { return nil }
+        return UnsafeRawBufferPointer(start: key, count: message.pointee.key_len)
+    }
+
+    /// The key as UTF-8 text.
+    public var keyText: String? { key.map { String(decoding: $0, as: UTF8.self) } }
+
+    /// The headers, in order.
+    public var headers: [(String, [UInt8])] {
+        var headers: OpaquePointer?
+        guard rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers else { return [] }
+        var result: [(String, [UInt8])] = []
+        var index = 0
+        while true {
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            guard rd_kafka_header_get_all(headers, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR else { break }
+            let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+            result.append((name.map { String(cString: $0) } ?? "", bytes))
+            index += 1
+        }
+        return result
+    }
+}

@@ -1,0 +1,80 @@
+import CRDKafka
+
+/// Owns one `rd_kafka_t` handle and destroys it once.
+///
+/// `@unchecked Sendable`: librdkafka handles are thread-safe; this class only holds the pointer.
+final class RDKafkaClient: @unchecked Sendable {
+    let handle: OpaquePointer
+
+    /// Builds a client of `type` from `configuration`; `prepare` may install callbacks on the
+    /// `rd_kafka_conf_t` before the client takes it over.
+    init(
+        type: rd_kafka_type_t, configuration: KafkaConfiguration,
+        prepare: (OpaquePointer) -> Void = { _ in }
+    ) throws(KafkaError) {
+        let conf = rd_kafka_conf_new()!
+        var errorText = [CChar](repeating: 0, count: 512)
+        for (key, value) in configuration.properties.sorted(by: { $0.key < $1.key }) {
+            let result = rd_kafka_conf_set(conf, key, value, &errorText, errorText.count)
+            guard result == RD_KAFKA_CONF_OK else {
+                rd_kafka_conf_destroy(conf)
+                // Name the key, never the value: it may be a secret.
+                throw KafkaError(message: "invalid Kafka property \(key): \(cText(errorText))")
+            }
+        }
+        prepare(conf)
+        guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError(message: "cannot create Kafka client: \(cText(errorText))")
+        }
+        self.handle = handle
+    }
+
+    deinit { rd_kafka_destroy(handle) }
+
+    /// librdkafka's version string, for logs.
+    static var libraryVersion: String { String(cString: rd_kafka_version_str()) }
+}
+
+/// Builds a C topic-partition list and frees it after use.
+func withTopicPartitionList<Result>(
+    _ entries: [(topic: String, partition: Int32, offset: Int64)],
+    _ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) throws -> Result
+) rethrows -> Result {
+    let list = rd_kafka_topic_partition_list_new(Int32(max(entries.count, 1)))!
+    defer { rd_kafka_topic_partition_list_destroy(list) }
+    for entry in entries {
+        let element = rd_kafka_topic_partition_list_add(list, entry.topic, entry.partition)!
+        element.pointee.offset = entry.offset
+    }
+    return try body(list)
+}
+
+/// The (topic, partition, offset) entries of a C list.
+func entries(of list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> [KafkaTopicPartition] {
+    (0..<Int(list.pointee.cnt)).map { index in
+        let element = list.pointee.elems[index]
+        return KafkaTopicPartition(topic: String(cString: element.topic), partition: element.partition)
+    }
+}
+
+/// A partition of a topic.
+public struct KafkaTopicPartition: Hashable, Sendable, CustomStringConvertible {
+    /// The topic.
+    public let topic: String
+    /// The partition.
+    public let partition: Int32
+
+    /// Creates a topic partition.
+    public init(topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public var description: String { "\(topic)[\(partition)]" }
+}
+
+/// The NUL-terminated text librdkafka wrote into `buffer`.
+func cText(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

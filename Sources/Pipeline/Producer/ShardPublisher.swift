@@ -1,0 +1,143 @@
+import Kafka
+import LEEPCore
+import Logging
+import PredictionFiles
+import WireFormat
+
+/// `leep produce`: publishes one shard of a run — a predictions/labels file pair — as chunk
+/// frames, then the shard's manifest with where every chunk landed.
+///
+/// The files are validated completely before the first record is sent, so a bad file
+/// publishes nothing. Chunks are cut at fixed row boundaries (`rowsPerChunk`), so publishing
+/// the same shard again yields the same chunk ids and the aggregator counts each once.
+public struct ShardPublisher {
+    /// What to publish.
+    public struct Shard: Sendable {
+        /// The run and the pair it scores.
+        public var run: RunIdentity
+        /// This shard, 0..<shardCount.
+        public var index: UInt32
+        /// How many shards the run has.
+        public var count: UInt32
+
+        /// Describes a shard.
+        public init(run: RunIdentity, index: UInt32, count: UInt32) {
+            self.run = run
+            self.index = index
+            self.count = count
+        }
+    }
+
+    /// What happened.
+    public struct Summary: Sendable {
+        /// Rows published.
+        public let rows: Int
+        /// Chunk frames published.
+        public let chunks: Int
+        /// Bytes of chunk frames published.
+        public let bytes: Int
+    }
+
+    let producer: KafkaProducer
+    let topics: Topics
+    let maxMessageBytes: Int
+    let logger: Logger
+
+    /// Creates a publisher; frames stay within `maxMessageBytes` (the broker's limit, 1 MB by
+    /// default on Apache Kafka).
+    public init(producer: KafkaProducer, topics: Topics, maxMessageBytes: Int = 1_000_000, logger: Logger) {
+        self.producer = producer
+        self.topics = topics
+        self.maxMessageBytes = maxMessageBytes
+        self.logger = logger
+    }
+
+    /// Rows per chunk so that a chunk frame stays within the message limit: the frame is a
+    /// header of at most a few KiB (names are short) plus 4 bytes of label and Z values a row.
+    public func rowsPerChunk(sourceClasses: Int, valueSize: Int) -> Int {
+        let budget = maxMessageBytes - 4096
+        return max(1, budget / (sourceClasses * valueSize + 4))
+    }
+
+    /// Validates the pair, then publishes every chunk and the manifest; returns when all are
+    /// delivered. `progress` is called after each batch with the rows published so far.
+    public func publish(
+        _ pair: PredictionPair, shard: Shard, check: RowCheck, rowsPerChunk requested: Int? = nil,
+        progress: (Int) -> Void = { _ in }
+    ) throws -> Summary {
+        // Same rules as `leep score`, before anything leaves this machine.
+        var validator = Validator(check: check, targetClasses: pair.targetClasses)
+        try pair.forEachChunk(rowsPerChunk: pair.defaultRowsPerChunk, &validator)
+
+        let rows = min(
+            requested ?? Int.max, rowsPerChunk(sourceClasses: pair.sourceClasses, valueSize: pair.predictions.dtype.size))
+        var encoder = ChunkEncoder(shard: shard, targetClasses: pair.targetClasses)
+        var located: [LocatedChunk] = []
+        var bytes = 0
+        // Send in batches: one delivery wait per batch, while librdkafka pipelines within it.
+        // Batches are whole chunks, so chunk boundaries stay at multiples of `rows` from row 0.
+        let batchRows = rows * max(1, (32 << 20) / (rows * pair.sourceClasses * pair.predictions.dtype.size))
+        var first = 0
+        while first < pair.sampleCount {
+            let end = min(pair.sampleCount, first + batchRows)
+            encoder.frames.removeAll(keepingCapacity: true)
+            try pair.forEachChunk(rows: first..<end, rowsPerChunk: rows, &encoder)
+            let reports = try producer.send(encoder.frames.map { OutgoingRecord(topic: topics.chunks, value: $0.bytes) })
+            for (frame, report) in zip(encoder.frames, reports) {
+                located.append(LocatedChunk(id: frame.id, location: RecordLocation(partition: report.partition, offset: report.offset)))
+                bytes += frame.bytes.count
+            }
+            first = end
+            progress(first)
+        }
+        try publishManifest(located, pair: pair, shard: shard)
+        logger.info("published shard", metadata: [
+            "run": "\(shard.run.id)", "shard": "\(shard.index)/\(shard.count)", "rows": "\(pair.sampleCount)",
+            "chunks": "\(located.count)",
+        ])
+        return Summary(rows: pair.sampleCount, chunks: located.count, bytes: bytes)
+    }
+
+    private func publishManifest(_ located: [LocatedChunk], pair: PredictionPair, shard: Shard) throws {
+        let perPart = max(1, (maxMessageBytes - 4096) / ManifestFrame.bytesPerChunk)
+        let parts = stride(from: 0, to: max(located.count, 1), by: perPart).map { start in
+            Array(located[start..<min(located.count, start + perPart)])
+        }
+        let records = parts.enumerated().map { index, chunks in
+            OutgoingRecord(topic: topics.runs, key: shard.run.id, value: ManifestFrame(
+                run: shard.run, shard: shard.index, shardCount: shard.count, sourceClasses: pair.sourceClasses,
+                targetClasses: pair.targetClasses, shardRows: UInt64(pair.sampleCount), totalChunks: UInt32(located.count),
+                partIndex: UInt32(index), partCount: UInt32(parts.count), chunks: chunks
+            ).encoded())
+        }
+        try producer.send(records)
+    }
+}
+
+/// Checks every row without accumulating anything.
+private struct Validator: ChunkVisitor {
+    let check: RowCheck
+    let targetClasses: Int
+
+    mutating func visit<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>) throws {
+        try check.validate(chunk, targetClasses: targetClasses)
+    }
+}
+
+/// Encodes each chunk it is shown as a frame.
+private struct ChunkEncoder: ChunkVisitor {
+    let shard: ShardPublisher.Shard
+    let targetClasses: Int
+    var frames: [(id: ChunkID, bytes: [UInt8])] = []
+
+    init(shard: ShardPublisher.Shard, targetClasses: Int) {
+        self.shard = shard
+        self.targetClasses = targetClasses
+    }
+
+    mutating func visit<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>) throws {
+        let id = ChunkID(shard: shard.index, firstRow: UInt64(chunk.firstRow), rowCount: UInt32(chunk.rowCount))
+        frames.append((id, ChunkFrame.encode(
+            run: shard.run, shard: shard.index, shardCount: shard.count, targetClasses: targetClasses, rows: chunk)))
+    }
+}

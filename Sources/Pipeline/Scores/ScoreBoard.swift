@@ -1,0 +1,107 @@
+import Foundation
+import Kafka
+import WireFormat
+
+/// The latest score record of every run on the score topic, as a subscriber sees it.
+public struct ScoreBoard: Sendable {
+    /// Latest record per run id, in order of first appearance.
+    public private(set) var latest: [String: ScoreRecord] = [:]
+    private var order: [String] = []
+
+    /// An empty board.
+    public init() {}
+
+    /// Records a score record; returns false when it is not a valid score record.
+    @discardableResult
+    public mutating func apply(_ value: UnsafeRawBufferPointer) -> ScoreRecord? {
+        guard let record = try? JSONDecoder().decode(ScoreRecord.self, from: Data(value)) else { return nil }
+        if latest[record.run] == nil { order.append(record.run) }
+        // An outcome is final: a late progress record (an aggregator replaying) does not undo it.
+        if let existing = latest[record.run], existing.status != .progress, record.status == .progress { return record }
+        latest[record.run] = record
+        return record
+    }
+
+    /// Runs whose latest record is `final`.
+    public var finalCount: Int { latest.values.filter { $0.status == .final }.count }
+
+    /// The runs' latest records, optionally of one data set, in order of first appearance.
+    public func records(dataset: String? = nil) -> [ScoreRecord] {
+        order.compactMap { latest[$0] }.filter { dataset == nil || $0.dataset == dataset }
+    }
+
+    /// A leaderboard per data set: final runs ranked by LEEP, then the runs still going or
+    /// failed.
+    public func leaderboard(dataset: String? = nil) -> String {
+        let records = records(dataset: dataset)
+        let datasets = records.map(\.dataset).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        var lines: [String] = []
+        for name in datasets {
+            let runs = records.filter { $0.dataset == name }
+            let ranked = runs.filter { $0.status == .final }.sorted { ($0.leep ?? -.infinity) > ($1.leep ?? -.infinity) }
+            lines.append("data set \(name)")
+            lines.append(pad("rank", 4) + "  " + pad("model", 28, left: true) + pad("LEEP", 10) + pad("NCE", 10)
+                + pad("EEP acc", 9) + pad("n", 9) + pad("Z", 7) + pad("Y", 6) + "  run")
+            for (rank, record) in ranked.enumerated() {
+                lines.append(pad("\(rank + 1)", 4) + "  " + pad(record.model, 28, left: true)
+                    + pad(format(record.leep), 10) + pad(format(record.nce), 10) + pad(format(record.eepAccuracy, digits: 3), 9)
+                    + pad(record.n.map(String.init) ?? "", 9) + pad(record.sourceClasses.map(String.init) ?? "", 7)
+                    + pad(record.targetClasses.map(String.init) ?? "", 6) + "  " + record.run)
+            }
+            for record in runs where record.status != .final {
+                lines.append(pad("-", 4) + "  " + pad(record.model, 28, left: true) + "  " + describe(record) + "  " + record.run)
+            }
+            lines.append("")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func describe(_ record: ScoreRecord) -> String {
+        switch record.status {
+        case .progress:
+            if record.pass == 2 { return "pass 2: \(record.tasksDone ?? 0)/\(record.tasksExpected ?? 0) tasks" }
+            return "pass 1: \(record.chunksAccepted ?? 0)/\(record.chunksExpected.map(String.init) ?? "?") chunks"
+        case .failed: return "FAILED: \(record.reason ?? "")"
+        case .incomplete: return "INCOMPLETE: \(record.reason ?? "")"
+        case .final: return "final"
+        }
+    }
+
+    private func format(_ value: Double?, digits: Int = 4) -> String {
+        value.map { String(format: "%.\(digits)f", $0) } ?? ""
+    }
+
+    private func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+        let padding = String(repeating: " ", count: max(0, width - text.count))
+        return left ? text + padding : padding + text
+    }
+}
+
+/// Reads the score topic from its beginning into a `ScoreBoard`.
+public struct ScoreReader: Sendable {
+    let reader: KafkaTopicReader
+
+    /// Opens the score topic of `topics`.
+    public init(configuration: KafkaConfiguration, topics: Topics) throws(KafkaError) {
+        reader = try KafkaTopicReader(configuration: configuration, topic: topics.scores)
+    }
+
+    /// Reads into `board` until `done` says so, the topic has been quiet for `idle` (if
+    /// given), or `deadline` passes; calls `onRecord` with each record and the board after it. Returns false on the
+    /// deadline.
+    public func read(
+        into board: inout ScoreBoard, idle: Duration?, deadline: ContinuousClock.Instant?,
+        shutdown: ShutdownSignal, done: (ScoreBoard) -> Bool, onRecord: (ScoreRecord, ScoreBoard) -> Void = { _, _ in }
+    ) -> Bool {
+        var lastRecord = ContinuousClock.now
+        while !shutdown.isTriggered {
+            if done(board) { return true }
+            if let deadline, ContinuousClock.now >= deadline { return false }
+            if let idle, ContinuousClock.now - lastRecord >= idle { return true }
+            guard let message = reader.poll(timeoutMilliseconds: 100) else { continue }
+            lastRecord = .now
+            if let record = board.apply(message.value) { onRecord(record, board) }
+        }
+        return true
+    }
+}

@@ -1,0 +1,320 @@
+import Kafka
+import LEEPCore
+import Logging
+import Synchronization
+import WireFormat
+
+/// `leep worker`: a member of the workers' consumer group. It turns chunks into pass-1 partial
+/// sums and does the aggregator's tasks (repairs and pass 2).
+///
+/// Delivery is at-least-once: offsets are committed only after the partials covering every
+/// consumed chunk are delivered (on a timer, on a revocation, on shutdown). A worker that dies
+/// in between leaves chunks that another worker consumes again; the aggregator drops the
+/// overlapping partial and repairs what is missing (docs/architecture.md, "Exactly once").
+public final class Worker: Sendable {
+    /// Tuning knobs.
+    public struct Options: Sendable {
+        /// How long pass-1 sums may wait before they are flushed as partials.
+        public var flushInterval: Duration = .seconds(1)
+        /// Flush early once this many chunk bytes are pending.
+        public var maxPendingBytes = 256 << 20
+        /// The broker's message limit: partials are split to stay under it.
+        public var maxMessageBytes = 1_000_000
+        /// The acceptance rule for rows.
+        public var check = RowCheck()
+
+        /// Defaults.
+        public init() {}
+    }
+
+    private let core: WorkerCore
+    private let consumer: KafkaConsumer
+
+    /// Joins `group` and subscribes to the chunks and tasks topics.
+    public init(
+        configuration: KafkaConfiguration, group: String, topics: Topics, options: Options = Options(), logger: Logger
+    ) throws(KafkaError) {
+        let core = try WorkerCore(configuration: configuration, topics: topics, options: options, logger: logger)
+        self.core = core
+        consumer = try KafkaConsumer(
+            configuration: configuration.merging(["group.id": group]), topics: [topics.chunks, topics.tasks]
+        ) { rebalance, commit in
+            // Partitions are about to move: deliver what their records produced, then commit,
+            // so the next owner starts after them and nothing needs repair.
+            if case .revoked(let partitions) = rebalance {
+                core.flushPending()
+                do { try commit() } catch { logger.warning("commit on revoke failed", metadata: ["error": "\(error)"]) }
+                logger.info("partitions revoked", metadata: ["partitions": "\(partitions.count)"])
+            } else if case .assigned(let partitions) = rebalance {
+                logger.info("partitions assigned", metadata: ["partitions": "\(partitions)"])
+            }
+        }
+    }
+
+    /// Processes records until `shutdown` is triggered, then flushes, commits and leaves the
+    /// group.
+    public func run(until shutdown: ShutdownSignal) throws {
+        var lastFlush = ContinuousClock.now
+        while !shutdown.isTriggered {
+            if let message = try consumer.poll(timeoutMilliseconds: 100) {
+                core.handle(message)
+            }
+            if core.hasPending && (ContinuousClock.now - lastFlush >= core.options.flushInterval || core.pendingBytes >= core.options.maxPendingBytes) {
+                core.flushPending()
+                try consumer.commit()
+                lastFlush = .now
+            } else if !core.hasPending && core.needsCommit {
+                // Tasks alone: their results are delivered, so their offsets can be committed.
+                try consumer.commit()
+                core.committed()
+            }
+        }
+        core.flushPending()
+        try consumer.commit()
+        consumer.close()
+        core.logger.info("worker stopped", metadata: core.statistics)
+    }
+}
+
+/// The worker's state and logic, shared by the poll loop and the rebalance handler (both run on
+/// the polling thread; the mutex makes that safe to state, not contended).
+final class WorkerCore: Sendable {
+    struct PendingKey: Hashable {
+        let run: String
+        let targetClasses: Int
+        let sourceClasses: Int
+    }
+
+    struct State {
+        var pending: [PendingKey: PendingPartial] = [:]
+        var pendingBytes = 0
+        var needsCommit = false
+        var conditionals: [String: (locations: [RecordLocation], table: ConditionalTable)] = [:]
+        var chunksConsumed = 0
+        var partialsFlushed = 0
+        var tasksDone = 0
+        var deadLetters = 0
+        var rejections = 0
+    }
+
+    let producer: KafkaProducer
+    let fetcher: KafkaFetcher
+    let topics: Topics
+    let options: Worker.Options
+    let logger: Logger
+    private let state = Mutex(State())
+
+    init(configuration: KafkaConfiguration, topics: Topics, options: Worker.Options, logger: Logger) throws(KafkaError) {
+        producer = try KafkaProducer(configuration: configuration)
+        fetcher = try KafkaFetcher(configuration: configuration)
+        self.topics = topics
+        self.options = options
+        self.logger = logger
+    }
+
+    var hasPending: Bool { state.withLock { !$0.pending.isEmpty } }
+    var pendingBytes: Int { state.withLock { $0.pendingBytes } }
+    var needsCommit: Bool { state.withLock { $0.needsCommit } }
+    func committed() { state.withLock { $0.needsCommit = false } }
+
+    var statistics: Logger.Metadata {
+        state.withLock { state in
+            [
+                "chunks": "\(state.chunksConsumed)", "partials": "\(state.partialsFlushed)", "tasks": "\(state.tasksDone)",
+                "dead_letters": "\(state.deadLetters)", "rejections": "\(state.rejections)",
+            ]
+        }
+    }
+
+    /// Handles one record of the chunks or tasks topic. Errors never stop the worker: bad
+    /// records go to the dead-letter topic, bad rows fail their run, and a Kafka error on a
+    /// task leaves it uncommitted so it is done again.
+    func handle(_ message: KafkaMessage) {
+        let frame: Frame
+        do {
+            frame = try Frame.decode(message.value)
+        } catch {
+            deadLetter(message, reason: error.description)
+            return
+        }
+        switch (message.topic == topics.chunks, frame) {
+        case (true, .chunk(let chunk)):
+            accumulate(chunk, bytes: message.value.count)
+        case (false, .task(let task)):
+            do {
+                try perform(task)
+                state.withLock { $0.tasksDone += 1; $0.needsCommit = true }
+            } catch {
+                logger.error("task failed; it stays uncommitted and will be retried", metadata: [
+                    "run": "\(task.run)", "task": "\(task.taskID)", "error": "\(error)",
+                ])
+            }
+        default:
+            deadLetter(message, reason: "a \(frame) frame does not belong on \(message.topic)")
+        }
+    }
+
+    private func accumulate(_ chunk: ChunkFrame, bytes: Int) {
+        let key = PendingKey(run: chunk.run.id, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses)
+        let rejection: String? = state.withLock { state in
+            state.chunksConsumed += 1
+            var partial = state.pending[key]
+                ?? PendingPartial(run: chunk.run.id, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses)
+            // The same record consumed twice before a flush (a producer retry) adds nothing.
+            guard !partial.covers(chunk.id) else { return nil }
+            var adder = JointAdder(partial: partial, check: options.check)
+            do {
+                try chunk.visit(&adder)
+            } catch {
+                return "\(chunk.id): \(error)"
+            }
+            partial = adder.partial
+            partial.record(chunk.id)
+            state.pending[key] = partial
+            state.pendingBytes += bytes
+            return nil
+        }
+        if let rejection { reject(chunk.run, chunk: chunk.id, reason: rejection) }
+    }
+
+    /// Publishes every pending partial and waits for delivery. After it returns, every chunk
+    /// consumed so far is covered by a delivered partial, so offsets may be committed.
+    func flushPending() {
+        let pending = state.withLock { state in
+            let pending = state.pending
+            state.pending = [:]
+            state.pendingBytes = 0
+            return pending
+        }
+        guard !pending.isEmpty else { return }
+        let records = pending.values.flatMap { partial in
+            partial.frames(maxMessageBytes: options.maxMessageBytes).map {
+                OutgoingRecord(topic: topics.runs, key: partial.run, value: $0.encoded())
+            }
+        }
+        sendUntilDelivered(records, what: "partials")
+        state.withLock { $0.partialsFlushed += pending.count }
+    }
+
+    private func perform(_ task: TaskFrame) throws {
+        let messages = try fetcher.fetch(
+            topic: topics.chunks, locations: task.chunks.map { ($0.location.partition, $0.location.offset) })
+        var chunks: [ChunkFrame] = []
+        for (located, message) in zip(task.chunks, messages) {
+            guard case .chunk(let chunk) = try? Frame.decode(message.value), chunk.id == located.id, chunk.run.id == task.run else {
+                throw TaskError("the record at \(located.location) is not chunk \(located.id) of run \(task.run)")
+            }
+            chunks.append(chunk)
+        }
+        switch task.pass {
+        case .repair: try repair(task, chunks: chunks)
+        case .eep: try computeEEP(task, chunks: chunks)
+        }
+    }
+
+    /// Pass 1 over exactly the task's chunks, published as one partial.
+    private func repair(_ task: TaskFrame, chunks: [ChunkFrame]) throws {
+        guard let first = chunks.first else { return }
+        var partial = PendingPartial(
+            run: task.run, targetClasses: chunks.map(\.targetClasses).max()!, sourceClasses: first.sourceClasses)
+        for chunk in chunks {
+            var adder = JointAdder(partial: partial, check: options.check)
+            do {
+                try chunk.visit(&adder)
+            } catch {
+                reject(chunk.run, chunk: chunk.id, reason: "\(chunk.id): \(error)")
+                return
+            }
+            partial = adder.partial
+            partial.record(chunk.id)
+        }
+        let records = partial.frames(maxMessageBytes: options.maxMessageBytes).map {
+            OutgoingRecord(topic: topics.runs, key: task.run, value: $0.encoded())
+        }
+        try producer.send(records)
+    }
+
+    /// Pass 2 over the task's chunks with the run's final conditional.
+    private func computeEEP(_ task: TaskFrame, chunks: [ChunkFrame]) throws {
+        var adder = EEPAdder(conditional: try conditional(for: task))
+        for chunk in chunks {
+            do {
+                try chunk.visit(&adder)
+            } catch {
+                reject(chunk.run, chunk: chunk.id, reason: "\(chunk.id): \(error)")
+                return
+            }
+        }
+        let result = TaskResultFrame(
+            run: task.run, taskID: task.taskID, sampleCount: UInt64(adder.eep.sampleCount),
+            logEEPSum: adder.eep.logEEPSum, hits: UInt64(adder.eep.hits))
+        try producer.send([OutgoingRecord(topic: topics.runs, key: task.run, value: result.encoded())])
+    }
+
+    /// The task's conditional, assembled from its parts (cached: a run's tasks share it).
+    private func conditional(for task: TaskFrame) throws -> ConditionalTable {
+        if let cached = state.withLock({ $0.conditionals[task.run] }), cached.locations == task.conditional {
+            return cached.table
+        }
+        let messages = try fetcher.fetch(
+            topic: topics.conditionals, locations: task.conditional.map { ($0.partition, $0.offset) })
+        var values: [Double] = []
+        var shape: (targetClasses: Int, sourceClasses: Int)?
+        for message in messages {
+            guard case .conditional(let part) = try Frame.decode(message.value), part.run == task.run else {
+                throw TaskError("a conditional part of run \(task.run) is missing or foreign")
+            }
+            if values.isEmpty {
+                shape = (part.targetClasses, part.sourceClasses)
+                values = Array(repeating: 0, count: part.targetClasses * part.sourceClasses)
+            }
+            values.replaceSubrange(part.part.cellStart..<(part.part.cellStart + part.part.cellCount), with: part.values)
+        }
+        guard let shape else { throw TaskError("task \(task.taskID) names no conditional") }
+        let table = try ConditionalTable(
+            targetClasses: shape.targetClasses, sourceClasses: shape.sourceClasses, probabilities: values)
+        state.withLock { state in
+            // A few runs at a time are in pass 2; keep their conditionals, not every run's.
+            if state.conditionals.count >= 8 { state.conditionals.removeAll() }
+            state.conditionals[task.run] = (task.conditional, table)
+        }
+        return table
+    }
+
+    private func reject(_ run: RunIdentity, chunk: ChunkID, reason: String) {
+        logger.warning("chunk rejected; its run will fail", metadata: ["run": "\(run.id)", "reason": "\(reason)"])
+        sendUntilDelivered(
+            [OutgoingRecord(topic: topics.runs, key: run.id, value: ChunkRejectedFrame(run: run, chunk: chunk, reason: reason).encoded())],
+            what: "rejection")
+        state.withLock { $0.rejections += 1 }
+    }
+
+    private func deadLetter(_ message: KafkaMessage, reason: String) {
+        logger.warning("dead letter", metadata: [
+            "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)", "reason": "\(reason)",
+        ])
+        sendUntilDelivered([DeadLetter.record(for: message, reason: reason, topic: topics.deadLetter)], what: "dead letter")
+        state.withLock { $0.deadLetters += 1 }
+    }
+
+    /// Sends, retrying while the broker is unreachable: nothing may be committed before these
+    /// records are delivered, and giving up would lose them.
+    private func sendUntilDelivered(_ records: [OutgoingRecord], what: String) {
+        var attempt = 0
+        while true {
+            do {
+                try producer.send(records)
+                return
+            } catch {
+                attempt += 1
+                logger.warning("sending \(what) failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// A task that cannot be done as issued.
+struct TaskError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,94 @@
+/// Kind 2: a shard's list of chunks and where each landed, published once the shard's chunks
+/// are all delivered. Long lists are split into parts; the shard's manifest is complete when
+/// all `partCount` parts are in.
+public struct ManifestFrame: Sendable, Equatable {
+    /// The run and the pair it scores.
+    public let run: RunIdentity
+    /// This shard.
+    public let shard: UInt32
+    /// How many shards the run has.
+    public let shardCount: UInt32
+    /// Z.
+    public let sourceClasses: Int
+    /// Y as this shard's producer knows it.
+    public let targetClasses: Int
+    /// The shard's rows.
+    public let shardRows: UInt64
+    /// The shard's number of chunks, over all parts.
+    public let totalChunks: UInt32
+    /// This part's index, 0..<partCount.
+    public let partIndex: UInt32
+    /// How many parts the manifest has.
+    public let partCount: UInt32
+    /// This part's chunks and their locations.
+    public let chunks: [LocatedChunk]
+
+    /// Creates a manifest part.
+    public init(
+        run: RunIdentity, shard: UInt32, shardCount: UInt32, sourceClasses: Int, targetClasses: Int,
+        shardRows: UInt64, totalChunks: UInt32, partIndex: UInt32, partCount: UInt32, chunks: [LocatedChunk]
+    ) {
+        self.run = run
+        self.shard = shard
+        self.shardCount = shardCount
+        self.sourceClasses = sourceClasses
+        self.targetClasses = targetClasses
+        self.shardRows = shardRows
+        self.totalChunks = totalChunks
+        self.partIndex = partIndex
+        self.partCount = partCount
+        self.chunks = chunks
+    }
+
+    /// The bytes on the wire.
+    public func encoded() -> [UInt8] {
+        var writer = ByteWriter(kind: .manifest, capacity: 96 + chunks.count * 28)
+        writer.write(run)
+        writer.write(shard)
+        writer.write(shardCount)
+        writer.write(UInt32(sourceClasses))
+        writer.write(UInt32(targetClasses))
+        writer.write(shardRows)
+        writer.write(totalChunks)
+        writer.write(partIndex)
+        writer.write(partCount)
+        writer.write(UInt32(chunks.count))
+        for chunk in chunks {
+            writer.write(chunk.id.firstRow)
+            writer.write(chunk.id.rowCount)
+            writer.write(chunk.location)
+        }
+        return writer.bytes
+    }
+
+    /// Bytes per listed chunk on the wire.
+    public static let bytesPerChunk = 24
+
+    init(reading reader: inout ByteReader) throws(FrameError) {
+        run = try reader.readRunIdentity()
+        shard = try reader.read(UInt32.self, "shard")
+        shardCount = try reader.read(UInt32.self, "shard_count")
+        guard shard < shardCount else {
+            throw .invalidValue(field: "shard", reason: "\(shard) is not below shard_count \(shardCount)")
+        }
+        sourceClasses = try reader.readClassCount("source_classes")
+        targetClasses = try reader.readClassCount("target_classes")
+        shardRows = try reader.read(UInt64.self, "shard_rows")
+        totalChunks = try reader.read(UInt32.self, "total_chunks")
+        partIndex = try reader.read(UInt32.self, "part_index")
+        partCount = try reader.read(UInt32.self, "part_count")
+        guard partIndex < partCount else {
+            throw .invalidValue(field: "part_index", reason: "\(partIndex) is not below part_count \(partCount)")
+        }
+        let count = try reader.readCount("chunk_count", elementSize: Self.bytesPerChunk)
+        var chunks: [LocatedChunk] = []
+        chunks.reserveCapacity(count)
+        for _ in 0..<count {
+            let firstRow = try reader.read(UInt64.self, "first_row")
+            let rowCount = try reader.read(UInt32.self, "row_count")
+            chunks.append(LocatedChunk(
+                id: ChunkID(shard: shard, firstRow: firstRow, rowCount: rowCount), location: try reader.readLocation()))
+        }
+        self.chunks = chunks
+    }
+}

@@ -1,0 +1,95 @@
+/// Kind 3: one part of a worker's pass-1 partial sums for a run — the joint sums and NCE counts
+/// of exactly the chunks it lists. Every part lists all the partial's chunks, so the aggregator
+/// can tell a partial's coverage from any of its parts.
+public struct PartialFrame: Sendable, Equatable {
+    /// The run id.
+    public let run: String
+    /// Deterministic for the chunk set, so a partial flushed twice is recognised.
+    public let partialID: UInt64
+    /// Y of the sums (a worker uses the Y its chunks carry; the aggregator widens).
+    public let targetClasses: Int
+    /// Z.
+    public let sourceClasses: Int
+    /// The samples the whole partial covers.
+    public let sampleCount: UInt64
+    /// The chunks the whole partial covers.
+    public let chunks: [ChunkID]
+    /// Which cells this part carries.
+    public let part: MatrixPart
+    /// n·P(y, z) sums for the part's cells.
+    public let jointSums: [Double]
+    /// NCE's argmax counts for the part's cells.
+    public let argmaxCounts: [Int64]
+
+    /// Creates a part.
+    public init(
+        run: String, partialID: UInt64, targetClasses: Int, sourceClasses: Int, sampleCount: UInt64,
+        chunks: [ChunkID], part: MatrixPart, jointSums: [Double], argmaxCounts: [Int64]
+    ) {
+        precondition(jointSums.count == part.cellCount && argmaxCounts.count == part.cellCount)
+        self.run = run
+        self.partialID = partialID
+        self.targetClasses = targetClasses
+        self.sourceClasses = sourceClasses
+        self.sampleCount = sampleCount
+        self.chunks = chunks
+        self.part = part
+        self.jointSums = jointSums
+        self.argmaxCounts = argmaxCounts
+    }
+
+    /// Bytes per cell on the wire: a float64 sum and an int64 count.
+    public static let bytesPerCell = 16
+    /// Bytes per listed chunk on the wire.
+    public static let bytesPerChunk = 16
+
+    /// The id of a partial covering `chunks` of `run`: the same set gives the same id anywhere.
+    public static func id(run: String, chunks: [ChunkID]) -> UInt64 {
+        var hasher = StableHasher()
+        hasher.combine(run)
+        for chunk in chunks.sorted() {
+            hasher.combine(chunk.shard)
+            hasher.combine(chunk.firstRow)
+            hasher.combine(chunk.rowCount)
+        }
+        return hasher.value
+    }
+
+    /// The bytes on the wire.
+    public func encoded() -> [UInt8] {
+        var writer = ByteWriter(
+            kind: .partial, capacity: 96 + run.utf8.count + chunks.count * Self.bytesPerChunk + part.cellCount * Self.bytesPerCell)
+        writer.write(run)
+        writer.write(partialID)
+        writer.write(UInt32(targetClasses))
+        writer.write(UInt32(sourceClasses))
+        writer.write(sampleCount)
+        writer.write(UInt32(chunks.count))
+        for chunk in chunks { writer.write(chunk) }
+        part.write(to: &writer)
+        writer.alignTo8()
+        for sum in jointSums { writer.write(sum) }
+        for count in argmaxCounts { writer.write(count) }
+        return writer.bytes
+    }
+
+    init(reading reader: inout ByteReader) throws(FrameError) {
+        run = try reader.readString("run")
+        partialID = try reader.read(UInt64.self, "partial_id")
+        targetClasses = try reader.readClassCount("target_classes")
+        sourceClasses = try reader.readClassCount("source_classes")
+        sampleCount = try reader.read(UInt64.self, "sample_count")
+        let chunkCount = try reader.readCount("chunk_count", elementSize: Self.bytesPerChunk)
+        var chunks: [ChunkID] = []
+        for _ in 0..<chunkCount { chunks.append(try reader.readChunkID()) }
+        self.chunks = chunks
+        part = try MatrixPart(reading: &reader, totalCells: targetClasses * sourceClasses)
+        try reader.skipPadding()
+        guard reader.remaining == part.cellCount * Self.bytesPerCell else {
+            throw .invalidValue(
+                field: "cells", reason: "\(part.cellCount) cells need \(part.cellCount * Self.bytesPerCell) bytes, \(reader.remaining) left")
+        }
+        jointSums = try reader.readDoubles(count: part.cellCount, "joint_sums")
+        argmaxCounts = try reader.readArray(Int64.self, count: part.cellCount, "argmax_counts")
+    }
+}

@@ -1,0 +1,26 @@
+import ArgumentParser
+import Pipeline
+
+/// `leep aggregate`: merges partials and publishes scores until SIGINT/SIGTERM.
+struct AggregateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "aggregate",
+        abstract: "Join the aggregators' consumer group: merge partials, run pass 2, publish scores.")
+
+    @Option(help: "Consumer group of the aggregators.") var group: String = "leep-aggregators"
+    @Option(help: "Seconds without progress before missing chunks are recomputed.") var repairAfter: Double = 10
+    @Option(help: "The broker's message size limit in bytes.") var maxMessageBytes: Int = 1_000_000
+    @OptionGroup var kafka: KafkaOptions
+
+    func run() throws {
+        var options = Aggregator.Options()
+        options.repairAfter = .milliseconds(Int(repairAfter * 1000))
+        options.maxMessageBytes = maxMessageBytes
+        let logger = kafka.logger(label: "leep.aggregate")
+        let configuration = try kafka.configuration().merging(
+            WorkerCommand.clientDefaults(maxMessageBytes: maxMessageBytes), keepingExisting: true)
+        let aggregator = try Aggregator(configuration: configuration, group: group, topics: kafka.topics, options: options, logger: logger)
+        logger.info("aggregator started", metadata: ["group": "\(group)", "kafka": "\(configuration)"])
+        try aggregator.run(until: .onTerminationSignals())
+    }
+}

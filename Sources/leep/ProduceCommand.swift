@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import Kafka
+import LEEPCore
+import Pipeline
+import PredictionFiles
+import WireFormat
+
+/// `leep produce`: publishes one model's predictions on one data set (or one shard of them).
+struct ProduceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "produce",
+        abstract: "Publish a predictions/labels pair (or one shard of a run) to Kafka for scoring.",
+        discussion: """
+            The files are validated first, with the same rules and messages as `leep score`; \
+            nothing is published if they are bad. The command exits 0 once every chunk and the \
+            manifest are delivered. With --shard I --shards K the files hold shard I's rows only; \
+            the run is scored once all K shards of the same --run are in. Publishing a shard again \
+            with the same --chunk-rows is safe: each chunk is counted once.
+            """)
+
+    @Option(help: "The source model's name.") var model: String
+    @Option(help: "The target data set's name.") var dataset: String
+    @Option(help: ArgumentHelp("Softmax outputs, an n×Z .npy file.", valueName: "path")) var predictions: String
+    @Option(help: ArgumentHelp("Target labels, a length-n .npy file of integers.", valueName: "path")) var labels: String
+    @Option(help: ArgumentHelp("Y (default: max label + 1; with shards, the largest over shards).", valueName: "Y"))
+    var targetClasses: Int?
+    @Option(help: "Rows per chunk (default: as many as fit the message limit).") var chunkRows: Int?
+    @Option(help: "This shard's index, 0..<shards.") var shard: UInt32 = 0
+    @Option(help: "How many shards the run has.") var shards: UInt32 = 1
+    @Option(name: .customLong("run"), help: "The run id: shards of one run share it (default: a new id; required with --shards > 1).")
+    var runID: String?
+    @Option(help: "Largest accepted |row sum − 1|.") var sumTolerance: Double = RowCheck.defaultSumTolerance
+    @Option(help: "The broker's message size limit in bytes.") var maxMessageBytes: Int = 1_000_000
+    @OptionGroup var kafka: KafkaOptions
+
+    func validate() throws {
+        guard shards >= 1, shard < shards else { throw ValidationError("--shard must be below --shards") }
+        if shards > 1 && runID == nil { throw ValidationError("--run is required with --shards > 1: every shard must name the same run") }
+        if let chunkRows, chunkRows < 1 { throw ValidationError("--chunk-rows must be at least 1") }
+        if let targetClasses, targetClasses < 1 { throw ValidationError("--target-classes must be at least 1") }
+    }
+
+    func run() throws {
+        let pair = try PredictionPair(predictionsPath: predictions, labelsPath: labels, targetClasses: targetClasses)
+        let runID = self.runID ?? "\(model)@\(dataset)@\(UUID().uuidString.prefix(8).lowercased())"
+        let logger = kafka.logger(label: "leep.produce")
+        let producer = try KafkaProducer(
+            configuration: try kafka.configuration().merging(["message.max.bytes": "\(max(maxMessageBytes, 1_000_000) + 100_000)"]))
+        let publisher = ShardPublisher(producer: producer, topics: kafka.topics, maxMessageBytes: maxMessageBytes, logger: logger)
+        let started = ContinuousClock.now
+        let summary = try publisher.publish(
+            pair, shard: .init(run: RunIdentity(id: runID, model: model, dataset: dataset), index: shard, count: shards),
+            check: RowCheck(sumTolerance: sumTolerance), rowsPerChunk: chunkRows)
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print("run \(runID): shard \(shard + 1)/\(shards), \(summary.rows) rows in \(summary.chunks) chunks, "
+            + String(format: "%.1f MB in %.2f s", Double(summary.bytes) / 1e6, seconds))
+    }
+}

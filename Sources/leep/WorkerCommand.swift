@@ -1,0 +1,37 @@
+import ArgumentParser
+import Pipeline
+
+/// `leep worker`: computes pass-1 partials and does tasks until SIGINT/SIGTERM.
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Join the workers' consumer group: turn chunks into partial sums, do repair and pass-2 tasks.")
+
+    @Option(help: "Consumer group of the workers.") var group: String = "leep-workers"
+    @Option(help: "Seconds pass-1 sums may wait before they are published.") var flushInterval: Double = 1
+    @Option(help: "The broker's message size limit in bytes.") var maxMessageBytes: Int = 1_000_000
+    @OptionGroup var kafka: KafkaOptions
+
+    func run() throws {
+        var options = Worker.Options()
+        options.flushInterval = .milliseconds(Int(flushInterval * 1000))
+        options.maxMessageBytes = maxMessageBytes
+        let logger = kafka.logger(label: "leep.worker")
+        let configuration = try kafka.configuration().merging(Self.clientDefaults(maxMessageBytes: maxMessageBytes), keepingExisting: true)
+        let worker = try Worker(configuration: configuration, group: group, topics: kafka.topics, options: options, logger: logger)
+        logger.info("worker started", metadata: ["group": "\(group)", "kafka": "\(configuration)"])
+        try worker.run(until: .onTerminationSignals())
+    }
+
+    /// Client settings for long-running roles: fail over in seconds rather than 45 s, and
+    /// accept messages up to the limit.
+    static func clientDefaults(maxMessageBytes: Int) -> [String: String] {
+        [
+            "session.timeout.ms": "10000", "heartbeat.interval.ms": "1000",
+            "message.max.bytes": "\(max(maxMessageBytes, 1_000_000) + 100_000)",
+            "fetch.max.bytes": "\(max(maxMessageBytes, 1_000_000) * 50)",
+            "receive.message.max.bytes": "\(max(maxMessageBytes, 1_000_000) * 50 + 1_000_000)",
+        ]
+    }
+}
+
