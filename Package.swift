@@ -58,6 +58,7 @@ let package = Package(
         .target(name: "NumPyTestSupport", path: "Tests/NumPyTestSupport"),
         .testTarget(name: "PredictionFilesTests", dependencies: ["PredictionFiles", "NumPyTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["leep", "NumPyTestSupport"]),
+        .testTarget(name: "WireFormatTests", dependencies: ["WireFormat", "LEEPCore"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -52,12 +52,21 @@ public final class KafkaProducer: @unchecked Sendable {
     /// duplicate or reorder a record.
     public init(configuration: KafkaConfiguration) throws(KafkaError) {
         var configuration = configuration
+        // One configuration often serves a role's consumer and producer; librdkafka would warn
+        // about each consumer-only property a producer is given.
+        for key in Self.consumerOnlyProperties { configuration[key] = nil }
         if configuration["enable.idempotence"] == nil { configuration["enable.idempotence"] = "true" }
         if configuration["linger.ms"] == nil { configuration["linger.ms"] = "5" }
         client = try RDKafkaClient(type: RD_KAFKA_PRODUCER, configuration: configuration) { conf in
             rd_kafka_conf_set_dr_msg_cb(conf, deliveryReportCallback)
         }
     }
+
+    private static let consumerOnlyProperties = [
+        "group.id", "session.timeout.ms", "heartbeat.interval.ms", "fetch.max.bytes", "auto.offset.reset",
+        "enable.auto.commit", "partition.assignment.strategy", "max.poll.interval.ms", "isolation.level",
+        "fetch.wait.max.ms", "fetch.min.bytes", "max.partition.fetch.bytes", "group.instance.id",
+    ]
 
     /// Publishes `records` and waits until all are acknowledged; returns their locations in
     /// the order of `records`, or throws the first failure.

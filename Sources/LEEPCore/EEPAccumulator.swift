@@ -32,7 +32,8 @@ public struct EEPAccumulator: Sendable, Equatable {
     /// Adds every row of `chunk`, which pass 1 has already validated.
     ///
     /// Each row costs Y dot products of length Z: one gives EEP_i, all of them give the
-    /// predictor's argmax. The conditional's rows are contiguous, so each dot product streams.
+    /// predictor's argmax. Rows are taken four at a time, widened to float64 once, so each
+    /// row of the conditional is read once per four samples instead of once per sample.
     @inlinable
     public mutating func add<Scalar: ProbabilityScalar>(
         _ chunk: PredictionChunk<Scalar>, conditional: ConditionalTable
@@ -45,23 +46,45 @@ public struct EEPAccumulator: Sendable, Equatable {
         let z = conditional.sourceClasses
         var chunkLogSum = 0.0
         var chunkHits = 0
+        // θ of four rows in float64; rows past the chunk's end stay zero and are ignored.
+        var block = [Double](repeating: 0, count: 4 * z)
         conditional.probabilities.withUnsafeBufferPointer { table in
-            for i in 0..<chunk.rowCount {
-                let row = chunk.row(i)
-                let label = Int(chunk.labels[i])
-                var best = 0
-                var bestScore = -Double.infinity
-                var eep = 0.0
-                for y in 0..<conditional.targetClasses {
-                    let score = dot(row, table.baseAddress! + y * z, count: z)
-                    if score > bestScore {
-                        best = y
-                        bestScore = score
+            block.withUnsafeMutableBufferPointer { block in
+                var first = 0
+                while first < chunk.rowCount {
+                    let rows = min(4, chunk.rowCount - first)
+                    for r in 0..<4 {
+                        let target = block.baseAddress! + r * z
+                        if r < rows {
+                            let row = chunk.row(first + r)
+                            for column in 0..<z { target[column] = Double(row[column]) }
+                        } else {
+                            target.update(repeating: 0, count: z)
+                        }
                     }
-                    if y == label { eep = score }
+                    var labels = SIMD4<Int>(repeating: -1)
+                    for r in 0..<rows { labels[r] = Int(chunk.labels[first + r]) }
+                    var best = SIMD4<Int>(repeating: 0)
+                    var bestScores = SIMD4<Double>(repeating: -.infinity)
+                    var eep = SIMD4<Double>.zero
+                    for y in 0..<conditional.targetClasses {
+                        // s_y = Σ_z θ_iz P(y|z) for the four rows.
+                        let scores = dot4(block.baseAddress!, z, table.baseAddress! + y * z)
+                        for r in 0..<4 {
+                            // Strictly greater: ties go to the lowest y.
+                            if scores[r] > bestScores[r] {
+                                bestScores[r] = scores[r]
+                                best[r] = y
+                            }
+                            if labels[r] == y { eep[r] = scores[r] }
+                        }
+                    }
+                    for r in 0..<rows {
+                        chunkLogSum += Double.log(eep[r])  // log EEP_i
+                        if best[r] == labels[r] { chunkHits += 1 }
+                    }
+                    first += rows
                 }
-                chunkLogSum += Double.log(eep)
-                if best == label { chunkHits += 1 }
             }
         }
         // Summing per chunk first keeps the long sum's rounding error small (blocked summation).
@@ -78,22 +101,26 @@ public struct EEPAccumulator: Sendable, Equatable {
     }
 }
 
-/// Σ_z θ_z c_z in float64, eight lanes at a time.
+/// The four dot products Σ_z θ_rz c_z of four consecutive rows θ_r (float64, `count` apart)
+/// with one row c of the conditional, loaded once for all four.
 @inlinable @inline(__always)
-func dot<Scalar: ProbabilityScalar>(
-    _ theta: UnsafePointer<Scalar>, _ conditional: UnsafePointer<Double>, count: Int
-) -> Double {
-    var sums = SIMD8<Double>.zero
+func dot4(_ theta: UnsafePointer<Double>, _ count: Int, _ conditional: UnsafePointer<Double>) -> SIMD4<Double> {
+    var sums0 = SIMD4<Double>.zero, sums1 = SIMD4<Double>.zero
+    var sums2 = SIMD4<Double>.zero, sums3 = SIMD4<Double>.zero
     var z = 0
-    while z + 8 <= count {
-        let weights = UnsafeRawPointer(conditional + z).loadUnaligned(as: SIMD8<Double>.self)
-        sums.addProduct(widenedLanes(theta + z), weights)
-        z += 8
+    while z + 4 <= count {
+        let weights = UnsafeRawPointer(conditional + z).loadUnaligned(as: SIMD4<Double>.self)
+        sums0 += UnsafeRawPointer(theta + z).loadUnaligned(as: SIMD4<Double>.self) * weights
+        sums1 += UnsafeRawPointer(theta + count + z).loadUnaligned(as: SIMD4<Double>.self) * weights
+        sums2 += UnsafeRawPointer(theta + 2 * count + z).loadUnaligned(as: SIMD4<Double>.self) * weights
+        sums3 += UnsafeRawPointer(theta + 3 * count + z).loadUnaligned(as: SIMD4<Double>.self) * weights
+        z += 4
     }
-    var sum = sums.sum()
+    var result = SIMD4(sums0.sum(), sums1.sum(), sums2.sum(), sums3.sum())
     while z < count {
-        sum += Double(theta[z]) * conditional[z]
+        let weight = conditional[z]
+        result += SIMD4(theta[z], theta[count + z], theta[2 * count + z], theta[3 * count + z]) * weight
         z += 1
     }
-    return sum
+    return result
 }

@@ -83,7 +83,7 @@ final class AggregatorCore: Sendable {
         var lastProgressPublished: ContinuousClock.Instant?
         var pass2Issued: ContinuousClock.Instant?
         var closing = false
-        var acceptedBefore = 0
+        var progressMark = 0
     }
 
     struct State {
@@ -137,8 +137,10 @@ final class AggregatorCore: Sendable {
             state.withLock { state in
                 var owned = state.runs[frame.run] ?? OwnedRun(ledger: RunLedger(run: frame.run), partition: message.partition)
                 owned.ledger.apply(frame)
-                if owned.ledger.acceptedPartials != owned.acceptedBefore {
-                    owned.acceptedBefore = owned.ledger.acceptedPartials
+                // Progress: a partial accepted or a pass-2 result in. Repairs wait for its absence.
+                let progress = owned.ledger.acceptedPartials + owned.ledger.results.count
+                if progress != owned.progressMark {
+                    owned.progressMark = progress
                     owned.lastProgress = .now
                 }
                 state.runs[frame.run] = owned
@@ -180,9 +182,9 @@ final class AggregatorCore: Sendable {
         }
         if ledger.isReadyForPass2 && owned.pass2Issued == nil {
             try issuePass2(ledger)
-        } else if case .pass2(let expected) = ledger.phase, let issued = owned.pass2Issued ?? owned.lastRepair,
-                  now - issued >= options.repairAfter {
-            // Results still missing: a task may have been skipped past; issue the missing ones again.
+        } else if case .pass2(let expected) = ledger.phase, let issued = owned.pass2Issued,
+                  now - max(issued, owned.lastProgress) >= options.repairAfter {
+            // No result for a while: a task may have been skipped past; issue the missing ones again.
             let missing = expected.filter { ledger.results[$0] == nil }
             try issuePass2(ledger, only: missing)
         } else if case .pass2 = ledger.phase, owned.pass2Issued == nil {

@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""Writes the golden wire-format fixtures (one .bin file per frame kind) next to this script.
+
+An independent encoder written from docs/wire-format.md with nothing but `struct`: it never
+calls the Swift code. GoldenFixtureTests.swift checks that Swift's encoder produces exactly
+these bytes from the same field values and that Swift's decoder reads them back, so the two
+implementations keep each other (and the document) honest.
+
+Usage:
+    python3 make_fixtures.py            # (re)write the .bin files
+    python3 make_fixtures.py --check    # exit 1 if a .bin file differs from what would be written
+    python3 make_fixtures.py --dump chunk_f32.bin   # hex dump of one fixture
+
+Every value below is fixed, so running the script again rewrites identical files.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# --------------------------------------------------------------------------------------------
+# Primitives (docs/wire-format.md, "Encoding rules")
+# --------------------------------------------------------------------------------------------
+
+MAGIC = b"LPST"
+VERSION = 1
+
+KIND_CHUNK = 1
+KIND_MANIFEST = 2
+KIND_PARTIAL = 3
+KIND_TASK = 4
+KIND_CONDITIONAL = 5
+KIND_TASK_RESULT = 6
+KIND_CHUNK_REJECTED = 7
+KIND_RUN_MARKER = 8
+
+DTYPE_FLOAT16 = 1
+DTYPE_FLOAT32 = 2
+DTYPE_FLOAT64 = 3
+DTYPE_FORMAT = {DTYPE_FLOAT16: "e", DTYPE_FLOAT32: "f", DTYPE_FLOAT64: "d"}
+
+PASS_REPAIR = 1
+PASS_EEP = 2
+
+MARKER_PASS2_ISSUED = 1
+MARKER_CLOSED = 2
+
+
+def header(kind: int) -> bytearray:
+    """The common 8 bytes: magic, version, kind, reserved u16 = 0."""
+    return bytearray(struct.pack("<4sBBH", MAGIC, VERSION, kind, 0))
+
+
+def string(text: str) -> bytes:
+    """A u16 byte length, then the UTF-8 bytes (no terminator)."""
+    raw = text.encode("utf-8")
+    assert len(raw) <= 0xFFFF
+    return struct.pack("<H", len(raw)) + raw
+
+
+def pad8(frame: bytearray) -> None:
+    """Zero bytes until the frame's length (counted from its first byte) is a multiple of 8."""
+    frame += b"\x00" * (-len(frame) % 8)
+
+
+def run_identity(run: str, model: str, dataset: str) -> bytes:
+    return string(run) + string(model) + string(dataset)
+
+
+# --------------------------------------------------------------------------------------------
+# Identifiers: FNV-1a 64 (docs/wire-format.md, "Identifiers")
+# --------------------------------------------------------------------------------------------
+
+FNV_OFFSET = 0xCBF29CE484222325
+FNV_PRIME = 0x100000001B3
+
+
+def fnv1a64(data: bytes) -> int:
+    h = FNV_OFFSET
+    for byte in data:
+        h ^= byte
+        h = (h * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def id_prefix(run: str) -> bytes:
+    """The run as the hash sees it: a u32 (not u16) byte length, then the UTF-8 bytes."""
+    raw = run.encode("utf-8")
+    return struct.pack("<I", len(raw)) + raw
+
+
+def chunk_ids_for_hash(chunks: list[tuple[int, int, int]]) -> bytes:
+    """(shard, first_row, row_count) triples, sorted ascending, as u32, u64, u32."""
+    return b"".join(struct.pack("<IQI", *chunk) for chunk in sorted(chunks))
+
+
+def partial_id(run: str, chunks: list[tuple[int, int, int]]) -> int:
+    return fnv1a64(id_prefix(run) + chunk_ids_for_hash(chunks))
+
+
+def task_id(run: str, pass_code: int, chunks: list[tuple[int, int, int]]) -> int:
+    return fnv1a64(id_prefix(run) + struct.pack("<B", pass_code) + chunk_ids_for_hash(chunks))
+
+
+# --------------------------------------------------------------------------------------------
+# Frames (docs/wire-format.md, one section per kind)
+# --------------------------------------------------------------------------------------------
+
+
+def chunk_frame(run, model, dataset, shard, shard_count, first_row, source_classes,
+                target_classes, dtype, labels, rows) -> bytes:
+    assert all(len(row) == source_classes for row in rows) and len(rows) == len(labels)
+    frame = header(KIND_CHUNK)
+    frame += run_identity(run, model, dataset)
+    frame += struct.pack("<IIQIIIB", shard, shard_count, first_row, len(labels), source_classes,
+                         target_classes, dtype)
+    pad8(frame)
+    frame += struct.pack(f"<{len(labels)}i", *labels)
+    pad8(frame)
+    values = [value for row in rows for value in row]
+    frame += struct.pack(f"<{len(values)}{DTYPE_FORMAT[dtype]}", *values)
+    return bytes(frame)
+
+
+def manifest_frame(run, model, dataset, shard, shard_count, source_classes, target_classes,
+                   shard_rows, total_chunks, part_index, part_count, chunks) -> bytes:
+    """`chunks`: (first_row, row_count, partition, offset) per listed chunk."""
+    frame = header(KIND_MANIFEST)
+    frame += run_identity(run, model, dataset)
+    frame += struct.pack("<IIIIQIIII", shard, shard_count, source_classes, target_classes,
+                         shard_rows, total_chunks, part_index, part_count, len(chunks))
+    for chunk in chunks:
+        frame += struct.pack("<QIiq", *chunk)
+    return bytes(frame)
+
+
+def partial_frame(run, target_classes, source_classes, sample_count, chunks, part_index,
+                  part_count, cell_start, joint_sums, argmax_counts) -> bytes:
+    """`chunks`: (shard, first_row, row_count), in the order the frame lists them."""
+    assert len(joint_sums) == len(argmax_counts)
+    frame = header(KIND_PARTIAL)
+    frame += string(run)
+    frame += struct.pack("<QIIQI", partial_id(run, chunks), target_classes, source_classes,
+                         sample_count, len(chunks))
+    for chunk in chunks:
+        frame += struct.pack("<IQI", *chunk)
+    frame += struct.pack("<IIII", part_index, part_count, cell_start, len(joint_sums))
+    pad8(frame)
+    frame += struct.pack(f"<{len(joint_sums)}d", *joint_sums)
+    frame += struct.pack(f"<{len(argmax_counts)}q", *argmax_counts)
+    return bytes(frame)
+
+
+def task_frame(run, pass_code, conditional, chunks) -> bytes:
+    """`conditional`: (partition, offset); `chunks`: (shard, first_row, row_count, partition, offset)."""
+    frame = header(KIND_TASK)
+    frame += string(run)
+    frame += struct.pack("<QB", task_id(run, pass_code, [chunk[:3] for chunk in chunks]), pass_code)
+    frame += struct.pack("<I", len(conditional))
+    for location in conditional:
+        frame += struct.pack("<iq", *location)
+    frame += struct.pack("<I", len(chunks))
+    for chunk in chunks:
+        frame += struct.pack("<IQIiq", *chunk)
+    return bytes(frame)
+
+
+def conditional_frame(run, target_classes, source_classes, part_index, part_count, cell_start,
+                      values) -> bytes:
+    frame = header(KIND_CONDITIONAL)
+    frame += string(run)
+    frame += struct.pack("<IIIIII", target_classes, source_classes, part_index, part_count,
+                         cell_start, len(values))
+    pad8(frame)
+    frame += struct.pack(f"<{len(values)}d", *values)
+    return bytes(frame)
+
+
+def task_result_frame(run, task, sample_count, log_eep_sum, hits) -> bytes:
+    frame = header(KIND_TASK_RESULT)
+    frame += string(run)
+    frame += struct.pack("<QQdQ", task, sample_count, log_eep_sum, hits)
+    return bytes(frame)
+
+
+def chunk_rejected_frame(run, model, dataset, shard, first_row, row_count, reason) -> bytes:
+    frame = header(KIND_CHUNK_REJECTED)
+    frame += run_identity(run, model, dataset)
+    frame += struct.pack("<IQI", shard, first_row, row_count)
+    frame += string(reason)
+    return bytes(frame)
+
+
+def run_marker_frame(run, marker, task_ids=()) -> bytes:
+    frame = header(KIND_RUN_MARKER)
+    frame += string(run)
+    frame += struct.pack("<B", marker)
+    if marker == MARKER_PASS2_ISSUED:
+        frame += struct.pack(f"<I{len(task_ids)}Q", len(task_ids), *task_ids)
+    return bytes(frame)
+
+
+# --------------------------------------------------------------------------------------------
+# The fixtures. GoldenFixtureTests.swift repeats these values; change both together.
+# --------------------------------------------------------------------------------------------
+
+PASS2_CHUNKS = [(0, 0, 2, 3, 10), (1, 2, 2, 3, 11)]
+PASS2_TASK_ID = task_id("r1", PASS_EEP, [chunk[:3] for chunk in PASS2_CHUNKS])
+
+
+def fixtures() -> dict[str, bytes]:
+    return {
+        # The worked example of the document: 2 rows × 3 classes of float32.
+        "chunk_f32.bin": chunk_frame(
+            "r1", "m", "d", shard=0, shard_count=1, first_row=0, source_classes=3,
+            target_classes=2, dtype=DTYPE_FLOAT32, labels=[0, 1],
+            rows=[[0.5, 0.25, 0.25], [0.125, 0.625, 0.25]]),
+        # Longer names (3 bytes of header padding), shard 1 of 2, float64.
+        "chunk_f64.bin": chunk_frame(
+            "r1", "model-b", "d", shard=1, shard_count=2, first_row=2, source_classes=3,
+            target_classes=3, dtype=DTYPE_FLOAT64, labels=[2, 0],
+            rows=[[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]]),
+        # 3 rows, so the labels (12 bytes) are followed by 4 bytes of padding; float16.
+        "chunk_f16.bin": chunk_frame(
+            "r1", "m", "d", shard=0, shard_count=1, first_row=4, source_classes=3,
+            target_classes=2, dtype=DTYPE_FLOAT16, labels=[1, 1, 0],
+            rows=[[0.25, 0.5, 0.25], [1.0, 0.0, 0.0], [0.125, 0.375, 0.5]]),
+        # Non-ASCII and a slash in the names; an offset above 2^32.
+        "manifest.bin": manifest_frame(
+            "r1", "vit-b/16", "café", shard=1, shard_count=2, source_classes=3, target_classes=3,
+            shard_rows=5, total_chunks=2, part_index=0, part_count=1,
+            chunks=[(0, 3, 2, 17), (3, 2, 5, 0x0102030405)]),
+        # Part 1 of 2 of a Y=2 × Z=3 partial; chunks listed unsorted (the id sorts them).
+        "partial.bin": partial_frame(
+            "r1", target_classes=2, source_classes=3, sample_count=5,
+            chunks=[(1, 3, 2), (0, 0, 2)], part_index=1, part_count=2, cell_start=3,
+            joint_sums=[0.5, 1.25, 2.0], argmax_counts=[1, 0, 3]),
+        "task_pass2.bin": task_frame("r1", PASS_EEP, conditional=[(0, 7), (1, 8)], chunks=PASS2_CHUNKS),
+        "task_repair.bin": task_frame("r1", PASS_REPAIR, conditional=[], chunks=[(1, 2, 2, 4, 12)]),
+        # Part 0 of 2 of a Y=2 × Z=3 conditional: cells 0..<4.
+        "conditional.bin": conditional_frame(
+            "r1", target_classes=2, source_classes=3, part_index=0, part_count=2, cell_start=0,
+            values=[0.5, 0.25, 1.0, 0.5]),
+        "task_result.bin": task_result_frame("r1", PASS2_TASK_ID, sample_count=4, log_eep_sum=-2.5, hits=3),
+        "chunk_rejected.bin": chunk_rejected_frame(
+            "r1", "m", "d", shard=0, first_row=0, row_count=2, reason="row 1: sums to 1.5 (±0.001)"),
+        "run_marker_pass2.bin": run_marker_frame("r1", MARKER_PASS2_ISSUED, [PASS2_TASK_ID, 1]),
+        "run_marker_closed.bin": run_marker_frame("r1", MARKER_CLOSED),
+    }
+
+
+def hex_dump(data: bytes) -> str:
+    lines = []
+    for start in range(0, len(data), 16):
+        row = data[start:start + 16]
+        hexes = " ".join(f"{byte:02x}" for byte in row)
+        text = "".join(chr(byte) if 0x20 <= byte < 0x7F else "." for byte in row)
+        lines.append(f"{start:04x}  {hexes:<47}  {text}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    frames = fixtures()
+    if argv[1:2] == ["--dump"]:
+        for name in argv[2:]:
+            print(f"{name} ({len(frames[name])} bytes)\n{hex_dump(frames[name])}")
+        return 0
+    if argv[1:2] == ["--check"]:
+        stale = [name for name, data in frames.items()
+                 if not (HERE / name).is_file() or (HERE / name).read_bytes() != data]
+        for name in stale:
+            print(f"{name} differs from make_fixtures.py", file=sys.stderr)
+        return 1 if stale else 0
+    for name, data in frames.items():
+        (HERE / name).write_bytes(data)
+        print(f"{name}: {len(data)} bytes")
+    print(f"pass-2 task id: 0x{PASS2_TASK_ID:016x}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

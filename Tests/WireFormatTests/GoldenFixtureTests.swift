@@ -1,0 +1,475 @@
+import Foundation
+import LEEPCore
+import Testing
+import WireFormat
+
+/// The golden fixtures in `Fixtures/` were written by `make_fixtures.py`, an independent Python
+/// encoder of docs/wire-format.md. For each one, Swift's encoder must produce exactly those
+/// bytes from the same field values, and Swift's decoder must read those values back.
+@Suite struct GoldenFixtureTests {
+    @Test(arguments: Golden.names)
+    func swiftEncodesTheFixtureBytes(name: String) throws {
+        let fixture = try Fixtures.bytes(name)
+        let expected = try #require(Golden.value(name))
+        #expect(expected.encoded() == fixture, "Swift's encoding differs from \(name)")
+    }
+
+    @Test(arguments: Golden.names)
+    func swiftDecodesTheFixtureValues(name: String) throws {
+        let fixture = try Fixtures.bytes(name)
+        let frame = try Frame.decode(fixture)
+        #expect(FrameValue(frame) == Golden.value(name))
+        #expect(frame.run == "r1")
+    }
+
+    @Test func everyFixtureIsTested() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Fixtures.directory.path)
+            .filter { $0.hasSuffix(".bin") }
+        #expect(Set(files) == Set(Golden.names))
+    }
+
+    /// The ids the Python encoder computed (make_fixtures.py prints the pass-2 one).
+    @Test func identifiersMatchThePythonHashes() throws {
+        #expect(Golden.pass2TaskID == 0x278A_9D4B_10C5_421B)
+        #expect(TaskFrame.id(run: "r1", pass: .repair, chunks: [ChunkID(shard: 1, firstRow: 2, rowCount: 2)])
+            == 0x7C91_1841_3CEE_D5D0)
+        #expect(PartialFrame.id(run: "r1", chunks: Golden.partialChunks) == 0xC4AC_35E7_7158_88D8)
+        guard case .partial(let partial) = try Frame.decode(try Fixtures.bytes("partial.bin")) else {
+            Issue.record("partial.bin is not a partial")
+            return
+        }
+        #expect(partial.partialID == 0xC4AC_35E7_7158_88D8)
+    }
+
+    /// FNV-1a 64 reference values: the offset basis, and "a" (0x61).
+    @Test func stableHasherIsFNV1a64() {
+        #expect(StableHasher().value == 0xCBF2_9CE4_8422_2325)
+        var byte = StableHasher()
+        byte.combine(UInt8(0x61))
+        #expect(byte.value == 0xAF63_DC4C_8601_EC8C)
+        // A string is its length as a u32, then its UTF-8 bytes.
+        var text = StableHasher()
+        text.combine("a")
+        #expect(text.value == 0xD80D_0DAE_A7DB_DD7F)
+        var empty = StableHasher()
+        empty.combine("")
+        #expect(empty.value == 0x4D25_767F_9DCE_13F5)
+    }
+
+    // MARK: Score records
+
+    /// The same strings as Tests/reference/test_score_schema.py validates against
+    /// docs/score-record.schema.json: what the aggregator publishes, byte for byte.
+    static let scoreRecords: [(record: ScoreRecord, json: String)] = {
+        var progress = ScoreRecord(model: "resnet50", dataset: "cifar10", run: "r1", status: .progress)
+        progress.pass = 1
+        progress.chunksAccepted = 3
+        progress.chunksExpected = 8
+        progress.sourceClasses = 1000
+        var final = ScoreRecord(model: "resnet50", dataset: "cifar10", run: "r1", status: .final)
+        final.leep = -0.6931
+        final.nce = -0.5
+        final.eepAccuracy = 1.0
+        final.n = 10000
+        final.sourceClasses = 1000
+        final.targetClasses = 10
+        var failed = ScoreRecord(model: "vit-b/16", dataset: "cifar10", run: "r2", status: .failed)
+        failed.reason = "shard 1 rows 0..<64: row 3: sums to 1.5"
+        failed.sourceClasses = 1000
+        return [
+            (progress, #"{"chunks_accepted":3,"chunks_expected":8,"dataset":"cifar10","model":"resnet50","pass":1,"run":"r1","source_classes":1000,"status":"progress"}"#),
+            (final, #"{"dataset":"cifar10","eep_accuracy":1,"leep":-0.6931,"model":"resnet50","n":10000,"nce":-0.5,"run":"r1","source_classes":1000,"status":"final","target_classes":10}"#),
+            (failed, #"{"dataset":"cifar10","model":"vit-b/16","reason":"shard 1 rows 0..<64: row 3: sums to 1.5","run":"r2","source_classes":1000,"status":"failed"}"#),
+        ]
+    }()
+
+    @Test(arguments: 0..<3)
+    func scoreRecordsEncodeAsDocumented(index: Int) throws {
+        let (record, json) = Self.scoreRecords[index]
+        // The aggregator's settings (Aggregator.publish).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        #expect(String(decoding: try encoder.encode(record), as: UTF8.self) == json)
+        #expect(try JSONDecoder().decode(ScoreRecord.self, from: Data(json.utf8)) == record)
+    }
+
+    @Test func scoreKeyIsACompactJSONArray() {
+        #expect(ScoreRecord.key(model: "vit-b/16", dataset: "café") == #"["vit-b/16","café"]"#)
+        #expect(ScoreRecord.key(model: #"a"b"#, dataset: "c,d") == #"["a\"b","c,d"]"#)
+    }
+}
+
+// MARK: - Fixture files
+
+/// The fixture directory, found next to this source file (no bundle resources).
+enum Fixtures {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    static func bytes(_ name: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: directory.appendingPathComponent(name)))
+    }
+}
+
+// MARK: - Comparable frame values
+
+/// A chunk's fields, comparable. `ChunkFrame` itself is not `Equatable` (its θ may hold NaN).
+struct ChunkValues: Equatable, Sendable {
+    enum Probabilities: Equatable, Sendable {
+        case float16([Float16])
+        case float32([Float])
+        case float64([Double])
+    }
+
+    var run: RunIdentity
+    var shard: UInt32
+    var shardCount: UInt32
+    var firstRow: UInt64
+    var sourceClasses: Int
+    var targetClasses: Int
+    var labels: [Int32]
+    var probabilities: Probabilities
+
+    init(
+        run: RunIdentity, shard: UInt32, shardCount: UInt32, firstRow: UInt64, sourceClasses: Int,
+        targetClasses: Int, labels: [Int32], probabilities: Probabilities
+    ) {
+        self.run = run
+        self.shard = shard
+        self.shardCount = shardCount
+        self.firstRow = firstRow
+        self.sourceClasses = sourceClasses
+        self.targetClasses = targetClasses
+        self.labels = labels
+        self.probabilities = probabilities
+    }
+
+    init(_ frame: ChunkFrame) {
+        run = frame.run
+        shard = frame.id.shard
+        shardCount = frame.shardCount
+        firstRow = frame.id.firstRow
+        sourceClasses = frame.sourceClasses
+        targetClasses = frame.targetClasses
+        labels = frame.labels
+        probabilities = switch frame.probabilities {
+        case .float16(let values): .float16(values)
+        case .float32(let values): .float32(values)
+        case .float64(let values): .float64(values)
+        }
+        #expect(frame.id.rowCount == UInt32(frame.labels.count))
+    }
+
+    /// Encodes through the public entry point producers use, from a `PredictionChunk` view.
+    func encoded() -> [UInt8] {
+        switch probabilities {
+        case .float16(let values): encode(values)
+        case .float32(let values): encode(values)
+        case .float64(let values): encode(values)
+        }
+    }
+
+    private func encode<Scalar: ProbabilityScalar>(_ values: [Scalar]) -> [UInt8] {
+        values.withUnsafeBufferPointer { theta in
+            labels.withUnsafeBufferPointer { labels in
+                ChunkFrame.encode(
+                    run: run, shard: shard, shardCount: shardCount, targetClasses: targetClasses,
+                    rows: PredictionChunk(
+                        probabilities: theta, labels: labels, sourceClasses: sourceClasses, firstRow: Int(firstRow)))
+            }
+        }
+    }
+}
+
+/// Any frame's fields, comparable, and its encoding.
+enum FrameValue: Equatable, Sendable {
+    case chunk(ChunkValues)
+    case manifest(ManifestFrame)
+    case partial(PartialFrame)
+    case task(TaskFrame)
+    case conditional(ConditionalFrame)
+    case taskResult(TaskResultFrame)
+    case chunkRejected(ChunkRejectedFrame)
+    case runMarker(RunMarkerFrame)
+
+    init(_ frame: Frame) {
+        switch frame {
+        case .chunk(let frame): self = .chunk(ChunkValues(frame))
+        case .manifest(let frame): self = .manifest(frame)
+        case .partial(let frame): self = .partial(frame)
+        case .task(let frame): self = .task(frame)
+        case .conditional(let frame): self = .conditional(frame)
+        case .taskResult(let frame): self = .taskResult(frame)
+        case .chunkRejected(let frame): self = .chunkRejected(frame)
+        case .runMarker(let frame): self = .runMarker(frame)
+        }
+    }
+
+    func encoded() -> [UInt8] {
+        switch self {
+        case .chunk(let values): values.encoded()
+        case .manifest(let frame): frame.encoded()
+        case .partial(let frame): frame.encoded()
+        case .task(let frame): frame.encoded()
+        case .conditional(let frame): frame.encoded()
+        case .taskResult(let frame): frame.encoded()
+        case .chunkRejected(let frame): frame.encoded()
+        case .runMarker(let frame): frame.encoded()
+        }
+    }
+}
+
+// MARK: - The fixtures' field values (the same as in make_fixtures.py)
+
+enum Golden {
+    static let names = [
+        "chunk_f32.bin", "chunk_f64.bin", "chunk_f16.bin", "manifest.bin", "partial.bin", "task_pass2.bin",
+        "task_repair.bin", "conditional.bin", "task_result.bin", "chunk_rejected.bin", "run_marker_pass2.bin",
+        "run_marker_closed.bin",
+    ]
+
+    static let partialChunks = [ChunkID(shard: 1, firstRow: 3, rowCount: 2), ChunkID(shard: 0, firstRow: 0, rowCount: 2)]
+
+    static let pass2Task = TaskFrame(
+        run: "r1", pass: .eep,
+        conditional: [RecordLocation(partition: 0, offset: 7), RecordLocation(partition: 1, offset: 8)],
+        chunks: [
+            LocatedChunk(id: ChunkID(shard: 0, firstRow: 0, rowCount: 2), location: RecordLocation(partition: 3, offset: 10)),
+            LocatedChunk(id: ChunkID(shard: 1, firstRow: 2, rowCount: 2), location: RecordLocation(partition: 3, offset: 11)),
+        ])
+
+    static var pass2TaskID: UInt64 { pass2Task.taskID }
+
+    static func value(_ name: String) -> FrameValue? {
+        let r1 = RunIdentity(id: "r1", model: "m", dataset: "d")
+        switch name {
+        case "chunk_f32.bin":
+            return .chunk(ChunkValues(
+                run: r1, shard: 0, shardCount: 1, firstRow: 0, sourceClasses: 3, targetClasses: 2, labels: [0, 1],
+                probabilities: .float32([0.5, 0.25, 0.25, 0.125, 0.625, 0.25])))
+        case "chunk_f64.bin":
+            return .chunk(ChunkValues(
+                run: RunIdentity(id: "r1", model: "model-b", dataset: "d"), shard: 1, shardCount: 2, firstRow: 2,
+                sourceClasses: 3, targetClasses: 3, labels: [2, 0], probabilities: .float64([0.1, 0.2, 0.7, 0.6, 0.3, 0.1])))
+        case "chunk_f16.bin":
+            return .chunk(ChunkValues(
+                run: r1, shard: 0, shardCount: 1, firstRow: 4, sourceClasses: 3, targetClasses: 2, labels: [1, 1, 0],
+                probabilities: .float16([0.25, 0.5, 0.25, 1, 0, 0, 0.125, 0.375, 0.5])))
+        case "manifest.bin":
+            return .manifest(ManifestFrame(
+                run: RunIdentity(id: "r1", model: "vit-b/16", dataset: "café"), shard: 1, shardCount: 2, sourceClasses: 3,
+                targetClasses: 3, shardRows: 5, totalChunks: 2, partIndex: 0, partCount: 1,
+                chunks: [
+                    LocatedChunk(id: ChunkID(shard: 1, firstRow: 0, rowCount: 3), location: RecordLocation(partition: 2, offset: 17)),
+                    LocatedChunk(
+                        id: ChunkID(shard: 1, firstRow: 3, rowCount: 2), location: RecordLocation(partition: 5, offset: 0x01_0203_0405)),
+                ]))
+        case "partial.bin":
+            return .partial(PartialFrame(
+                run: "r1", partialID: PartialFrame.id(run: "r1", chunks: partialChunks), targetClasses: 2, sourceClasses: 3,
+                sampleCount: 5, chunks: partialChunks, part: MatrixPart(partIndex: 1, partCount: 2, cellStart: 3, cellCount: 3),
+                jointSums: [0.5, 1.25, 2.0], argmaxCounts: [1, 0, 3]))
+        case "task_pass2.bin":
+            return .task(pass2Task)
+        case "task_repair.bin":
+            return .task(TaskFrame(
+                run: "r1", pass: .repair, conditional: [],
+                chunks: [LocatedChunk(id: ChunkID(shard: 1, firstRow: 2, rowCount: 2), location: RecordLocation(partition: 4, offset: 12))]))
+        case "conditional.bin":
+            return .conditional(ConditionalFrame(
+                run: "r1", targetClasses: 2, sourceClasses: 3, part: MatrixPart(partIndex: 0, partCount: 2, cellStart: 0, cellCount: 4),
+                values: [0.5, 0.25, 1.0, 0.5]))
+        case "task_result.bin":
+            return .taskResult(TaskResultFrame(run: "r1", taskID: pass2TaskID, sampleCount: 4, logEEPSum: -2.5, hits: 3))
+        case "chunk_rejected.bin":
+            return .chunkRejected(ChunkRejectedFrame(
+                run: r1, chunk: ChunkID(shard: 0, firstRow: 0, rowCount: 2), reason: "row 1: sums to 1.5 (±0.001)"))
+        case "run_marker_pass2.bin":
+            return .runMarker(RunMarkerFrame(run: "r1", marker: .pass2Issued(taskIDs: [pass2TaskID, 1])))
+        case "run_marker_closed.bin":
+            return .runMarker(RunMarkerFrame(run: "r1", marker: .closed))
+        default:
+            return nil
+        }
+    }
+}
+
+// MARK: - Round trips
+
+/// Every frame type survives encode → decode with every field intact, over varied shapes.
+@Suite struct RoundTripTests {
+    func roundTrip(_ value: FrameValue, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let bytes = value.encoded()
+        let decoded = try Frame.decode(bytes)
+        #expect(FrameValue(decoded) == value, sourceLocation: sourceLocation)
+        // Encoding is canonical: decoding then encoding again gives the same bytes.
+        #expect(FrameValue(decoded).encoded() == bytes, sourceLocation: sourceLocation)
+    }
+
+    @Test func chunksOfEveryTypeAndShape() throws {
+        var random = SplitMix64(seed: 1)
+        let runs = [
+            RunIdentity(id: "r", model: "", dataset: ""),
+            RunIdentity(id: "run-ß∑🙂", model: "vit-b/16", dataset: "ImageNet-21k"),
+            RunIdentity(id: String(repeating: "x", count: 300), model: "m", dataset: "d"),
+        ]
+        for run in runs {
+            for rows in 1...9 {
+                for z in [1, 2, 3, 7] {
+                    let labels = (0..<rows).map { _ in Int32.random(in: 0..<5, using: &random) }
+                    let values = (0..<rows * z).map { _ in Double.random(in: 0..<1, using: &random) }
+                    let firstRow = UInt64.random(in: 0..<1_000_000, using: &random)
+                    for probabilities: ChunkValues.Probabilities in [
+                        .float16(values.map { Float16($0) }), .float32(values.map { Float($0) }), .float64(values),
+                    ] {
+                        let chunk = ChunkValues(
+                            run: run, shard: 2, shardCount: 3, firstRow: firstRow, sourceClasses: z, targetClasses: 5,
+                            labels: labels, probabilities: probabilities)
+                        try roundTrip(.chunk(chunk))
+                        #expect(chunk.encoded().count == Self.documentedChunkLength(chunk))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The length docs/wire-format.md gives: header, strings, 29 fixed bytes, pad8, labels,
+    /// pad8, θ.
+    static func documentedChunkLength(_ chunk: ChunkValues) -> Int {
+        func roundUp(_ n: Int) -> Int { (n + 7) / 8 * 8 }
+        let strings = [chunk.run.id, chunk.run.model, chunk.run.dataset].reduce(0) { $0 + 2 + $1.utf8.count }
+        let size = switch chunk.probabilities {
+        case .float16: 2
+        case .float32: 4
+        case .float64: 8
+        }
+        return roundUp(roundUp(8 + strings + 29) + 4 * chunk.labels.count) + chunk.labels.count * chunk.sourceClasses * size
+    }
+
+    @Test func chunkValuesArePassedThroughUnchecked() throws {
+        // Decoding checks structure only: NaN and negative values reach the worker's row check.
+        let chunk = ChunkValues(
+            run: RunIdentity(id: "r", model: "m", dataset: "d"), shard: 0, shardCount: 1, firstRow: 0, sourceClasses: 2,
+            targetClasses: 1, labels: [7], probabilities: .float32([.nan, -1]))
+        guard case .chunk(let decoded) = try Frame.decode(chunk.encoded()), case .float32(let values) = decoded.probabilities else {
+            Issue.record("not a float32 chunk")
+            return
+        }
+        #expect(values[0].isNaN && values[1] == -1 && decoded.labels == [7])
+    }
+
+    @Test func manifests() throws {
+        let run = RunIdentity(id: "r", model: "m", dataset: "d")
+        for count in [0, 1, 5, 1000] {
+            let chunks = (0..<count).map { index in
+                LocatedChunk(
+                    id: ChunkID(shard: 4, firstRow: UInt64(index) * 64, rowCount: 64),
+                    location: RecordLocation(partition: Int32(index % 8) - 1, offset: Int64(index) << 33))
+            }
+            try roundTrip(.manifest(ManifestFrame(
+                run: run, shard: 4, shardCount: 5, sourceClasses: 21843, targetClasses: 1, shardRows: UInt64(count) * 64,
+                totalChunks: UInt32(count), partIndex: 2, partCount: 3, chunks: chunks)))
+        }
+    }
+
+    @Test func partialsSplitIntoPartsAndReassemble() throws {
+        let (y, z) = (7, 5)
+        let sums = (0..<(y * z)).map { Double($0) * 0.5 }
+        let counts = (0..<(y * z)).map { Int64($0) - 3 }
+        let chunks = (0..<10).map { ChunkID(shard: UInt32($0 % 3), firstRow: UInt64($0 * 100), rowCount: 100) }
+        let id = PartialFrame.id(run: "r", chunks: chunks)
+        #expect(id == PartialFrame.id(run: "r", chunks: chunks.reversed()), "the id must not depend on the order")
+        var reassembled = [Double](repeating: -1, count: y * z)
+        var reassembledCounts = [Int64](repeating: 0, count: y * z)
+        for maxPayload in [16, 50, 160, 10_000] {
+            for part in MatrixPart.split(cells: y * z, bytesPerCell: PartialFrame.bytesPerCell, maxPayloadBytes: maxPayload) {
+                let cells = part.cellStart..<(part.cellStart + part.cellCount)
+                let frame = PartialFrame(
+                    run: "r", partialID: id, targetClasses: y, sourceClasses: z, sampleCount: 1000, chunks: chunks, part: part,
+                    jointSums: Array(sums[cells]), argmaxCounts: Array(counts[cells]))
+                try roundTrip(.partial(frame))
+                guard case .partial(let decoded) = try Frame.decode(frame.encoded()) else { continue }
+                reassembled.replaceSubrange(cells, with: decoded.jointSums)
+                reassembledCounts.replaceSubrange(cells, with: decoded.argmaxCounts)
+            }
+            #expect(reassembled == sums && reassembledCounts == counts)
+        }
+    }
+
+    @Test func tasks() throws {
+        let chunks = (0..<40).map { (index: Int) -> LocatedChunk in
+            let id = ChunkID(shard: UInt32(index % 4), firstRow: UInt64(index / 4) * 10, rowCount: 10)
+            return LocatedChunk(id: id, location: RecordLocation(partition: Int32(index % 8), offset: Int64(index)))
+        }
+        let conditional = (0..<3).map { RecordLocation(partition: 1, offset: Int64($0) + 100) }
+        for pass in [TaskFrame.Pass.repair, .eep] {
+            let task = TaskFrame(run: "run-ü", pass: pass, conditional: pass == .eep ? conditional : [], chunks: chunks)
+            try roundTrip(.task(task))
+            let shuffled = TaskFrame(
+                run: "run-ü", pass: pass, conditional: task.conditional, chunks: chunks.reversed())
+            #expect(shuffled.taskID == task.taskID, "the id must not depend on the order of the chunks")
+            try roundTrip(.task(shuffled))
+        }
+        // A repair task may carry conditional locations: decoding accepts them (workers ignore them).
+        try roundTrip(.task(TaskFrame(run: "r", pass: .repair, conditional: conditional, chunks: [])))
+        // Different passes over the same chunks are different tasks.
+        #expect(TaskFrame.id(run: "r", pass: .repair, chunks: []) != TaskFrame.id(run: "r", pass: .eep, chunks: []))
+    }
+
+    @Test func conditionalsSplitIntoParts() throws {
+        let (y, z) = (3, 11)
+        let values = (0..<(y * z)).map { 1 / Double($0 + 1) }
+        for maxPayload in [8, 64, 1_000_000] {
+            let parts = MatrixPart.split(cells: y * z, bytesPerCell: ConditionalFrame.bytesPerCell, maxPayloadBytes: maxPayload)
+            for part in parts {
+                try roundTrip(.conditional(ConditionalFrame(
+                    run: "r", targetClasses: y, sourceClasses: z, part: part,
+                    values: Array(values[part.cellStart..<(part.cellStart + part.cellCount)]))))
+            }
+        }
+    }
+
+    @Test func taskResultsRejectionsAndMarkers() throws {
+        try roundTrip(.taskResult(TaskResultFrame(run: "r", taskID: .max, sampleCount: 0, logEEPSum: -.infinity, hits: 0)))
+        try roundTrip(.taskResult(TaskResultFrame(run: "r", taskID: 0, sampleCount: 1 << 40, logEEPSum: -1e300, hits: 1 << 39)))
+        let run = RunIdentity(id: "r", model: "m", dataset: "d")
+        try roundTrip(.chunkRejected(ChunkRejectedFrame(run: run, chunk: ChunkID(shard: 0, firstRow: 0, rowCount: 0), reason: "")))
+        // Reasons are capped at about 4,000 bytes (a character cut in two becomes U+FFFD); what
+        // is kept still round-trips.
+        let long = ChunkRejectedFrame(
+            run: run, chunk: ChunkID(shard: 9, firstRow: .max, rowCount: .max), reason: "x" + String(repeating: "é", count: 3000))
+        #expect(long.reason.utf8.count <= 4002)
+        try roundTrip(.chunkRejected(long))
+        try roundTrip(.runMarker(RunMarkerFrame(run: "r", marker: .pass2Issued(taskIDs: []))))
+        try roundTrip(.runMarker(RunMarkerFrame(run: "r", marker: .pass2Issued(taskIDs: (0..<500).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 }))))
+        try roundTrip(.runMarker(RunMarkerFrame(run: "r", marker: .closed)))
+    }
+
+    @Test(arguments: [(0, 8, 100), (1, 8, 100), (35, 16, 16), (35, 16, 50), (35, 16, 1), (1000, 8, 999_000), (21843 * 10, 8, 995_904)])
+    func matrixSplitTilesTheMatrix(cells: Int, bytesPerCell: Int, maxPayloadBytes: Int) {
+        let parts = MatrixPart.split(cells: cells, bytesPerCell: bytesPerCell, maxPayloadBytes: maxPayloadBytes)
+        #expect(!parts.isEmpty)
+        var next = 0
+        for (index, part) in parts.enumerated() {
+            #expect(part.partIndex == UInt32(index) && part.partCount == UInt32(parts.count))
+            #expect(part.cellStart == next)
+            #expect(part.cellCount * bytesPerCell <= max(bytesPerCell, maxPayloadBytes))
+            next += part.cellCount
+        }
+        #expect(next == cells)
+    }
+}
+
+/// A small seeded generator, so "random" tests are the same on every run.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

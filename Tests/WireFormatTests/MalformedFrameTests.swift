@@ -1,0 +1,398 @@
+import Foundation
+import LEEPCore
+import Testing
+import WireFormat
+
+/// Every malformed input is refused with the `FrameError` docs/wire-format.md names, and none
+/// makes the decoder crash. The frames are the golden fixtures with bytes patched at the
+/// offsets the document gives (checked first by `fixtureOffsetsAreAsDocumented`).
+@Suite struct MalformedFrameTests {
+    // MARK: Header
+
+    @Test func emptyInputIsTruncatedHeader() {
+        #expect(decodeError([]) == .truncated(field: "header", needed: 8, available: 0))
+    }
+
+    @Test func shorterThanAHeaderIsTruncated() throws {
+        let chunk = try Fixtures.bytes("chunk_f32.bin")
+        for count in 1..<8 {
+            #expect(decodeError(Array(chunk.prefix(count))) == .truncated(field: "header", needed: 8, available: count))
+        }
+    }
+
+    @Test func randomBytesAreRejected() {
+        var random = SplitMix64(seed: 0x1EE9)
+        for _ in 0..<2000 {
+            let count = Int.random(in: 0...300, using: &random)
+            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
+            if count < 8 {
+                #expect(decodeError(bytes) == .truncated(field: "header", needed: 8, available: count))
+            } else if Array(bytes.prefix(4)) != WireFormat.magic {
+                #expect(decodeError(bytes) == .badMagic)
+            }
+        }
+    }
+
+    /// Valid headers followed by random bodies: every kind's decoder must refuse or accept
+    /// without crashing, and what it accepts must encode back to the same bytes.
+    @Test(arguments: 1...8)
+    func randomBodiesNeverCrash(kind: Int) {
+        var random = SplitMix64(seed: UInt64(kind) * 7919)
+        for _ in 0..<300 {
+            let count = Int.random(in: 0...120, using: &random)
+            var bytes = WireFormat.magic + [WireFormat.version, UInt8(kind), 0, 0]
+            bytes += (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
+            expectCanonicalOrRejected(bytes)
+        }
+    }
+
+    /// Every single-byte change of every fixture: refused, or decoded to values that encode
+    /// back to exactly the changed bytes. Never a crash.
+    @Test(arguments: Golden.names)
+    func singleByteMutationsNeverCrash(name: String) throws {
+        let fixture = try Fixtures.bytes(name)
+        for offset in fixture.indices {
+            let original = fixture[offset]
+            for value in Set([0x00, 0x01, 0x7F, 0x80, 0xFF, original ^ 0x01, original &+ 1]) {
+                guard value != original else { continue }
+                var mutated = fixture
+                mutated[offset] = value
+                expectCanonicalOrRejected(mutated)
+            }
+        }
+    }
+
+    @Test func wrongMagic() throws {
+        let chunk = try Fixtures.bytes("chunk_f32.bin")
+        for offset in 0..<4 {
+            #expect(decodeError(chunk.patching(offset, [chunk[offset] ^ 0x20])) == .badMagic)
+        }
+        #expect(decodeError(Array("LPSU".utf8) + chunk.dropFirst(4)) == .badMagic)
+        #expect(decodeError([UInt8](repeating: 0, count: 80)) == .badMagic)
+    }
+
+    @Test(arguments: [UInt8(0), 2, 255])
+    func wrongVersion(version: UInt8) throws {
+        let chunk = try Fixtures.bytes("chunk_f32.bin")
+        #expect(decodeError(chunk.patching(4, [version])) == .unsupportedVersion(version))
+    }
+
+    @Test(arguments: [UInt8(0), 9, 255])
+    func unknownKind(kind: UInt8) throws {
+        let chunk = try Fixtures.bytes("chunk_f32.bin")
+        #expect(decodeError(chunk.patching(5, [kind])) == .unknownKind(kind))
+    }
+
+    @Test func nonZeroReserved() throws {
+        for name in Golden.names {
+            let frame = try Fixtures.bytes(name)
+            #expect(decodeError(frame.patching(6, [1])) == .invalidValue(field: "reserved", reason: "must be 0"))
+            #expect(decodeError(frame.patching(7, [0x80])) == .invalidValue(field: "reserved", reason: "must be 0"))
+        }
+    }
+
+    // MARK: Truncation and length
+
+    @Test func chunkTruncatedAtEveryLengthIsRefused() throws {
+        let chunk = try Fixtures.bytes("chunk_f32.bin")
+        for count in 0..<chunk.count {
+            #expect(decodeError(Array(chunk.prefix(count))) != nil, "a \(count)-byte prefix was accepted")
+        }
+        // The field named is the one cut short (offsets: docs/wire-format.md, worked example).
+        let expected: [Int: FrameError] = [
+            8: .truncated(field: "run", needed: 2, available: 0),
+            9: .truncated(field: "run", needed: 2, available: 1),
+            10: .truncated(field: "run", needed: 2, available: 0),
+            11: .truncated(field: "run", needed: 2, available: 1),
+            13: .truncated(field: "model", needed: 2, available: 1),
+            14: .truncated(field: "model", needed: 1, available: 0),
+            16: .truncated(field: "dataset", needed: 2, available: 1),
+            17: .truncated(field: "dataset", needed: 1, available: 0),
+            18: .truncated(field: "shard", needed: 4, available: 0),
+            24: .truncated(field: "shard_count", needed: 4, available: 2),
+            30: .truncated(field: "first_row", needed: 8, available: 4),
+            34: .truncated(field: "row_count", needed: 4, available: 0),
+            40: .truncated(field: "source_classes", needed: 4, available: 2),
+            45: .truncated(field: "target_classes", needed: 4, available: 3),
+            46: .truncated(field: "dtype", needed: 1, available: 0),
+            47: .truncated(field: "padding", needed: 1, available: 0),
+            48: .truncated(field: "labels", needed: 8, available: 0),
+            52: .truncated(field: "labels", needed: 8, available: 4),
+            56: .invalidValue(field: "probabilities", reason: "2 rows × 3 classes × 4 bytes do not match the 0 bytes left"),
+            79: .invalidValue(field: "probabilities", reason: "2 rows × 3 classes × 4 bytes do not match the 23 bytes left"),
+        ]
+        for (count, error) in expected.sorted(by: { $0.key < $1.key }) {
+            #expect(decodeError(Array(chunk.prefix(count))) == error, "\(count)-byte prefix")
+        }
+        // Cut inside the padding that follows the labels (3 labels end at 60).
+        let f16 = try Fixtures.bytes("chunk_f16.bin")
+        for count in 60..<64 {
+            #expect(decodeError(Array(f16.prefix(count))) == .truncated(field: "padding", needed: 1, available: 0))
+        }
+    }
+
+    @Test(arguments: Golden.names)
+    func everyFixtureTruncatedAtEveryLengthIsRefused(name: String) throws {
+        let frame = try Fixtures.bytes(name)
+        for count in 0..<frame.count {
+            #expect(decodeError(Array(frame.prefix(count))) != nil, "\(name): a \(count)-byte prefix was accepted")
+        }
+    }
+
+    @Test func trailingBytes() throws {
+        for name in ["manifest.bin", "task_pass2.bin", "task_repair.bin", "task_result.bin", "chunk_rejected.bin",
+                     "run_marker_pass2.bin", "run_marker_closed.bin"]
+        {
+            let frame = try Fixtures.bytes(name)
+            #expect(decodeError(frame + [0]) == .trailingBytes(1), "\(name)")
+            #expect(decodeError(frame + [0, 0, 0, 0, 0, 0, 0, 0, 0]) == .trailingBytes(9), "\(name)")
+        }
+        // Frames ending in an array check its size against the bytes left instead.
+        #expect(decodeError(try Fixtures.bytes("chunk_f32.bin") + [0, 0, 0, 0]) == .invalidValue(
+            field: "probabilities", reason: "2 rows × 3 classes × 4 bytes do not match the 28 bytes left"))
+        #expect(decodeError(try Fixtures.bytes("partial.bin") + [UInt8](repeating: 0, count: 16)) == .invalidValue(
+            field: "cells", reason: "3 cells need 48 bytes, 64 left"))
+        #expect(decodeError(try Fixtures.bytes("conditional.bin") + [UInt8](repeating: 0, count: 8)) == .invalidValue(
+            field: "values", reason: "4 cells need 32 bytes, 40 left"))
+    }
+
+    @Test func nonZeroPadding() throws {
+        // After dtype (47 → 48), after 3 labels (60 → 64), after a longer header (53 → 56), after
+        // a matrix part (36 → 40 in the conditional; the partial's part ends at 88: no padding).
+        let cases: [(String, Int)] = [
+            ("chunk_f32.bin", 47), ("chunk_f16.bin", 60), ("chunk_f16.bin", 63), ("chunk_f64.bin", 53), ("chunk_f64.bin", 55),
+            ("conditional.bin", 36), ("conditional.bin", 39),
+        ]
+        for (name, offset) in cases {
+            let frame = try Fixtures.bytes(name)
+            #expect(frame[offset] == 0, "\(name) byte \(offset) should be padding")
+            #expect(decodeError(frame.patching(offset, [0x01])) == .nonZeroPadding, "\(name) byte \(offset)")
+        }
+    }
+
+    @Test func arraySizesThatDoNotMatch() throws {
+        let chunk = try Fixtures.bytes("chunk_f32.bin")
+        // Z 3 → 2: 2 rows × 2 × 4 = 16 bytes expected, 24 there.
+        #expect(decodeError(chunk.patching(38, UInt32(2))) == .invalidValue(
+            field: "probabilities", reason: "2 rows × 2 classes × 4 bytes do not match the 24 bytes left"))
+        // dtype f32 → f64 and → f16.
+        #expect(decodeError(chunk.patching(46, [3])) == .invalidValue(
+            field: "probabilities", reason: "2 rows × 3 classes × 8 bytes do not match the 24 bytes left"))
+        #expect(decodeError(chunk.patching(46, [1])) == .invalidValue(
+            field: "probabilities", reason: "2 rows × 3 classes × 2 bytes do not match the 24 bytes left"))
+        // Z so large that R × Z × size would overflow if not checked.
+        #expect(decodeError(chunk.patching(38, UInt32.max)) == .invalidValue(
+            field: "probabilities", reason: "2 rows × 4294967295 classes × 4 bytes do not match the 24 bytes left"))
+        // More rows than the frame has labels for.
+        #expect(decodeError(chunk.patching(34, UInt32(100))) == .truncated(field: "labels", needed: 400, available: 32))
+        // A partial part claiming 2 cells while carrying 3; a conditional part claiming 3 of 4.
+        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(84, UInt32(2))) == .invalidValue(
+            field: "cells", reason: "2 cells need 32 bytes, 48 left"))
+        #expect(decodeError(try Fixtures.bytes("conditional.bin").patching(32, UInt32(3))) == .invalidValue(
+            field: "values", reason: "3 cells need 24 bytes, 32 left"))
+    }
+
+    @Test func countsBeyondTheFrame() throws {
+        #expect(decodeError(try Fixtures.bytes("manifest.bin").patching(65, UInt32(3)))
+            == .countExceedsFrame(field: "chunk_count", count: 3, available: 48))
+        #expect(decodeError(try Fixtures.bytes("manifest.bin").patching(65, UInt32.max))
+            == .countExceedsFrame(field: "chunk_count", count: 4_294_967_295, available: 48))
+        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(36, UInt32(7)))
+            == .countExceedsFrame(field: "chunk_count", count: 7, available: 96))
+        #expect(decodeError(try Fixtures.bytes("task_pass2.bin").patching(21, UInt32(100)))
+            == .countExceedsFrame(field: "conditional_parts", count: 100, available: 84))
+        #expect(decodeError(try Fixtures.bytes("task_pass2.bin").patching(49, UInt32(3)))
+            == .countExceedsFrame(field: "chunk_count", count: 3, available: 56))
+        #expect(decodeError(try Fixtures.bytes("run_marker_pass2.bin").patching(13, UInt32(3)))
+            == .countExceedsFrame(field: "task_count", count: 3, available: 16))
+    }
+
+    // MARK: Text
+
+    @Test func invalidUTF8IsRefusedByField() throws {
+        let chunk = try Fixtures.bytes("chunk_f32.bin")
+        #expect(decodeError(chunk.patching(10, [0xFF, 0xFE])) == .invalidText(field: "run"))
+        #expect(decodeError(chunk.patching(10, [0xC0, 0xAF])) == .invalidText(field: "run"), "overlong encoding")
+        #expect(decodeError(chunk.patching(14, [0x80])) == .invalidText(field: "model"), "lone continuation byte")
+        #expect(decodeError(chunk.patching(17, [0xC3])) == .invalidText(field: "dataset"), "cut-off sequence")
+        // A UTF-16 surrogate encoded in UTF-8 (ED A0 80) in the partial's 2-byte run, widened to 3.
+        var partial = try Fixtures.bytes("partial.bin")
+        partial.replaceSubrange(8..<12, with: [3, 0, 0xED, 0xA0, 0x80])
+        #expect(decodeError(partial) == .invalidText(field: "run"))
+        // "é" (C3 A9) in "café" cut after its first byte by a shorter length.
+        let manifest = try Fixtures.bytes("manifest.bin")
+        #expect(decodeError(manifest.patching(22, UInt16(4))) == .invalidText(field: "dataset"))
+        let rejected = try Fixtures.bytes("chunk_rejected.bin")
+        #expect(decodeError(rejected.patching(36, [0xFF])) == .invalidText(field: "reason"))
+    }
+
+    @Test func emptyRunIdIsRefusedWhereARunIdentityIsCarried() throws {
+        let empty = RunIdentity(id: "", model: "m", dataset: "d")
+        let chunk = ChunkValues(
+            run: empty, shard: 0, shardCount: 1, firstRow: 0, sourceClasses: 1, targetClasses: 1, labels: [0],
+            probabilities: .float32([1]))
+        #expect(decodeError(chunk.encoded()) == .invalidValue(field: "run", reason: "empty"))
+        let manifest = ManifestFrame(
+            run: empty, shard: 0, shardCount: 1, sourceClasses: 1, targetClasses: 1, shardRows: 0, totalChunks: 0,
+            partIndex: 0, partCount: 1, chunks: [])
+        #expect(decodeError(manifest.encoded()) == .invalidValue(field: "run", reason: "empty"))
+        let rejection = ChunkRejectedFrame(run: empty, chunk: ChunkID(shard: 0, firstRow: 0, rowCount: 1), reason: "r")
+        #expect(decodeError(rejection.encoded()) == .invalidValue(field: "run", reason: "empty"))
+    }
+
+    // MARK: Values
+
+    @Test func shardNotBelowShardCount() throws {
+        let chunk = try Fixtures.bytes("chunk_f32.bin")
+        #expect(decodeError(chunk.patching(18, UInt32(1)))
+            == .invalidValue(field: "shard", reason: "1 is not below shard_count 1"))
+        #expect(decodeError(chunk.patching(22, UInt32(0)))
+            == .invalidValue(field: "shard", reason: "0 is not below shard_count 0"))
+        let manifest = try Fixtures.bytes("manifest.bin")
+        #expect(decodeError(manifest.patching(29, UInt32(2)))
+            == .invalidValue(field: "shard", reason: "2 is not below shard_count 2"))
+        #expect(decodeError(manifest.patching(29, UInt32.max))
+            == .invalidValue(field: "shard", reason: "4294967295 is not below shard_count 2"))
+    }
+
+    @Test func partIndexNotBelowPartCount() throws {
+        #expect(decodeError(try Fixtures.bytes("manifest.bin").patching(57, UInt32(1)))
+            == .invalidValue(field: "part_index", reason: "1 is not below part_count 1"))
+        #expect(decodeError(try Fixtures.bytes("manifest.bin").patching(61, UInt32(0)))
+            == .invalidValue(field: "part_index", reason: "0 is not below part_count 0"))
+        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(72, UInt32(2)))
+            == .invalidValue(field: "part_index", reason: "2 is not below part_count 2"))
+        #expect(decodeError(try Fixtures.bytes("conditional.bin").patching(24, UInt32(0)))
+            == .invalidValue(field: "part_index", reason: "0 is not below part_count 0"))
+    }
+
+    @Test func cellRangeBeyondTheMatrix() throws {
+        // Y × Z = 2 × 3 = 6 cells in both.
+        #expect(decodeError(try Fixtures.bytes("conditional.bin").patching(28, UInt32(3)))
+            == .invalidValue(field: "cell_count", reason: "cells 3..<7 exceed the 6 of the matrix"))
+        #expect(decodeError(try Fixtures.bytes("conditional.bin").patching(12, UInt32(1)))
+            == .invalidValue(field: "cell_count", reason: "cells 0..<4 exceed the 3 of the matrix"))
+        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(80, UInt32(4)))
+            == .invalidValue(field: "cell_count", reason: "cells 4..<7 exceed the 6 of the matrix"))
+        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(80, UInt32.max))
+            == .invalidValue(field: "cell_count", reason: "cells 4294967295..<4294967298 exceed the 6 of the matrix"))
+    }
+
+    @Test func taskIDMustMatch() throws {
+        let mismatch = FrameError.invalidValue(field: "task_id", reason: "does not match the run, pass and chunks")
+        let task = try Fixtures.bytes("task_pass2.bin")
+        #expect(decodeError(task.patching(12, [task[12] ^ 0x01])) == mismatch)
+        // The run, the pass and every chunk id are hashed…
+        #expect(decodeError(task.patching(11, [UInt8(ascii: "2")])) == mismatch, "run r1 → r2")
+        #expect(decodeError(task.patching(53, UInt32(2))) == mismatch, "a chunk's shard")
+        #expect(decodeError(task.patching(57, UInt64(1))) == mismatch, "a chunk's first_row")
+        #expect(decodeError(task.patching(93, UInt32(3))) == mismatch, "a chunk's row_count")
+        // …the pass too: the pass-2 fixture relabelled as a repair keeps its (now wrong) id.
+        #expect(decodeError(task.patching(20, [1])) == mismatch, "pass 2 → 1")
+        // Locations are not hashed: moving a chunk or a conditional part keeps the task valid.
+        #expect(decodeError(task.patching(69, Int32(6))) == nil)
+        #expect(decodeError(task.patching(29, Int64(99))) == nil)
+    }
+
+    @Test func pass2TaskWithoutConditionalIsRefused() {
+        let task = TaskFrame(
+            run: "r1", pass: .eep, conditional: [],
+            chunks: [LocatedChunk(id: ChunkID(shard: 0, firstRow: 0, rowCount: 1), location: RecordLocation(partition: 0, offset: 0))])
+        #expect(decodeError(task.encoded())
+            == .invalidValue(field: "conditional_parts", reason: "a pass-2 task needs the conditional"))
+    }
+
+    @Test(arguments: [UInt8(0), 4, 255])
+    func unknownDtype(code: UInt8) throws {
+        #expect(decodeError(try Fixtures.bytes("chunk_f32.bin").patching(46, [code]))
+            == .invalidValue(field: "dtype", reason: "unknown code \(code)"))
+    }
+
+    @Test(arguments: [UInt8(0), 3, 255])
+    func unknownPass(code: UInt8) throws {
+        #expect(decodeError(try Fixtures.bytes("task_repair.bin").patching(20, [code]))
+            == .invalidValue(field: "pass", reason: "unknown pass \(code)"))
+    }
+
+    @Test(arguments: [UInt8(0), 3, 255])
+    func unknownMarker(code: UInt8) throws {
+        #expect(decodeError(try Fixtures.bytes("run_marker_closed.bin").patching(12, [code]))
+            == .invalidValue(field: "marker", reason: "unknown marker \(code)"))
+    }
+
+    @Test func zeroClassCountsAndRows() throws {
+        let atLeastOne = "must be at least 1"
+        let cases: [(String, Int, String)] = [
+            ("chunk_f32.bin", 38, "source_classes"), ("chunk_f32.bin", 42, "target_classes"),
+            ("chunk_f32.bin", 34, "row_count"),
+            ("manifest.bin", 37, "source_classes"), ("manifest.bin", 41, "target_classes"),
+            ("partial.bin", 20, "target_classes"), ("partial.bin", 24, "source_classes"),
+            ("conditional.bin", 12, "target_classes"), ("conditional.bin", 16, "source_classes"),
+        ]
+        for (name, offset, field) in cases {
+            #expect(decodeError(try Fixtures.bytes(name).patching(offset, UInt32(0)))
+                == .invalidValue(field: field, reason: atLeastOne), "\(name) \(field)")
+        }
+    }
+
+    /// The offsets the patches above rely on hold the values the fixtures were written with.
+    @Test func fixtureOffsetsAreAsDocumented() throws {
+        let chunk = try Fixtures.bytes("chunk_f32.bin")
+        #expect(chunk.u32(at: 22) == 1 && chunk.u32(at: 34) == 2 && chunk.u32(at: 38) == 3 && chunk.u32(at: 42) == 2)
+        #expect(chunk[46] == 2 && chunk.count == 80)
+        let manifest = try Fixtures.bytes("manifest.bin")
+        #expect(manifest.u32(at: 29) == 1 && manifest.u32(at: 33) == 2 && manifest.u32(at: 37) == 3 && manifest.u32(at: 41) == 3)
+        #expect(manifest.u32(at: 57) == 0 && manifest.u32(at: 61) == 1 && manifest.u32(at: 65) == 2 && manifest.count == 69 + 48)
+        let partial = try Fixtures.bytes("partial.bin")
+        #expect(partial.u32(at: 20) == 2 && partial.u32(at: 24) == 3 && partial.u32(at: 36) == 2)
+        #expect(partial.u32(at: 72) == 1 && partial.u32(at: 76) == 2 && partial.u32(at: 80) == 3 && partial.u32(at: 84) == 3)
+        let task = try Fixtures.bytes("task_pass2.bin")
+        #expect(task[20] == 2 && task.u32(at: 21) == 2 && task.u32(at: 49) == 2 && task.u32(at: 53) == 0)
+        #expect(task.u32(at: 69) == 3 && task.u32(at: 81) == 1 && task.u32(at: 93) == 2 && task.count == 53 + 56)
+        let conditional = try Fixtures.bytes("conditional.bin")
+        #expect(conditional.u32(at: 12) == 2 && conditional.u32(at: 16) == 3 && conditional.u32(at: 24) == 2)
+        #expect(conditional.u32(at: 28) == 0 && conditional.u32(at: 32) == 4 && conditional.count == 40 + 32)
+        let marker = try Fixtures.bytes("run_marker_pass2.bin")
+        #expect(marker[12] == 1 && marker.u32(at: 13) == 2)
+        let rejected = try Fixtures.bytes("chunk_rejected.bin")
+        #expect(rejected.u32(at: 30) == 2 && rejected[34] == UInt8(rejected.count - 36))
+    }
+}
+
+// MARK: - Helpers
+
+/// The error decoding throws, or nil when `bytes` decode.
+func decodeError(_ bytes: [UInt8]) -> FrameError? {
+    do {
+        _ = try Frame.decode(bytes)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+/// Decodes `bytes`; when they are accepted, encoding the decoded values must give them back.
+func expectCanonicalOrRejected(_ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {
+    guard let frame = try? Frame.decode(bytes) else { return }
+    // Swift encodes chunks from a `PredictionChunk`, whose first row is an `Int`.
+    if case .chunk(let chunk) = frame, chunk.id.firstRow > UInt64(Int.max) { return }
+    #expect(FrameValue(frame).encoded() == bytes, "accepted bytes do not re-encode identically", sourceLocation: sourceLocation)
+}
+
+extension [UInt8] {
+    /// A copy with `bytes` written at `offset`.
+    func patching(_ offset: Int, _ bytes: [UInt8]) -> [UInt8] {
+        var copy = self
+        copy.replaceSubrange(offset..<(offset + bytes.count), with: bytes)
+        return copy
+    }
+
+    /// A copy with `value` written little-endian at `offset`.
+    func patching<T: FixedWidthInteger>(_ offset: Int, _ value: T) -> [UInt8] {
+        patching(offset, Swift.withUnsafeBytes(of: value.littleEndian) { Array($0) })
+    }
+
+    func u32(at offset: Int) -> UInt32 {
+        self[offset..<(offset + 4)].reversed().reduce(0) { $0 << 8 | UInt32($1) }
+    }
+}
