@@ -53,11 +53,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "LEEPCoreTests", dependencies: ["LEEPCore"]),
-        // Writes .npy fixtures for the tests; not shipped.
-        .target(name: "NumPyTestSupport", path: "Tests/NumPyTestSupport"),
-        .testTarget(name: "PredictionFilesTests", dependencies: ["PredictionFiles", "NumPyTestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["leep", "NumPyTestSupport"]),
+        .testTarget(name: "LEEPCoreTests", dependencies: ["LEEPCore", "TestSupport"]),
+        // Test helpers (.npy fixtures, a seeded generator); not shipped.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "PredictionFilesTests", dependencies: ["PredictionFiles", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["leep", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat", "LEEPCore"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,5 @@
 import Foundation
-import NumPyTestSupport
+import TestSupport
 import Testing
 
 /// `leep score` as a user runs it: the built executable, its output and its exit status.

@@ -1,5 +1,6 @@
 import Foundation
 import LEEPCore
+import TestSupport
 import Testing
 
 /// Invariants of DESIGN §2 over random inputs; each case replays from its seed.

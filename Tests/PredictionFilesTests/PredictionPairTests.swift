@@ -1,6 +1,6 @@
 import Foundation
 import LEEPCore
-import NumPyTestSupport
+import TestSupport
 import PredictionFiles
 import Testing
 

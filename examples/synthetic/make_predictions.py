@@ -1,10 +1,10 @@
-"""Writes synthetic softmax outputs of a few "source models" on one target data set.
+"""Writes synthetic softmax outputs of a few "source models" on a few target data sets.
 
-Each model sees the target's classes through a different amount of noise, so their LEEP scores
-rank them the way their transfer accuracy would. Deterministic (fixed seeds); numpy only.
+Each model sees each data set's classes through a different amount of noise, so LEEP ranks them
+the way their transfer accuracy would. Deterministic (fixed seeds); numpy only.
 
     python3 make_predictions.py OUT_DIR
-writes OUT_DIR/labels.npy and OUT_DIR/<model>.npy for each model.
+writes OUT_DIR/<dataset>/labels.npy and OUT_DIR/<dataset>/<model>.npy.
 """
 
 import pathlib
@@ -12,8 +12,8 @@ import sys
 
 import numpy as np
 
-SAMPLES = 4000
-TARGET_CLASSES = 10
+# data set → (samples, target classes)
+DATASETS = {"pets-like": (4000, 10), "birds-like": (3000, 25)}
 # model name → (source classes Z, how strongly its logits follow the target class)
 MODELS = {
     "wide-strong": (1000, 4.0),
@@ -30,16 +30,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def main(out: pathlib.Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(2020)
-    labels = rng.integers(0, TARGET_CLASSES, size=SAMPLES)
-    np.save(out / "labels.npy", labels.astype(np.int64))
-    for index, (name, (source_classes, signal)) in enumerate(MODELS.items()):
-        model_rng = np.random.default_rng(100 + index)
-        # Each target class lights up a few source classes of its own.
-        affinity = model_rng.normal(size=(TARGET_CLASSES, source_classes))
-        logits = signal * affinity[labels] + model_rng.normal(size=(SAMPLES, source_classes))
-        np.save(out / f"{name}.npy", softmax(logits).astype(np.float32))
+    for dataset_index, (dataset, (samples, target_classes)) in enumerate(DATASETS.items()):
+        directory = out / dataset
+        directory.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(2020 + dataset_index)
+        labels = rng.integers(0, target_classes, size=samples)
+        np.save(directory / "labels.npy", labels.astype(np.int64))
+        for model_index, (name, (source_classes, signal)) in enumerate(MODELS.items()):
+            model_rng = np.random.default_rng(100 * dataset_index + model_index)
+            # Each target class lights up a few source classes of its own.
+            affinity = model_rng.normal(size=(target_classes, source_classes))
+            logits = signal * affinity[labels] + model_rng.normal(size=(samples, source_classes))
+            np.save(directory / f"{name}.npy", softmax(logits).astype(np.float32))
 
 
 if __name__ == "__main__":
