@@ -58,6 +58,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "PredictionFilesTests", dependencies: ["PredictionFiles", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["leep", "TestSupport"]),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),
         .testTarget(name: "WireFormatTests", dependencies: ["WireFormat", "LEEPCore"], exclude: ["Fixtures"]),
     ],

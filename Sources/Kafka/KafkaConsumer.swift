@@ -65,7 +65,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             }
             return nil
         }
-        return KafkaMessage(raw)
+        return KafkaMessage(raw, client: client)
     }
 
     /// Commits the position of every assigned partition (the offset after the last record

@@ -45,7 +45,7 @@ public final class KafkaFetcher: @unchecked Sendable {
                 throw KafkaError(message: "fetch from \(topic): \(missing.count) records not found within \(timeoutMilliseconds) ms")
             }
             guard let raw = rd_kafka_consumer_poll(client.handle, 200) else { continue }
-            let message = KafkaMessage(raw)
+            let message = KafkaMessage(raw, client: client)
             guard raw.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR else { continue }
             guard missing.remove(LocationKey(partition: message.partition, offset: message.offset)) != nil else { continue }
             found[message.partition, default: [:]][message.offset] = message
@@ -82,7 +82,7 @@ public final class KafkaTopicReader: @unchecked Sendable {
             rd_kafka_message_destroy(raw)
             return nil
         }
-        return KafkaMessage(raw)
+        return KafkaMessage(raw, client: client)
     }
 
     private static func partitionCount(of topic: String, client: RDKafkaClient) throws(KafkaError) -> Int32 {

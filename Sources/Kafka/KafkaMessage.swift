@@ -6,10 +6,14 @@ import CRDKafka
 /// `@unchecked Sendable`: it owns an immutable `rd_kafka_message_t`, destroyed once.
 public final class KafkaMessage: @unchecked Sendable {
     private let message: UnsafeMutablePointer<rd_kafka_message_t>
+    /// The client the message came from: librdkafka's destroy waits for every message of a
+    /// client to be released, so the client must outlive its messages.
+    private let client: RDKafkaClient
 
-    /// Takes ownership of `message`.
-    init(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
+    /// Takes ownership of `message`, which `client` returned.
+    init(_ message: UnsafeMutablePointer<rd_kafka_message_t>, client: RDKafkaClient) {
         self.message = message
+        self.client = client
     }
 
     deinit { rd_kafka_message_destroy(message) }

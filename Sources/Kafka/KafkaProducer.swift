@@ -57,6 +57,9 @@ public final class KafkaProducer: @unchecked Sendable {
         for key in Self.consumerOnlyProperties { configuration[key] = nil }
         if configuration["enable.idempotence"] == nil { configuration["enable.idempotence"] = "true" }
         if configuration["linger.ms"] == nil { configuration["linger.ms"] = "5" }
+        // The Java client's partitioner, so producers in any language put a key in the same
+        // partition (librdkafka's own default hashes keys differently).
+        if configuration["partitioner"] == nil { configuration["partitioner"] = "murmur2_random" }
         client = try RDKafkaClient(type: RD_KAFKA_PRODUCER, configuration: configuration) { conf in
             rd_kafka_conf_set_dr_msg_cb(conf, deliveryReportCallback)
         }

@@ -64,10 +64,9 @@ public struct ChunkFrame: Sendable {
         }
         let firstRow = try reader.read(UInt64.self, "first_row")
         let rowCount = try reader.read(UInt32.self, "row_count")
-        guard rowCount > 0 else { throw .invalidValue(field: "row_count", reason: "must be at least 1") }
+        try ChunkID.check(firstRow: firstRow, rowCount: rowCount)
         id = ChunkID(shard: shard, firstRow: firstRow, rowCount: rowCount)
-        sourceClasses = try reader.readClassCount("source_classes")
-        targetClasses = try reader.readClassCount("target_classes")
+        (targetClasses, sourceClasses) = try reader.readShape(targetFirst: false)
         let typeByte = try reader.read(UInt8.self, "dtype")
         guard let type = ProbabilityType(rawValue: typeByte) else {
             throw .invalidValue(field: "dtype", reason: "unknown code \(typeByte)")

@@ -37,9 +37,8 @@ public struct ConditionalFrame: Sendable, Equatable {
     }
 
     init(reading reader: inout ByteReader) throws(FrameError) {
-        run = try reader.readString("run")
-        targetClasses = try reader.readClassCount("target_classes")
-        sourceClasses = try reader.readClassCount("source_classes")
+        run = try reader.readRunID()
+        (targetClasses, sourceClasses) = try reader.readShape(targetFirst: true)
         part = try MatrixPart(reading: &reader, totalCells: targetClasses * sourceClasses)
         try reader.skipPadding()
         guard reader.remaining == part.cellCount * Self.bytesPerCell else {

@@ -8,6 +8,9 @@ public enum WireFormat {
     public static let version: UInt8 = 1
     /// The four magic bytes, "LPST".
     public static let magic: [UInt8] = Array("LPST".utf8)
+    /// The largest Y×Z a frame may declare: 2^26 cells (Z = 21,843 with Y up to 3,072). It
+    /// bounds what a worker or aggregator allocates for one run, whatever a record claims.
+    public static let maxCells = 1 << 26
 }
 
 /// The kind byte of a frame.
@@ -54,6 +57,20 @@ public enum Frame: Sendable {
             throw error
         } catch {
             preconditionFailure("decode throws only FrameError")
+        }
+    }
+
+    /// The frame's kind, for messages (never the frame's contents: they can be megabytes).
+    public var kindName: String {
+        switch self {
+        case .chunk: "chunk"
+        case .manifest: "manifest"
+        case .partial: "partial"
+        case .task: "task"
+        case .conditional: "conditional"
+        case .taskResult: "task result"
+        case .chunkRejected: "chunk rejection"
+        case .runMarker: "run marker"
         }
     }
 
@@ -116,8 +133,36 @@ extension ByteWriter {
 
 extension ByteReader {
     mutating func readChunkID() throws(FrameError) -> ChunkID {
-        ChunkID(shard: try read(UInt32.self, "shard"), firstRow: try read(UInt64.self, "first_row"),
-                rowCount: try read(UInt32.self, "row_count"))
+        let shard = try read(UInt32.self, "shard")
+        let firstRow = try read(UInt64.self, "first_row")
+        let rowCount = try read(UInt32.self, "row_count")
+        try ChunkID.check(firstRow: firstRow, rowCount: rowCount)
+        return ChunkID(shard: shard, firstRow: firstRow, rowCount: rowCount)
+    }
+
+    /// A run id: non-empty UTF-8.
+    mutating func readRunID() throws(FrameError) -> String {
+        let id = try readString("run")
+        guard !id.isEmpty else { throw .invalidValue(field: "run", reason: "empty") }
+        return id
+    }
+
+    /// A count that must fit a signed 64-bit integer (sample counts, hits).
+    mutating func readCount64(_ field: StaticString) throws(FrameError) -> UInt64 {
+        let value = try read(UInt64.self, field)
+        guard value <= UInt64(Int64.max) else { throw .invalidValue(field: "\(field)", reason: "\(value) is too large") }
+        return value
+    }
+
+    /// Reads Y then Z (or Z then Y, by `targetFirst`) and checks Y×Z ≤ `WireFormat.maxCells`.
+    mutating func readShape(targetFirst: Bool) throws(FrameError) -> (targetClasses: Int, sourceClasses: Int) {
+        let first = try readClassCount(targetFirst ? "target_classes" : "source_classes")
+        let second = try readClassCount(targetFirst ? "source_classes" : "target_classes")
+        let (y, z) = targetFirst ? (first, second) : (second, first)
+        guard y * z <= WireFormat.maxCells else {
+            throw .invalidValue(field: "target_classes", reason: "\(y) × \(z) classes exceed the limit of \(WireFormat.maxCells) cells")
+        }
+        return (y, z)
     }
 
     mutating func readLocation() throws(FrameError) -> RecordLocation {
@@ -125,8 +170,7 @@ extension ByteReader {
     }
 
     mutating func readRunIdentity() throws(FrameError) -> RunIdentity {
-        let id = try readString("run")
-        guard !id.isEmpty else { throw .invalidValue(field: "run", reason: "empty") }
+        let id = try readRunID()
         return RunIdentity(id: id, model: try readString("model"), dataset: try readString("dataset"))
     }
 
@@ -134,6 +178,7 @@ extension ByteReader {
     mutating func readClassCount(_ field: StaticString) throws(FrameError) -> Int {
         let count = Int(try read(UInt32.self, field))
         guard count > 0 else { throw .invalidValue(field: "\(field)", reason: "must be at least 1") }
+        guard count <= WireFormat.maxCells else { throw .invalidValue(field: "\(field)", reason: "\(count) is too large") }
         return count
     }
 }

@@ -15,6 +15,14 @@ public struct ChunkID: Hashable, Sendable, Comparable, CustomStringConvertible {
         self.rowCount = rowCount
     }
 
+    /// Rows must be at least one and end below 2^63, so they fit Swift's `Int` everywhere.
+    static func check(firstRow: UInt64, rowCount: UInt32) throws(FrameError) {
+        guard rowCount > 0 else { throw .invalidValue(field: "row_count", reason: "must be at least 1") }
+        guard firstRow <= UInt64(Int64.max) - UInt64(rowCount) else {
+            throw .invalidValue(field: "first_row", reason: "\(firstRow) is too large")
+        }
+    }
+
     public static func < (a: ChunkID, b: ChunkID) -> Bool {
         (a.shard, a.firstRow, a.rowCount) < (b.shard, b.firstRow, b.rowCount)
     }

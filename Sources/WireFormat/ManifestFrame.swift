@@ -71,8 +71,7 @@ public struct ManifestFrame: Sendable, Equatable {
         guard shard < shardCount else {
             throw .invalidValue(field: "shard", reason: "\(shard) is not below shard_count \(shardCount)")
         }
-        sourceClasses = try reader.readClassCount("source_classes")
-        targetClasses = try reader.readClassCount("target_classes")
+        (targetClasses, sourceClasses) = try reader.readShape(targetFirst: false)
         shardRows = try reader.read(UInt64.self, "shard_rows")
         totalChunks = try reader.read(UInt32.self, "total_chunks")
         partIndex = try reader.read(UInt32.self, "part_index")
@@ -86,6 +85,7 @@ public struct ManifestFrame: Sendable, Equatable {
         for _ in 0..<count {
             let firstRow = try reader.read(UInt64.self, "first_row")
             let rowCount = try reader.read(UInt32.self, "row_count")
+            try ChunkID.check(firstRow: firstRow, rowCount: rowCount)
             chunks.append(LocatedChunk(
                 id: ChunkID(shard: shard, firstRow: firstRow, rowCount: rowCount), location: try reader.readLocation()))
         }

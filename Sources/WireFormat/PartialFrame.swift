@@ -74,15 +74,17 @@ public struct PartialFrame: Sendable, Equatable {
     }
 
     init(reading reader: inout ByteReader) throws(FrameError) {
-        run = try reader.readString("run")
+        run = try reader.readRunID()
         partialID = try reader.read(UInt64.self, "partial_id")
-        targetClasses = try reader.readClassCount("target_classes")
-        sourceClasses = try reader.readClassCount("source_classes")
-        sampleCount = try reader.read(UInt64.self, "sample_count")
+        (targetClasses, sourceClasses) = try reader.readShape(targetFirst: true)
+        sampleCount = try reader.readCount64("sample_count")
         let chunkCount = try reader.readCount("chunk_count", elementSize: Self.bytesPerChunk)
         var chunks: [ChunkID] = []
         for _ in 0..<chunkCount { chunks.append(try reader.readChunkID()) }
         self.chunks = chunks
+        guard partialID == Self.id(run: run, chunks: chunks) else {
+            throw .invalidValue(field: "partial_id", reason: "does not match the run and chunks")
+        }
         part = try MatrixPart(reading: &reader, totalCells: targetClasses * sourceClasses)
         try reader.skipPadding()
         guard reader.remaining == part.cellCount * Self.bytesPerCell else {

@@ -59,7 +59,7 @@ public struct TaskFrame: Sendable, Equatable {
     }
 
     init(reading reader: inout ByteReader) throws(FrameError) {
-        run = try reader.readString("run")
+        run = try reader.readRunID()
         taskID = try reader.read(UInt64.self, "task_id")
         let passByte = try reader.read(UInt8.self, "pass")
         guard let pass = Pass(rawValue: passByte) else { throw .invalidValue(field: "pass", reason: "unknown pass \(passByte)") }
@@ -115,11 +115,11 @@ public struct TaskResultFrame: Sendable, Equatable {
     }
 
     init(reading reader: inout ByteReader) throws(FrameError) {
-        run = try reader.readString("run")
+        run = try reader.readRunID()
         taskID = try reader.read(UInt64.self, "task_id")
-        sampleCount = try reader.read(UInt64.self, "sample_count")
+        sampleCount = try reader.readCount64("sample_count")
         logEEPSum = try reader.readDouble("log_eep_sum")
-        hits = try reader.read(UInt64.self, "hits")
+        hits = try reader.readCount64("hits")
     }
 }
 
@@ -195,7 +195,7 @@ public struct RunMarkerFrame: Sendable, Equatable {
     }
 
     init(reading reader: inout ByteReader) throws(FrameError) {
-        run = try reader.readString("run")
+        run = try reader.readRunID()
         switch try reader.read(UInt8.self, "marker") {
         case 1:
             let count = try reader.readCount("task_count", elementSize: 8)

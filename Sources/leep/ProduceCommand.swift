@@ -35,6 +35,11 @@ struct ProduceCommand: ParsableCommand {
     @OptionGroup var kafka: KafkaOptions
 
     func validate() throws {
+        for (option, name) in [("--model", model), ("--dataset", dataset), ("--run", runID ?? "run")] {
+            guard !name.isEmpty, name.utf8.count <= 256 else {
+                throw ValidationError("\(option) must be 1 to 256 bytes long")
+            }
+        }
         guard shards >= 1, shard < shards else { throw ValidationError("--shard must be below --shards") }
         if shards > 1 && runID == nil { throw ValidationError("--run is required with --shards > 1: every shard must name the same run") }
         if let chunkRows, chunkRows < 1 { throw ValidationError("--chunk-rows must be at least 1") }

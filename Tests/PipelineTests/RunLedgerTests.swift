@@ -22,7 +22,7 @@ import WireFormat
         -> Frame
     {
         .manifest(ManifestFrame(
-            run: identity, shard: 0, shardCount: 1, sourceClasses: z, targetClasses: 2, shardRows: 4, totalChunks: total,
+            run: identity, shard: 0, shardCount: 1, sourceClasses: z, targetClasses: 2, shardRows: UInt64(total), totalChunks: total,
             partIndex: partIndex, partCount: partCount,
             chunks: rows.map { LocatedChunk(id: chunkID($0), location: RecordLocation(partition: 0, offset: Int64($0))) }))
     }

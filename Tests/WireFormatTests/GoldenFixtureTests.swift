@@ -432,11 +432,11 @@ enum Golden {
         try roundTrip(.taskResult(TaskResultFrame(run: "r", taskID: .max, sampleCount: 0, logEEPSum: -.infinity, hits: 0)))
         try roundTrip(.taskResult(TaskResultFrame(run: "r", taskID: 0, sampleCount: 1 << 40, logEEPSum: -1e300, hits: 1 << 39)))
         let run = RunIdentity(id: "r", model: "m", dataset: "d")
-        try roundTrip(.chunkRejected(ChunkRejectedFrame(run: run, chunk: ChunkID(shard: 0, firstRow: 0, rowCount: 0), reason: "")))
+        try roundTrip(.chunkRejected(ChunkRejectedFrame(run: run, chunk: ChunkID(shard: 0, firstRow: 0, rowCount: 1), reason: "")))
         // Reasons are capped at about 4,000 bytes (a character cut in two becomes U+FFFD); what
         // is kept still round-trips.
         let long = ChunkRejectedFrame(
-            run: run, chunk: ChunkID(shard: 9, firstRow: .max, rowCount: .max), reason: "x" + String(repeating: "é", count: 3000))
+            run: run, chunk: ChunkID(shard: 9, firstRow: UInt64(Int64.max) - UInt64(UInt32.max), rowCount: .max), reason: "x" + String(repeating: "é", count: 3000))
         #expect(long.reason.utf8.count <= 4002)
         try roundTrip(.chunkRejected(long))
         try roundTrip(.runMarker(RunMarkerFrame(run: "r", marker: .pass2Issued(taskIDs: []))))

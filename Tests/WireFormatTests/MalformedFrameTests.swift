@@ -180,9 +180,9 @@ import WireFormat
             field: "probabilities", reason: "2 rows × 3 classes × 8 bytes do not match the 24 bytes left"))
         #expect(decodeError(chunk.patching(46, [1])) == .invalidValue(
             field: "probabilities", reason: "2 rows × 3 classes × 2 bytes do not match the 24 bytes left"))
-        // Z so large that R × Z × size would overflow if not checked.
+        // Z so large that R × Z × size would overflow: refused before any size is computed.
         #expect(decodeError(chunk.patching(38, UInt32.max)) == .invalidValue(
-            field: "probabilities", reason: "2 rows × 4294967295 classes × 4 bytes do not match the 24 bytes left"))
+            field: "source_classes", reason: "4294967295 is too large"))
         // More rows than the frame has labels for.
         #expect(decodeError(chunk.patching(34, UInt32(100))) == .truncated(field: "labels", needed: 400, available: 32))
         // A partial part claiming 2 cells while carrying 3; a conditional part claiming 3 of 4.
@@ -335,24 +335,19 @@ import WireFormat
         }
     }
 
-    // MARK: Known bugs in Sources/WireFormat (reported; enable these once fixed)
+    // MARK: Sizes that would crash or exhaust a decoding process
 
-    /// `targetClasses * sourceClasses` is computed in `Int` from two u32 and traps when Y·Z ≥ 2⁶³:
-    /// a 72-byte conditional (or partial) record crashes the decoding process instead of being
-    /// dead-lettered. Verified with an exit test.
-    @Test(.disabled("known bug: Y×Z overflow traps in PartialFrame/ConditionalFrame init(reading:)"))
-    func hugeClassCountsAreRefusedNotTrapped() throws {
+    /// Y·Z beyond `WireFormat.maxCells` (here far beyond Int's range) is refused, not trapped
+    /// on and not allocated.
+    @Test func hugeClassCountsAreRefusedNotTrapped() throws {
         for (name, yOffset, zOffset) in [("conditional.bin", 12, 16), ("partial.bin", 20, 24)] {
             let frame = try Fixtures.bytes(name).patching(yOffset, UInt32.max).patching(zOffset, UInt32.max)
             #expect(decodeError(frame) != nil, "\(name)")
         }
     }
 
-    /// A chunk whose first_row is ≥ 2⁶³ decodes, then `ChunkFrame.visit` traps on
-    /// `Int(id.firstRow)` (a worker crash, and the record is consumed again after the restart).
-    /// Verified with an exit test. The suggested fix is to refuse it when decoding.
-    @Test(.disabled("known bug: ChunkFrame.visit traps on Int(firstRow) when first_row ≥ 2^63"))
-    func firstRowBeyondIntIsRefused() throws {
+    /// A first_row of 2⁶³ or more would not fit the row indices of the numerics: refused.
+    @Test func firstRowBeyondIntIsRefused() throws {
         let chunk = try Fixtures.bytes("chunk_f32.bin").patching(26, UInt64(1) << 63)
         #expect(decodeError(chunk) != nil)
     }

@@ -146,7 +146,7 @@ final class AggregatorCore: Sendable {
                 state.runs[frame.run] = owned
             }
         case .chunk, .task, .conditional:
-            deadLetter(message, reason: "a \(frame) frame does not belong on \(message.topic)")
+            deadLetter(message, reason: "a \(frame.kindName) frame does not belong on \(message.topic)")
         }
     }
 

@@ -23,6 +23,7 @@ struct RunLedger {
         let totalChunks: UInt32
         let partCount: UInt32
         let targetClasses: Int
+        let shardRows: UInt64
         var parts: [UInt32: [LocatedChunk]] = [:]
         var isComplete: Bool { parts.count == Int(partCount) }
         var chunks: [LocatedChunk] { parts.keys.sorted().flatMap { parts[$0]! } }
@@ -90,7 +91,8 @@ struct RunLedger {
         shardCount = manifest.shardCount
         guard checkSourceClasses(manifest.sourceClasses, from: "the manifest of shard \(manifest.shard)") else { return }
         var shard = manifests[manifest.shard] ?? ShardManifest(
-            totalChunks: manifest.totalChunks, partCount: manifest.partCount, targetClasses: manifest.targetClasses)
+            totalChunks: manifest.totalChunks, partCount: manifest.partCount, targetClasses: manifest.targetClasses,
+            shardRows: manifest.shardRows)
         let ids = manifest.chunks.map(\.id)
         if let existing = shard.parts[manifest.partIndex] {
             // The same shard published again: fine with the same chunks, fatal with others.
@@ -99,7 +101,9 @@ struct RunLedger {
             }
             return
         }
-        guard shard.partCount == manifest.partCount, shard.totalChunks == manifest.totalChunks else {
+        guard shard.partCount == manifest.partCount, shard.totalChunks == manifest.totalChunks,
+              shard.shardRows == manifest.shardRows
+        else {
             return fail("shard \(manifest.shard) was published again with other chunk boundaries")
         }
         shard.parts[manifest.partIndex] = manifest.chunks
@@ -113,6 +117,11 @@ struct RunLedger {
         var partial = partials[part.partialID] ?? PartialParts(
             chunks: part.chunks, partCount: part.part.partCount, targetClasses: part.targetClasses,
             sourceClasses: part.sourceClasses, sampleCount: part.sampleCount)
+        // Every part of one partial must describe the same partial; a part that does not is
+        // ignored (it cannot come from a worker, and mixing it in would corrupt the sums).
+        guard part.chunks == partial.chunks, part.part.partCount == partial.partCount,
+              part.targetClasses == partial.targetClasses, part.sampleCount == partial.sampleCount
+        else { return }
         partial.parts[part.part.partIndex] = part
         guard partial.parts.count == Int(partial.partCount) else {
             partials[part.partialID] = partial
@@ -138,10 +147,11 @@ struct RunLedger {
             sums.replaceSubrange(cells, with: part.jointSums)
             counts.replaceSubrange(cells, with: part.argmaxCounts)
         }
-        // The frames were checked for shape when decoded, so these cannot mismatch.
-        let incoming = try! JointAccumulator(
+        // Parts agree on Y and Z (checked as they arrive), so the shape always matches.
+        guard let incoming = try? JointAccumulator(
             targetClasses: partial.targetClasses, sourceClasses: partial.sourceClasses,
             sampleCount: Int(partial.sampleCount), jointSums: sums, argmaxCounts: counts)
+        else { return }
         // Shards may know different Y (each its own largest label): widen to the larger.
         let targetClasses = max(incoming.targetClasses, joint?.targetClasses ?? 0)
         var merged = joint?.widened(toTargetClasses: targetClasses)
@@ -159,10 +169,19 @@ struct RunLedger {
         return true
     }
 
-    /// Once every manifest is in, every accepted chunk must be one they list: anything else
-    /// means a shard was published with other boundaries, and its rows may be counted twice.
+    /// Once every manifest is in, each must account for its shard's rows, and every accepted
+    /// chunk must be one they list: anything else means a shard was published with other
+    /// boundaries, and its rows may be counted twice.
     private mutating func checkAcceptedAgainstManifests() {
         guard manifestsComplete else { return }
+        for (index, shard) in manifests {
+            let chunks = shard.chunks
+            let rows = chunks.reduce(UInt64(0)) { $0 + UInt64($1.id.rowCount) }
+            guard chunks.count == Int(shard.totalChunks), rows == shard.shardRows else {
+                return fail("the manifest of shard \(index) lists \(chunks.count) chunks of \(rows) rows, "
+                    + "but declares \(shard.totalChunks) chunks of \(shard.shardRows) rows")
+            }
+        }
         let listed = Set(expectedChunks.map(\.id))
         if let stray = accepted.first(where: { !listed.contains($0) }) {
             fail("chunk \(stray) is not in its shard's manifest: the shard was published again with other chunk boundaries")

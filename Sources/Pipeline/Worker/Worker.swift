@@ -18,6 +18,9 @@ public final class Worker: Sendable {
         public var flushInterval: Duration = .seconds(1)
         /// Flush early once this many chunk bytes are pending.
         public var maxPendingBytes = 256 << 20
+        /// Flush early once one partial covers this many chunks: every part of a partial lists
+        /// its chunks (16 bytes each), which must leave room for the sums within a message.
+        public var maxChunksPerPartial = 4096
         /// The broker's message limit: partials are split to stay under it.
         public var maxMessageBytes = 1_000_000
         /// The acceptance rule for rows.
@@ -59,7 +62,7 @@ public final class Worker: Sendable {
             if let message = try consumer.poll(timeoutMilliseconds: 100) {
                 core.handle(message)
             }
-            if core.hasPending && (ContinuousClock.now - lastFlush >= core.options.flushInterval || core.pendingBytes >= core.options.maxPendingBytes) {
+            if core.hasPending && (ContinuousClock.now - lastFlush >= core.options.flushInterval || core.isFull) {
                 core.flushPending()
                 try consumer.commit()
                 lastFlush = .now
@@ -88,6 +91,7 @@ final class WorkerCore: Sendable {
     struct State {
         var pending: [PendingKey: PendingPartial] = [:]
         var pendingBytes = 0
+        var largestPartial = 0
         var needsCommit = false
         var conditionals: [String: (locations: [RecordLocation], table: ConditionalTable)] = [:]
         var chunksConsumed = 0
@@ -113,7 +117,10 @@ final class WorkerCore: Sendable {
     }
 
     var hasPending: Bool { state.withLock { !$0.pending.isEmpty } }
-    var pendingBytes: Int { state.withLock { $0.pendingBytes } }
+    /// True when pending sums must be flushed before more are added.
+    var isFull: Bool {
+        state.withLock { $0.pendingBytes >= options.maxPendingBytes || $0.largestPartial >= options.maxChunksPerPartial }
+    }
     var needsCommit: Bool { state.withLock { $0.needsCommit } }
     func committed() { state.withLock { $0.needsCommit = false } }
 
@@ -150,7 +157,7 @@ final class WorkerCore: Sendable {
                 ])
             }
         default:
-            deadLetter(message, reason: "a \(frame) frame does not belong on \(message.topic)")
+            deadLetter(message, reason: "a \(frame.kindName) frame does not belong on \(message.topic)")
         }
     }
 
@@ -172,6 +179,7 @@ final class WorkerCore: Sendable {
             partial.record(chunk.id)
             state.pending[key] = partial
             state.pendingBytes += bytes
+            state.largestPartial = max(state.largestPartial, partial.chunks.count)
             return nil
         }
         if let rejection { reject(chunk.run, chunk: chunk.id, reason: rejection) }
@@ -184,6 +192,7 @@ final class WorkerCore: Sendable {
             let pending = state.pending
             state.pending = [:]
             state.pendingBytes = 0
+            state.largestPartial = 0
             return pending
         }
         guard !pending.isEmpty else { return }
@@ -261,10 +270,13 @@ final class WorkerCore: Sendable {
         var values: [Double] = []
         var shape: (targetClasses: Int, sourceClasses: Int)?
         for message in messages {
-            guard case .conditional(let part) = try Frame.decode(message.value), part.run == task.run else {
-                throw TaskError("a conditional part of run \(task.run) is missing or foreign")
+            guard case .conditional(let part) = try Frame.decode(message.value), part.run == task.run,
+                  part.part.partCount == UInt32(messages.count),
+                  shape.map({ $0 == (part.targetClasses, part.sourceClasses) }) ?? true
+            else {
+                throw TaskError("the conditional parts of run \(task.run) are missing, foreign or inconsistent")
             }
-            if values.isEmpty {
+            if shape == nil {
                 shape = (part.targetClasses, part.sourceClasses)
                 values = Array(repeating: 0, count: part.targetClasses * part.sourceClasses)
             }
