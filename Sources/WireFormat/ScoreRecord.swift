@@ -41,6 +41,10 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
     public var tasksExpected: Int?
     /// Why the run failed or is incomplete.
     public var reason: String?
+    /// Pass-1 partials dropped because they overlapped accepted ones (duplicates).
+    public var partialsDropped: Int?
+    /// Chunks recomputed by repair tasks.
+    public var chunksRepaired: Int?
 
     /// A record with only the identity and status set.
     public init(model: String, dataset: String, run: String, status: Status) {
@@ -70,5 +74,7 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
         case tasksDone = "tasks_done"
         case tasksExpected = "tasks_expected"
         case reason
+        case partialsDropped = "partials_dropped"
+        case chunksRepaired = "chunks_repaired"
     }
 }

@@ -166,6 +166,8 @@ public struct RunMarkerFrame: Sendable, Equatable {
         case pass2Issued(taskIDs: [UInt64])
         /// The run's final or failed score was published; later records change nothing.
         case closed
+        /// Repair tasks were issued for this many chunks (for the record: how much was redone).
+        case repairIssued(chunks: UInt32)
     }
 
     /// The run id.
@@ -190,6 +192,9 @@ public struct RunMarkerFrame: Sendable, Equatable {
             for id in taskIDs { writer.write(id) }
         case .closed:
             writer.write(UInt8(2))
+        case .repairIssued(let chunks):
+            writer.write(UInt8(3))
+            writer.write(chunks)
         }
         return writer.bytes
     }
@@ -202,6 +207,8 @@ public struct RunMarkerFrame: Sendable, Equatable {
             marker = .pass2Issued(taskIDs: try reader.readArray(UInt64.self, count: count, "task_ids"))
         case 2:
             marker = .closed
+        case 3:
+            marker = .repairIssued(chunks: try reader.read(UInt32.self, "chunk_count"))
         case let other:
             throw .invalidValue(field: "marker", reason: "unknown marker \(other)")
         }

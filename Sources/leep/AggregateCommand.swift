@@ -7,15 +7,20 @@ struct AggregateCommand: ParsableCommand {
         commandName: "aggregate",
         abstract: "Join the aggregators' consumer group: merge partials, run pass 2, publish scores.")
 
-    @Option(help: "Consumer group of the aggregators.") var group: String = "leep-aggregators"
+    @Option(help: "Consumer group of the aggregators (default: the topic prefix + \"aggregators\").") var group: String?
     @Option(help: "Seconds without progress before missing chunks are recomputed.") var repairAfter: Double = 10
+    @Option(help: "Seconds without any record before a run whose manifests are not all in is published as incomplete.")
+    var incompleteAfter: Double = 60
     @Option(help: "The broker's message size limit in bytes.") var maxMessageBytes: Int = 1_000_000
     @OptionGroup var kafka: KafkaOptions
 
     func run() throws {
         var options = Aggregator.Options()
         options.repairAfter = .milliseconds(Int(repairAfter * 1000))
+        options.incompleteAfter = .milliseconds(Int(incompleteAfter * 1000))
         options.maxMessageBytes = maxMessageBytes
+        // Deployments on one cluster are told apart by their topic prefix; so are their groups.
+        let group = self.group ?? kafka.topicPrefix + "aggregators"
         let logger = kafka.logger(label: "leep.aggregate")
         let configuration = try kafka.configuration().merging(
             WorkerCommand.clientDefaults(maxMessageBytes: maxMessageBytes), keepingExisting: true)

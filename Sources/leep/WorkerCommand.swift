@@ -7,7 +7,7 @@ struct WorkerCommand: ParsableCommand {
         commandName: "worker",
         abstract: "Join the workers' consumer group: turn chunks into partial sums, do repair and pass-2 tasks.")
 
-    @Option(help: "Consumer group of the workers.") var group: String = "leep-workers"
+    @Option(help: "Consumer group of the workers (default: the topic prefix + \"workers\").") var group: String?
     @Option(help: "Seconds pass-1 sums may wait before they are published.") var flushInterval: Double = 1
     @Option(help: "The broker's message size limit in bytes.") var maxMessageBytes: Int = 1_000_000
     @OptionGroup var kafka: KafkaOptions
@@ -16,6 +16,8 @@ struct WorkerCommand: ParsableCommand {
         var options = Worker.Options()
         options.flushInterval = .milliseconds(Int(flushInterval * 1000))
         options.maxMessageBytes = maxMessageBytes
+        // Deployments on one cluster are told apart by their topic prefix; so are their groups.
+        let group = self.group ?? kafka.topicPrefix + "workers"
         let logger = kafka.logger(label: "leep.worker")
         let configuration = try kafka.configuration().merging(Self.clientDefaults(maxMessageBytes: maxMessageBytes), keepingExisting: true)
         let worker = try Worker(configuration: configuration, group: group, topics: kafka.topics, options: options, logger: logger)

@@ -24,6 +24,9 @@ public final class Aggregator: Sendable {
         public var maxMessageBytes = 1_000_000
         /// Minimum time between two progress records of one run.
         public var progressInterval: Duration = .seconds(1)
+        /// Publish `incomplete` for a run whose manifests are not all in and that has had no
+        /// record for this long.
+        public var incompleteAfter: Duration = .seconds(60)
 
         /// Defaults.
         public init() {}
@@ -78,6 +81,8 @@ final class AggregatorCore: Sendable {
         var ledger: RunLedger
         let partition: Int32
         var lastProgress = ContinuousClock.now
+        var lastActivity = ContinuousClock.now
+        var incompleteReported = false
         var lastRepair: ContinuousClock.Instant?
         var lastPublishedProgress: String?
         var lastProgressPublished: ContinuousClock.Instant?
@@ -137,6 +142,8 @@ final class AggregatorCore: Sendable {
             state.withLock { state in
                 var owned = state.runs[frame.run] ?? OwnedRun(ledger: RunLedger(run: frame.run), partition: message.partition)
                 owned.ledger.apply(frame)
+                owned.lastActivity = .now
+                owned.incompleteReported = false
                 // Progress: a partial accepted or a pass-2 result in. Repairs wait for its absence.
                 let progress = owned.ledger.acceptedPartials + owned.ledger.results.count
                 if progress != owned.progressMark {
@@ -194,6 +201,16 @@ final class AggregatorCore: Sendable {
                   now - owned.lastProgress >= options.repairAfter,
                   owned.lastRepair.map({ now - $0 >= options.repairAfter }) ?? true {
             try repair(ledger)
+        } else if ledger.phase == .collecting, !ledger.manifestsComplete, !owned.incompleteReported,
+                  now - owned.lastActivity >= options.incompleteAfter {
+            // Not a failure: the missing shards may still arrive, and the run then goes on.
+            var record = baseRecord(ledger, status: .incomplete)
+            let seconds = Int(options.incompleteAfter.components.seconds)
+            record.reason = "no record for \(seconds) s; " + ledger.missingSummary
+            record.chunksAccepted = ledger.accepted.count
+            try publish(record)
+            update(ledger.run) { $0.incompleteReported = true }
+            logger.warning("run incomplete", metadata: ["run": "\(ledger.run)", "reason": "\(record.reason!)"])
         }
         try publishProgress(owned)
     }
@@ -227,8 +244,11 @@ final class AggregatorCore: Sendable {
     }
 
     private func repair(_ ledger: RunLedger) throws {
-        let tasks = tasks(of: ledger.missingChunks, pass: .repair, run: ledger.run, conditional: [])
+        let missing = ledger.missingChunks
+        let tasks = tasks(of: missing, pass: .repair, run: ledger.run, conditional: [])
         try producer.send(tasks.map { OutgoingRecord(topic: topics.tasks, value: $0.encoded()) })
+        let marker = RunMarkerFrame(run: ledger.run, marker: .repairIssued(chunks: UInt32(missing.count)))
+        try producer.send([OutgoingRecord(topic: topics.runs, key: ledger.run, value: marker.encoded())])
         update(ledger.run) { $0.lastRepair = .now }
         logger.warning("repairing chunks without an accepted partial", metadata: [
             "run": "\(ledger.run)", "chunks": "\(ledger.missingChunks.count)", "tasks": "\(tasks.count)",
@@ -307,7 +327,10 @@ final class AggregatorCore: Sendable {
 
     private func baseRecord(_ ledger: RunLedger, status: ScoreRecord.Status) -> ScoreRecord {
         let identity = ledger.identity ?? RunIdentity(id: ledger.run, model: "", dataset: "")
-        return ScoreRecord(model: identity.model, dataset: identity.dataset, run: ledger.run, status: status)
+        var record = ScoreRecord(model: identity.model, dataset: identity.dataset, run: ledger.run, status: status)
+        record.partialsDropped = ledger.duplicatesDropped
+        record.chunksRepaired = ledger.chunksRepaired
+        return record
     }
 
     private func publish(_ record: ScoreRecord) throws {

@@ -54,6 +54,10 @@ struct RunLedger {
     private(set) var duplicatesDropped = 0
     /// How many accepted partials came in (progress is measured by it).
     private(set) var acceptedPartials = 0
+    /// Chunks covered by the repair tasks issued (from the aggregator's markers).
+    private(set) var chunksRepaired = 0
+    /// Records of this run applied so far (activity, for stall detection).
+    private(set) var recordCount = 0
 
     init(run: String) { self.run = run }
 
@@ -62,6 +66,7 @@ struct RunLedger {
     /// Applies one record of this run, in partition order.
     mutating func apply(_ frame: Frame) {
         guard phase != .closed else { return }  // A closed run's later records change nothing.
+        recordCount += 1
         switch frame {
         case .manifest(let manifest): apply(manifest)
         case .partial(let part): apply(part)
@@ -77,6 +82,8 @@ struct RunLedger {
                 if case .collecting = phase { phase = .pass2(expected: Set(taskIDs)) }
             case .closed:
                 phase = .closed
+            case .repairIssued(let chunks):
+                chunksRepaired += Int(chunks)
             }
         case .chunk, .task, .conditional:
             break  // Not runs-topic frames; the aggregator dead-letters them before they get here.
@@ -84,7 +91,8 @@ struct RunLedger {
     }
 
     private mutating func apply(_ manifest: ManifestFrame) {
-        if identity == nil { identity = manifest.run }
+        // A rejection may have named the run before; the manifest's names are the producer's own.
+        if identity == nil || identity?.model.isEmpty == true { identity = manifest.run }
         if let shardCount, shardCount != manifest.shardCount {
             return fail("shard \(manifest.shard) says the run has \(manifest.shardCount) shards, an earlier manifest said \(shardCount)")
         }
@@ -223,6 +231,25 @@ struct RunLedger {
     /// Pass 1 is done: every listed chunk is accepted.
     var isReadyForPass2: Bool {
         failure == nil && phase == .collecting && manifestsComplete && missingChunks.isEmpty && joint != nil
+    }
+
+    /// Why the run cannot finish yet, while its manifests are incomplete: which shards have no
+    /// complete manifest and how many listed chunks no accepted partial covers.
+    var missingSummary: String {
+        var parts: [String] = []
+        if let shardCount {
+            let missing = (0..<shardCount).filter { manifests[$0]?.isComplete != true }
+            if !missing.isEmpty {
+                parts.append("no complete manifest from shard" + (missing.count == 1 ? " " : "s ")
+                    + missing.map(String.init).joined(separator: ", ") + " of \(shardCount)")
+            }
+        } else {
+            parts.append("no manifest from any shard")
+        }
+        let listedMissing = missingChunks.count
+        if listedMissing > 0 { parts.append("\(listedMissing) chunks listed by the manifests have no partial") }
+        parts.append("\(accepted.count) chunks accepted")
+        return parts.joined(separator: "; ")
     }
 
     /// Pass-2 results of the issued tasks.

@@ -16,8 +16,10 @@ public struct ScoreBoard: Sendable {
     public mutating func apply(_ value: UnsafeRawBufferPointer) -> ScoreRecord? {
         guard let record = try? JSONDecoder().decode(ScoreRecord.self, from: Data(value)) else { return nil }
         if latest[record.run] == nil { order.append(record.run) }
-        // An outcome is final: a late progress record (an aggregator replaying) does not undo it.
-        if let existing = latest[record.run], existing.status != .progress, record.status == .progress { return record }
+        // An outcome is final: a late record (an aggregator replaying) does not undo it.
+        if let existing = latest[record.run], existing.status == .final || existing.status == .failed,
+           record.status != .final && record.status != .failed
+        { return record }
         latest[record.run] = record
         return record
     }

@@ -94,6 +94,8 @@ final class WorkerCore: Sendable {
         var largestPartial = 0
         var needsCommit = false
         var conditionals: [String: (locations: [RecordLocation], table: ConditionalTable)] = [:]
+        /// Z of each run as first seen here, to catch a chunk whose class count differs.
+        var sourceClasses: [String: Int] = [:]
         var chunksConsumed = 0
         var partialsFlushed = 0
         var tasksDone = 0
@@ -146,7 +148,12 @@ final class WorkerCore: Sendable {
         }
         switch (message.topic == topics.chunks, frame) {
         case (true, .chunk(let chunk)):
-            accumulate(chunk, bytes: message.value.count)
+            if let rejection = accumulate(chunk, bytes: message.value.count) {
+                // The record is well formed but cannot be scored: its run fails, and the record
+                // itself goes to the dead-letter topic with the reason, like a malformed one.
+                reject(chunk.run, chunk: chunk.id, reason: rejection)
+                deadLetter(message, reason: rejection)
+            }
         case (false, .task(let task)):
             do {
                 try perform(task)
@@ -161,10 +168,17 @@ final class WorkerCore: Sendable {
         }
     }
 
-    private func accumulate(_ chunk: ChunkFrame, bytes: Int) {
+    /// Adds the chunk to its run's pending sums; returns why it cannot be, if it cannot.
+    private func accumulate(_ chunk: ChunkFrame, bytes: Int) -> String? {
         let key = PendingKey(run: chunk.run.id, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses)
-        let rejection: String? = state.withLock { state in
+        return state.withLock { state in
             state.chunksConsumed += 1
+            if state.sourceClasses.count > 100_000 { state.sourceClasses.removeAll() }
+            let known = state.sourceClasses[chunk.run.id, default: chunk.sourceClasses]
+            guard known == chunk.sourceClasses else {
+                return "\(chunk.id): the chunk has \(chunk.sourceClasses) source classes, its run has \(known)"
+            }
+            state.sourceClasses[chunk.run.id] = known
             var partial = state.pending[key]
                 ?? PendingPartial(run: chunk.run.id, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses)
             // The same record consumed twice before a flush (a producer retry) adds nothing.
@@ -182,7 +196,6 @@ final class WorkerCore: Sendable {
             state.largestPartial = max(state.largestPartial, partial.chunks.count)
             return nil
         }
-        if let rejection { reject(chunk.run, chunk: chunk.id, reason: rejection) }
     }
 
     /// Publishes every pending partial and waits for delivery. After it returns, every chunk
@@ -211,7 +224,12 @@ final class WorkerCore: Sendable {
         var chunks: [ChunkFrame] = []
         for (located, message) in zip(task.chunks, messages) {
             guard case .chunk(let chunk) = try? Frame.decode(message.value), chunk.id == located.id, chunk.run.id == task.run else {
-                throw TaskError("the record at \(located.location) is not chunk \(located.id) of run \(task.run)")
+                // A manifest pointing at a record that is not the chunk it names: the run
+                // cannot be scored (retrying would read the same record again).
+                let run = RunIdentity(id: task.run, model: "", dataset: "")
+                reject(run, chunk: located.id, reason: "the record at partition \(located.location.partition) offset "
+                    + "\(located.location.offset) is not chunk \(located.id) of the run, as its manifest says")
+                return
             }
             chunks.append(chunk)
         }

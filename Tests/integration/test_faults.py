@@ -1,0 +1,163 @@
+"""Nothing lost, nothing counted twice: real `leep` processes and a real broker, with workers
+killed, frozen and stopped, an aggregator killed and replaced, producers that publish twice or
+die half-way. After each scenario every final score must equal the independent float64 NumPy
+reference to 1e-9 relative; each scenario prints how many partials were dropped as duplicates
+and how many chunks were repaired."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cluster import ROOT, make_run, wait_for
+
+sys.path.insert(0, str(ROOT / "Tests" / "reference"))
+from leep_reference import leep_scores  # noqa: E402
+
+# Several runs at once, each of at least 20,000 rows.
+RUNS = {
+    "wide": dict(rows=20_000, source=1000, target=50, dtype=np.float32, seed=11),
+    "medium": dict(rows=24_000, source=200, target=20, dtype=np.float32, seed=12),
+    "narrow": dict(rows=30_000, source=30, target=5, dtype=np.float64, seed=13),
+}
+# Small chunks: many of them, so a fault lands in the middle of a pass.
+CHUNK_ROWS = "400"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("fault-data")
+    runs = {}
+    for name, spec in RUNS.items():
+        (predictions, labels), _ = make_run(directory, name, **spec)
+        reference = leep_scores(np.load(predictions), np.load(labels))
+        runs[name] = (predictions, labels, reference)
+    return runs
+
+
+def produce(cluster, name, files, *extra, run=None):
+    predictions, labels, _ = files
+    return subprocess.Popen(
+        [str(cluster.leep), "produce", "--model", name, "--dataset", "faults", "--run", run or f"run-{name}",
+         "--predictions", str(predictions), "--labels", str(labels), "--chunk-rows", CHUNK_ROWS, *extra,
+         *cluster.common],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cluster.env)
+
+
+def finish(process, timeout=300):
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output
+
+
+def wait_for_log(cluster, name, text, timeout=120):
+    wait_for(lambda: text in cluster.logs[name].read_text(errors="replace"), timeout, 0.05, f"'{text}' in {name}")
+
+
+def check_exact(cluster, data, scenario, runs=None):
+    """Waits for every run, compares with the reference, prints the duplicate and repair counts."""
+    runs = runs or {f"run-{name}": name for name in data}
+    waited = cluster.kafka_run("scores", "--wait-count", str(len(runs)), "--timeout", "300", "--json", check=False)
+    assert waited.returncode == 0, waited.stderr + "\n" + cluster.log_tails()
+    records = {record["run"]: record for record in map(json.loads, waited.stdout.splitlines())}
+    dropped = repaired = 0
+    for run, name in runs.items():
+        record = records[run]
+        expected = data[name][2]
+        assert record["status"] == "final", record
+        for key in ("leep", "nce", "eep_accuracy"):
+            assert math.isclose(record[key], expected[key], rel_tol=1e-9, abs_tol=1e-12), (scenario, run, key)
+        assert record["n"] == expected["n"] and record["target_classes"] == expected["target_classes"]
+        dropped += record.get("partials_dropped", 0)
+        repaired += record.get("chunks_repaired", 0)
+    line = f"[{scenario}] {len(runs)} runs exact to 1e-9; partials dropped as duplicates: {dropped}; chunks repaired: {repaired}"
+    print("\n" + line, file=sys.__stdout__, flush=True)
+    (cluster.tmp / "result.txt").write_text(line + "\n")
+    return records, dropped, repaired
+
+
+def start_roles(cluster, workers=2, aggregators=1, flush="1", repair_after="5"):
+    for index in range(workers):
+        cluster.start(f"worker{index}", "worker", "--flush-interval", flush)
+    for index in range(aggregators):
+        cluster.start(f"aggregator{index}", "aggregate", "--repair-after", repair_after)
+
+
+def test_worker_killed_in_pass_1_and_another_in_pass_2(fresh_cluster, data):
+    cluster = fresh_cluster
+    # Partials wait 3 s before they are flushed: a kill then loses consumed, uncommitted chunks.
+    start_roles(cluster, workers=3, flush="3")
+    producers = [produce(cluster, name, files) for name, files in data.items()]
+    time.sleep(1.0)
+    cluster.stop("worker0", signal.SIGKILL)
+    for producer in producers:
+        finish(producer)
+    wait_for_log(cluster, "aggregator0", "pass 2 issued")
+    cluster.stop("worker1", signal.SIGKILL)
+    check_exact(cluster, data, "kill -9 worker in pass 1, another in pass 2")
+
+
+def test_aggregator_killed_and_a_new_one_started(fresh_cluster, data):
+    cluster = fresh_cluster
+    start_roles(cluster)
+    producers = [produce(cluster, name, files) for name, files in data.items()]
+    time.sleep(1.5)
+    cluster.stop("aggregator0", signal.SIGKILL)
+    for producer in producers:
+        finish(producer)
+    time.sleep(2)
+    cluster.start("aggregator1", "aggregate", "--repair-after", "5")
+    check_exact(cluster, data, "kill -9 aggregator, new one started")
+
+
+def test_worker_frozen_past_its_session_then_resumed(fresh_cluster, data):
+    cluster = fresh_cluster
+    start_roles(cluster, flush="2")
+    producers = [produce(cluster, name, files) for name, files in data.items()]
+    time.sleep(0.8)
+    frozen = cluster.processes["worker0"]
+    frozen.send_signal(signal.SIGSTOP)
+    time.sleep(10)  # past session.timeout.ms = 6 s: its partitions move to the other worker
+    frozen.send_signal(signal.SIGCONT)  # its late partials arrive now and must not count twice
+    for producer in producers:
+        finish(producer)
+    check_exact(cluster, data, "worker frozen (SIGSTOP) past its session, resumed")
+    assert frozen.poll() is None, "the resumed worker keeps working"
+
+
+def test_producer_publishes_twice_and_one_dies_half_way(fresh_cluster, data):
+    cluster = fresh_cluster
+    start_roles(cluster)
+    names = list(data)
+    # The same shard published twice, one after the other: every chunk id arrives twice.
+    finish(produce(cluster, names[0], data[names[0]]))
+    finish(produce(cluster, names[0], data[names[0]]))
+    # A producer killed half-way (chunks out, no manifest), then run again to the end.
+    dying = produce(cluster, names[1], data[names[1]])
+    time.sleep(0.4)
+    dying.kill()
+    dying.wait()
+    finish(produce(cluster, names[1], data[names[1]]))
+    finish(produce(cluster, names[2], data[names[2]]))
+    check_exact(cluster, data, "same shard published twice; producer killed half-way and re-run")
+
+
+def test_sigterm_worker_flushes_commits_and_leaves(fresh_cluster, data):
+    cluster = fresh_cluster
+    # Repairs only after a long quiet: a clean handover must not need any.
+    start_roles(cluster, repair_after="30")
+    producers = [produce(cluster, name, files) for name, files in data.items()]
+    time.sleep(0.8)
+    assert cluster.stop("worker0", signal.SIGTERM) == 0
+    assert "worker stopped" in cluster.logs["worker0"].read_text()
+    for producer in producers:
+        finish(producer)
+    _, dropped, repaired = check_exact(cluster, data, "SIGTERM of a worker")
+    assert dropped == 0 and repaired == 0, "a clean stop leaves nothing to deduplicate or repair"
