@@ -7,6 +7,7 @@ and how many chunks were repaired."""
 from __future__ import annotations
 
 import json
+import os
 import math
 import pathlib
 import signal
@@ -17,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from cluster import ROOT, make_run, wait_for
+from cluster import ROOT, Cluster, make_run, wait_for
 
 sys.path.insert(0, str(ROOT / "Tests" / "reference"))
 from leep_reference import leep_scores  # noqa: E402
@@ -161,3 +162,35 @@ def test_sigterm_worker_flushes_commits_and_leaves(fresh_cluster, data):
         finish(producer)
     _, dropped, repaired = check_exact(cluster, data, "SIGTERM of a worker")
     assert dropped == 0 and repaired == 0, "a clean stop leaves nothing to deduplicate or repair"
+
+
+@pytest.fixture
+def durable_cluster(tmp_path):
+    """A broker of its own that keeps its data in a local S3 server, so it survives a restart."""
+    port = int(os.environ.get("LEEP_TEST_DURABLE_BROKER_PORT", "19096"))
+    s3_port = os.environ.get("LEEP_TEST_S3_PORT", "19901")
+    cluster = Cluster(tmp_path, port)
+    cluster.env.update(LEEP_S3_PORT=s3_port, LEEP_BROKER_STORAGE="s3://tansu/")
+    subprocess.run([str(ROOT / "ops/s3"), "start"], check=True, env=cluster.env, stdout=subprocess.DEVNULL)
+    try:
+        cluster.broker("start")
+        try:
+            yield cluster
+        finally:
+            cluster.stop_all()
+            cluster.broker("stop")
+    finally:
+        subprocess.run([str(ROOT / "ops/s3"), "stop"], env=cluster.env, stdout=subprocess.DEVNULL)
+
+
+def test_broker_restart_mid_run_with_durable_storage(durable_cluster, data):
+    cluster = durable_cluster
+    start_roles(cluster)
+    producers = [produce(cluster, name, files) for name, files in data.items()]
+    time.sleep(1.0)
+    cluster.broker("restart")  # producers, workers and the aggregator must reconnect on their own
+    for producer in producers:
+        finish(producer)
+    check_exact(cluster, data, "broker restarted mid-run (storage on S3)")
+    for name, process in cluster.processes.items():
+        assert process.poll() is None, f"{name} survived the restart"

@@ -6,7 +6,8 @@ settings must get nothing.
 
 Tansu 0.6.0 cannot serve TLS itself (its --cert and --key flags are mutually exclusive and neither
 alone turns TLS on), so ops/broker puts a TLS terminator in front of it; see ops/broker. What this
-checks is the client side: leep's librdkafka settings carry TLS through every role."""
+checks is the client side: leep's librdkafka settings carry TLS through every role. A second test
+notices when the pinned Tansu changes that."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from cluster import Cluster, make_run
+from cluster import ROOT, Cluster, make_run
 
 TLS_PORT = int(os.environ.get("LEEP_TEST_TLS_BROKER_PORT", "19095"))
 
@@ -101,3 +102,19 @@ def test_pipeline_over_tls(tmp_path):
     finally:
         cluster.stop_all()
         cluster.broker("stop")
+
+
+def test_tansu_itself_does_not_serve_tls(tmp_path):
+    """Why ops/broker terminates TLS itself: Tansu 0.6.0 refuses --cert together with --key. When
+    this fails, the Tansu in .deps/ accepts both: try its own TLS and drop the terminator."""
+    tansu = ROOT / ".deps/tansu/bin/tansu"
+    if not tansu.exists():
+        pytest.skip(f"no Tansu at {tansu} (ops/setup installs it)")
+    cert, key = make_certificate(tmp_path)
+    try:
+        refused = subprocess.run([str(tansu), "broker", "--listener-url", "tcp://127.0.0.1:0",
+                                  "--advertised-listener-url", "tcp://127.0.0.1:0", "--cert", str(cert),
+                                  "--key", str(key)], capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        pytest.fail("tansu broker now starts with --cert and --key: see whether it serves TLS itself")
+    assert refused.returncode != 0 and "cannot be used with" in refused.stderr, (refused.returncode, refused.stderr)

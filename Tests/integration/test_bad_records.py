@@ -1,0 +1,136 @@
+"""Bad records on the wire: each goes to the dead-letter topic with the reason in its headers,
+a run that cannot be scored is published as failed with the reason, a run whose shards stop
+arriving shows as incomplete, every other run finishes exact, and no process exits."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import struct
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cluster import ROOT, make_run, wait_for
+from wire import RawProducer, chunk_frames, frames, publish_run, read_topic
+
+sys.path.insert(0, str(ROOT / "Tests" / "reference"))
+from leep_reference import leep_scores  # noqa: E402
+
+Z, Y, ROWS = 20, 4, 300
+
+
+def softmax_rows(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(ROWS, Z))
+    theta = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return theta.astype(np.float32), rng.integers(0, Y, size=ROWS)
+
+
+def latest_records(cluster) -> dict[str, dict]:
+    output = cluster.kafka_run("scores", "--json").stdout
+    return {record["run"]: record for record in map(json.loads, output.splitlines())}
+
+
+def test_bad_records_are_dead_lettered_and_fail_only_their_run(fresh_cluster, tmp_path):
+    cluster = fresh_cluster
+    bootstrap = f"127.0.0.1:{cluster.port}"
+    # One worker, so the chunk with a foreign class count meets a worker that knows its run's.
+    cluster.start("worker", "worker")
+    cluster.start("aggregator", "aggregate", "--repair-after", "5", "--incomplete-after", "6")
+    producer = RawProducer(bootstrap)
+    prefix = cluster.prefix
+
+    # Two good runs, produced by leep itself.
+    good = {}
+    for index, name in enumerate(["good-a", "good-b"]):
+        (predictions, labels), _ = make_run(tmp_path, name, rows=5_000, source=40, target=6, dtype=np.float32,
+                                            seed=40 + index)
+        good[f"run-{name}"] = leep_scores(np.load(predictions), np.load(labels))
+        cluster.kafka_run("produce", "--model", name, "--dataset", "bad-records", "--run", f"run-{name}",
+                          "--predictions", str(predictions), "--labels", str(labels))
+
+    # Malformed frames: nobody can tell whose they are, so they only go to the dead-letter topic.
+    theta, labels = softmax_rows(1)
+    valid = chunk_frames("run-garbage", "m", "bad-records", theta, labels, 100, Y)[0][2]
+    rng = random.Random(7)
+    malformed = {
+        "random bytes": bytes(rng.getrandbits(8) for _ in range(300)),
+        "wrong magic": b"XXXX" + valid[4:],
+        "wrong version": valid[:4] + bytes([9]) + valid[5:],
+        "truncated frame": valid[:60],
+        # source_classes says 19 while the rows hold 20 values each.
+        "sizes that do not match": valid.replace(struct.pack("<QIII", 0, 100, Z, Y), struct.pack("<QIII", 0, 100, Z - 1, Y), 1),
+    }
+    producer.send(prefix + "chunks", list(malformed.values()))
+
+    # Well-formed chunks whose rows cannot be scored: their runs fail, the rest go on.
+    bad_rows = {}
+    for name, spoil, expected in [
+        ("nan", lambda t, l: t.__setitem__((150, 3), np.nan), "nan"),
+        ("negative", lambda t, l: t.__setitem__((150, 3), -0.25), "negative probability"),
+        ("unnormalised", lambda t, l: t.__setitem__(150, t[150] * 3), "sums to"),
+        ("label", lambda t, l: l.__setitem__(150, Y), "label 4 is outside [0, 4)"),
+    ]:
+        theta, labels = softmax_rows(hash(name) % 1000)
+        spoil(theta, labels)
+        run = f"run-bad-{name}"
+        publish_run(producer, prefix, run, f"bad-{name}", "bad-records",
+                    chunk_frames(run, f"bad-{name}", "bad-records", theta, labels, 100, Y), Z, Y, ROWS)
+        bad_rows[run] = expected
+
+    # A chunk whose class count differs from its run's, after the run's own chunks.
+    theta, labels = softmax_rows(3)
+    chunks = chunk_frames("run-bad-shape", "bad-shape", "bad-records", theta, labels, 100, Y)
+    publish_run(producer, prefix, "run-bad-shape", "bad-shape", "bad-records", chunks, Z, Y, ROWS)
+    time.sleep(2)
+    wide = np.hstack([theta[:100], np.zeros((100, 1), dtype=np.float32)])
+    odd = frames.chunk_frame("run-bad-shape", "bad-shape", "bad-records", 0, 1, 300, Z + 1, Y, 2,
+                             [int(y) for y in labels[:100]], wide.tolist())
+    producer.send(prefix + "chunks", [odd])
+    bad_rows["run-bad-shape"] = "source classes"
+
+    # A run of two shards of which only one ever arrives: incomplete, naming the missing shard.
+    theta, labels = softmax_rows(4)
+    located = producer.send(prefix + "chunks", [
+        frames.chunk_frame("run-stalled", "stalled", "bad-records", 0, 2, 0, Z, Y, 2,
+                           [int(y) for y in labels[:100]], theta[:100].tolist())])
+    producer.send(prefix + "runs", [frames.manifest_frame(
+        "run-stalled", "stalled", "bad-records", 0, 2, Z, Y, 100, 1, 0, 1, [(0, 100, *located[0])])],
+        key="run-stalled")
+
+    def settled():
+        records = latest_records(cluster)
+        done = all(records.get(run, {}).get("status") == "final" for run in good)
+        failed = all(records.get(run, {}).get("status") == "failed" for run in bad_rows)
+        stalled = records.get("run-stalled", {}).get("status") == "incomplete"
+        return records if done and failed and stalled else None
+
+    records = wait_for(settled, 120, 1, "good runs final, bad runs failed, the stalled run incomplete")
+
+    for run, expected in good.items():
+        for key in ("leep", "nce", "eep_accuracy"):
+            assert math.isclose(records[run][key], expected[key], rel_tol=1e-9, abs_tol=1e-12), (run, key)
+    for run, text in bad_rows.items():
+        assert text in records[run]["reason"], (run, records[run]["reason"])
+    assert "shard 1 of 2" in records["run-stalled"]["reason"], records["run-stalled"]["reason"]
+    assert "1 chunks accepted" in records["run-stalled"]["reason"]
+
+    letters = read_topic(bootstrap, prefix + "deadletter")
+    reasons = [headers.get("leep.reason", b"").decode() for _, headers in letters]
+    assert all(reasons), "every dead letter carries its reason"
+    assert all(headers.get("leep.source.topic") for _, headers in letters)
+    for text in ["bad magic", "unsupported frame version", "truncated", "do not match", "is nan",
+                 "negative probability", "sums to", "label 4 is outside", "source classes"]:
+        assert any(text in reason for reason in reasons), (text, reasons)
+    assert len(letters) >= len(malformed) + len(bad_rows)
+    summary = f"[bad records] {len(letters)} dead letters; {len(bad_rows)} runs failed with their reason; " \
+              f"{len(good)} good runs exact; stalled run: {records['run-stalled']['reason']}"
+    print("\n" + summary, file=sys.__stdout__, flush=True)
+    (cluster.tmp / "result.txt").write_text(summary + "\n")
+
+    for name in ("worker", "aggregator"):
+        assert cluster.processes[name].poll() is None, f"the {name} must not exit on bad input"
