@@ -433,6 +433,7 @@ enum Golden {
         try roundTrip(.taskResult(TaskResultFrame(run: "r", taskID: 0, sampleCount: 1 << 40, logEEPSum: -1e300, hits: 1 << 39)))
         let run = RunIdentity(id: "r", model: "m", dataset: "d")
         try roundTrip(.chunkRejected(ChunkRejectedFrame(run: run, chunk: ChunkID(shard: 0, firstRow: 0, rowCount: 1), reason: "")))
+        try roundTrip(.runMarker(RunMarkerFrame(run: "r", marker: .repairIssued(chunks: 77))))
         // Reasons are capped at about 4,000 bytes (a character cut in two becomes U+FFFD); what
         // is kept still round-trips.
         let long = ChunkRejectedFrame(

@@ -314,7 +314,7 @@ import WireFormat
             == .invalidValue(field: "pass", reason: "unknown pass \(code)"))
     }
 
-    @Test(arguments: [UInt8(0), 3, 255])
+    @Test(arguments: [UInt8(0), 4, 255])
     func unknownMarker(code: UInt8) throws {
         #expect(decodeError(try Fixtures.bytes("run_marker_closed.bin").patching(12, [code]))
             == .invalidValue(field: "marker", reason: "unknown marker \(code)"))

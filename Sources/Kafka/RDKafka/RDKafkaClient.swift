@@ -18,8 +18,9 @@ final class RDKafkaClient: @unchecked Sendable {
             let result = rd_kafka_conf_set(conf, key, value, &errorText, errorText.count)
             guard result == RD_KAFKA_CONF_OK else {
                 rd_kafka_conf_destroy(conf)
-                // Name the key, never the value: it may be a secret.
-                throw KafkaError(message: "invalid Kafka property \(key): \(cText(errorText))")
+                // librdkafka's text may quote the value: for a secret, name the key only.
+                let detail = KafkaConfiguration.isSecret(key) ? "invalid value (not shown: secret)" : cText(errorText)
+                throw KafkaError(message: "invalid Kafka property \(key): \(detail)")
             }
         }
         prepare(conf)
