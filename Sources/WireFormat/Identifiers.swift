@@ -91,6 +91,16 @@ public struct StableHasher {
         for byte in text.utf8 { mix(byte) }
     }
 
+    /// Mixes in a set of chunk ids, in sorted order, so the order they were listed in does not
+    /// matter.
+    public mutating func combine(chunkSet chunks: [ChunkID]) {
+        for chunk in chunks.sorted() {
+            combine(chunk.shard)
+            combine(chunk.firstRow)
+            combine(chunk.rowCount)
+        }
+    }
+
     private mutating func mix(_ byte: UInt8) {
         state ^= UInt64(byte)
         state = state &* 0x0000_0100_0000_01B3

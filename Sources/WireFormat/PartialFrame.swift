@@ -47,11 +47,7 @@ public struct PartialFrame: Sendable, Equatable {
     public static func id(run: String, chunks: [ChunkID]) -> UInt64 {
         var hasher = StableHasher()
         hasher.combine(run)
-        for chunk in chunks.sorted() {
-            hasher.combine(chunk.shard)
-            hasher.combine(chunk.firstRow)
-            hasher.combine(chunk.rowCount)
-        }
+        hasher.combine(chunkSet: chunks)
         return hasher.value
     }
 

@@ -34,11 +34,7 @@ public struct TaskFrame: Sendable, Equatable {
         var hasher = StableHasher()
         hasher.combine(run)
         hasher.combine(pass.rawValue)
-        for chunk in chunks.sorted() {
-            hasher.combine(chunk.shard)
-            hasher.combine(chunk.firstRow)
-            hasher.combine(chunk.rowCount)
-        }
+        hasher.combine(chunkSet: chunks)
         return hasher.value
     }
 

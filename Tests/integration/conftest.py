@@ -42,3 +42,16 @@ def fresh_cluster(tmp_path, broker_port):
         yield cluster
     finally:
         cluster.stop_all()
+
+
+@pytest.fixture
+def report(request):
+    """Writes a line to the terminal even while output is captured: the scenario results that
+    `ops/test` shows (and docs/reliability.md quotes)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+
+    def write(line: str) -> None:
+        reporter.write_line("")
+        reporter.write_line(line)
+
+    return write

@@ -35,7 +35,7 @@ def latest_records(cluster) -> dict[str, dict]:
     return {record["run"]: record for record in map(json.loads, output.splitlines())}
 
 
-def test_bad_records_are_dead_lettered_and_fail_only_their_run(fresh_cluster, tmp_path):
+def test_bad_records_are_dead_lettered_and_fail_only_their_run(fresh_cluster, tmp_path, report):
     cluster = fresh_cluster
     bootstrap = f"127.0.0.1:{cluster.port}"
     # One worker, so the chunk with a foreign class count meets a worker that knows its run's.
@@ -129,7 +129,7 @@ def test_bad_records_are_dead_lettered_and_fail_only_their_run(fresh_cluster, tm
     assert len(letters) >= len(malformed) + len(bad_rows)
     summary = f"[bad records] {len(letters)} dead letters; {len(bad_rows)} runs failed with their reason; " \
               f"{len(good)} good runs exact; stalled run: {records['run-stalled']['reason']}"
-    print("\n" + summary, file=sys.__stdout__, flush=True)
+    report(summary)
     (cluster.tmp / "result.txt").write_text(summary + "\n")
 
     for name in ("worker", "aggregator"):

@@ -62,7 +62,7 @@ def wait_for_log(cluster, name, text, timeout=120):
     wait_for(lambda: text in cluster.logs[name].read_text(errors="replace"), timeout, 0.05, f"'{text}' in {name}")
 
 
-def check_exact(cluster, data, scenario, runs=None):
+def check_exact(cluster, data, scenario, report, runs=None):
     """Waits for every run, compares with the reference, prints the duplicate and repair counts."""
     runs = runs or {f"run-{name}": name for name in data}
     waited = cluster.kafka_run("scores", "--wait-count", str(len(runs)), "--timeout", "300", "--json", check=False)
@@ -79,7 +79,7 @@ def check_exact(cluster, data, scenario, runs=None):
         dropped += record.get("partials_dropped", 0)
         repaired += record.get("chunks_repaired", 0)
     line = f"[{scenario}] {len(runs)} runs exact to 1e-9; partials dropped as duplicates: {dropped}; chunks repaired: {repaired}"
-    print("\n" + line, file=sys.__stdout__, flush=True)
+    report(line)
     (cluster.tmp / "result.txt").write_text(line + "\n")
     return records, dropped, repaired
 
@@ -91,7 +91,7 @@ def start_roles(cluster, workers=2, aggregators=1, flush="1", repair_after="5"):
         cluster.start(f"aggregator{index}", "aggregate", "--repair-after", repair_after)
 
 
-def test_worker_killed_in_pass_1_and_another_in_pass_2(fresh_cluster, data):
+def test_worker_killed_in_pass_1_and_another_in_pass_2(fresh_cluster, data, report):
     cluster = fresh_cluster
     # Partials wait 3 s before they are flushed: a kill then loses consumed, uncommitted chunks.
     start_roles(cluster, workers=3, flush="3")
@@ -102,10 +102,10 @@ def test_worker_killed_in_pass_1_and_another_in_pass_2(fresh_cluster, data):
         finish(producer)
     wait_for_log(cluster, "aggregator0", "pass 2 issued")
     cluster.stop("worker1", signal.SIGKILL)
-    check_exact(cluster, data, "kill -9 worker in pass 1, another in pass 2")
+    check_exact(cluster, data, "kill -9 worker in pass 1, another in pass 2", report)
 
 
-def test_aggregator_killed_and_a_new_one_started(fresh_cluster, data):
+def test_aggregator_killed_and_a_new_one_started(fresh_cluster, data, report):
     cluster = fresh_cluster
     start_roles(cluster)
     producers = [produce(cluster, name, files) for name, files in data.items()]
@@ -115,10 +115,10 @@ def test_aggregator_killed_and_a_new_one_started(fresh_cluster, data):
         finish(producer)
     time.sleep(2)
     cluster.start("aggregator1", "aggregate", "--repair-after", "5")
-    check_exact(cluster, data, "kill -9 aggregator, new one started")
+    check_exact(cluster, data, "kill -9 aggregator, new one started", report)
 
 
-def test_worker_frozen_past_its_session_then_resumed(fresh_cluster, data):
+def test_worker_frozen_past_its_session_then_resumed(fresh_cluster, data, report):
     cluster = fresh_cluster
     start_roles(cluster, flush="2")
     producers = [produce(cluster, name, files) for name, files in data.items()]
@@ -129,11 +129,11 @@ def test_worker_frozen_past_its_session_then_resumed(fresh_cluster, data):
     frozen.send_signal(signal.SIGCONT)  # its late partials arrive now and must not count twice
     for producer in producers:
         finish(producer)
-    check_exact(cluster, data, "worker frozen (SIGSTOP) past its session, resumed")
+    check_exact(cluster, data, "worker frozen (SIGSTOP) past its session, resumed", report)
     assert frozen.poll() is None, "the resumed worker keeps working"
 
 
-def test_producer_publishes_twice_and_one_dies_half_way(fresh_cluster, data):
+def test_producer_publishes_twice_and_one_dies_half_way(fresh_cluster, data, report):
     cluster = fresh_cluster
     start_roles(cluster)
     names = list(data)
@@ -147,10 +147,10 @@ def test_producer_publishes_twice_and_one_dies_half_way(fresh_cluster, data):
     dying.wait()
     finish(produce(cluster, names[1], data[names[1]]))
     finish(produce(cluster, names[2], data[names[2]]))
-    check_exact(cluster, data, "same shard published twice; producer killed half-way and re-run")
+    check_exact(cluster, data, "same shard published twice; producer killed half-way and re-run", report)
 
 
-def test_sigterm_worker_flushes_commits_and_leaves(fresh_cluster, data):
+def test_sigterm_worker_flushes_commits_and_leaves(fresh_cluster, data, report):
     cluster = fresh_cluster
     # Repairs only after a long quiet: a clean handover must not need any.
     start_roles(cluster, repair_after="30")
@@ -160,7 +160,7 @@ def test_sigterm_worker_flushes_commits_and_leaves(fresh_cluster, data):
     assert "worker stopped" in cluster.logs["worker0"].read_text()
     for producer in producers:
         finish(producer)
-    _, dropped, repaired = check_exact(cluster, data, "SIGTERM of a worker")
+    _, dropped, repaired = check_exact(cluster, data, "SIGTERM of a worker", report)
     assert dropped == 0 and repaired == 0, "a clean stop leaves nothing to deduplicate or repair"
 
 
@@ -183,7 +183,7 @@ def durable_cluster(tmp_path):
         subprocess.run([str(ROOT / "ops/s3"), "stop"], env=cluster.env, stdout=subprocess.DEVNULL)
 
 
-def test_broker_restart_mid_run_with_durable_storage(durable_cluster, data):
+def test_broker_restart_mid_run_with_durable_storage(durable_cluster, data, report):
     cluster = durable_cluster
     start_roles(cluster)
     producers = [produce(cluster, name, files) for name, files in data.items()]
@@ -191,6 +191,6 @@ def test_broker_restart_mid_run_with_durable_storage(durable_cluster, data):
     cluster.broker("restart")  # producers, workers and the aggregator must reconnect on their own
     for producer in producers:
         finish(producer)
-    check_exact(cluster, data, "broker restarted mid-run (storage on S3)")
+    check_exact(cluster, data, "broker restarted mid-run (storage on S3)", report)
     for name, process in cluster.processes.items():
         assert process.poll() is None, f"{name} survived the restart"
