@@ -85,10 +85,14 @@ def check_exact(cluster, data, scenario, report, runs=None):
 
 
 def start_roles(cluster, workers=2, aggregators=1, flush="1", repair_after="5"):
+    """Starts the roles and waits until every worker holds partitions, so that each fault
+    strikes a running pipeline rather than a group still forming."""
     for index in range(workers):
         cluster.start(f"worker{index}", "worker", "--flush-interval", flush)
     for index in range(aggregators):
         cluster.start(f"aggregator{index}", "aggregate", "--repair-after", repair_after)
+    for index in range(workers):
+        wait_for_log(cluster, f"worker{index}", "partitions assigned", timeout=60)
 
 
 def test_worker_killed_in_pass_1_and_another_in_pass_2(fresh_cluster, data, report):
