@@ -53,6 +53,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Benchmark baselines (bench/): the read floor and the raw librdkafka transport.
+        .executableTarget(name: "leep-bench-floor", dependencies: ["PredictionFiles"], path: "bench/Floor"),
+        .executableTarget(
+            name: "leep-bench-kafka", dependencies: ["Kafka", "LEEPCore", "PredictionFiles", "WireFormat"],
+            path: "bench/RawKafka"),
         .testTarget(name: "LEEPCoreTests", dependencies: ["LEEPCore", "TestSupport"]),
         // Test helpers (.npy fixtures, a seeded generator); not shipped.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

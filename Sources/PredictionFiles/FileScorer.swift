@@ -1,20 +1,64 @@
+import Dispatch
 import LEEPCore
+import Synchronization
 
 /// `leep score`: LEEP, NCE and EEP accuracy of a predictions/labels file pair, in two passes
 /// over the memory-mapped predictions (DESIGN §2: exact LEEP needs the final conditional).
+///
+/// Each pass splits the rows into one contiguous slice per thread; every slice gets its own
+/// accumulator, and the slices are merged in row order — the same merge the pipeline does
+/// across machines, so one core or many give the same score to rounding.
 public enum FileScorer {
-    /// Scores `pair`; throws the first invalid row, naming its file, before any result exists.
+    /// Scores `pair` on `threads` threads; throws the first invalid row in file order, naming
+    /// its file, before any result exists.
     public static func score(
-        _ pair: PredictionPair, check: RowCheck = RowCheck(), rowsPerChunk: Int? = nil
+        _ pair: PredictionPair, check: RowCheck = RowCheck(), rowsPerChunk: Int? = nil, threads: Int = 1
     ) throws -> LEEPScore {
         let rows = rowsPerChunk ?? pair.defaultRowsPerChunk
-        var pass1 = JointPass(
-            joint: JointAccumulator(targetClasses: pair.targetClasses, sourceClasses: pair.sourceClasses),
-            check: check)
-        try pair.forEachChunk(rowsPerChunk: rows, &pass1)
-        var pass2 = EEPPass(conditional: ConditionalTable(joint: pass1.joint))
-        try pair.forEachChunk(rowsPerChunk: rows, &pass2)
-        return LEEPScore(joint: pass1.joint, eep: pass2.eep)
+        let slices = slices(of: pair.sampleCount, threads: threads, rowsPerChunk: rows)
+        let joints = try inParallel(slices) { slice in
+            var pass = JointPass(
+                joint: JointAccumulator(targetClasses: pair.targetClasses, sourceClasses: pair.sourceClasses),
+                check: check)
+            try pair.forEachChunk(rows: slice, rowsPerChunk: rows, &pass)
+            return pass.joint
+        }
+        var joint = joints[0]
+        for other in joints.dropFirst() { try joint.merge(other) }
+        let conditional = ConditionalTable(joint: joint)
+        let parts = try inParallel(slices) { slice in
+            var pass = EEPPass(conditional: conditional)
+            try pair.forEachChunk(rows: slice, rowsPerChunk: rows, &pass)
+            return pass.eep
+        }
+        var eep = parts[0]
+        for other in parts.dropFirst() { eep.merge(other) }
+        return LEEPScore(joint: joint, eep: eep)
+    }
+
+    /// Contiguous row ranges, one per thread, cut at chunk boundaries.
+    static func slices(of count: Int, threads: Int, rowsPerChunk: Int) -> [Range<Int>] {
+        let chunks = (count + rowsPerChunk - 1) / rowsPerChunk
+        let threads = max(1, min(threads, chunks))
+        return (0..<threads).map { index in
+            let first = chunks * index / threads * rowsPerChunk
+            let end = min(count, chunks * (index + 1) / threads * rowsPerChunk)
+            return first..<end
+        }
+    }
+
+    /// Runs `body` on every slice at once and returns the results in slice order, or the error
+    /// of the first slice (in row order) that failed.
+    private static func inParallel<Result: Sendable>(
+        _ slices: [Range<Int>], _ body: @Sendable (Range<Int>) throws -> Result
+    ) throws -> [Result] {
+        let outcomes = Mutex([Int: Swift.Result<Result, any Error>]())
+        DispatchQueue.concurrentPerform(iterations: slices.count) { index in
+            let outcome = Swift.Result { try body(slices[index]) }
+            outcomes.withLock { $0[index] = outcome }
+        }
+        let collected = outcomes.withLock { $0 }
+        return try slices.indices.map { try collected[$0]!.get() }
     }
 }
 

@@ -28,6 +28,9 @@ struct ScoreCommand: ParsableCommand {
     @Option(name: .long, help: "Largest accepted |row sum − 1|.")
     var sumTolerance: Double = RowCheck.defaultSumTolerance
 
+    @Option(name: .long, help: "Threads (default: one per core). Each scores a slice of the rows; the slices merge exactly.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
     @Flag(name: .long, help: "Print one JSON object: leep, nce, eep_accuracy, n, source_classes, target_classes.")
     var json = false
 
@@ -35,6 +38,7 @@ struct ScoreCommand: ParsableCommand {
         if let targetClasses, targetClasses < 1 {
             throw ValidationError("--target-classes must be at least 1, got \(targetClasses)")
         }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard sumTolerance >= 0 && sumTolerance.isFinite else {
             throw ValidationError("--sum-tolerance must be a finite number ≥ 0, got \(sumTolerance)")
         }
@@ -42,7 +46,7 @@ struct ScoreCommand: ParsableCommand {
 
     func run() throws {
         let pair = try PredictionPair(predictionsPath: predictions, labelsPath: labels, targetClasses: targetClasses)
-        let score = try FileScorer.score(pair, check: RowCheck(sumTolerance: sumTolerance))
+        let score = try FileScorer.score(pair, check: RowCheck(sumTolerance: sumTolerance), threads: threads)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Kafka
 import LEEPCore
 import Logging
@@ -101,6 +104,11 @@ final class WorkerCore: Sendable {
         var tasksDone = 0
         var deadLetters = 0
         var rejections = 0
+        /// CPU seconds of the polling thread spent on chunks (pass 1) and on tasks (pass 2 and
+        /// repairs, fetching included), and the chunk bytes of pass 1: what `bench/` reports.
+        var pass1Seconds = 0.0
+        var taskSeconds = 0.0
+        var pass1Bytes = 0
     }
 
     let producer: KafkaProducer
@@ -131,6 +139,8 @@ final class WorkerCore: Sendable {
             [
                 "chunks": "\(state.chunksConsumed)", "partials": "\(state.partialsFlushed)", "tasks": "\(state.tasksDone)",
                 "dead_letters": "\(state.deadLetters)", "rejections": "\(state.rejections)",
+                "cpu_pass1_s": "\(state.pass1Seconds)", "cpu_tasks_s": "\(state.taskSeconds)",
+                "pass1_bytes": "\(state.pass1Bytes)",
             ]
         }
     }
@@ -148,7 +158,11 @@ final class WorkerCore: Sendable {
         }
         switch (message.topic == topics.chunks, frame) {
         case (true, .chunk(let chunk)):
-            if let rejection = accumulate(chunk, bytes: message.value.count) {
+            let started = threadCPUSeconds()
+            let rejection = accumulate(chunk, bytes: message.value.count)
+            let spent = threadCPUSeconds() - started
+            state.withLock { $0.pass1Seconds += spent; $0.pass1Bytes += message.value.count }
+            if let rejection {
                 // The record is well formed but cannot be scored: its run fails, and the record
                 // itself goes to the dead-letter topic with the reason, like a malformed one.
                 reject(chunk.run, chunk: chunk.id, reason: rejection)
@@ -156,8 +170,10 @@ final class WorkerCore: Sendable {
             }
         case (false, .task(let task)):
             do {
+                let started = threadCPUSeconds()
                 try perform(task)
-                state.withLock { $0.tasksDone += 1; $0.needsCommit = true }
+                let spent = threadCPUSeconds() - started
+                state.withLock { $0.tasksDone += 1; $0.needsCommit = true; $0.taskSeconds += spent }
             } catch {
                 logger.error("task failed; it stays uncommitted and will be retried", metadata: [
                     "run": "\(task.run)", "task": "\(task.taskID)", "error": "\(error)",
@@ -341,6 +357,13 @@ final class WorkerCore: Sendable {
             }
         }
     }
+}
+
+/// CPU time of the calling thread, in seconds.
+private func threadCPUSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
 }
 
 /// A task that cannot be done as issued.

@@ -1,0 +1,224 @@
+"""leepstream's benchmark: every comparison of issue 5 in one run, on the same data.
+
+    bench/run [--reps 5] [--cases a,b] [--skip-pipeline]
+
+For each case: `leep score` against thuml's NumPy LEEP (bench/thuml_leep.py), the float64 NumPy
+reference (Tests/reference) and the floor (two plain read passes over the mapped file,
+bench/Floor). For the 800 MB case, the pipeline on a local broker with 2 workers against raw
+librdkafka producing and consuming the same records (bench/RawKafka), and 1 against 2 workers.
+A warm-up, then `--reps` measured repetitions; medians and ratios. Results go to
+.deps/bench/results.json and are printed as the tables of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "Tests" / "reference"))
+from generate import CASES, generate  # noqa: E402
+from leep_reference import leep_scores  # noqa: E402
+from thuml_leep import log_expected_empirical_prediction  # noqa: E402
+
+BUILD = ROOT / ".build" / "release"
+DATA = ROOT / ".deps" / "bench"
+PORT = int(os.environ.get("LEEP_BENCH_BROKER_PORT", "19500"))
+
+
+def timed(function, reps):
+    function()  # warm-up: page cache, code paths
+    samples = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples), samples
+
+
+def run(*args, env=None) -> str:
+    return subprocess.run([str(a) for a in args], check=True, capture_output=True, text=True, env=env).stdout
+
+
+def score_case(name: str, reps: int) -> dict:
+    predictions, labels = generate(DATA, name)
+    size = predictions.stat().st_size
+    n, z, y = CASES[name]
+    result = {"case": name, "n": n, "Z": z, "Y": y, "bytes": size}
+    leep_cli = [BUILD / "leep", "score", "--predictions", predictions, "--labels", labels, "--json"]
+    result["leep_score"] = timed(lambda: run(*leep_cli), reps)
+    ours = json.loads(run(*leep_cli))
+    # Peak resident memory of `leep score`, less the mapped file it reads (its pages count too).
+    peak = subprocess.run(["/usr/bin/time", "-f", "%M", *map(str, leep_cli)], capture_output=True, text=True)
+    result["peak_rss_beyond_file_mb"] = (int(peak.stderr.strip().splitlines()[-1]) * 1024 - size) / 1e6
+
+    def thuml():
+        return log_expected_empirical_prediction(np.load(predictions), np.load(labels))
+
+    result["thuml"] = timed(thuml, reps)
+    result["thuml_leep"] = thuml()
+
+    def reference():
+        return leep_scores(np.load(predictions), np.load(labels))
+
+    result["numpy_float64"] = timed(reference, reps)
+    expected = reference()
+    result["floor"] = timed(lambda: run(BUILD / "leep-bench-floor", predictions, "--threads", str(os.cpu_count())), reps)
+    result["agrees"] = abs(ours["leep"] - expected["leep"]) <= 1e-9 * abs(expected["leep"])
+    result["leep"] = ours["leep"]
+    return result
+
+
+class Broker:
+    """The local broker on its own port, fresh (memory storage) for each repetition."""
+
+    def __init__(self):
+        self.env = dict(os.environ, LEEP_BROKER_PORT=str(PORT), LEEP_TOPIC_PREFIX="bench.")
+        self.common = ["--brokers", f"127.0.0.1:{PORT}", "--topic-prefix", "bench.",
+                       "--kafka-config", "session.timeout.ms=6000"]
+        self.processes = []
+
+    def restart(self):
+        self.stop()
+        run(ROOT / "ops" / "broker", "start", env=self.env)
+
+    def stop(self):
+        for process in self.processes:
+            process.terminate()
+            process.wait()
+        self.processes = []
+        subprocess.run([ROOT / "ops" / "broker", "stop"], env=self.env, capture_output=True)
+
+    def role(self, *args) -> subprocess.Popen:
+        log = open(DATA / f"{args[0]}-{len(self.processes)}.log", "w")
+        process = subprocess.Popen([BUILD / "leep", *args, *self.common], stdout=log, stderr=subprocess.STDOUT)
+        process.log = log.name  # type: ignore[attr-defined]
+        self.processes.append(process)
+        return process
+
+
+def wait_assigned(processes, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all("partitions assigned" in pathlib.Path(p.log).read_text() for p in processes):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("workers never got partitions")
+
+
+def pipeline_once(broker: Broker, predictions, labels, workers: int) -> dict:
+    broker.restart()
+    roles = [broker.role("worker") for _ in range(workers)]
+    broker.role("aggregate")
+    wait_assigned(roles)
+    start = time.perf_counter()
+    waiter = subprocess.Popen([BUILD / "leep", "scores", "--wait-count", "1", "--timeout", "900", "--json",
+                               *broker.common], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    run(BUILD / "leep", "produce", "--model", "bench", "--dataset", "bench", "--predictions", predictions,
+        "--labels", labels, *broker.common)
+    produced = time.perf_counter()
+    output, _ = waiter.communicate()
+    final = time.perf_counter()
+    for process in roles:  # SIGTERM: each logs its CPU time per pass on the way out
+        process.terminate()
+        process.wait()
+    cpu1 = cpu2 = 0.0
+    for process in roles:
+        text = pathlib.Path(process.log).read_text()
+        cpu1 += float(re.search(r"cpu_pass1_s=([0-9.e-]+)", text).group(1))
+        cpu2 += float(re.search(r"cpu_tasks_s=([0-9.e-]+)", text).group(1))
+    broker.stop()
+    return {"first_to_final": final - start, "last_to_final": final - produced, "produce": produced - start,
+            "cpu_pass1": cpu1, "cpu_pass2": cpu2, "leep": json.loads(output.splitlines()[-1])["leep"]}
+
+
+def raw_once(broker: Broker, predictions, labels) -> dict:
+    broker.restart()
+    brokers = f"127.0.0.1:{PORT}"
+    produced = json.loads(run(BUILD / "leep-bench-kafka", "produce", brokers, "bench.chunks", predictions, labels))
+    consumes = [json.loads(run(BUILD / "leep-bench-kafka", "consume", brokers, "bench.chunks", produced["records"]))
+                for _ in range(2)]
+    broker.stop()
+    return {"produce": produced["seconds"], "consume": statistics.median(c["seconds"] for c in consumes),
+            "bytes": produced["bytes"], "records": produced["records"]}
+
+
+def pipeline_case(reps: int) -> dict:
+    predictions, labels = generate(DATA, "imagenet1k-200k")
+    broker = Broker()
+    try:
+        out = {}
+        for label, function in [
+            ("raw", lambda: raw_once(broker, predictions, labels)),
+            ("pipeline_2_workers", lambda: pipeline_once(broker, predictions, labels, 2)),
+            ("pipeline_1_worker", lambda: pipeline_once(broker, predictions, labels, 1)),
+        ]:
+            function()  # warm-up
+            samples = [function() for _ in range(reps)]
+            out[label] = {key: statistics.median(s[key] for s in samples) for key in samples[0] if key != "leep"}
+            if "leep" in samples[0]:
+                out[label]["leep"] = samples[0]["leep"]
+        return out
+    finally:
+        broker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--skip-pipeline", action="store_true")
+    arguments = parser.parse_args()
+    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
+               "reps": arguments.reps, "score": [], "pipeline": None}
+    for name in arguments.cases.split(","):
+        print(f"scoring {name} …", file=sys.stderr, flush=True)
+        results["score"].append(score_case(name, arguments.reps))
+    if not arguments.skip_pipeline:
+        print("pipeline (800 MB case) …", file=sys.stderr, flush=True)
+        results["pipeline"] = pipeline_case(arguments.reps)
+    (DATA / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    print(report(results))
+
+
+def report(results: dict) -> str:
+    lines = [f"Machine: {results['machine']}; {results['reps']} measured repetitions after a warm-up; medians.", "",
+             "| case | n × Z × Y | file | `leep score` | thuml NumPy (a) | NumPy float64 (b) | floor (c) | (a)/ours | ours/(c) | peak memory beyond the file |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in results["score"]:
+        ours, a, b, c = r["leep_score"][0], r["thuml"][0], r["numpy_float64"][0], r["floor"][0]
+        lines.append(f"| {r['case']} | {r['n']:,} × {r['Z']:,} × {r['Y']} | {r['bytes'] / 1e6:,.0f} MB | {ours:.3f} s | "
+                     f"{a:.3f} s | {b:.3f} s | {c:.3f} s | {a / ours:.1f}× | {ours / c:.1f}× | {r['peak_rss_beyond_file_mb']:.0f} MB |")
+    p = results.get("pipeline")
+    if p:
+        raw, two, one = p["raw"], p["pipeline_2_workers"], p["pipeline_1_worker"]
+        gb = raw["bytes"] / 1e9
+        floor_i = raw["produce"] + 2 * raw["consume"]
+        lines += ["", "| pipeline, 800 MB case | time | transport floor | ratio |", "| --- | --- | --- | --- |",
+                  f"| (i) first record produced → final score, 2 workers | {two['first_to_final']:.2f} s | raw produce + 2 consumes {floor_i:.2f} s | {two['first_to_final'] / floor_i:.2f}× |",
+                  f"| (ii) last record produced → final score, 2 workers | {two['last_to_final']:.2f} s | one raw consume {raw['consume']:.2f} s | {two['last_to_final'] / raw['consume']:.2f}× |",
+                  f"| (i) with 1 worker | {one['first_to_final']:.2f} s | | {one['first_to_final'] / floor_i:.2f}× |",
+                  "", "| workers | worker CPU s/GB pass 1 | worker CPU s/GB pass 2 | throughput (GB/s of predictions, first record → final) |",
+                  "| --- | --- | --- | --- |"]
+        for label, r in [("1", one), ("2", two)]:
+            lines.append(f"| {label} | {r['cpu_pass1'] / gb:.2f} | {r['cpu_pass2'] / gb:.2f} | {gb / r['first_to_final']:.3f} |")
+        thuml = next((s for s in results["score"] if s["case"] == "imagenet1k-200k"), None)
+        if thuml:
+            lines.append(f"\nEnd to end, the pipeline (2 workers) takes {two['first_to_final'] / thuml['thuml'][0]:.2f}× "
+                         f"the time of thuml's NumPy LEEP on one machine ({thuml['thuml'][0]:.2f} s).")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

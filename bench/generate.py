@@ -1,0 +1,39 @@
+"""Synthetic predictions for the benchmark: Dirichlet softmax rows, labels that follow the
+argmax (70 %) or are drawn at random (30 %). Deterministic; written in slices, so memory stays
+far below the file size."""
+
+import pathlib
+
+import numpy as np
+
+CASES = {
+    # name: (n, Z, Y)
+    "imagenet1k-200k": (200_000, 1_000, 100),
+    "tall-2m": (2_000_000, 10, 10),
+    "imagenet21k-20k": (20_000, 21_843, 200),
+}
+
+
+def generate(directory: pathlib.Path, name: str) -> tuple[pathlib.Path, pathlib.Path]:
+    n, z, y = CASES[name]
+    predictions = directory / f"{name}.predictions.npy"
+    labels_path = directory / f"{name}.labels.npy"
+    if predictions.exists() and labels_path.exists():
+        return predictions, labels_path
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(5)
+    out = np.lib.format.open_memmap(predictions.with_suffix(".tmp.npy"), mode="w+", dtype=np.float32, shape=(n, z))
+    labels = np.empty(n, dtype=np.int64)
+    step = max(1, 20_000_000 // z)
+    for first in range(0, n, step):
+        rows = min(step, n - first)
+        theta = rng.gamma(0.1, size=(rows, z))
+        theta /= theta.sum(axis=1, keepdims=True)
+        out[first:first + rows] = theta
+        follow = rng.random(rows) < 0.7
+        labels[first:first + rows] = np.where(follow, theta.argmax(axis=1) % y, rng.integers(0, y, size=rows))
+    out.flush()
+    del out
+    predictions.with_suffix(".tmp.npy").rename(predictions)
+    np.save(labels_path, labels)
+    return predictions, labels_path
