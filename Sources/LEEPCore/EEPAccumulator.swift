@@ -34,15 +34,19 @@ public struct EEPAccumulator: Sendable, Equatable {
     /// Each row costs Y dot products of length Z: one gives EEP_i, all of them give the
     /// predictor's argmax. Rows are taken four at a time, widened to float64 once, so each
     /// row of the conditional is read once per four samples instead of once per sample.
+    ///
+    /// With `accuracy` false, only EEP_i is computed: one dot product a row instead of Y, which
+    /// is what LEEP itself needs; `hits` then stays 0.
     @inlinable
     public mutating func add<Scalar: ProbabilityScalar>(
-        _ chunk: PredictionChunk<Scalar>, conditional: ConditionalTable
+        _ chunk: PredictionChunk<Scalar>, conditional: ConditionalTable, accuracy: Bool = true
     ) throws(ShapeMismatch) {
         guard chunk.sourceClasses == conditional.sourceClasses else {
             throw ShapeMismatch(
                 expected: (conditional.targetClasses, conditional.sourceClasses),
                 actual: (conditional.targetClasses, chunk.sourceClasses))
         }
+        guard accuracy else { return addLEEPOnly(chunk, conditional: conditional) }
         let z = conditional.sourceClasses
         var chunkLogSum = 0.0
         var chunkHits = 0
@@ -90,6 +94,33 @@ public struct EEPAccumulator: Sendable, Equatable {
         // Summing per chunk first keeps the long sum's rounding error small (blocked summation).
         logSum += chunkLogSum
         hitCount += chunkHits
+        samples += chunk.rowCount
+    }
+
+    /// Σ log EEP_i alone: EEP_i = Σ_z θ_iz P(y_i|z), one dot product with the label's row.
+    @inlinable
+    mutating func addLEEPOnly<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>, conditional: ConditionalTable) {
+        let z = conditional.sourceClasses
+        var chunkLogSum = 0.0
+        conditional.probabilities.withUnsafeBufferPointer { table in
+            for i in 0..<chunk.rowCount {
+                let row = chunk.row(i)
+                let weights = table.baseAddress! + Int(chunk.labels[i]) * z
+                var sums = SIMD8<Double>.zero
+                var column = 0
+                while column + 8 <= z {
+                    sums += widenedLanes(row + column) * UnsafeRawPointer(weights + column).loadUnaligned(as: SIMD8<Double>.self)
+                    column += 8
+                }
+                var eep = sums.sum()
+                while column < z {
+                    eep += Double(row[column]) * weights[column]
+                    column += 1
+                }
+                chunkLogSum += Double.log(eep)
+            }
+        }
+        logSum += chunkLogSum
         samples += chunk.rowCount
     }
 

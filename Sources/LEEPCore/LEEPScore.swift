@@ -4,8 +4,9 @@ public struct LEEPScore: Sendable, Equatable, Codable {
     public let leep: Double
     /// NCE = −H(Y | Ẑ) (Tran et al. 2019); ≤ 0.
     public let nce: Double
-    /// The share of samples the expected empirical predictor classifies correctly.
-    public let eepAccuracy: Double
+    /// The share of samples the expected empirical predictor classifies correctly; nil when it
+    /// was not computed (`leep score --no-eep-accuracy`).
+    public let eepAccuracy: Double?
     /// n, the number of samples.
     public let sampleCount: Int
     /// Z, the number of source classes.
@@ -14,7 +15,7 @@ public struct LEEPScore: Sendable, Equatable, Codable {
     public let targetClasses: Int
 
     /// Combines the two passes of one run. Both must cover the same samples.
-    public init(joint: JointAccumulator, eep: EEPAccumulator) {
+    public init(joint: JointAccumulator, eep: EEPAccumulator, accuracy: Bool = true) {
         precondition(
             joint.sampleCount == eep.sampleCount,
             "pass 1 covered \(joint.sampleCount) samples but pass 2 covered \(eep.sampleCount)")
@@ -22,7 +23,7 @@ public struct LEEPScore: Sendable, Equatable, Codable {
         let n = Double(joint.sampleCount)
         self.leep = eep.logEEPSum / n
         self.nce = joint.negativeConditionalEntropy
-        self.eepAccuracy = Double(eep.hits) / n
+        self.eepAccuracy = accuracy ? Double(eep.hits) / n : nil
         self.sampleCount = joint.sampleCount
         self.sourceClasses = joint.sourceClasses
         self.targetClasses = joint.targetClasses

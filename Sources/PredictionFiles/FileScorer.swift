@@ -12,7 +12,8 @@ public enum FileScorer {
     /// Scores `pair` on `threads` threads; throws the first invalid row in file order, naming
     /// its file, before any result exists.
     public static func score(
-        _ pair: PredictionPair, check: RowCheck = RowCheck(), rowsPerChunk: Int? = nil, threads: Int = 1
+        _ pair: PredictionPair, check: RowCheck = RowCheck(), rowsPerChunk: Int? = nil, threads: Int = 1,
+        accuracy: Bool = true
     ) throws -> LEEPScore {
         let rows = rowsPerChunk ?? pair.defaultRowsPerChunk
         let slices = slices(of: pair.sampleCount, threads: threads, rowsPerChunk: rows)
@@ -27,13 +28,13 @@ public enum FileScorer {
         for other in joints.dropFirst() { try joint.merge(other) }
         let conditional = ConditionalTable(joint: joint)
         let parts = try inParallel(slices) { slice in
-            var pass = EEPPass(conditional: conditional)
+            var pass = EEPPass(conditional: conditional, accuracy: accuracy)
             try pair.forEachChunk(rows: slice, rowsPerChunk: rows, &pass)
             return pass.eep
         }
         var eep = parts[0]
         for other in parts.dropFirst() { eep.merge(other) }
-        return LEEPScore(joint: joint, eep: eep)
+        return LEEPScore(joint: joint, eep: eep, accuracy: accuracy)
     }
 
     /// Contiguous row ranges, one per thread, cut at chunk boundaries.
@@ -81,9 +82,15 @@ struct JointPass: ChunkVisitor {
 /// Pass 2 over a file: Σ log EEP_i and the predictor's hits under the final conditional.
 struct EEPPass: ChunkVisitor {
     let conditional: ConditionalTable
+    let accuracy: Bool
     var eep = EEPAccumulator()
 
+    init(conditional: ConditionalTable, accuracy: Bool) {
+        self.conditional = conditional
+        self.accuracy = accuracy
+    }
+
     mutating func visit<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>) throws {
-        try eep.add(chunk, conditional: conditional)
+        try eep.add(chunk, conditional: conditional, accuracy: accuracy)
     }
 }

@@ -31,6 +31,11 @@ struct ScoreCommand: ParsableCommand {
     @Option(name: .long, help: "Threads (default: one per core). Each scores a slice of the rows; the slices merge exactly.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Flag(
+        name: .long, inversion: .prefixedNo,
+        help: "Compute EEP accuracy: Y dot products a sample in pass 2 instead of one (LEEP needs one).")
+    var eepAccuracy = true
+
     @Flag(name: .long, help: "Print one JSON object: leep, nce, eep_accuracy, n, source_classes, target_classes.")
     var json = false
 
@@ -46,7 +51,7 @@ struct ScoreCommand: ParsableCommand {
 
     func run() throws {
         let pair = try PredictionPair(predictionsPath: predictions, labelsPath: labels, targetClasses: targetClasses)
-        let score = try FileScorer.score(pair, check: RowCheck(sumTolerance: sumTolerance), threads: threads)
+        let score = try FileScorer.score(pair, check: RowCheck(sumTolerance: sumTolerance), threads: threads, accuracy: eepAccuracy)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -62,7 +67,7 @@ struct ScoreCommand: ParsableCommand {
         \(score.targetClasses) target classes
           LEEP          \(score.leep)
           NCE           \(score.nce)
-          EEP accuracy  \(String(format: "%.4f", score.eepAccuracy))
+          EEP accuracy  \(score.eepAccuracy.map { String(format: "%.4f", $0) } ?? "not computed")
         """
     }
 }

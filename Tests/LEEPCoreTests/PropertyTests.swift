@@ -44,7 +44,8 @@ import Testing
         #expect(result.leep >= conditionalBound - slack)
         #expect(conditionalBound >= labelEntropyBound - slack)
         #expect(result.nce <= slack && result.nce >= labelEntropyBound - slack)
-        #expect(result.eepAccuracy >= 0 && result.eepAccuracy <= 1)
+        let accuracy = try #require(result.eepAccuracy)
+        #expect(accuracy >= 0 && accuracy <= 1)
     }
 
     @Test(arguments: seeds) func chunkingAndMergeOrderDoNotMatter(seed: UInt64) throws {
@@ -61,6 +62,22 @@ import Testing
         #expect(isClose(split.nce, whole.nce, relative: 1e-12))
         #expect(split.eepAccuracy == whole.eepAccuracy)
         #expect(split.sampleCount == whole.sampleCount)
+    }
+
+    @Test(arguments: seeds) func leepWithoutAccuracyIsTheSameLEEP(seed: UInt64) throws {
+        // Pass 2 with one dot product a row (the label's) gives the LEEP of the full pass 2.
+        let run = Self.run(seed: seed)
+        var joint = JointAccumulator(targetClasses: run.targetClasses, sourceClasses: run.sourceClasses)
+        try run.withChunk(rows: 0..<run.rowCount) { try joint.add($0) }
+        let conditional = ConditionalTable(joint: joint)
+        var full = EEPAccumulator(), lean = EEPAccumulator()
+        try run.withChunk(rows: 0..<run.rowCount) { chunk in
+            try full.add(chunk, conditional: conditional)
+            try lean.add(chunk, conditional: conditional, accuracy: false)
+        }
+        #expect(isClose(lean.logEEPSum, full.logEEPSum, relative: 1e-12))
+        #expect(lean.hits == 0 && lean.sampleCount == full.sampleCount)
+        #expect(LEEPScore(joint: joint, eep: lean, accuracy: false).eepAccuracy == nil)
     }
 
     @Test(arguments: seeds) func mergeIsAssociativeAndCommutative(seed: UInt64) throws {
