@@ -162,7 +162,8 @@ struct RunLedger {
         else { return }
         // Shards may know different Y (each its own largest label): widen to the larger.
         let targetClasses = max(incoming.targetClasses, joint?.targetClasses ?? 0)
-        var merged = joint?.widened(toTargetClasses: targetClasses)
+        // Taken out of `joint` first, so merging adds in place instead of copying Y×Z.
+        var merged = joint.take()?.widened(toTargetClasses: targetClasses)
             ?? JointAccumulator(targetClasses: targetClasses, sourceClasses: partial.sourceClasses)
         try! merged.merge(incoming.widened(toTargetClasses: targetClasses))
         joint = merged

@@ -22,6 +22,18 @@ struct PendingPartial {
         covered.insert(chunk)
     }
 
+    /// Adds a chunk frame's rows, or none of them (the sums are unchanged when it throws).
+    ///
+    /// The sums move into the visitor and back rather than being copied: a copy would make
+    /// every chunk duplicate the Y×Z arrays (copy-on-write), which for large Y×Z costs more
+    /// than the chunk itself.
+    mutating func add(_ frame: ChunkFrame, check: RowCheck) throws {
+        var adder = JointAdder(partial: PendingPartial(run: run, targetClasses: 1, sourceClasses: 1), check: check)
+        swap(&adder.partial, &self)
+        defer { swap(&adder.partial, &self) }
+        try frame.visit(&adder)
+    }
+
     /// The partial as frames, each within `maxMessageBytes`.
     func frames(maxMessageBytes: Int) -> [PartialFrame] {
         let id = PartialFrame.id(run: run, chunks: chunks)

@@ -195,19 +195,18 @@ final class WorkerCore: Sendable {
                 return "\(chunk.id): the chunk has \(chunk.sourceClasses) source classes, its run has \(known)"
             }
             state.sourceClasses[chunk.run.id] = known
-            var partial = state.pending[key]
+            // Taken out of the dictionary while it is added to, so its arrays are not shared.
+            var partial = state.pending.removeValue(forKey: key)
                 ?? PendingPartial(run: chunk.run.id, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses)
+            defer { state.pending[key] = partial }
             // The same record consumed twice before a flush (a producer retry) adds nothing.
             guard !partial.covers(chunk.id) else { return nil }
-            var adder = JointAdder(partial: partial, check: options.check)
             do {
-                try chunk.visit(&adder)
+                try partial.add(chunk, check: options.check)
             } catch {
                 return "\(chunk.id): \(error)"
             }
-            partial = adder.partial
             partial.record(chunk.id)
-            state.pending[key] = partial
             state.pendingBytes += bytes
             state.largestPartial = max(state.largestPartial, partial.chunks.count)
             return nil
@@ -261,14 +260,12 @@ final class WorkerCore: Sendable {
         var partial = PendingPartial(
             run: task.run, targetClasses: chunks.map(\.targetClasses).max()!, sourceClasses: first.sourceClasses)
         for chunk in chunks {
-            var adder = JointAdder(partial: partial, check: options.check)
             do {
-                try chunk.visit(&adder)
+                try partial.add(chunk, check: options.check)
             } catch {
                 reject(chunk.run, chunk: chunk.id, reason: "\(chunk.id): \(error)")
                 return
             }
-            partial = adder.partial
             partial.record(chunk.id)
         }
         let records = partial.frames(maxMessageBytes: options.maxMessageBytes).map {
