@@ -4,7 +4,7 @@ import RealModule
 /// count matrix of (y_i, ẑ_i), built chunk by chunk.
 ///
 /// Every field is a sum over samples, so accumulators of disjoint parts of the data merge by
-/// addition in any order, on any machine (DESIGN §2): `merge` is associative and commutative up
+/// addition in any order, on any machine (docs/leep.md): `merge` is associative and commutative up
 /// to floating-point reordering of the joint sums. The joint is kept unnormalised (the 1/n of
 /// P(y, z) cancels in P(y|z)), which keeps merging a plain addition.
 public struct JointAccumulator: Sendable, Equatable {

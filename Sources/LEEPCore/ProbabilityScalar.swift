@@ -1,7 +1,7 @@
 /// A floating-point type that softmax outputs may be stored in: `Float16`, `Float` or `Double`.
 ///
 /// Every value is widened exactly to `Double` before it is summed, so the element type of the
-/// input changes the input, never the arithmetic (DESIGN: "accumulated in float64").
+/// input changes the input, never the arithmetic (docs/leep.md: float64 accumulation).
 public protocol ProbabilityScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable {}
 
 extension Float: ProbabilityScalar {}

@@ -3,7 +3,7 @@ import LEEPCore
 import Synchronization
 
 /// `leep score`: LEEP, NCE and EEP accuracy of a predictions/labels file pair, in two passes
-/// over the memory-mapped predictions (DESIGN §2: exact LEEP needs the final conditional).
+/// over the memory-mapped predictions (docs/leep.md: exact LEEP needs the final conditional).
 ///
 /// Each pass splits the rows into one contiguous slice per thread; every slice gets its own
 /// accumulator, and the slices are merged in row order — the same merge the pipeline does

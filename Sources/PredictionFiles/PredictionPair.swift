@@ -61,7 +61,9 @@ public struct PredictionPair: Sendable {
     }
 
     /// Calls `visitor` for consecutive chunks of at most `rowsPerChunk` rows of `rows` (all
-    /// rows by default), in order.
+    /// rows by default), in order. Inlinable, so that the visitor is specialised for the
+    /// element type in the calling module (see `ChunkFrame.visit`).
+    @inlinable
     public func forEachChunk<Visitor: ChunkVisitor>(
         rows: Range<Int>? = nil, rowsPerChunk: Int, _ visitor: inout Visitor
     ) throws {
@@ -75,7 +77,8 @@ public struct PredictionPair: Sendable {
         }
     }
 
-    private func forEachChunk<Scalar: ProbabilityScalar, Visitor: ChunkVisitor>(
+    @inlinable
+    func forEachChunk<Scalar: ProbabilityScalar, Visitor: ChunkVisitor>(
         of _: Scalar.Type, rows: Range<Int>, rowsPerChunk: Int, _ visitor: inout Visitor
     ) throws {
         let z = sourceClasses
@@ -114,6 +117,7 @@ public struct PredictionPair: Sendable {
 extension NumPyArray {
     /// The integer at `index` of a 1-D integer array, widened to Int64 (uint64 values above
     /// Int64.max saturate, which keeps them out of range rather than wrapping to small labels).
+    @inlinable
     func label(at index: Int) -> Int64 {
         let offset = index * dtype.size
         switch dtype {

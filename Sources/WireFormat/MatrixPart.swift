@@ -1,5 +1,5 @@
 /// A contiguous range of cells of a Y×Z matrix: matrices larger than a Kafka message travel as
-/// several parts (DESIGN: ImageNet-21k's Z = 21,843 is a real case).
+/// several parts (ImageNet-21k's Z = 21,843 is a real case).
 public struct MatrixPart: Sendable, Equatable {
     /// The part's index, 0..<partCount.
     public let partIndex: UInt32

@@ -3,7 +3,7 @@ import LEEPCore
 import TestSupport
 import Testing
 
-/// Invariants of DESIGN §2 over random inputs; each case replays from its seed.
+/// Invariants of docs/leep.md over random inputs; each case replays from its seed.
 @Suite struct PropertyTests {
     static let seeds: [UInt64] = Array(1...24)
 

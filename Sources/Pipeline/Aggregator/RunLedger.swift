@@ -3,7 +3,7 @@ import WireFormat
 
 /// Everything the aggregator knows about one run, rebuilt from the run's records on the runs
 /// topic in partition order. `apply` is a pure function of those records, so any aggregator
-/// that replays the topic reaches the same state and the same decisions (DESIGN §3).
+/// that replays the topic reaches the same state and the same decisions (docs/architecture.md, "Exactly once").
 ///
 /// The rules that make results exact on at-least-once delivery:
 /// * a pass-1 partial is accepted only if its chunk set is disjoint from the accepted set
