@@ -16,6 +16,9 @@ public final class KafkaFetcher: @unchecked Sendable {
         if configuration["group.id"] == nil { configuration["group.id"] = "leepstream-fetcher" }
         configuration["enable.auto.commit"] = "false"
         configuration["auto.offset.reset"] = "earliest"
+        // Reads by offset want the record now: do not let the broker hold a fetch back waiting
+        // for more data (the default waits up to 500 ms per fetch).
+        if configuration["fetch.wait.max.ms"] == nil { configuration["fetch.wait.max.ms"] = "10" }
         client = try RDKafkaClient(type: RD_KAFKA_CONSUMER, configuration: configuration)
         rd_kafka_poll_set_consumer(client.handle)
         self.timeoutMilliseconds = timeoutMilliseconds

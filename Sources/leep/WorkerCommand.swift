@@ -30,6 +30,8 @@ struct WorkerCommand: ParsableCommand {
     static func clientDefaults(maxMessageBytes: Int) -> [String: String] {
         [
             "session.timeout.ms": "10000", "heartbeat.interval.ms": "1000",
+            // A pass-2 task or a partial should not wait on a broker holding back a fetch.
+            "fetch.wait.max.ms": "50",
             "message.max.bytes": "\(max(maxMessageBytes, 1_000_000) + 100_000)",
             "fetch.max.bytes": "\(max(maxMessageBytes, 1_000_000) * 50)",
             "receive.message.max.bytes": "\(max(maxMessageBytes, 1_000_000) * 50 + 1_000_000)",
