@@ -1,3 +1,4 @@
+import CBLAS
 import RealModule
 
 /// Pass 2 of LEEP: Σ_i log EEP_i and the hits of the expected empirical predictor, where
@@ -32,8 +33,8 @@ public struct EEPAccumulator: Sendable, Equatable {
     /// Adds every row of `chunk`, which pass 1 has already validated.
     ///
     /// Each row costs Y dot products of length Z: one gives EEP_i, all of them give the
-    /// predictor's argmax. Rows are taken four at a time, widened to float64 once, so each
-    /// row of the conditional is read once per four samples instead of once per sample.
+    /// predictor's argmax. The chunk's rows are widened to float64 once and multiplied by the
+    /// conditional in one BLAS matrix product, which tiles for the caches.
     ///
     /// With `accuracy` false, only EEP_i is computed: one dot product a row instead of Y, which
     /// is what LEEP itself needs; `hits` then stays 0.
@@ -47,54 +48,45 @@ public struct EEPAccumulator: Sendable, Equatable {
                 actual: (conditional.targetClasses, chunk.sourceClasses))
         }
         guard accuracy else { return addLEEPOnly(chunk, conditional: conditional) }
+        // θ widened to float64 once, then every row's Y scores in one matrix product.
+        var theta = [Double](repeating: 0, count: chunk.probabilities.count)
+        theta.withUnsafeMutableBufferPointer { wide in
+            for index in 0..<chunk.probabilities.count { wide[index] = Double(chunk.probabilities[index]) }
+        }
+        addScores(theta: theta, labels: chunk.labels, conditional: conditional)
+    }
+
+    /// S = Θ · P(y|z)ᵀ through BLAS (n×Z by Z×Y), then per row: EEP_i = S[i, y_i] and the
+    /// predictor's class argmax_y S[i, y] (ties to the lowest y).
+    @usableFromInline
+    mutating func addScores(theta: [Double], labels: UnsafeBufferPointer<Int32>, conditional: ConditionalTable) {
+        let rows = labels.count
+        let y = conditional.targetClasses
         let z = conditional.sourceClasses
-        var chunkLogSum = 0.0
-        var chunkHits = 0
-        // θ of four rows in float64; rows past the chunk's end stay zero and are ignored.
-        var block = [Double](repeating: 0, count: 4 * z)
-        conditional.probabilities.withUnsafeBufferPointer { table in
-            block.withUnsafeMutableBufferPointer { block in
-                var first = 0
-                while first < chunk.rowCount {
-                    let rows = min(4, chunk.rowCount - first)
-                    for r in 0..<4 {
-                        let target = block.baseAddress! + r * z
-                        if r < rows {
-                            let row = chunk.row(first + r)
-                            for column in 0..<z { target[column] = Double(row[column]) }
-                        } else {
-                            target.update(repeating: 0, count: z)
-                        }
-                    }
-                    var labels = SIMD4<Int>(repeating: -1)
-                    for r in 0..<rows { labels[r] = Int(chunk.labels[first + r]) }
-                    var best = SIMD4<Int>(repeating: 0)
-                    var bestScores = SIMD4<Double>(repeating: -.infinity)
-                    var eep = SIMD4<Double>.zero
-                    for y in 0..<conditional.targetClasses {
-                        // s_y = Σ_z θ_iz P(y|z) for the four rows.
-                        let scores = dot4(block.baseAddress!, z, table.baseAddress! + y * z)
-                        for r in 0..<4 {
-                            // Strictly greater: ties go to the lowest y.
-                            if scores[r] > bestScores[r] {
-                                bestScores[r] = scores[r]
-                                best[r] = y
-                            }
-                            if labels[r] == y { eep[r] = scores[r] }
-                        }
-                    }
-                    for r in 0..<rows {
-                        chunkLogSum += Double.log(eep[r])  // log EEP_i
-                        if best[r] == labels[r] { chunkHits += 1 }
-                    }
-                    first += rows
+        var scores = [Double](repeating: 0, count: rows * y)
+        theta.withUnsafeBufferPointer { theta in
+            conditional.probabilities.withUnsafeBufferPointer { table in
+                scores.withUnsafeMutableBufferPointer { scores in
+                    cblas_dgemm(
+                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(y), Int32(z), 1,
+                        theta.baseAddress, Int32(z), table.baseAddress, Int32(z), 0, scores.baseAddress, Int32(y))
                 }
             }
+        }
+        var chunkLogSum = 0.0
+        var chunkHits = 0
+        for i in 0..<rows {
+            let row = scores[(i * y)..<((i + 1) * y)]
+            var best = row.startIndex
+            for index in row.indices where row[index] > row[best] { best = index }
+            let label = Int(labels[i])
+            chunkLogSum += Double.log(row[row.startIndex + label])  // log EEP_i
+            if best - row.startIndex == label { chunkHits += 1 }
         }
         // Summing per chunk first keeps the long sum's rounding error small (blocked summation).
         logSum += chunkLogSum
         hitCount += chunkHits
-        samples += chunk.rowCount
+        samples += rows
     }
 
     /// Σ log EEP_i alone: EEP_i = Σ_z θ_iz P(y_i|z), one dot product with the label's row.
@@ -130,28 +122,4 @@ public struct EEPAccumulator: Sendable, Equatable {
         logSum += other.logSum
         hitCount += other.hitCount
     }
-}
-
-/// The four dot products Σ_z θ_rz c_z of four consecutive rows θ_r (float64, `count` apart)
-/// with one row c of the conditional, loaded once for all four.
-@inlinable @inline(__always)
-func dot4(_ theta: UnsafePointer<Double>, _ count: Int, _ conditional: UnsafePointer<Double>) -> SIMD4<Double> {
-    var sums0 = SIMD4<Double>.zero, sums1 = SIMD4<Double>.zero
-    var sums2 = SIMD4<Double>.zero, sums3 = SIMD4<Double>.zero
-    var z = 0
-    while z + 4 <= count {
-        let weights = UnsafeRawPointer(conditional + z).loadUnaligned(as: SIMD4<Double>.self)
-        sums0 += UnsafeRawPointer(theta + z).loadUnaligned(as: SIMD4<Double>.self) * weights
-        sums1 += UnsafeRawPointer(theta + count + z).loadUnaligned(as: SIMD4<Double>.self) * weights
-        sums2 += UnsafeRawPointer(theta + 2 * count + z).loadUnaligned(as: SIMD4<Double>.self) * weights
-        sums3 += UnsafeRawPointer(theta + 3 * count + z).loadUnaligned(as: SIMD4<Double>.self) * weights
-        z += 4
-    }
-    var result = SIMD4(sums0.sum(), sums1.sum(), sums2.sum(), sums3.sum())
-    while z < count {
-        let weight = conditional[z]
-        result += SIMD4(theta[z], theta[count + z], theta[2 * count + z], theta[3 * count + z]) * weight
-        z += 1
-    }
-    return result
 }

@@ -17,6 +17,7 @@ public enum FileScorer {
     ) throws -> LEEPScore {
         let rows = rowsPerChunk ?? pair.defaultRowsPerChunk
         let slices = slices(of: pair.sampleCount, threads: threads, rowsPerChunk: rows)
+        if slices.count > 1 { MatrixProducts.useCallingThreadOnly() }
         let joints = try inParallel(slices) { slice in
             var pass = JointPass(
                 joint: JointAccumulator(targetClasses: pair.targetClasses, sourceClasses: pair.sourceClasses),
@@ -27,9 +28,12 @@ public enum FileScorer {
         var joint = joints[0]
         for other in joints.dropFirst() { try joint.merge(other) }
         let conditional = ConditionalTable(joint: joint)
+        // EEP accuracy is a matrix product per chunk: at least 256 rows a product, so that the
+        // conditional is read once per 256 samples rather than once per small chunk.
+        let pass2Rows = accuracy ? max(rows, 256) : rows
         let parts = try inParallel(slices) { slice in
             var pass = EEPPass(conditional: conditional, accuracy: accuracy)
-            try pair.forEachChunk(rows: slice, rowsPerChunk: rows, &pass)
+            try pair.forEachChunk(rows: slice, rowsPerChunk: pass2Rows, &pass)
             return pass.eep
         }
         var eep = parts[0]

@@ -42,6 +42,8 @@ public final class Worker: Sendable {
     ) throws(KafkaError) {
         let core = try WorkerCore(configuration: configuration, topics: topics, options: options, logger: logger)
         self.core = core
+        // Workers scale by process: one core each, so pass 2's products stay on this thread.
+        MatrixProducts.useCallingThreadOnly()
         consumer = try KafkaConsumer(
             configuration: configuration.merging(["group.id": group]), topics: [topics.chunks, topics.tasks]
         ) { rebalance, commit in
