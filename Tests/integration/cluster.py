@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import pathlib
 import signal
@@ -117,6 +119,19 @@ def make_run(directory: pathlib.Path, name: str, *, rows: int, source: int, targ
         np.save(paths[1], labels[bounds[shard]:bounds[shard + 1]].astype(np.int64))
         shard_files.append(paths)
     return full, shard_files
+
+
+def assert_matches_leep_score(cluster: Cluster, name: str, record: dict, predictions, labels) -> None:
+    """A final score record equals `leep score` on the same files: floats to 1e-9 relative,
+    counts exactly."""
+    assert record["status"] == "final", record
+    expected = json.loads(cluster.leep_run(
+        "score", "--predictions", str(predictions), "--labels", str(labels), "--json").stdout)
+    for key in ("leep", "nce", "eep_accuracy"):
+        assert math.isclose(record[key], expected[key], rel_tol=1e-9, abs_tol=1e-12), \
+            (name, key, record[key], expected[key])
+    for key in ("n", "source_classes", "target_classes"):
+        assert record[key] == expected[key], (name, key, record[key], expected[key])
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.5, what: str = "condition"):

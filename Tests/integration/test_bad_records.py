@@ -12,7 +12,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 from cluster import ROOT, make_run, wait_for
 from wire import RawProducer, chunk_frames, frames, publish_run, read_topic

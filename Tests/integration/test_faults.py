@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import math
-import pathlib
 import signal
 import subprocess
 import sys

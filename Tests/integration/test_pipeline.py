@@ -6,15 +6,13 @@ published schema, and a subscriber that starts after the runs finished must stil
 from __future__ import annotations
 
 import json
-import math
-import pathlib
 import subprocess
 
 import jsonschema
 import numpy as np
 import pytest
 
-from cluster import ROOT, make_run
+from cluster import ROOT, assert_matches_leep_score, make_run
 
 RUNS = {
     # name: shape and how it is produced
@@ -27,10 +25,6 @@ RUNS = {
     "uneven-shards": dict(rows=6_000, source=64, target=7, dtype=np.float64, seed=6, shards=2,
                           label_cap_per_shard=[4, 7]),
 }
-
-
-def close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +56,7 @@ def test_every_final_score_equals_leep_score(cluster, scored):
     runs, records = scored
     for name, ((predictions, labels), _) in runs.items():
         record = records[f"run-{name}"]
-        assert record["status"] == "final", record
-        expected = json.loads(cluster.leep_run(
-            "score", "--predictions", str(predictions), "--labels", str(labels), "--json").stdout)
-        for key in ("leep", "nce", "eep_accuracy"):
-            assert close(record[key], expected[key]), (name, key, record[key], expected[key])
-        for key in ("n", "source_classes", "target_classes"):
-            assert record[key] == expected[key], (name, key, record[key], expected[key])
+        assert_matches_leep_score(cluster, name, record, predictions, labels)
         assert record["model"] == name
 
 

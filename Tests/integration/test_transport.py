@@ -12,7 +12,6 @@ notices when the pinned Tansu changes that."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import pathlib
 import shutil
@@ -21,7 +20,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from cluster import ROOT, Cluster, make_run
+from cluster import ROOT, Cluster, assert_matches_leep_score, make_run
 
 TLS_PORT = int(os.environ.get("LEEP_TEST_TLS_BROKER_PORT", "19095"))
 
@@ -30,10 +29,6 @@ RUNS = {
     "tls-multiclass": dict(rows=3_000, source=40, target=8, dtype=np.float32, seed=11, chunk_rows=500),
     "tls-binary": dict(rows=2_000, source=10, target=2, dtype=np.float64, seed=12, chunk_rows=300),
 }
-
-
-def close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def make_certificate(directory: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
@@ -85,14 +80,7 @@ def test_pipeline_over_tls(tmp_path):
         assert waited.returncode == 0, waited.stderr + "\n" + cluster.log_tails()
         records = {record["run"]: record for record in map(json.loads, waited.stdout.splitlines())}
         for name, (predictions, labels) in runs.items():
-            record = records[f"run-{name}"]
-            assert record["status"] == "final", record
-            expected = json.loads(cluster.leep_run(
-                "score", "--predictions", str(predictions), "--labels", str(labels), "--json").stdout)
-            for field in ("leep", "nce", "eep_accuracy"):
-                assert close(record[field], expected[field]), (name, field, record[field], expected[field])
-            for field in ("n", "source_classes", "target_classes"):
-                assert record[field] == expected[field], (name, field, record[field], expected[field])
+            assert_matches_leep_score(cluster, name, records[f"run-{name}"], predictions, labels)
 
         # The same question without the TLS settings: the broker hangs up on it, so nothing comes back.
         plaintext = cluster.leep_run("scores", "--wait-count", "1", "--timeout", "5", "--json",
