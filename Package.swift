@@ -58,7 +58,7 @@ let package = Package(
         // Benchmark baselines (bench/): the read floor and the raw librdkafka transport.
         .executableTarget(name: "leep-bench-floor", dependencies: ["PredictionFiles"], path: "bench/Floor"),
         .executableTarget(
-            name: "leep-bench-kafka", dependencies: ["Kafka", "LEEPCore", "PredictionFiles", "WireFormat"],
+            name: "leep-bench-kafka", dependencies: ["Kafka", "LEEPCore", "Pipeline", "PredictionFiles", "WireFormat"],
             path: "bench/RawKafka"),
         .testTarget(name: "LEEPCoreTests", dependencies: ["LEEPCore", "TestSupport"]),
         // Test helpers (.npy fixtures, a seeded generator); not shipped.

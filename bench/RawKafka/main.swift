@@ -6,6 +6,7 @@
 import Foundation
 import Kafka
 import LEEPCore
+import Pipeline
 import PredictionFiles
 import WireFormat
 
@@ -31,12 +32,11 @@ switch arguments[1] {
 case "produce":
     let pair = try PredictionPair(predictionsPath: arguments[4], labelsPath: arguments[5])
     // Exactly the chunking of `leep produce`, so the records are the same size and count.
-    let rows = max(1, (1_000_000 - 4096) / (pair.sourceClasses * pair.predictions.dtype.size + 4))
+    let (rows, batchRows) = ShardPublisher.chunking(of: pair, maxMessageBytes: 1_000_000)
     let producer = try KafkaProducer(configuration: configuration)
     let start = ContinuousClock.now
     var bytes = 0
     var count = 0
-    let batchRows = rows * max(1, (32 << 20) / (rows * pair.sourceClasses * pair.predictions.dtype.size))
     var first = 0
     while first < pair.sampleCount {
         var encoder = Encoder()

@@ -52,11 +52,16 @@ public struct ShardPublisher {
         self.logger = logger
     }
 
-    /// Rows per chunk so that a chunk frame stays within the message limit: the frame is a
-    /// header of at most a few KiB (names are short) plus 4 bytes of label and Z values a row.
-    public func rowsPerChunk(sourceClasses: Int, valueSize: Int) -> Int {
-        let budget = maxMessageBytes - 4096
-        return max(1, budget / (sourceClasses * valueSize + 4))
+    /// How `pair` is cut: rows per chunk so that a chunk frame stays within the message limit
+    /// (a header of at most a few KiB — names are short — plus 4 bytes of label and Z values a
+    /// row), at most `requestedRows`; and rows per send, whole chunks of about 32 MiB, so chunk
+    /// boundaries stay at multiples of the chunk size from row 0.
+    public static func chunking(
+        of pair: PredictionPair, maxMessageBytes: Int, requestedRows: Int? = nil
+    ) -> (rowsPerChunk: Int, rowsPerBatch: Int) {
+        let rowBytes = pair.sourceClasses * pair.predictions.dtype.size
+        let rows = min(requestedRows ?? Int.max, max(1, (maxMessageBytes - 4096) / (rowBytes + 4)))
+        return (rows, rows * max(1, (32 << 20) / (rows * rowBytes)))
     }
 
     /// Validates the pair, then publishes every chunk and the manifest; returns when all are
@@ -69,14 +74,11 @@ public struct ShardPublisher {
         var validator = Validator(check: check, targetClasses: pair.targetClasses)
         try pair.forEachChunk(rowsPerChunk: pair.defaultRowsPerChunk, &validator)
 
-        let rows = min(
-            requested ?? Int.max, rowsPerChunk(sourceClasses: pair.sourceClasses, valueSize: pair.predictions.dtype.size))
+        let (rows, batchRows) = Self.chunking(of: pair, maxMessageBytes: maxMessageBytes, requestedRows: requested)
         var encoder = ChunkEncoder(shard: shard, targetClasses: pair.targetClasses)
         var located: [LocatedChunk] = []
         var bytes = 0
         // Send in batches: one delivery wait per batch, while librdkafka pipelines within it.
-        // Batches are whole chunks, so chunk boundaries stay at multiples of `rows` from row 0.
-        let batchRows = rows * max(1, (32 << 20) / (rows * pair.sourceClasses * pair.predictions.dtype.size))
         var first = 0
         while first < pair.sampleCount {
             let end = min(pair.sampleCount, first + batchRows)
