@@ -13,6 +13,16 @@ let librdkafkaRuntime: [LinkerSetting] = {
     return [.unsafeFlags(["-L" + directory, "-Xlinker", "-rpath", "-Xlinker", directory])]
 }()
 
+/// OpenBLAS's single-threaded build (apt libopenblas-serial-dev), found first at run time through
+/// an rpath when installed. leepstream runs one matrix product per scoring thread; the default
+/// pthreads build starts a pool of threads when it is loaded, and they spin on a core for a
+/// tenth of a second even when no product is ever computed. Both builds share one soname.
+let serialOpenBLAS: [LinkerSetting] = {
+    let directory = "/usr/lib/x86_64-linux-gnu/openblas-serial"
+    guard FileManager.default.fileExists(atPath: directory + "/libopenblas.so.0") else { return [] }
+    return [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", directory])]
+}()
+
 let package = Package(
     name: "leepstream",
     platforms: [.macOS(.v15)],
@@ -30,7 +40,8 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(
             name: "LEEPCore",
-            dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")]
+            dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")],
+            linkerSettings: serialOpenBLAS
         ),
         .target(name: "PredictionFiles", dependencies: ["LEEPCore"]),
         .target(name: "WireFormat", dependencies: ["LEEPCore"]),

@@ -57,8 +57,9 @@ def score_case(name: str, reps: int) -> dict:
     result = {"case": name, "n": n, "Z": z, "Y": y, "bytes": size}
     leep_cli = [BUILD / "leep", "score", "--predictions", predictions, "--labels", labels, "--json"]
     result["leep_score"] = timed(lambda: run(*leep_cli), reps)
-    result["leep_score_lean"] = timed(lambda: run(*leep_cli, "--no-eep-accuracy"), reps)
+    result["leep_score_accuracy"] = timed(lambda: run(*leep_cli, "--eep-accuracy"), reps)
     ours = json.loads(run(*leep_cli))
+    ours_accuracy = json.loads(run(*leep_cli, "--eep-accuracy"))
     # Peak resident memory of `leep score`, less the mapped file it reads (its pages count too).
     peak = subprocess.run(["/usr/bin/time", "-f", "%M", *map(str, leep_cli)], capture_output=True, text=True)
     result["peak_rss_beyond_file_mb"] = (int(peak.stderr.strip().splitlines()[-1]) * 1024 - size) / 1e6
@@ -75,7 +76,9 @@ def score_case(name: str, reps: int) -> dict:
     result["numpy_float64"] = timed(reference, reps)
     expected = reference()
     result["floor"] = timed(lambda: run(BUILD / "leep-bench-floor", predictions, "--threads", str(os.cpu_count())), reps)
-    result["agrees"] = abs(ours["leep"] - expected["leep"]) <= 1e-9 * abs(expected["leep"])
+    result["agrees"] = all(abs(mine[key] - expected[key]) <= 1e-9 * abs(expected[key])
+                           for mine in (ours, ours_accuracy) for key in ("leep", "nce")) and \
+        abs(ours_accuracy["eep_accuracy"] - expected["eep_accuracy"]) <= 1e-12
     result["leep"] = ours["leep"]
     return result
 
@@ -201,14 +204,14 @@ def main() -> None:
 
 def report(results: dict) -> str:
     lines = [f"Machine: {results['machine']}; {results['reps']} measured repetitions after a warm-up; medians.", "",
-             "| case | n × Z × Y | file | `leep score` | `--no-eep-accuracy` | thuml NumPy (a) | NumPy float64 (b) | floor (c) | (a)/ours | (a)/ours, LEEP only | ours/(c) | LEEP only/(c) | peak memory beyond the file |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| case | n × Z × Y | file | `leep score` (LEEP, NCE) | `--eep-accuracy` | thuml NumPy (a) | NumPy float64 (b) | floor (c) | (a)/ours | (b)/ours | ours/(c) | `--eep-accuracy`/(c) | peak memory beyond the file | agrees to 1e-9 |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results["score"]:
-        ours, lean = r["leep_score"][0], r["leep_score_lean"][0]
+        ours, full = r["leep_score"][0], r["leep_score_accuracy"][0]
         a, b, c = r["thuml"][0], r["numpy_float64"][0], r["floor"][0]
         lines.append(f"| {r['case']} | {r['n']:,} × {r['Z']:,} × {r['Y']} | {r['bytes'] / 1e6:,.0f} MB | {ours:.3f} s | "
-                     f"{lean:.3f} s | {a:.3f} s | {b:.3f} s | {c:.3f} s | {a / ours:.1f}× | {a / lean:.1f}× | "
-                     f"{ours / c:.1f}× | {lean / c:.1f}× | {r['peak_rss_beyond_file_mb']:.0f} MB |")
+                     f"{full:.3f} s | {a:.3f} s | {b:.3f} s | {c:.3f} s | {a / ours:.1f}× | {b / ours:.1f}× | "
+                     f"{ours / c:.1f}× | {full / c:.1f}× | {r['peak_rss_beyond_file_mb']:.0f} MB | {'yes' if r['agrees'] else 'NO'} |")
     p = results.get("pipeline")
     if p:
         raw, two, one = p["raw"], p["pipeline_2_workers"], p["pipeline_1_worker"]

@@ -73,18 +73,18 @@ public struct EEPAccumulator: Sendable, Equatable {
                 }
             }
         }
-        var chunkLogSum = 0.0
+        var chunkLogSum = LogSum()
         var chunkHits = 0
         for i in 0..<rows {
             let row = scores[(i * y)..<((i + 1) * y)]
             var best = row.startIndex
             for index in row.indices where row[index] > row[best] { best = index }
             let label = Int(labels[i])
-            chunkLogSum += Double.log(row[row.startIndex + label])  // log EEP_i
+            chunkLogSum.add(row[row.startIndex + label])  // EEP_i
             if best - row.startIndex == label { chunkHits += 1 }
         }
         // Summing per chunk first keeps the long sum's rounding error small (blocked summation).
-        logSum += chunkLogSum
+        logSum += chunkLogSum.total
         hitCount += chunkHits
         samples += rows
     }
@@ -93,7 +93,7 @@ public struct EEPAccumulator: Sendable, Equatable {
     @inlinable
     mutating func addLEEPOnly<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>, conditional: ConditionalTable) {
         let z = conditional.sourceClasses
-        var chunkLogSum = 0.0
+        var chunkLogSum = LogSum()
         conditional.probabilities.withUnsafeBufferPointer { table in
             for i in 0..<chunk.rowCount {
                 let row = chunk.row(i)
@@ -109,10 +109,10 @@ public struct EEPAccumulator: Sendable, Equatable {
                     eep += Double(row[column]) * weights[column]
                     column += 1
                 }
-                chunkLogSum += Double.log(eep)
+                chunkLogSum.add(eep)
             }
         }
-        logSum += chunkLogSum
+        logSum += chunkLogSum.total
         samples += chunk.rowCount
     }
 

@@ -65,39 +65,43 @@ public struct JointAccumulator: Sendable, Equatable {
             throw .shape(ShapeMismatch(
                 expected: (targetClasses, sourceClasses), actual: (targetClasses, chunk.sourceClasses)))
         }
-        let z = sourceClasses
-        do {
-            try check.validate(chunk, targetClasses: targetClasses)
-        } catch {
-            throw .row(error)
+        // Validation finds each row's argmax on its way; the rows are added only once all of
+        // them passed, so a refused chunk leaves the accumulator unchanged.
+        let refusal: InvalidRow? = withUnsafeTemporaryAllocation(of: Int32.self, capacity: chunk.rowCount) { argmaxes in
+            do throws(InvalidRow) {
+                try check.validate(chunk, targetClasses: targetClasses, argmaxes: argmaxes)
+            } catch {
+                return error
+            }
+            accumulate(chunk, argmaxes: UnsafeBufferPointer(argmaxes))
+            return nil
         }
+        if let refusal { throw .row(refusal) }
+    }
+
+    /// n·P(y_i, ·) += θ_i and c(y_i, ẑ_i) += 1 for every row of a validated chunk.
+    @inlinable
+    mutating func accumulate<Scalar: ProbabilityScalar>(
+        _ chunk: PredictionChunk<Scalar>, argmaxes: UnsafeBufferPointer<Int32>
+    ) {
+        let z = sourceClasses
         sums.withUnsafeMutableBufferPointer { joint in
             counts.withUnsafeMutableBufferPointer { argmaxCounts in
                 for i in 0..<chunk.rowCount {
                     let row = chunk.row(i)
                     let y = Int(chunk.labels[i])
-                    // n·P(y_i, ·) += θ_i, tracking max_z θ_iz on the way for ẑ_i.
                     let target = joint.baseAddress! + y * z
-                    var maxima = SIMD8<Double>(repeating: -.infinity)
                     var column = 0
                     while column + 8 <= z {
-                        let lanes = widenedLanes(row + column)
                         let sums = UnsafeRawPointer(target + column).loadUnaligned(as: SIMD8<Double>.self)
-                        UnsafeMutableRawPointer(target + column).storeBytes(of: sums + lanes, as: SIMD8<Double>.self)
-                        maxima = pointwiseMax(maxima, lanes)
+                        UnsafeMutableRawPointer(target + column).storeBytes(of: sums + widenedLanes(row + column), as: SIMD8<Double>.self)
                         column += 8
                     }
-                    var maximum = maxima.max()
                     while column < z {
-                        let value = Double(row[column])
-                        target[column] += value
-                        maximum = Swift.max(maximum, value)
+                        target[column] += Double(row[column])
                         column += 1
                     }
-                    // ẑ_i = argmax_z θ_iz, ties to the lowest index: the first column holding the maximum.
-                    var argmax = 0
-                    while Double(row[argmax]) != maximum { argmax += 1 }
-                    argmaxCounts[y * z + argmax] += 1
+                    argmaxCounts[y * z + Int(argmaxes[i])] &+= 1
                 }
             }
         }

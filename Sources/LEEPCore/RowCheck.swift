@@ -17,9 +17,13 @@ public struct RowCheck: Sendable, Equatable {
     }
 
     /// Throws the first invalid row of `chunk` (a value, a row sum, or a label outside [0, Y)).
+    ///
+    /// When `argmaxes` is given (room for one entry a row), it receives each valid row's ẑ_i =
+    /// argmax_z θ_iz (ties: lowest index), found in the same read as the row's sum.
     @inlinable
     public func validate<Scalar: ProbabilityScalar>(
-        _ chunk: PredictionChunk<Scalar>, targetClasses: Int
+        _ chunk: PredictionChunk<Scalar>, targetClasses: Int,
+        argmaxes: UnsafeMutableBufferPointer<Int32>? = nil
     ) throws(InvalidRow) {
         for i in 0..<chunk.rowCount {
             let label = chunk.labels[i]
@@ -33,6 +37,7 @@ public struct RowCheck: Sendable, Equatable {
             if let problem = problem(of: row, count: chunk.sourceClasses, statistics: statistics) {
                 throw InvalidRow(row: chunk.firstRow + i, problem: problem)
             }
+            argmaxes?[i] = Int32(truncatingIfNeeded: statistics.argmax)
         }
     }
 
@@ -59,33 +64,67 @@ public struct RowCheck: Sendable, Equatable {
     }
 }
 
-/// Sum and minimum of one row, in one vectorised read.
+/// Sum, minimum and argmax of one row, in one vectorised read and a scan from L1.
 @usableFromInline
 struct RowStatistics {
     @usableFromInline var sum: Double
     @usableFromInline var minimum: Double
+    /// The first column holding the row's largest value (meaningful for rows without NaN).
+    @usableFromInline var argmax: Int
 
     @inlinable
     init<Scalar: ProbabilityScalar>(of row: UnsafePointer<Scalar>, count: Int) {
-        // Eight independent lanes let the compiler keep the reductions in vector registers.
+        // Eight independent lanes keep the reductions in vector registers. On short rows each
+        // lane also remembers the first column of its maximum (strict >), which spares a scan
+        // whose data-dependent exit mispredicts once a row; on long rows that bookkeeping
+        // costs more than the scan, which then runs over a row already in L1.
+        let tracksColumns = count < 64
         var sums = SIMD8<Double>.zero
         var minima = SIMD8<Double>(repeating: .infinity)
+        var maxima = SIMD8<Double>(repeating: -.infinity)
+        var maximaColumns = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
+        var columns = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
         var z = 0
         while z + 8 <= count {
             let lanes = widenedLanes(row + z)
             sums += lanes
-            minima = pointwiseMin(minima, lanes)
+            minima = minima.replacing(with: lanes, where: lanes .< minima)
+            let larger = lanes .> maxima
+            maxima = maxima.replacing(with: lanes, where: larger)
+            if tracksColumns {
+                maximaColumns = maximaColumns.replacing(with: columns, where: larger)
+                columns &+= 8
+            }
             z += 8
         }
         var sum = sums.sum()
-        var minimum = minima.min()
+        var minimum = smallestLane(minima)
+        var maximum = largestLane(maxima)
+        // ẑ = the first column holding the maximum (ties: lowest index).
+        var argmax = 0
+        if tracksColumns {
+            argmax = Int.max
+            for lane in 0..<8 where maxima[lane] == maximum {
+                argmax = Swift.min(argmax, Int(maximaColumns[lane]))
+            }
+            if argmax == Int.max { argmax = 0 }  // no lane ran (Z < 8) or NaN, which is refused
+        } else if maximum.isFinite {
+            // The maximum is a widened element, so it narrows back exactly.
+            let largest = Scalar(maximum)
+            while argmax < z - 1 && row[argmax] != largest { argmax += 1 }
+        }
         while z < count {
             let value = Double(row[z])
             sum += value
             minimum = Swift.min(minimum, value)
+            if value > maximum {
+                maximum = value
+                argmax = z
+            }
             z += 1
         }
         self.sum = sum
         self.minimum = minimum
+        self.argmax = argmax
     }
 }

@@ -4,8 +4,15 @@ public enum NumPyDType: String, Sendable, CaseIterable {
     case int8 = "i1", int16 = "i2", int32 = "i4", int64 = "i8"
     case uint8 = "u1", uint16 = "u2", uint32 = "u4", uint64 = "u8"
 
-    /// Bytes per element.
-    public var size: Int { Int(rawValue.dropFirst())! }
+    /// Bytes per element. A switch, not a parse of the raw value: label reads call it per row.
+    public var size: Int {
+        switch self {
+        case .int8, .uint8: 1
+        case .float16, .int16, .uint16: 2
+        case .float32, .int32, .uint32: 4
+        case .float64, .int64, .uint64: 8
+        }
+    }
 
     /// True for the floating-point types (prediction files).
     public var isFloatingPoint: Bool { rawValue.hasPrefix("f") }

@@ -22,11 +22,18 @@ public struct ManifestFrame: Sendable, Equatable {
     public let partCount: UInt32
     /// This part's chunks and their locations.
     public let chunks: [LocatedChunk]
+    /// The producer asks for EEP accuracy: pass 2 then computes Y dot products a sample instead
+    /// of the one LEEP needs. A run computes it when any of its manifests asks.
+    public let eepAccuracy: Bool
+
+    /// Bit 0 of the `flags` byte: `eepAccuracy`. The other bits are reserved and must be 0.
+    static let eepAccuracyFlag: UInt8 = 1
 
     /// Creates a manifest part.
     public init(
         run: RunIdentity, shard: UInt32, shardCount: UInt32, sourceClasses: Int, targetClasses: Int,
-        shardRows: UInt64, totalChunks: UInt32, partIndex: UInt32, partCount: UInt32, chunks: [LocatedChunk]
+        shardRows: UInt64, totalChunks: UInt32, partIndex: UInt32, partCount: UInt32, chunks: [LocatedChunk],
+        eepAccuracy: Bool = false
     ) {
         self.run = run
         self.shard = shard
@@ -38,6 +45,7 @@ public struct ManifestFrame: Sendable, Equatable {
         self.partIndex = partIndex
         self.partCount = partCount
         self.chunks = chunks
+        self.eepAccuracy = eepAccuracy
     }
 
     /// The bytes on the wire.
@@ -52,6 +60,7 @@ public struct ManifestFrame: Sendable, Equatable {
         writer.write(totalChunks)
         writer.write(partIndex)
         writer.write(partCount)
+        writer.write(eepAccuracy ? Self.eepAccuracyFlag : 0)
         writer.write(UInt32(chunks.count))
         for chunk in chunks {
             writer.write(chunk.id.firstRow)
@@ -79,6 +88,11 @@ public struct ManifestFrame: Sendable, Equatable {
         guard partIndex < partCount else {
             throw .invalidValue(field: "part_index", reason: "\(partIndex) is not below part_count \(partCount)")
         }
+        let flags = try reader.read(UInt8.self, "flags")
+        guard flags & ~Self.eepAccuracyFlag == 0 else {
+            throw .invalidValue(field: "flags", reason: "reserved bits set in \(flags)")
+        }
+        eepAccuracy = flags & Self.eepAccuracyFlag != 0
         let count = try reader.readCount("chunk_count", elementSize: Self.bytesPerChunk)
         var chunks: [LocatedChunk] = []
         chunks.reserveCapacity(count)

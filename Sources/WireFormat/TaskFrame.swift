@@ -5,8 +5,14 @@ public struct TaskFrame: Sendable, Equatable {
     public enum Pass: UInt8, Sendable {
         /// Pass 1 over the chunks, published as a partial.
         case repair = 1
-        /// Pass 2 over the chunks, published as a task result.
+        /// Pass 2 over the chunks, published as a task result: Σ log EEP_i (one dot product a row).
         case eep = 2
+        /// Pass 2 as `eep`, plus the hits of the expected empirical predictor (Y dot products a
+        /// row), for runs whose producer asked for EEP accuracy.
+        case eepWithAccuracy = 3
+
+        /// Pass 2, with or without accuracy.
+        public var isPass2: Bool { self != .repair }
     }
 
     /// The run id.
@@ -64,7 +70,7 @@ public struct TaskFrame: Sendable, Equatable {
         var conditional: [RecordLocation] = []
         for _ in 0..<parts { conditional.append(try reader.readLocation()) }
         self.conditional = conditional
-        if pass == .eep && conditional.isEmpty {
+        if pass.isPass2 && conditional.isEmpty {
             throw .invalidValue(field: "conditional_parts", reason: "a pass-2 task needs the conditional")
         }
         let count = try reader.readCount("chunk_count", elementSize: 28)

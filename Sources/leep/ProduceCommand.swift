@@ -32,6 +32,8 @@ struct ProduceCommand: ParsableCommand {
     var runID: String?
     @Option(help: "Largest accepted |row sum − 1|.") var sumTolerance: Double = RowCheck.defaultSumTolerance
     @Option(help: "The broker's message size limit in bytes.") var maxMessageBytes: Int = 1_000_000
+    @Flag(help: "Also compute EEP accuracy for this run (pass 2 then costs Y dot products a sample instead of one).")
+    var eepAccuracy = false
     @OptionGroup var kafka: KafkaOptions
 
     func validate() throws {
@@ -55,7 +57,8 @@ struct ProduceCommand: ParsableCommand {
         let publisher = ShardPublisher(producer: producer, topics: kafka.topics, maxMessageBytes: maxMessageBytes, logger: logger)
         let started = ContinuousClock.now
         let summary = try publisher.publish(
-            pair, shard: .init(run: RunIdentity(id: runID, model: model, dataset: dataset), index: shard, count: shards),
+            pair, shard: .init(run: RunIdentity(id: runID, model: model, dataset: dataset), index: shard, count: shards,
+                eepAccuracy: eepAccuracy),
             check: RowCheck(sumTolerance: sumTolerance), rowsPerChunk: chunkRows)
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

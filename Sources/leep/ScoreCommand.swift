@@ -33,8 +33,8 @@ struct ScoreCommand: ParsableCommand {
 
     @Flag(
         name: .long, inversion: .prefixedNo,
-        help: "Compute EEP accuracy: Y dot products a sample in pass 2 instead of one (LEEP needs one).")
-    var eepAccuracy = true
+        help: "Also compute EEP accuracy: Y dot products a sample in pass 2 instead of the one LEEP needs.")
+    var eepAccuracy = false
 
     @Flag(name: .long, help: "Print one JSON object: leep, nce, eep_accuracy, n, source_classes, target_classes.")
     var json = false

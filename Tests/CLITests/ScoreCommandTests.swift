@@ -46,10 +46,21 @@ import Testing
         let lines = outcome.standardOutput.split(separator: "\n")
         #expect(lines.count == 1)
         let object = try #require(JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
-        #expect(Set(object.keys) == ["leep", "nce", "eep_accuracy", "n", "source_classes", "target_classes"])
-        let leep = try #require(object["leep"] as? Double)
-        #expect(abs(leep - (log(67.0 / 99) + log(19.0 / 33)) / 2) < 1e-15)
+        #expect(Set(object.keys) == ["leep", "nce", "n", "source_classes", "target_classes"])
+        let value = try #require(object["leep"] as? Double)
+        #expect(abs(value - (log(67.0 / 99) + log(19.0 / 33)) / 2) < 1e-15)
         #expect(object["n"] as? Int == 4 && object["source_classes"] as? Int == 2 && object["target_classes"] as? Int == 2)
+
+        // EEP accuracy only when asked for; LEEP and NCE are the same either way.
+        let withAccuracy = try leep([
+            "score", "--predictions", fixture.predictions(rows: Self.rows), "--labels", fixture.labels([0, 0, 1, 1]),
+            "--json", "--eep-accuracy",
+        ])
+        #expect(withAccuracy.status == 0)
+        let full = try #require(JSONSerialization.jsonObject(with: Data(withAccuracy.standardOutput.utf8)) as? [String: Any])
+        #expect(Set(full.keys) == ["leep", "nce", "eep_accuracy", "n", "source_classes", "target_classes"])
+        #expect(full["leep"] as? Double == value && full["nce"] as? Double == object["nce"] as? Double)
+        #expect(full["eep_accuracy"] as? Double == 1)
     }
 
     @Test func summaryForPeople() throws {
@@ -57,7 +68,7 @@ import Testing
         defer { fixture.remove() }
         let outcome = try leep([
             "score", "--predictions", fixture.predictions(rows: Self.rows), "--labels", fixture.labels([0, 0, 1, 1]),
-            "--target-classes", "3",
+            "--target-classes", "3", "--eep-accuracy",
         ])
         #expect(outcome.status == 0)
         #expect(outcome.standardOutput.contains("4 samples, 2 source classes, 3 target classes"))

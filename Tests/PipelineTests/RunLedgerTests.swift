@@ -18,13 +18,14 @@ import WireFormat
 
     static func chunkID(_ row: Int) -> ChunkID { ChunkID(shard: 0, firstRow: UInt64(row), rowCount: 1) }
 
-    static func manifest(rows: [Int] = [0, 1, 2, 3], partIndex: UInt32 = 0, partCount: UInt32 = 1, total: UInt32 = 4)
-        -> Frame
-    {
+    static func manifest(
+        rows: [Int] = [0, 1, 2, 3], partIndex: UInt32 = 0, partCount: UInt32 = 1, total: UInt32 = 4, eepAccuracy: Bool = true
+    ) -> Frame {
         .manifest(ManifestFrame(
             run: identity, shard: 0, shardCount: 1, sourceClasses: z, targetClasses: 2, shardRows: UInt64(total), totalChunks: total,
             partIndex: partIndex, partCount: partCount,
-            chunks: rows.map { LocatedChunk(id: chunkID($0), location: RecordLocation(partition: 0, offset: Int64($0))) }))
+            chunks: rows.map { LocatedChunk(id: chunkID($0), location: RecordLocation(partition: 0, offset: Int64($0))) },
+            eepAccuracy: eepAccuracy))
     }
 
     /// A worker's partial over `chunkRows`, split into parts of at most `cellsPerPart` cells.
@@ -66,8 +67,9 @@ import WireFormat
         let conditional = ConditionalTable(joint: ledger.joint!)
         var ids: [UInt64] = []
         var results: [Frame] = []
+        let pass: TaskFrame.Pass = ledger.eepAccuracyRequested ? .eepWithAccuracy : .eep
         for task in tasks {
-            let id = TaskFrame.id(run: identity.id, pass: .eep, chunks: task.map(chunkID))
+            let id = TaskFrame.id(run: identity.id, pass: pass, chunks: task.map(chunkID))
             ids.append(id)
             var eep = EEPAccumulator()
             for row in task {
@@ -75,7 +77,9 @@ import WireFormat
                 let label = [labels[row]]
                 try theta.withUnsafeBufferPointer { theta in
                     try label.withUnsafeBufferPointer { label in
-                        try eep.add(PredictionChunk(probabilities: theta, labels: label, sourceClasses: z), conditional: conditional)
+                        try eep.add(
+                            PredictionChunk(probabilities: theta, labels: label, sourceClasses: z), conditional: conditional,
+                            accuracy: pass == .eepWithAccuracy)
                     }
                 }
             }
@@ -102,6 +106,18 @@ import WireFormat
         let expected = try Self.direct()
         #expect(abs(score.leep - expected.leep) <= 1e-12 * abs(expected.leep))
         #expect(score.nce == expected.nce && score.eepAccuracy == expected.eepAccuracy && score.sampleCount == 4)
+    }
+
+    @Test func eepAccuracyOnlyWhenAManifestAsksForIt() throws {
+        var ledger = RunLedger(run: Self.identity.id)
+        ledger.apply(Self.manifest(eepAccuracy: false))
+        for frame in Self.partial([0, 1, 2, 3]) { ledger.apply(frame) }
+        #expect(ledger.isReadyForPass2 && !ledger.eepAccuracyRequested)
+        try Self.pass2(&ledger, tasks: [[0, 1, 2, 3]])
+        guard case .success(let score) = ledger.finalScore() else { Issue.record("no final score"); return }
+        let expected = try Self.direct()
+        #expect(abs(score.leep - expected.leep) <= 1e-12 * abs(expected.leep) && score.nce == expected.nce)
+        #expect(score.eepAccuracy == nil)
     }
 
     @Test func overlappingPartialIsDroppedWhole() {

@@ -223,7 +223,7 @@ enum FrameValue: Equatable, Sendable {
 enum Golden {
     static let names = [
         "chunk_f32.bin", "chunk_f64.bin", "chunk_f16.bin", "manifest.bin", "partial.bin", "task_pass2.bin",
-        "task_repair.bin", "conditional.bin", "task_result.bin", "chunk_rejected.bin", "run_marker_pass2.bin",
+        "task_pass2_accuracy.bin", "task_repair.bin", "conditional.bin", "task_result.bin", "chunk_rejected.bin", "run_marker_pass2.bin",
         "run_marker_closed.bin",
     ]
 
@@ -262,7 +262,8 @@ enum Golden {
                     LocatedChunk(id: ChunkID(shard: 1, firstRow: 0, rowCount: 3), location: RecordLocation(partition: 2, offset: 17)),
                     LocatedChunk(
                         id: ChunkID(shard: 1, firstRow: 3, rowCount: 2), location: RecordLocation(partition: 5, offset: 0x01_0203_0405)),
-                ]))
+                ],
+                eepAccuracy: true))
         case "partial.bin":
             return .partial(PartialFrame(
                 run: "r1", partialID: PartialFrame.id(run: "r1", chunks: partialChunks), targetClasses: 2, sourceClasses: 3,
@@ -270,6 +271,9 @@ enum Golden {
                 jointSums: [0.5, 1.25, 2.0], argmaxCounts: [1, 0, 3]))
         case "task_pass2.bin":
             return .task(pass2Task)
+        case "task_pass2_accuracy.bin":
+            return .task(TaskFrame(
+                run: "r1", pass: .eepWithAccuracy, conditional: [RecordLocation(partition: 0, offset: 7)], chunks: pass2Task.chunks))
         case "task_repair.bin":
             return .task(TaskFrame(
                 run: "r1", pass: .repair, conditional: [],
@@ -367,7 +371,7 @@ enum Golden {
             }
             try roundTrip(.manifest(ManifestFrame(
                 run: run, shard: 4, shardCount: 5, sourceClasses: 21843, targetClasses: 1, shardRows: UInt64(count) * 64,
-                totalChunks: UInt32(count), partIndex: 2, partCount: 3, chunks: chunks)))
+                totalChunks: UInt32(count), partIndex: 2, partCount: 3, chunks: chunks, eepAccuracy: count % 2 == 1)))
         }
     }
 

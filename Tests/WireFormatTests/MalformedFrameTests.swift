@@ -192,10 +192,16 @@ import WireFormat
             field: "values", reason: "3 cells need 24 bytes, 32 left"))
     }
 
+    @Test func reservedManifestFlags() throws {
+        var bytes = try Fixtures.bytes("manifest.bin")
+        bytes[65] = 0b11
+        #expect(decodeError(bytes) == .invalidValue(field: "flags", reason: "reserved bits set in 3"))
+    }
+
     @Test func countsBeyondTheFrame() throws {
-        #expect(decodeError(try Fixtures.bytes("manifest.bin").patching(65, UInt32(3)))
+        #expect(decodeError(try Fixtures.bytes("manifest.bin").patching(66, UInt32(3)))
             == .countExceedsFrame(field: "chunk_count", count: 3, available: 48))
-        #expect(decodeError(try Fixtures.bytes("manifest.bin").patching(65, UInt32.max))
+        #expect(decodeError(try Fixtures.bytes("manifest.bin").patching(66, UInt32.max))
             == .countExceedsFrame(field: "chunk_count", count: 4_294_967_295, available: 48))
         #expect(decodeError(try Fixtures.bytes("partial.bin").patching(36, UInt32(7)))
             == .countExceedsFrame(field: "chunk_count", count: 7, available: 96))
@@ -308,7 +314,7 @@ import WireFormat
             == .invalidValue(field: "dtype", reason: "unknown code \(code)"))
     }
 
-    @Test(arguments: [UInt8(0), 3, 255])
+    @Test(arguments: [UInt8(0), 4, 255])
     func unknownPass(code: UInt8) throws {
         #expect(decodeError(try Fixtures.bytes("task_repair.bin").patching(20, [code]))
             == .invalidValue(field: "pass", reason: "unknown pass \(code)"))
@@ -359,7 +365,8 @@ import WireFormat
         #expect(chunk[46] == 2 && chunk.count == 80)
         let manifest = try Fixtures.bytes("manifest.bin")
         #expect(manifest.u32(at: 29) == 1 && manifest.u32(at: 33) == 2 && manifest.u32(at: 37) == 3 && manifest.u32(at: 41) == 3)
-        #expect(manifest.u32(at: 57) == 0 && manifest.u32(at: 61) == 1 && manifest.u32(at: 65) == 2 && manifest.count == 69 + 48)
+        #expect(manifest.u32(at: 57) == 0 && manifest.u32(at: 61) == 1 && manifest[65] == 1 && manifest.u32(at: 66) == 2)
+        #expect(manifest.count == 70 + 48)
         let partial = try Fixtures.bytes("partial.bin")
         #expect(partial.u32(at: 20) == 2 && partial.u32(at: 24) == 3 && partial.u32(at: 36) == 2)
         #expect(partial.u32(at: 72) == 1 && partial.u32(at: 76) == 2 && partial.u32(at: 80) == 3 && partial.u32(at: 84) == 3)

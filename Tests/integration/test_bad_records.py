@@ -50,7 +50,7 @@ def test_bad_records_are_dead_lettered_and_fail_only_their_run(fresh_cluster, tm
                                             seed=40 + index)
         good[f"run-{name}"] = leep_scores(np.load(predictions), np.load(labels))
         cluster.kafka_run("produce", "--model", name, "--dataset", "bad-records", "--run", f"run-{name}",
-                          "--predictions", str(predictions), "--labels", str(labels))
+                          "--predictions", str(predictions), "--labels", str(labels), "--eep-accuracy")
 
     # Malformed frames: nobody can tell whose they are, so they only go to the dead-letter topic.
     theta, labels = softmax_rows(1)

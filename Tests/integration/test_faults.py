@@ -47,7 +47,7 @@ def produce(cluster, name, files, *extra, run=None):
     predictions, labels, _ = files
     return subprocess.Popen(
         [str(cluster.leep), "produce", "--model", name, "--dataset", "faults", "--run", run or f"run-{name}",
-         "--predictions", str(predictions), "--labels", str(labels), "--chunk-rows", CHUNK_ROWS, *extra,
+         "--predictions", str(predictions), "--labels", str(labels), "--chunk-rows", CHUNK_ROWS, "--eep-accuracy", *extra,
          *cluster.common],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cluster.env)
 

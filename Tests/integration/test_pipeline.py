@@ -25,6 +25,9 @@ RUNS = {
     "uneven-shards": dict(rows=6_000, source=64, target=7, dtype=np.float64, seed=6, shards=2,
                           label_cap_per_shard=[4, 7]),
 }
+# Runs whose producer asks for EEP accuracy (pass 2 with Y dot products a row). Only shard 0 of
+# "uneven-shards" asks: a run computes it when any of its manifests asks.
+EEP_ACCURACY = {"imagenet1k-like": "all", "binary": "all", "uneven-shards": "shard 0"}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +44,8 @@ def scored(cluster, tmp_path_factory):
             producers.append(subprocess.Popen(
                 [str(cluster.leep), "produce", "--model", name, "--dataset", f"set-{RUNS[name]['target']}",
                  "--run", f"run-{name}", "--shard", str(shard), "--shards", str(len(shards)),
-                 "--predictions", str(predictions), "--labels", str(labels), *cluster.common],
+                 "--predictions", str(predictions), "--labels", str(labels), *cluster.common,
+                 *(["--eep-accuracy"] if EEP_ACCURACY.get(name) == "all" or (EEP_ACCURACY.get(name) and shard == 0) else [])],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cluster.env))
     for producer in producers:
         output, _ = producer.communicate(timeout=600)
@@ -56,6 +60,7 @@ def test_every_final_score_equals_leep_score(cluster, scored):
     runs, records = scored
     for name, ((predictions, labels), _) in runs.items():
         record = records[f"run-{name}"]
+        assert ("eep_accuracy" in record) == (name in EEP_ACCURACY), (name, record)
         assert_matches_leep_score(cluster, name, record, predictions, labels)
         assert record["model"] == name
 

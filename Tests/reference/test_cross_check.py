@@ -107,7 +107,9 @@ def write_case(case: Case, directory: Path) -> tuple[Path, Path]:
 
 
 def run_leep(leep_bin: Path, predictions: Path, labels: Path, target_classes=None, json_out=True):
-    command = [str(leep_bin), "score", "--predictions", str(predictions), "--labels", str(labels)]
+    # EEP accuracy is opt-in; the cross-check compares it too.
+    command = [str(leep_bin), "score", "--predictions", str(predictions), "--labels", str(labels),
+               "--eep-accuracy"]
     if target_classes is not None:
         command += ["--target-classes", str(target_classes)]
     if json_out:

@@ -58,7 +58,12 @@ public final class Aggregator: Sendable {
         var lastAction = ContinuousClock.now
         while !shutdown.isTriggered {
             if let message = try consumer.poll(timeoutMilliseconds: 200) {
-                core.handle(message)
+                if core.handle(message) {
+                    // A run just became ready for pass 2 or for its final score: what a user
+                    // waits for, so it is not left to the next periodic round.
+                    core.act()
+                    lastAction = .now
+                }
             } else {
                 core.caughtUp()
             }
@@ -129,17 +134,20 @@ final class AggregatorCore: Sendable {
         state.withLock { $0.replaying.removeAll() }
     }
 
-    func handle(_ message: KafkaMessage) {
+    /// Applies one record of the runs topic; returns true when it made its run ready for a
+    /// decision that ends a phase (pass 2 can be issued, or the final score published).
+    @discardableResult
+    func handle(_ message: KafkaMessage) -> Bool {
         let frame: Frame
         do {
             frame = try Frame.decode(message.value)
         } catch {
             deadLetter(message, reason: error.description)
-            return
+            return false
         }
         switch frame {
         case .manifest, .partial, .taskResult, .chunkRejected, .runMarker:
-            state.withLock { state in
+            return state.withLock { state in
                 var owned = state.runs[frame.run] ?? OwnedRun(ledger: RunLedger(run: frame.run), partition: message.partition)
                 owned.ledger.apply(frame)
                 owned.lastActivity = .now
@@ -151,9 +159,12 @@ final class AggregatorCore: Sendable {
                     owned.lastProgress = .now
                 }
                 state.runs[frame.run] = owned
+                let ledger = owned.ledger
+                return ledger.isReadyForPass2 || ledger.pass2Results.map { $0.done == $0.expected } == true
             }
         case .chunk, .task, .conditional:
             deadLetter(message, reason: "a \(frame.kindName) frame does not belong on \(message.topic)")
+            return false
         }
     }
 
@@ -230,7 +241,7 @@ final class AggregatorCore: Sendable {
             ).encoded())
         }
         let locations = try producer.send(conditionalRecords).map { RecordLocation(partition: $0.partition, offset: $0.offset) }
-        var tasks = tasks(of: ledger.expectedChunks, pass: .eep, run: ledger.run, conditional: locations)
+        var tasks = tasks(of: ledger.expectedChunks, pass: ledger.eepAccuracyRequested ? .eepWithAccuracy : .eep, run: ledger.run, conditional: locations)
         if let subset { tasks = tasks.filter { subset.contains($0.taskID) } }
         try producer.send(tasks.map { OutgoingRecord(topic: topics.tasks, value: $0.encoded()) })
         if subset == nil {

@@ -50,6 +50,8 @@ struct RunLedger {
     private(set) var results: [UInt64: TaskResultFrame] = [:]
     private(set) var phase: Phase = .collecting
     private(set) var failure: String?
+    /// A manifest asked for EEP accuracy (pass 2 then computes the predictor's hits).
+    private(set) var eepAccuracyRequested = false
     /// Partials dropped because they overlapped what was already accepted.
     private(set) var duplicatesDropped = 0
     /// How many accepted partials came in (progress is measured by it).
@@ -98,6 +100,8 @@ struct RunLedger {
         }
         shardCount = manifest.shardCount
         guard checkSourceClasses(manifest.sourceClasses, from: "the manifest of shard \(manifest.shard)") else { return }
+        // Settled before pass 2 is issued: the tasks and the final score must agree on it.
+        if manifest.eepAccuracy && phase == .collecting { eepAccuracyRequested = true }
         var shard = manifests[manifest.shard] ?? ShardManifest(
             totalChunks: manifest.totalChunks, partCount: manifest.partCount, targetClasses: manifest.targetClasses,
             shardRows: manifest.shardRows)
@@ -271,7 +275,7 @@ struct RunLedger {
         guard eep.sampleCount == joint.sampleCount else {
             return .failure(RunFailure(reason: "pass 2 covered \(eep.sampleCount) samples but pass 1 covered \(joint.sampleCount)"))
         }
-        return .success(LEEPScore(joint: joint, eep: eep))
+        return .success(LEEPScore(joint: joint, eep: eep, accuracy: eepAccuracyRequested))
     }
 }
 

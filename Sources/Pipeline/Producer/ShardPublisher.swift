@@ -19,12 +19,15 @@ public struct ShardPublisher {
         public var index: UInt32
         /// How many shards the run has.
         public var count: UInt32
+        /// Ask for EEP accuracy beside LEEP and NCE (pass 2 then costs Y dot products a row).
+        public var eepAccuracy: Bool
 
         /// Describes a shard.
-        public init(run: RunIdentity, index: UInt32, count: UInt32) {
+        public init(run: RunIdentity, index: UInt32, count: UInt32, eepAccuracy: Bool = false) {
             self.run = run
             self.index = index
             self.count = count
+            self.eepAccuracy = eepAccuracy
         }
     }
 
@@ -109,7 +112,8 @@ public struct ShardPublisher {
             OutgoingRecord(topic: topics.runs, key: shard.run.id, value: ManifestFrame(
                 run: shard.run, shard: shard.index, shardCount: shard.count, sourceClasses: pair.sourceClasses,
                 targetClasses: pair.targetClasses, shardRows: UInt64(pair.sampleCount), totalChunks: UInt32(located.count),
-                partIndex: UInt32(index), partCount: UInt32(parts.count), chunks: chunks
+                partIndex: UInt32(index), partCount: UInt32(parts.count), chunks: chunks,
+                eepAccuracy: shard.eepAccuracy
             ).encoded())
         }
         try producer.send(records)

@@ -70,10 +70,12 @@ struct JointAdder: ChunkVisitor {
 struct EEPAdder: ChunkVisitor {
     var eep = EEPAccumulator()
     let conditional: ConditionalTable
+    /// Also count the expected empirical predictor's hits (Y dot products a row instead of one).
+    let accuracy: Bool
 
     mutating func visit<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>) throws {
         do {
-            try eep.add(chunk, conditional: conditional)
+            try eep.add(chunk, conditional: conditional, accuracy: accuracy)
         } catch {
             throw ChunkShapeError(mismatch: error)
         }

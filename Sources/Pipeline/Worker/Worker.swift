@@ -17,7 +17,9 @@ import WireFormat
 public final class Worker: Sendable {
     /// Tuning knobs.
     public struct Options: Sendable {
-        /// How long pass-1 sums may wait before they are flushed as partials.
+        /// How long pass-1 sums may wait before they are flushed as partials while records keep
+        /// coming. They are also flushed as soon as the stream pauses (a poll of 50 ms comes
+        /// back empty), which is what ends a run without waiting for the interval.
         public var flushInterval: Duration = .seconds(1)
         /// Flush early once this many chunk bytes are pending.
         public var maxPendingBytes = 256 << 20
@@ -64,10 +66,14 @@ public final class Worker: Sendable {
     public func run(until shutdown: ShutdownSignal) throws {
         var lastFlush = ContinuousClock.now
         while !shutdown.isTriggered {
-            if let message = try consumer.poll(timeoutMilliseconds: 100) {
+            // With sums pending, a short wait: a poll that comes back empty means the stream has
+            // paused (often: the producer is done), and the aggregator is waiting for these sums.
+            let message = try consumer.poll(timeoutMilliseconds: core.hasPending ? 50 : 100)
+            if let message {
                 core.handle(message)
             }
-            if core.hasPending && (ContinuousClock.now - lastFlush >= core.options.flushInterval || core.isFull) {
+            let idle = message == nil
+            if core.hasPending && (idle || ContinuousClock.now - lastFlush >= core.options.flushInterval || core.isFull) {
                 core.flushPending()
                 try consumer.commit()
                 lastFlush = .now
@@ -252,7 +258,7 @@ final class WorkerCore: Sendable {
         }
         switch task.pass {
         case .repair: try repair(task, chunks: chunks)
-        case .eep: try computeEEP(task, chunks: chunks)
+        case .eep, .eepWithAccuracy: try computeEEP(task, chunks: chunks)
         }
     }
 
@@ -278,7 +284,7 @@ final class WorkerCore: Sendable {
 
     /// Pass 2 over the task's chunks with the run's final conditional.
     private func computeEEP(_ task: TaskFrame, chunks: [ChunkFrame]) throws {
-        var adder = EEPAdder(conditional: try conditional(for: task))
+        var adder = EEPAdder(conditional: try conditional(for: task), accuracy: task.pass == .eepWithAccuracy)
         for chunk in chunks {
             do {
                 try chunk.visit(&adder)

@@ -45,6 +45,7 @@ DTYPE_FORMAT = {DTYPE_FLOAT16: "e", DTYPE_FLOAT32: "f", DTYPE_FLOAT64: "d"}
 
 PASS_REPAIR = 1
 PASS_EEP = 2
+PASS_EEP_ACCURACY = 3
 
 MARKER_PASS2_ISSUED = 1
 MARKER_CLOSED = 2
@@ -127,12 +128,14 @@ def chunk_frame(run, model, dataset, shard, shard_count, first_row, source_class
 
 
 def manifest_frame(run, model, dataset, shard, shard_count, source_classes, target_classes,
-                   shard_rows, total_chunks, part_index, part_count, chunks) -> bytes:
+                   shard_rows, total_chunks, part_index, part_count, chunks,
+                   eep_accuracy=False) -> bytes:
     """`chunks`: (first_row, row_count, partition, offset) per listed chunk."""
     frame = header(KIND_MANIFEST)
     frame += run_identity(run, model, dataset)
-    frame += struct.pack("<IIIIQIIII", shard, shard_count, source_classes, target_classes,
-                         shard_rows, total_chunks, part_index, part_count, len(chunks))
+    frame += struct.pack("<IIIIQIIIBI", shard, shard_count, source_classes, target_classes,
+                         shard_rows, total_chunks, part_index, part_count,
+                         1 if eep_accuracy else 0, len(chunks))
     for chunk in chunks:
         frame += struct.pack("<QIiq", *chunk)
     return bytes(frame)
@@ -233,13 +236,14 @@ def fixtures() -> dict[str, bytes]:
         "manifest.bin": manifest_frame(
             "r1", "vit-b/16", "café", shard=1, shard_count=2, source_classes=3, target_classes=3,
             shard_rows=5, total_chunks=2, part_index=0, part_count=1,
-            chunks=[(0, 3, 2, 17), (3, 2, 5, 0x0102030405)]),
+            chunks=[(0, 3, 2, 17), (3, 2, 5, 0x0102030405)], eep_accuracy=True),
         # Part 1 of 2 of a Y=2 × Z=3 partial; chunks listed unsorted (the id sorts them).
         "partial.bin": partial_frame(
             "r1", target_classes=2, source_classes=3, sample_count=5,
             chunks=[(1, 3, 2), (0, 0, 2)], part_index=1, part_count=2, cell_start=3,
             joint_sums=[0.5, 1.25, 2.0], argmax_counts=[1, 0, 3]),
         "task_pass2.bin": task_frame("r1", PASS_EEP, conditional=[(0, 7), (1, 8)], chunks=PASS2_CHUNKS),
+        "task_pass2_accuracy.bin": task_frame("r1", PASS_EEP_ACCURACY, conditional=[(0, 7)], chunks=PASS2_CHUNKS),
         "task_repair.bin": task_frame("r1", PASS_REPAIR, conditional=[], chunks=[(1, 2, 2, 4, 12)]),
         # Part 0 of 2 of a Y=2 × Z=3 conditional: cells 0..<4.
         "conditional.bin": conditional_frame(
