@@ -227,6 +227,10 @@ def report(results: dict) -> str:
             lines.append(f"| {label} | {r['cpu_pass1'] / gb:.2f} | {r['cpu_pass2'] / gb:.2f} | {gb / r['first_to_final']:.3f} |")
         thuml = next((s for s in results["score"] if s["case"] == "imagenet1k-200k"), None)
         if thuml:
+            for label, r in [("2 workers", two), ("1 worker", one)]:
+                difference = abs(r["leep"] - thuml["leep"]) / abs(thuml["leep"])
+                lines.append(f"\nPipeline LEEP ({label}) against `leep score` on the same file: relative difference "
+                             f"{difference:.1e} ({'within' if difference <= 1e-9 else 'OUTSIDE'} 1e-9).")
             lines.append(f"\nEnd to end, the pipeline (2 workers) takes {two['first_to_final'] / thuml['thuml'][0]:.2f}× "
                          f"the time of thuml's NumPy LEEP on one machine ({thuml['thuml'][0]:.2f} s).")
     return "\n".join(lines)

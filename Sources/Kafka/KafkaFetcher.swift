@@ -71,7 +71,7 @@ public final class KafkaTopicReader: @unchecked Sendable {
         configuration["enable.auto.commit"] = "false"
         client = try RDKafkaClient(type: RD_KAFKA_CONSUMER, configuration: configuration)
         rd_kafka_poll_set_consumer(client.handle)
-        let partitions = try Self.partitionCount(of: topic, client: client)
+        let partitions = try client.partitionCount(of: topic)
         let assigned = withTopicPartitionList((0..<partitions).map { (topic, $0, Int64(RD_KAFKA_OFFSET_BEGINNING)) }) {
             rd_kafka_assign(client.handle, $0)
         }
@@ -86,18 +86,5 @@ public final class KafkaTopicReader: @unchecked Sendable {
             return nil
         }
         return KafkaMessage(raw, client: client)
-    }
-
-    private static func partitionCount(of topic: String, client: RDKafkaClient) throws(KafkaError) -> Int32 {
-        var metadata: UnsafePointer<rd_kafka_metadata>?
-        let topicHandle = rd_kafka_topic_new(client.handle, topic, nil)
-        defer { rd_kafka_topic_destroy(topicHandle) }
-        let result = rd_kafka_metadata(client.handle, 0, topicHandle, &metadata, 10_000)
-        guard result == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(result, context: "metadata of \(topic)") }
-        defer { rd_kafka_metadata_destroy(metadata) }
-        guard metadata.pointee.topic_cnt > 0, metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw KafkaError(message: "topic \(topic) does not exist (run `leep topics create` or `ops/broker start`)")
-        }
-        return metadata.pointee.topics[0].partition_cnt
     }
 }

@@ -12,13 +12,19 @@ public struct OutgoingRecord: Sendable {
     public let value: [UInt8]
     /// Headers, in order.
     public let headers: [(String, [UInt8])]
+    /// The partition, when the producer chooses it; nil leaves it to the key (or to the
+    /// partitioner for records without one).
+    public let partition: Int32?
 
     /// Creates a record.
-    public init(topic: String, key: [UInt8]? = nil, value: [UInt8], headers: [(String, [UInt8])] = []) {
+    public init(
+        topic: String, key: [UInt8]? = nil, value: [UInt8], headers: [(String, [UInt8])] = [], partition: Int32? = nil
+    ) {
         self.topic = topic
         self.key = key
         self.value = value
         self.headers = headers
+        self.partition = partition
     }
 
     /// Creates a record with a string key.
@@ -99,6 +105,9 @@ public final class KafkaProducer: @unchecked Sendable {
                                 $0.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
                                 $0.mem.size = value.count
                             })
+                            if let partition = record.partition {
+                                values.append(vu(RD_KAFKA_VTYPE_PARTITION) { $0.i32 = partition })
+                            }
                             if let key {
                                 values.append(vu(RD_KAFKA_VTYPE_KEY) {
                                     $0.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress)
@@ -129,6 +138,11 @@ public final class KafkaProducer: @unchecked Sendable {
             Unmanaged<DeliverySlot>.fromOpaque(opaque).release()
             throw KafkaError(consuming: error, context: "produce to \(record.topic)")
         }
+    }
+
+    /// The number of partitions of `topic`, from the cluster's metadata.
+    public func partitionCount(of topic: String) throws(KafkaError) -> Int32 {
+        try client.partitionCount(of: topic)
     }
 
     /// Waits up to `timeoutMilliseconds` for everything queued to be delivered.

@@ -10,12 +10,15 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Consumer group of the workers (default: the topic prefix + \"workers\").") var group: String?
     @Option(help: "Seconds pass-1 sums may wait before they are published.") var flushInterval: Double = 1
     @Option(help: "The broker's message size limit in bytes.") var maxMessageBytes: Int = 1_000_000
+    @Option(help: "MiB of chunks kept in memory from pass 1 for pass 2 (0: fetch them again from the broker).")
+    var chunkCacheMb: Int = 512
     @OptionGroup var kafka: KafkaOptions
 
     func run() throws {
         var options = Worker.Options()
         options.flushInterval = .milliseconds(Int(flushInterval * 1000))
         options.maxMessageBytes = maxMessageBytes
+        options.chunkCacheBytes = max(0, chunkCacheMb) << 20
         // Deployments on one cluster are told apart by their topic prefix; so are their groups.
         let group = self.group ?? kafka.topicPrefix + "workers"
         let logger = kafka.logger(label: "leep.worker")

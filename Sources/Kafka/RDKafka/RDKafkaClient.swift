@@ -35,6 +35,20 @@ final class RDKafkaClient: @unchecked Sendable {
 
     /// librdkafka's version string, for logs.
     static var libraryVersion: String { String(cString: rd_kafka_version_str()) }
+
+    /// The number of partitions of `topic`, from the cluster's metadata.
+    func partitionCount(of topic: String) throws(KafkaError) -> Int32 {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let topicHandle = rd_kafka_topic_new(handle, topic, nil)
+        defer { rd_kafka_topic_destroy(topicHandle) }
+        let result = rd_kafka_metadata(handle, 0, topicHandle, &metadata, 10_000)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(result, context: "metadata of \(topic)") }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt > 0, metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(message: "topic \(topic) does not exist (run `leep topics create` or `ops/broker start`)")
+        }
+        return metadata.pointee.topics[0].partition_cnt
+    }
 }
 
 /// Builds a C topic-partition list and frees it after use.

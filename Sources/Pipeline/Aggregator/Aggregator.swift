@@ -100,6 +100,8 @@ final class AggregatorCore: Sendable {
         var runs: [String: OwnedRun] = [:]
         /// Partitions assigned and when; actions wait until they are replayed.
         var replaying: [Int32: ContinuousClock.Instant] = [:]
+        /// Partitions of the tasks topic, once looked up.
+        var taskPartitions: Int32?
     }
 
     let producer: KafkaProducer
@@ -243,7 +245,7 @@ final class AggregatorCore: Sendable {
         let locations = try producer.send(conditionalRecords).map { RecordLocation(partition: $0.partition, offset: $0.offset) }
         var tasks = tasks(of: ledger.expectedChunks, pass: ledger.eepAccuracyRequested ? .eepWithAccuracy : .eep, run: ledger.run, conditional: locations)
         if let subset { tasks = tasks.filter { subset.contains($0.taskID) } }
-        try producer.send(tasks.map { OutgoingRecord(topic: topics.tasks, value: $0.encoded()) })
+        try producer.send(taskRecords(tasks))
         if subset == nil {
             let marker = RunMarkerFrame(run: ledger.run, marker: .pass2Issued(taskIDs: tasks.map(\.taskID)))
             try producer.send([OutgoingRecord(topic: topics.runs, key: ledger.run, value: marker.encoded())])
@@ -257,7 +259,7 @@ final class AggregatorCore: Sendable {
     private func repair(_ ledger: RunLedger) throws {
         let missing = ledger.missingChunks
         let tasks = tasks(of: missing, pass: .repair, run: ledger.run, conditional: [])
-        try producer.send(tasks.map { OutgoingRecord(topic: topics.tasks, value: $0.encoded()) })
+        try producer.send(taskRecords(tasks))
         let marker = RunMarkerFrame(run: ledger.run, marker: .repairIssued(chunks: UInt32(missing.count)))
         try producer.send([OutgoingRecord(topic: topics.runs, key: ledger.run, value: marker.encoded())])
         update(ledger.run) { $0.lastRepair = .now }
@@ -269,6 +271,24 @@ final class AggregatorCore: Sendable {
 
     /// Cuts chunks into tasks: by partition, in offset order, `chunksPerTask` at a time, so a
     /// worker reads each task's chunks with one forward scan. Deterministic, so task ids are.
+    /// Task records, each in the partition of the tasks topic numbered like its chunks'
+    /// partition (modulo the count). Workers take both topics with the range assignor, so a task
+    /// reaches the worker that consumed its chunks in pass 1 and may still hold them in memory
+    /// (`ChunkCache`); any other worker fetches them.
+    private func taskRecords(_ tasks: [TaskFrame]) throws -> [OutgoingRecord] {
+        let count = try state.withLock { state throws(KafkaError) -> Int32 in
+            if let known = state.taskPartitions { return known }
+            let count = try producer.partitionCount(of: topics.tasks)
+            state.taskPartitions = count
+            return count
+        }
+        return tasks.map { task in
+            OutgoingRecord(
+                topic: topics.tasks, value: task.encoded(),
+                partition: task.chunks.first.map { $0.location.partition % count })
+        }
+    }
+
     private func tasks(of chunks: [LocatedChunk], pass: TaskFrame.Pass, run: String, conditional: [RecordLocation]) -> [TaskFrame] {
         let byPartition = Dictionary(grouping: chunks, by: \.location.partition)
         return byPartition.keys.sorted().flatMap { partition in

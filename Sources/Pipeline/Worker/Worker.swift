@@ -17,6 +17,9 @@ import WireFormat
 public final class Worker: Sendable {
     /// Tuning knobs.
     public struct Options: Sendable {
+        /// Bytes of chunk records kept in memory from pass 1 for pass 2 (`ChunkCache`); 0 turns
+        /// the cache off.
+        public var chunkCacheBytes = 512 << 20
         /// How long pass-1 sums may wait before they are flushed as partials while records keep
         /// coming. They are also flushed as soon as the stream pauses (a poll of 50 ms comes
         /// back empty), which is what ends a run without waiting for the interval.
@@ -46,8 +49,12 @@ public final class Worker: Sendable {
         self.core = core
         // Workers scale by process: one core each, so pass 2's products stay on this thread.
         MatrixProducts.useCallingThreadOnly()
+        // The range assignor gives each worker the same partition numbers of both topics, so a
+        // pass-2 task lands where its chunks were consumed (see `ChunkCache`).
         consumer = try KafkaConsumer(
-            configuration: configuration.merging(["group.id": group]), topics: [topics.chunks, topics.tasks]
+            configuration: configuration.merging(["partition.assignment.strategy": "range"], keepingExisting: true)
+                .merging(["group.id": group]),
+            topics: [topics.chunks, topics.tasks]
         ) { rebalance, commit in
             // Partitions are about to move: deliver what their records produced, then commit,
             // so the next owner starts after them and nothing needs repair.
@@ -117,6 +124,8 @@ final class WorkerCore: Sendable {
         var pass1Seconds = 0.0
         var taskSeconds = 0.0
         var pass1Bytes = 0
+        /// Chunks kept from pass 1 for pass 2.
+        var cache: ChunkCache
     }
 
     let producer: KafkaProducer
@@ -124,9 +133,10 @@ final class WorkerCore: Sendable {
     let topics: Topics
     let options: Worker.Options
     let logger: Logger
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     init(configuration: KafkaConfiguration, topics: Topics, options: Worker.Options, logger: Logger) throws(KafkaError) {
+        state = Mutex(State(cache: ChunkCache(capacityBytes: options.chunkCacheBytes)))
         producer = try KafkaProducer(configuration: configuration)
         fetcher = try KafkaFetcher(configuration: configuration)
         self.topics = topics
@@ -149,6 +159,7 @@ final class WorkerCore: Sendable {
                 "dead_letters": "\(state.deadLetters)", "rejections": "\(state.rejections)",
                 "cpu_pass1_s": "\(state.pass1Seconds)", "cpu_tasks_s": "\(state.taskSeconds)",
                 "pass1_bytes": "\(state.pass1Bytes)",
+                "chunk_cache_hits": "\(state.cache.hits)", "chunk_cache_misses": "\(state.cache.misses)",
             ]
         }
     }
@@ -167,7 +178,8 @@ final class WorkerCore: Sendable {
         switch (message.topic == topics.chunks, frame) {
         case (true, .chunk(let chunk)):
             let started = threadCPUSeconds()
-            let rejection = accumulate(chunk, bytes: message.value.count)
+            let rejection = accumulate(
+                chunk, at: RecordLocation(partition: message.partition, offset: message.offset), bytes: message.value.count)
             let spent = threadCPUSeconds() - started
             state.withLock { $0.pass1Seconds += spent; $0.pass1Bytes += message.value.count }
             if let rejection {
@@ -192,8 +204,9 @@ final class WorkerCore: Sendable {
         }
     }
 
-    /// Adds the chunk to its run's pending sums; returns why it cannot be, if it cannot.
-    private func accumulate(_ chunk: ChunkFrame, bytes: Int) -> String? {
+    /// Adds the chunk to its run's pending sums and keeps it for pass 2; returns why it cannot
+    /// be added, if it cannot.
+    private func accumulate(_ chunk: ChunkFrame, at location: RecordLocation, bytes: Int) -> String? {
         let key = PendingKey(run: chunk.run.id, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses)
         return state.withLock { state in
             state.chunksConsumed += 1
@@ -215,6 +228,7 @@ final class WorkerCore: Sendable {
                 return "\(chunk.id): \(error)"
             }
             partial.record(chunk.id)
+            state.cache.insert(chunk, at: location, bytes: bytes)
             state.pendingBytes += bytes
             state.largestPartial = max(state.largestPartial, partial.chunks.count)
             return nil
@@ -242,11 +256,17 @@ final class WorkerCore: Sendable {
     }
 
     private func perform(_ task: TaskFrame) throws {
+        // Chunks still held from pass 1 first; the rest from the broker.
+        var held = state.withLock { state in task.chunks.map { state.cache.take($0.location, id: $0.id) } }
+        let missing = task.chunks.indices.filter { held[$0] == nil }
         let messages = try fetcher.fetch(
-            topic: topics.chunks, locations: task.chunks.map { ($0.location.partition, $0.location.offset) })
+            topic: topics.chunks, locations: missing.map { (task.chunks[$0].location.partition, task.chunks[$0].location.offset) })
+        for (index, message) in zip(missing, messages) {
+            if case .chunk(let chunk) = try? Frame.decode(message.value) { held[index] = chunk }
+        }
         var chunks: [ChunkFrame] = []
-        for (located, message) in zip(task.chunks, messages) {
-            guard case .chunk(let chunk) = try? Frame.decode(message.value), chunk.id == located.id, chunk.run.id == task.run else {
+        for (located, chunk) in zip(task.chunks, held) {
+            guard let chunk, chunk.id == located.id, chunk.run.id == task.run else {
                 // A manifest pointing at a record that is not the chunk it names: the run
                 // cannot be scored (retrying would read the same record again).
                 let run = RunIdentity(id: task.run, model: "", dataset: "")
