@@ -110,8 +110,18 @@ struct RowStatistics {
             if argmax == Int.max { argmax = 0 }  // no lane ran (Z < 8) or NaN, which is refused
         } else if maximum.isFinite {
             // The maximum is a widened element, so it narrows back exactly.
+            // Eight columns a step without an early exit inside the step, which the compiler
+            // turns into vector compares; then the exact column within the step.
             let largest = Scalar(maximum)
-            while argmax < z - 1 && row[argmax] != largest { argmax += 1 }
+            while argmax + 8 <= z {
+                var hits = 0
+                for lane in 0..<8 where row[argmax + lane] == largest { hits |= 1 << lane }
+                if hits != 0 {
+                    argmax += hits.trailingZeroBitCount
+                    break
+                }
+                argmax += 8
+            }
         }
         while z < count {
             let value = Double(row[z])
