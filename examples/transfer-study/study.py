@@ -1,0 +1,201 @@
+"""The transfer study of leepstream: do its LEEP scores predict real transfer accuracy?
+
+    python study.py [--quick] [STAGE ...]        (examples/transfer-study/run sets it all up)
+
+Stages, in order (all of them by default):
+  prepare   build the data, train the source classifiers, write each source's softmax outputs on
+            each target's training split (and the target labels) as .npy, and the quickstart's
+            subset of them
+  score     score every pair with the leepstream pipeline (local broker, 2 workers, aggregator)
+  transfer  measure each pair's transfer accuracy on the target's test split: retrained head and
+            full fine-tuning; and each target's from-scratch baseline
+  analyse   correlations, tables, figures
+
+Generated data lives in .deps/study/ (with --quick: .deps/study-quick/, where a quick run also
+puts its tables and figures, leaving the committed ones alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import os
+import pathlib
+import shutil
+import signal
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+import analysis
+import pipeline
+import tasks
+from mlp import MLP, train
+from tasks import TargetData, Variant
+from transfer import measure_target
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+STUDY_PORT = int(os.environ.get("LEEP_STUDY_PORT", "19392"))
+# The targets whose predictions the quickstart streams (every MNIST-1D source on each).
+QUICKSTART_TARGETS = ("sub-38", "mod3-0to8", "sub-01234", "sub-01234567")
+QUICK_DIVISOR = 10  # --quick: a tenth of the training steps and epochs
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+    """Where a run writes: a full run commits its results, figures and quickstart files; a quick
+    run keeps everything under its work directory."""
+
+    work: pathlib.Path        # models, predictions, scores, accuracies, logs
+    results: pathlib.Path     # pairs.csv, sources.csv, targets.csv, tables.md
+    figures: pathlib.Path     # study-*.png
+    quickstart: pathlib.Path  # the quickstart's prediction files
+
+    @classmethod
+    def for_run(cls, quick: bool) -> Paths:
+        if quick:
+            work = ROOT / ".deps" / "study-quick"
+            return cls(work, work / "results", work / "figures", work / "quickstart")
+        return cls(ROOT / ".deps" / "study", HERE / "results", ROOT / "docs", HERE / "quickstart")
+
+
+class Study:
+    """The stages, sharing the data they build (each set once per process)."""
+
+    def __init__(self, paths: Paths, quick: bool):
+        self.paths = paths
+        divisor = QUICK_DIVISOR if quick else 1
+        self.variants = [dataclasses.replace(v, source_steps=v.source_steps // divisor,
+                                             finetune_epochs=max(1, v.finetune_epochs // divisor))
+                         for v in tasks.VARIANTS]
+
+    # Data -------------------------------------------------------------------------------------
+
+    @functools.cache
+    def source_data(self, variant: str) -> tasks.Split:
+        if variant == "mnist1d":
+            return tasks.mnist1d_set(tasks.SOURCE_SEED, tasks.MNIST1D_SOURCE_SAMPLES)
+        return tasks.mnist_digits_set()
+
+    @functools.cache
+    def targets(self, variant: str) -> list[TargetData]:
+        if variant == "mnist1d":
+            return tasks.mnist1d_targets(tasks.mnist1d_set(tasks.TARGET_SEED, tasks.MNIST1D_TARGET_SAMPLES))
+        return tasks.digits_targets(*tasks.sklearn_digits_set())
+
+    def model_path(self, variant: Variant, source: tasks.Source) -> pathlib.Path:
+        return self.paths.work / "sources" / variant.name / f"{source.name}.npz"
+
+    def prediction_dir(self, target: str) -> pathlib.Path:
+        return self.paths.work / "predictions" / target
+
+    # Stages -----------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Trains the sources, writes the prediction files and the quickstart's copy of some."""
+        sources = []
+        for variant in self.variants:
+            data = self.source_data(variant.name)
+            models = {}
+            for source in variant.sources:
+                started = time.monotonic()
+                x_train, y_train, x_test, y_test = tasks.source_training_data(source, data, variant.name)
+                model = MLP.initialised([x_train.shape[1], *source.hidden, source.task.classes],
+                                        tasks.rng_for(variant.name, "source init", source.name))
+                train(model, x_train, y_train, steps=variant.source_steps, batch_size=tasks.SOURCE_BATCH,
+                      rng=tasks.rng_for(variant.name, "source training", source.name))
+                self.model_path(variant, source).parent.mkdir(parents=True, exist_ok=True)
+                model.save(self.model_path(variant, source))
+                models[source.name] = model
+                accuracy = model.accuracy(x_test, y_test)
+                sources.append({"variant": variant.name, "source": source.name,
+                                "task": source.description, "hidden": "×".join(map(str, source.hidden)),
+                                "classes": source.task.classes, "train_samples": len(y_train),
+                                "test_accuracy": accuracy})
+                print(f"  {variant.name} source {source.name}: test accuracy {accuracy:.3f} on its own "
+                      f"task ({time.monotonic() - started:.1f} s)", flush=True)
+            for target in self.targets(variant.name):
+                directory = self.prediction_dir(target.task.name)
+                directory.mkdir(parents=True, exist_ok=True)
+                np.save(directory / "labels.npy", target.y_train.astype(np.int64))
+                for name, model in models.items():
+                    np.save(directory / f"{name}.npy", model.probabilities(target.x_train).astype(np.float32))
+        write_json(self.paths.work / "sources.json", sources)
+        self.paths.quickstart.mkdir(parents=True, exist_ok=True)
+        for directory in self.paths.quickstart.iterdir():
+            if directory.is_dir():
+                shutil.rmtree(directory)
+        for name in QUICKSTART_TARGETS:
+            shutil.copytree(self.prediction_dir(name), self.paths.quickstart / name)
+        print(f"  wrote predictions to {self.paths.work / 'predictions'} and the quickstart's "
+              f"{len(QUICKSTART_TARGETS)} targets to {self.paths.quickstart}", flush=True)
+
+    def pairs(self) -> list[pipeline.Pair]:
+        return [pipeline.Pair(source.name, target.name, self.prediction_dir(target.name) / f"{source.name}.npy",
+                              self.prediction_dir(target.name) / "labels.npy")
+                for variant in self.variants for target in variant.targets for source in variant.sources]
+
+    def score(self) -> None:
+        """Scores every pair through the pipeline; keeps the score records."""
+        leep = pathlib.Path(os.environ.get("LEEP_BIN", ROOT / ".build" / "release" / "leep"))
+        pairs = self.pairs()
+        scores = pipeline.score_pairs(pairs, leep=leep, root=ROOT, logs=self.paths.work / "logs",
+                                      port=STUDY_PORT)
+        pipeline.cross_check(pairs, scores, leep)
+        write_json(self.paths.work / "scores.json", [scores[(p.model, p.dataset)] for p in pairs])
+
+    def transfer(self) -> None:
+        """Measures every pair's transfer accuracies and every target's from-scratch baseline,
+        targets in parallel (one process a core; each result depends only on its inputs)."""
+        jobs = []
+        with ProcessPoolExecutor(os.cpu_count()) as pool:
+            for variant in self.variants:
+                models = {s.name: MLP.load(self.model_path(variant, s)) for s in variant.sources}
+                for target in self.targets(variant.name):
+                    jobs.append((variant.name, target.task.name, pool.submit(
+                        measure_target, variant.name, models, target, variant.finetune_epochs)))
+            targets, pairs = [], []
+            for variant, name, job in jobs:
+                row, rows = job.result()
+                targets.append(row)
+                pairs += rows
+                print(f"  {variant} target {name}: {len(rows)} sources measured", flush=True)
+        write_json(self.paths.work / "transfer.json", {"pairs": pairs, "targets": targets})
+
+    def analyse(self) -> None:
+        """Correlations, tables, figures and the quickstart's README."""
+        analysis.run(self.variants, self.paths, QUICKSTART_TARGETS)
+
+
+def write_json(path: pathlib.Path, value) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=1) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"1/{QUICK_DIVISOR} of the training, outputs under .deps/study-quick only")
+    stages = ("prepare", "score", "transfer", "analyse")
+    parser.add_argument("stages", nargs="*", metavar="STAGE", help=f"any of {', '.join(stages)} (default: all)")
+    args = parser.parse_args()
+    if unknown := set(args.stages) - set(stages):
+        parser.error(f"unknown stage {', '.join(sorted(unknown))}; the stages are {', '.join(stages)}")
+    # A SIGTERM unwinds like Ctrl-C, so the pipeline's processes are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    study = Study(Paths.for_run(args.quick), args.quick)
+    for stage in stages:
+        if stage in args.stages or not args.stages:
+            started = time.monotonic()
+            print(f"[{stage}]", flush=True)
+            getattr(study, stage)()
+            print(f"[{stage}] done in {time.monotonic() - started:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
