@@ -74,6 +74,41 @@ public final class KafkaConsumer: @unchecked Sendable {
         try commitPositions(client.handle)
     }
 
+    /// Where lag is counted from.
+    public enum LagOrigin: Sendable {
+        /// The group's committed offsets: what a replacement would read again if this
+        /// consumer stopped now (one request to the group coordinator).
+        case committed
+        /// This consumer's own read position (no request).
+        case position
+    }
+
+    /// For each assigned partition, the records between `origin` and the end of the partition.
+    /// The ends are the high watermarks of the latest fetches (no request). A partition with no
+    /// committed offset or position yet counts from its low watermark.
+    public func lag(from origin: LagOrigin, timeoutMilliseconds: Int32 = 2_000) throws(KafkaError) -> [KafkaPartitionLag] {
+        var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        let assigned = rd_kafka_assignment(client.handle, &assignment)
+        guard assigned == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else { throw KafkaError(assigned, context: "assignment") }
+        defer { rd_kafka_topic_partition_list_destroy(assignment) }
+        guard assignment.pointee.cnt > 0 else { return [] }
+        let result = switch origin {
+        case .committed: rd_kafka_committed(client.handle, assignment, timeoutMilliseconds)
+        case .position: rd_kafka_position(client.handle, assignment)
+        }
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, context: "offsets for lag") }
+        return (0..<Int(assignment.pointee.cnt)).map { index in
+            let element = assignment.pointee.elems[index]
+            var low: Int64 = 0
+            var high: Int64 = 0
+            rd_kafka_get_watermark_offsets(client.handle, element.topic, element.partition, &low, &high)
+            let from = element.offset >= 0 ? element.offset : low
+            return KafkaPartitionLag(
+                partition: KafkaTopicPartition(topic: String(cString: element.topic), partition: element.partition),
+                records: max(0, high - from))
+        }
+    }
+
     /// Leaves the group cleanly (a last rebalance runs first) so partitions move at once
     /// instead of after the session timeout.
     public func close() {
@@ -113,4 +148,12 @@ private let rebalanceCallback: @convention(c) (
         callbacks.handler(.revoked(entries(of: partitions))) { () throws(KafkaError) in try commitPositions(handle) }
         rd_kafka_assign(handle, nil)
     }
+}
+
+/// How far a group's committed offset is behind the end of one partition.
+public struct KafkaPartitionLag: Sendable, Equatable {
+    /// The partition.
+    public let partition: KafkaTopicPartition
+    /// Records after the committed offset (0 when caught up).
+    public let records: Int64
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Pipeline
 
 /// `leep aggregate`: merges partials and publishes scores until SIGINT/SIGTERM.
-struct AggregateCommand: ParsableCommand {
+struct AggregateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aggregate",
         abstract: "Join the aggregators' consumer group: merge partials, run pass 2, publish scores.")
@@ -13,8 +13,9 @@ struct AggregateCommand: ParsableCommand {
     var incompleteAfter: Double = 60
     @Option(help: "The broker's message size limit in bytes.") var maxMessageBytes: Int = 1_000_000
     @OptionGroup var kafka: KafkaOptions
+    @OptionGroup var operations: OperationsOptions
 
-    func run() throws {
+    func run() async throws {
         var options = Aggregator.Options()
         options.repairAfter = .milliseconds(Int(repairAfter * 1000))
         options.incompleteAfter = .milliseconds(Int(incompleteAfter * 1000))
@@ -24,8 +25,14 @@ struct AggregateCommand: ParsableCommand {
         let logger = kafka.logger(label: "leep.aggregate")
         let configuration = try kafka.configuration().merging(
             WorkerCommand.clientDefaults(maxMessageBytes: maxMessageBytes), keepingExisting: true)
-        let aggregator = try Aggregator(configuration: configuration, group: group, topics: kafka.topics, options: options, logger: logger)
-        logger.info("aggregator started", metadata: ["group": "\(group)", "kafka": "\(configuration)"])
-        try aggregator.run(until: .onTerminationSignals())
+        try await operations.run(
+            logger: logger,
+            makeRole: {
+                let aggregator = try Aggregator(
+                    configuration: configuration, group: group, topics: kafka.topics, options: options, logger: logger)
+                logger.info("aggregator started", metadata: ["group": "\(group)", "kafka": "\(configuration)"])
+                return aggregator
+            },
+            health: \.health, loop: { aggregator, shutdown in try aggregator.run(until: shutdown) })
     }
 }

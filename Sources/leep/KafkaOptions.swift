@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Kafka
 import Logging
+import Operations
 import Pipeline
+import Synchronization
 
 /// Options every command that talks to Kafka takes.
 struct KafkaOptions: ParsableArguments {
@@ -24,6 +26,9 @@ struct KafkaOptions: ParsableArguments {
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
+
+    @Option(name: .long, help: "Log lines on standard error: logfmt or json, one entry a line.")
+    var logFormat: LineLogHandler.Format = .logfmt
 
     var topics: Topics { Topics(prefix: topicPrefix) }
 
@@ -68,16 +73,24 @@ struct KafkaOptions: ParsableArguments {
 
     /// A logger writing one line per entry to standard error at `--log-level`.
     func logger(label: String) -> Logger {
-        LoggingSystem.bootstrapOnce()
+        LoggingSystem.bootstrapOnce(format: logFormat)
         var logger = Logger(label: label)
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         return logger
     }
 }
 
-extension LoggingSystem {
-    private static let bootstrapped: Void = LoggingSystem.bootstrap(StreamLogHandler.standardError)
+extension LineLogHandler.Format: ExpressibleByArgument {}
 
-    /// Bootstraps logging to standard error once per process.
-    static func bootstrapOnce() { _ = bootstrapped }
+extension LoggingSystem {
+    private static let bootstrapped = Mutex(false)
+
+    /// Bootstraps one-line logging to standard error, once per process.
+    static func bootstrapOnce(format: LineLogHandler.Format) {
+        bootstrapped.withLock { done in
+            guard !done else { return }
+            LoggingSystem.bootstrap { LineLogHandler(label: $0, format: format) }
+            done = true
+        }
+    }
 }

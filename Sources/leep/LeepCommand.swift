@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// `leep`: transferability scores (LEEP, NCE, EEP accuracy) of pretrained models on target data.
 @main
-struct LeepCommand: ParsableCommand {
+struct LeepCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leep",
         abstract: "Score pretrained models for transfer learning with LEEP (Nguyen et al., ICML 2020).",

@@ -2,7 +2,7 @@ import ArgumentParser
 import Pipeline
 
 /// `leep worker`: computes pass-1 partials and does tasks until SIGINT/SIGTERM.
-struct WorkerCommand: ParsableCommand {
+struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Join the workers' consumer group: turn chunks into partial sums, do repair and pass-2 tasks.")
@@ -13,8 +13,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "MiB of chunks kept in memory from pass 1 for pass 2 (0: fetch them again from the broker).")
     var chunkCacheMb: Int = 512
     @OptionGroup var kafka: KafkaOptions
+    @OptionGroup var operations: OperationsOptions
 
-    func run() throws {
+    func run() async throws {
         var options = Worker.Options()
         options.flushInterval = .milliseconds(Int(flushInterval * 1000))
         options.maxMessageBytes = maxMessageBytes
@@ -23,9 +24,14 @@ struct WorkerCommand: ParsableCommand {
         let group = self.group ?? kafka.topicPrefix + "workers"
         let logger = kafka.logger(label: "leep.worker")
         let configuration = try kafka.configuration().merging(Self.clientDefaults(maxMessageBytes: maxMessageBytes), keepingExisting: true)
-        let worker = try Worker(configuration: configuration, group: group, topics: kafka.topics, options: options, logger: logger)
-        logger.info("worker started", metadata: ["group": "\(group)", "kafka": "\(configuration)"])
-        try worker.run(until: .onTerminationSignals())
+        try await operations.run(
+            logger: logger,
+            makeRole: {
+                let worker = try Worker(configuration: configuration, group: group, topics: kafka.topics, options: options, logger: logger)
+                logger.info("worker started", metadata: ["group": "\(group)", "kafka": "\(configuration)"])
+                return worker
+            },
+            health: \.health, loop: { worker, shutdown in try worker.run(until: shutdown) })
     }
 
     /// Client settings for long-running roles: fail over in seconds rather than 45 s, and

@@ -34,6 +34,8 @@ public final class Aggregator: Sendable {
 
     private let core: AggregatorCore
     private let consumer: KafkaConsumer
+    /// Whether the poll loop is alive (`/health`).
+    public let health = RoleHealth(role: "aggregator")
 
     /// Joins `group` and subscribes to the runs topic.
     public init(
@@ -56,7 +58,12 @@ public final class Aggregator: Sendable {
     /// Processes records until `shutdown` is triggered.
     public func run(until shutdown: ShutdownSignal) throws {
         var lastAction = ContinuousClock.now
+        // Aggregators never commit (they replay their partitions), so their lag is measured
+        // from where they have read to.
+        var upkeep = LoopUpkeep(health: health, topicPrefix: core.topics.prefix, lagFrom: .position)
+        defer { health.stop() }
         while !shutdown.isTriggered {
+            upkeep.round(consumer)
             if let message = try consumer.poll(timeoutMilliseconds: 200) {
                 if core.handle(message) {
                     // A run just became ready for pass 2 or for its final score: what a user
@@ -107,6 +114,7 @@ final class AggregatorCore: Sendable {
     let producer: KafkaProducer
     let topics: Topics
     let options: Aggregator.Options
+    let metrics = AggregatorMetrics()
     let logger: Logger
     private let state = Mutex(State())
 
@@ -140,6 +148,7 @@ final class AggregatorCore: Sendable {
     /// decision that ends a phase (pass 2 can be issued, or the final score published).
     @discardableResult
     func handle(_ message: KafkaMessage) -> Bool {
+        metrics.recordsConsumed.increment()
         let frame: Frame
         do {
             frame = try Frame.decode(message.value)
@@ -151,7 +160,13 @@ final class AggregatorCore: Sendable {
         case .manifest, .partial, .taskResult, .chunkRejected, .runMarker:
             return state.withLock { state in
                 var owned = state.runs[frame.run] ?? OwnedRun(ledger: RunLedger(run: frame.run), partition: message.partition)
+                let (accepted, dropped) = (owned.ledger.acceptedPartials, owned.ledger.duplicatesDropped)
                 owned.ledger.apply(frame)
+                // A replay after an assignment re-applies history: counted once, when it happened.
+                if state.replaying[message.partition] == nil {
+                    metrics.partialsAccepted.increment(by: Int64(owned.ledger.acceptedPartials - accepted))
+                    metrics.duplicatesDropped.increment(by: Int64(owned.ledger.duplicatesDropped - dropped))
+                }
                 owned.lastActivity = .now
                 owned.incompleteReported = false
                 // Progress: a partial accepted or a pass-2 result in. Repairs wait for its absence.
@@ -246,6 +261,7 @@ final class AggregatorCore: Sendable {
         var tasks = tasks(of: ledger.expectedChunks, pass: ledger.eepAccuracyRequested ? .eepWithAccuracy : .eep, run: ledger.run, conditional: locations)
         if let subset { tasks = tasks.filter { subset.contains($0.taskID) } }
         try producer.send(taskRecords(tasks))
+        metrics.pass2TasksIssued.increment(by: Int64(tasks.count))
         if subset == nil {
             let marker = RunMarkerFrame(run: ledger.run, marker: .pass2Issued(taskIDs: tasks.map(\.taskID)))
             try producer.send([OutgoingRecord(topic: topics.runs, key: ledger.run, value: marker.encoded())])
@@ -260,6 +276,7 @@ final class AggregatorCore: Sendable {
         let missing = ledger.missingChunks
         let tasks = tasks(of: missing, pass: .repair, run: ledger.run, conditional: [])
         try producer.send(taskRecords(tasks))
+        metrics.chunksRepaired.increment(by: Int64(missing.count))
         let marker = RunMarkerFrame(run: ledger.run, marker: .repairIssued(chunks: UInt32(missing.count)))
         try producer.send([OutgoingRecord(topic: topics.runs, key: ledger.run, value: marker.encoded())])
         update(ledger.run) { $0.lastRepair = .now }
@@ -306,6 +323,8 @@ final class AggregatorCore: Sendable {
         try producer.send([OutgoingRecord(
             topic: topics.runs, key: ledger.run, value: RunMarkerFrame(run: ledger.run, marker: .closed).encoded())])
         update(ledger.run) { $0.closing = true }
+        metrics.runClosed(record.status.rawValue)
+        if let identity = ledger.identity { metrics.forget(run: ledger.run, model: identity.model, dataset: identity.dataset) }
         logger.info("run closed", metadata: [
             "run": "\(ledger.run)", "status": "\(record.status.rawValue)", "leep": "\(record.leep.map { "\($0)" } ?? "-")",
             "duplicates_dropped": "\(ledger.duplicatesDropped)", "reason": "\(record.reason ?? "")",
@@ -327,6 +346,9 @@ final class AggregatorCore: Sendable {
         } else {
             record.pass = 1
         }
+        metrics.progress(
+            run: ledger.run, model: identity.model, dataset: identity.dataset, accepted: ledger.accepted.count,
+            expected: ledger.expectedChunkCount, pass: record.pass!)
         let summary = "\(record.pass!) \(record.chunksAccepted!) \(record.chunksExpected ?? -1) \(record.tasksDone ?? -1)"
         guard summary != owned.lastPublishedProgress,
               owned.lastProgressPublished.map({ ContinuousClock.now - $0 >= options.progressInterval }) ?? true
@@ -385,6 +407,7 @@ final class AggregatorCore: Sendable {
         logger.warning("dead letter", metadata: [
             "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)", "reason": "\(reason)",
         ])
+        metrics.deadLetters.increment()
         do {
             try producer.send([DeadLetter.record(for: message, reason: reason, topic: topics.deadLetter)])
         } catch {

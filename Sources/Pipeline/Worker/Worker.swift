@@ -40,6 +40,8 @@ public final class Worker: Sendable {
 
     private let core: WorkerCore
     private let consumer: KafkaConsumer
+    /// Whether the poll loop is alive (`/health`).
+    public let health = RoleHealth(role: "worker")
 
     /// Joins `group` and subscribes to the chunks and tasks topics.
     public init(
@@ -72,7 +74,10 @@ public final class Worker: Sendable {
     /// group.
     public func run(until shutdown: ShutdownSignal) throws {
         var lastFlush = ContinuousClock.now
+        var upkeep = LoopUpkeep(health: health, topicPrefix: core.topics.prefix, lagFrom: .committed)
+        defer { health.stop() }
         while !shutdown.isTriggered {
+            upkeep.round(consumer)
             // With sums pending, a short wait: a poll that comes back empty means the stream has
             // paused (often: the producer is done), and the aggregator is waiting for these sums.
             let message = try consumer.poll(timeoutMilliseconds: core.hasPending ? 50 : 100)
@@ -130,6 +135,7 @@ final class WorkerCore: Sendable {
 
     let producer: KafkaProducer
     let fetcher: KafkaFetcher
+    let metrics = WorkerMetrics()
     let topics: Topics
     let options: Worker.Options
     let logger: Logger
@@ -175,7 +181,10 @@ final class WorkerCore: Sendable {
             deadLetter(message, reason: error.description)
             return
         }
-        switch (message.topic == topics.chunks, frame) {
+        let isChunk = message.topic == topics.chunks
+        (isChunk ? metrics.chunksConsumed : metrics.tasksConsumed).increment()
+        (isChunk ? metrics.chunkBytes : metrics.taskBytes).increment(by: Int64(message.value.count))
+        switch (isChunk, frame) {
         case (true, .chunk(let chunk)):
             let started = threadCPUSeconds()
             let rejection = accumulate(
@@ -194,6 +203,12 @@ final class WorkerCore: Sendable {
                 try perform(task)
                 let spent = threadCPUSeconds() - started
                 state.withLock { $0.tasksDone += 1; $0.needsCommit = true; $0.taskSeconds += spent }
+                let pass = switch task.pass {
+                case .repair: "repair"
+                case .eep: "eep"
+                case .eepWithAccuracy: "eep_accuracy"
+                }
+                metrics.taskDone(pass)
             } catch {
                 logger.error("task failed; it stays uncommitted and will be retried", metadata: [
                     "run": "\(task.run)", "task": "\(task.taskID)", "error": "\(error)",
@@ -229,6 +244,7 @@ final class WorkerCore: Sendable {
             }
             partial.record(chunk.id)
             state.cache.insert(chunk, at: location, bytes: bytes)
+            metrics.cacheBytes.record(state.cache.bytes)
             state.pendingBytes += bytes
             state.largestPartial = max(state.largestPartial, partial.chunks.count)
             return nil
@@ -253,12 +269,18 @@ final class WorkerCore: Sendable {
         }
         sendUntilDelivered(records, what: "partials")
         state.withLock { $0.partialsFlushed += pending.count }
+        metrics.partialsFlushed.increment(by: Int64(pending.count))
     }
 
     private func perform(_ task: TaskFrame) throws {
         // Chunks still held from pass 1 first; the rest from the broker.
-        var held = state.withLock { state in task.chunks.map { state.cache.take($0.location, id: $0.id) } }
+        var (held, cachedBytes) = state.withLock { state in
+            (task.chunks.map { state.cache.take($0.location, id: $0.id) }, state.cache.bytes)
+        }
         let missing = task.chunks.indices.filter { held[$0] == nil }
+        metrics.cacheHits.increment(by: Int64(task.chunks.count - missing.count))
+        metrics.cacheMisses.increment(by: Int64(missing.count))
+        metrics.cacheBytes.record(cachedBytes)
         let messages = try fetcher.fetch(
             topic: topics.chunks, locations: missing.map { (task.chunks[$0].location.partition, task.chunks[$0].location.offset) })
         for (index, message) in zip(missing, messages) {
@@ -358,6 +380,7 @@ final class WorkerCore: Sendable {
             [OutgoingRecord(topic: topics.runs, key: run.id, value: ChunkRejectedFrame(run: run, chunk: chunk, reason: reason).encoded())],
             what: "rejection")
         state.withLock { $0.rejections += 1 }
+        metrics.chunksRejected.increment()
     }
 
     private func deadLetter(_ message: KafkaMessage, reason: String) {
@@ -366,6 +389,7 @@ final class WorkerCore: Sendable {
         ])
         sendUntilDelivered([DeadLetter.record(for: message, reason: reason, topic: topics.deadLetter)], what: "dead letter")
         state.withLock { $0.deadLetters += 1 }
+        metrics.deadLetters.increment()
     }
 
     /// Sends, retrying while the broker is unreachable: nothing may be committed before these

@@ -1,0 +1,36 @@
+import Foundation
+@testable import Pipeline
+import Testing
+import WireFormat
+
+/// The pure parts of operating a role: the health rule and the follower's lines.
+@Suite struct OperationsTests {
+    @Test func healthIsLostWhenTheLoopStallsOrStops() async throws {
+        let health = RoleHealth(role: "worker", staleAfterSeconds: 0.05)
+        health.round()
+        #expect(health.isHealthy)
+        try await Task.sleep(for: .milliseconds(120))
+        #expect(!health.isHealthy, "no round for longer than the limit")
+        health.round()
+        #expect(health.isHealthy)
+        health.stop()
+        #expect(!health.isHealthy, "a stopped loop is not healthy")
+    }
+
+    static func apply(_ board: inout ScoreBoard, _ json: String) {
+        Array(json.utf8).withUnsafeBytes { _ = board.apply($0) }
+    }
+
+    @Test func followerLinesAndSummary() {
+        var board = ScoreBoard()
+        Self.apply(&board, #"{"model":"m","dataset":"d","run":"r1","status":"progress","pass":1,"chunks_accepted":3,"chunks_expected":8}"#)
+        Self.apply(&board, #"{"model":"m2","dataset":"d","run":"r2","status":"progress","pass":2,"chunks_accepted":8,"chunks_expected":8,"tasks_done":1,"tasks_expected":4}"#)
+        #expect(board.summary == "2 runs: 2 running")
+        #expect(board.line(for: board.latest["r1"]!) == "progress m on d: pass 1: 3/8 chunks  (r1)")
+        #expect(board.line(for: board.latest["r2"]!) == "progress m2 on d: pass 2: 8/8 chunks, 1/4 tasks  (r2)")
+        Self.apply(&board, #"{"model":"m","dataset":"d","run":"r1","status":"final","leep":-0.5,"nce":-0.25,"n":10,"source_classes":4,"target_classes":2}"#)
+        #expect(board.summary == "2 runs: 1 final, 1 running")
+        #expect(board.line(for: board.latest["r1"]!) == "final m on d: LEEP -0.5000  NCE -0.2500  n 10  (r1)")
+        #expect(board.leaderboard().contains("pass 2: 8/8 chunks, 1/4 tasks"))
+    }
+}
