@@ -56,10 +56,13 @@ struct ProduceCommand: ParsableCommand {
             configuration: try kafka.configuration().merging(["message.max.bytes": "\(max(maxMessageBytes, 1_000_000) + 100_000)"]))
         let publisher = ShardPublisher(producer: producer, topics: kafka.topics, maxMessageBytes: maxMessageBytes, logger: logger)
         let started = ContinuousClock.now
+        var display = ProgressDisplay(
+            unit: "rows", total: pair.sampleCount,
+            bytesPerUnit: Double(pair.sourceClasses * pair.predictions.dtype.size + 4))
         let summary = try publisher.publish(
             pair, shard: .init(run: RunIdentity(id: runID, model: model, dataset: dataset), index: shard, count: shards,
                 eepAccuracy: eepAccuracy),
-            check: RowCheck(sumTolerance: sumTolerance), rowsPerChunk: chunkRows)
+            check: RowCheck(sumTolerance: sumTolerance), rowsPerChunk: chunkRows, progress: { display.update($0) })
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         print("run \(runID): shard \(shard + 1)/\(shards), \(summary.rows) rows in \(summary.chunks) chunks, "

@@ -29,9 +29,40 @@ struct ScoresCommand: ParsableCommand {
             fflush(nil)  // all streams: followers read line by line
         }
         if follow {
-            _ = reader.read(into: &board, idle: nil, deadline: deadline, shutdown: shutdown, done: { _ in false }) { record, board in
-                if json { printLine(record) } else { print(board.leaderboard(dataset: dataset)) }
+            // A terminal gets the leaderboard redrawn in place (at most 5 times a second); a pipe
+            // gets one line per record, or JSON lines with --json.
+            let terminal = !json && isatty(STDOUT_FILENO) == 1
+            var changed = false
+            var lastDrawn: ContinuousClock.Instant?
+            let draw = { (board: ScoreBoard) in
+                let clock = Date().formatted(date: .omitted, time: .standard)
+                print("\u{1B}[H\u{1B}[2J" + "leep scores --follow  \(kafka.topics.scores)  \(board.summary)  \(clock)\n")
+                print(board.leaderboard(dataset: dataset))
+                fflush(nil)
             }
+            if terminal { draw(board) }
+            _ = reader.read(
+                into: &board, idle: nil, deadline: deadline, shutdown: shutdown, done: { _ in false },
+                onRecord: { record, board in
+                    guard dataset == nil || record.dataset == dataset else { return }
+                    if json {
+                        printLine(record)
+                    } else if terminal {
+                        changed = true
+                        if lastDrawn.map({ ContinuousClock.now - $0 >= .milliseconds(200) }) ?? true {
+                            draw(board)
+                            (changed, lastDrawn) = (false, .now)
+                        }
+                    } else {
+                        print(board.line(for: record))
+                        fflush(nil)
+                    }
+                },
+                onQuiet: { board in
+                    guard terminal, changed else { return }
+                    draw(board)
+                    (changed, lastDrawn) = (false, .now)
+                })
             return
         }
         let reached = reader.read(

@@ -58,11 +58,31 @@ public struct ScoreBoard: Sendable {
         return lines.joined(separator: "\n")
     }
 
+    /// One line for one record, for followers that are not terminals: status, model, data set,
+    /// and the scores or the progress.
+    public func line(for record: ScoreRecord) -> String {
+        let detail = record.status == .final
+            ? "LEEP \(format(record.leep))  NCE \(format(record.nce))"
+                + (record.eepAccuracy.map { "  EEP accuracy " + String(format: "%.3f", $0) } ?? "") + "  n \(record.n ?? 0)"
+            : describe(record)
+        return "\(record.status.rawValue) \(record.model) on \(record.dataset): \(detail)  (\(record.run))"
+    }
+
+    /// "12 runs: 9 final, 2 running, 1 failed"
+    public var summary: String {
+        let records = order.compactMap { latest[$0] }
+        let counts = Dictionary(grouping: records, by: \.status).mapValues(\.count)
+        let parts = [(ScoreRecord.Status.final, "final"), (.progress, "running"), (.failed, "failed"), (.incomplete, "incomplete")]
+            .compactMap { status, name in counts[status].map { "\($0) \(name)" } }
+        return "\(records.count) runs" + (parts.isEmpty ? "" : ": " + parts.joined(separator: ", "))
+    }
+
     private func describe(_ record: ScoreRecord) -> String {
         switch record.status {
         case .progress:
-            if record.pass == 2 { return "pass 2: \(record.tasksDone ?? 0)/\(record.tasksExpected ?? 0) tasks" }
-            return "pass 1: \(record.chunksAccepted ?? 0)/\(record.chunksExpected.map(String.init) ?? "?") chunks"
+            let chunks = "\(record.chunksAccepted ?? 0)/\(record.chunksExpected.map(String.init) ?? "?") chunks"
+            if record.pass == 2 { return "pass 2: \(chunks), \(record.tasksDone ?? 0)/\(record.tasksExpected ?? 0) tasks" }
+            return "pass 1: " + chunks
         case .failed: return "FAILED: \(record.reason ?? "")"
         case .incomplete: return "INCOMPLETE: \(record.reason ?? "")"
         case .final: return "final"
@@ -89,18 +109,23 @@ public struct ScoreReader: Sendable {
     }
 
     /// Reads into `board` until `done` says so, the topic has been quiet for `idle` (if
-    /// given), or `deadline` passes; calls `onRecord` with each record and the board after it. Returns false on the
-    /// deadline.
+    /// given), or `deadline` passes; calls `onRecord` with each record and the board after it,
+    /// and `onQuiet` with the board whenever a poll of 100 ms brings nothing. Returns false on
+    /// the deadline.
     public func read(
         into board: inout ScoreBoard, idle: Duration?, deadline: ContinuousClock.Instant?,
-        shutdown: ShutdownSignal, done: (ScoreBoard) -> Bool, onRecord: (ScoreRecord, ScoreBoard) -> Void = { _, _ in }
+        shutdown: ShutdownSignal, done: (ScoreBoard) -> Bool, onRecord: (ScoreRecord, ScoreBoard) -> Void = { _, _ in },
+        onQuiet: (ScoreBoard) -> Void = { _ in }
     ) -> Bool {
         var lastRecord = ContinuousClock.now
         while !shutdown.isTriggered {
             if done(board) { return true }
             if let deadline, ContinuousClock.now >= deadline { return false }
             if let idle, ContinuousClock.now - lastRecord >= idle { return true }
-            guard let message = reader.poll(timeoutMilliseconds: 100) else { continue }
+            guard let message = reader.poll(timeoutMilliseconds: 100) else {
+                onQuiet(board)
+                continue
+            }
             lastRecord = .now
             if let record = board.apply(message.value) { onRecord(record, board) }
         }
