@@ -1,0 +1,446 @@
+"""Frame encoders (and decoders) for the two records a producer publishes: chunks (kind 1) and
+manifests (kind 2), as specified in docs/wire-format.md, version 1.
+
+Pure functions: bytes in, bytes out, nothing touches Kafka. Every integer and float is
+little-endian; strings are a u16 byte length and UTF-8; `pad8` pads with zeros to a multiple of
+8 bytes counted from the frame's first byte (chunks only, before each array).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any, Iterable, NamedTuple, Sequence
+
+import numpy as np
+
+MAGIC = b"LPST"
+VERSION = 1
+KIND_CHUNK = 1
+KIND_MANIFEST = 2
+
+#: The probability dtype of each wire code, little-endian as on the wire.
+DTYPES_BY_CODE: dict[int, np.dtype] = {1: np.dtype("<f2"), 2: np.dtype("<f4"), 3: np.dtype("<f8")}
+
+
+
+def dtype_code(dtype: np.dtype) -> int | None:
+    """The wire's dtype code (1 = f16, 2 = f32, 3 = f64) of a float dtype in either byte order."""
+    return {2: 1, 4: 2, 8: 3}.get(dtype.itemsize) if dtype.kind == "f" else None
+
+
+#: Manifest `flags` bit 0: compute EEP accuracy for the run.
+FLAG_EEP_ACCURACY = 0x01
+
+#: The broker's message limit that leepstream assumes by default (`--max-message-bytes`).
+DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
+#: Bytes kept free in every frame for the header, the fixed fields and the strings.
+HEADROOM = 4096
+#: Bytes of one manifest entry: first_row u64, row_count u32, partition i32, offset i64.
+MANIFEST_ENTRY_BYTES = 24
+
+_HEADER = struct.Struct("<4sBBH")
+_CHUNK_FIELDS = struct.Struct("<IIQIIIB")
+_MANIFEST_FIELDS = struct.Struct("<IIIIQIIIBI")
+_ENTRY = struct.Struct("<QIiq")
+_ENTRY_DTYPE = np.dtype([("first_row", "<u8"), ("row_count", "<u4"), ("partition", "<i4"), ("offset", "<i8")])
+
+_U32 = 0xFFFF_FFFF
+_U63 = (1 << 63) - 1
+_I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+class WireError(ValueError):
+    """A value that cannot be encoded, or bytes that are not a valid frame."""
+
+
+class ChunkLocation(NamedTuple):
+    """One manifest entry: a chunk of the manifest's shard and where it landed on `<prefix>chunks`."""
+
+    first_row: int
+    row_count: int
+    partition: int
+    offset: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
+# ---------------------------------------------------------------------------------------------
+
+
+def encode_header(kind: int) -> bytes:
+    """The common 8 bytes: magic `LPST`, version 1, `kind`, reserved u16 = 0."""
+    return _HEADER.pack(MAGIC, VERSION, kind, 0)
+
+
+def encode_string(text: str, field: str = "string") -> bytes:
+    """A u16 byte length, then the UTF-8 bytes (no terminator)."""
+    raw = text.encode("utf-8")
+    if len(raw) > 0xFFFF:
+        raise WireError(f"{field} is {len(raw)} bytes of UTF-8; at most 65535 fit")
+    return struct.pack("<H", len(raw)) + raw
+
+
+def encode_run_identity(run: str, model: str, dataset: str) -> bytes:
+    """`run`, `model`, `dataset` as three strings; the run id must not be empty."""
+    if not run:
+        raise WireError("run: empty (a run id is required)")
+    return encode_string(run, "run") + encode_string(model, "model") + encode_string(dataset, "dataset")
+
+
+def _pad8(length: int) -> bytes:
+    return b"\x00" * (-length % 8)
+
+
+def _check_u32(name: str, value: int, minimum: int = 0) -> None:
+    if not minimum <= value <= _U32:
+        raise WireError(f"{name} = {value} is outside [{minimum}, {_U32}]")
+
+
+def _check_shard(shard: int, shard_count: int) -> None:
+    _check_u32("shard_count", shard_count, 1)
+    if not 0 <= shard < shard_count:
+        raise WireError(f"shard: {shard} is not below shard_count {shard_count}")
+
+
+def encode_chunk(
+    run: str,
+    model: str,
+    dataset: str,
+    *,
+    shard: int,
+    shard_count: int,
+    first_row: int,
+    target_classes: int,
+    labels: np.ndarray | Sequence[int],
+    probabilities: np.ndarray,
+) -> bytes:
+    """A chunk frame (kind 1) of `probabilities` (R×Z, float16, float32 or float64, kept in its
+    dtype) and their `labels` (R integers, sent as i32).
+
+    Checks the frame's structure only (R ≥ 1, Z ≥ 1, Y ≥ 1, shapes, ranges of the fields);
+    the rows themselves are the caller's to validate (see `leepstream.validation`)."""
+    theta = np.asarray(probabilities)
+    if theta.ndim != 2:
+        raise WireError(f"probabilities must be 2-D (rows × source classes), got shape {theta.shape}")
+    code = dtype_code(theta.dtype)
+    if code is None:
+        raise WireError(f"probabilities have dtype {theta.dtype}; the wire carries float16, float32 or float64")
+    rows, source_classes = theta.shape
+    y = np.asarray(labels)
+    if y.ndim != 1 or y.shape[0] != rows:
+        raise WireError(f"labels must be 1-D with one label per row ({rows}), got shape {y.shape}")
+    if y.dtype.kind not in "iu":
+        raise WireError(f"labels have dtype {y.dtype}; they must be integers")
+    if rows and y.dtype != np.dtype("<i4") and (int(y.min()) < _I32_MIN or int(y.max()) > _I32_MAX):
+        raise WireError("labels do not fit the wire's i32")
+    _check_shard(shard, shard_count)
+    _check_u32("row_count", rows, 1)
+    _check_u32("source_classes", source_classes, 1)
+    _check_u32("target_classes", target_classes, 1)
+    if not 0 <= first_row <= _U63 - rows:
+        raise WireError(f"first_row = {first_row} is outside [0, 2^63 - row_count]")
+
+    head = bytearray(encode_header(KIND_CHUNK))
+    head += encode_run_identity(run, model, dataset)
+    head += _CHUNK_FIELDS.pack(shard, shard_count, first_row, rows, source_classes, target_classes, code)
+    head += _pad8(len(head))
+    label_bytes = y.astype("<i4", copy=False).tobytes()
+    middle = _pad8(len(head) + len(label_bytes))
+    theta_bytes = np.ascontiguousarray(theta, dtype=theta.dtype.newbyteorder("<")).tobytes()
+    return b"".join((head, label_bytes, middle, theta_bytes))
+
+
+def encode_manifest(
+    run: str,
+    model: str,
+    dataset: str,
+    *,
+    shard: int,
+    shard_count: int,
+    source_classes: int,
+    target_classes: int,
+    shard_rows: int,
+    chunks: Iterable[tuple[int, int, int, int]],
+    total_chunks: int | None = None,
+    part_index: int = 0,
+    part_count: int = 1,
+    eep_accuracy: bool = False,
+) -> bytes:
+    """One part of a shard's manifest (kind 2): `chunks` are this part's (first_row, row_count,
+    partition, offset) entries, in the order given; `total_chunks` defaults to their number
+    (right for a one-part manifest)."""
+    entries = [ChunkLocation(*entry) for entry in chunks]
+    total = len(entries) if total_chunks is None else total_chunks
+    _check_shard(shard, shard_count)
+    _check_u32("source_classes", source_classes, 1)
+    _check_u32("target_classes", target_classes, 1)
+    _check_u32("total_chunks", total)
+    _check_u32("part_count", part_count, 1)
+    if not 0 <= part_index < part_count:
+        raise WireError(f"part_index: {part_index} is not below part_count {part_count}")
+    if not 0 <= shard_rows <= _U63:
+        raise WireError(f"shard_rows = {shard_rows} is outside [0, 2^63)")
+    for entry in entries:
+        if not (0 <= entry.first_row <= _U63 and 1 <= entry.row_count <= _U32
+                and _I32_MIN <= entry.partition <= _I32_MAX and _I64_MIN <= entry.offset <= _I64_MAX):
+            raise WireError(f"manifest entry {tuple(entry)} is out of range")
+    frame = bytearray(encode_header(KIND_MANIFEST))
+    frame += encode_run_identity(run, model, dataset)
+    frame += _MANIFEST_FIELDS.pack(shard, shard_count, source_classes, target_classes, shard_rows, total,
+                                   part_index, part_count, FLAG_EEP_ACCURACY if eep_accuracy else 0,
+                                   len(entries))
+    for entry in entries:
+        frame += _ENTRY.pack(*entry)
+    return bytes(frame)
+
+
+def manifest_entries_per_part(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> int:
+    """Entries in one manifest part (41,496 at 1,000,000 bytes), as Swift splits them."""
+    return max(1, (max_message_bytes - HEADROOM) // MANIFEST_ENTRY_BYTES)
+
+
+def encode_manifest_parts(
+    run: str,
+    model: str,
+    dataset: str,
+    *,
+    shard: int,
+    shard_count: int,
+    source_classes: int,
+    target_classes: int,
+    shard_rows: int,
+    chunks: Sequence[tuple[int, int, int, int]],
+    eep_accuracy: bool = False,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> list[bytes]:
+    """A whole shard's manifest, split into parts that fit the message limit. `chunks` must be
+    every chunk of the shard; an empty shard yields one part with no entries."""
+    per_part = manifest_entries_per_part(max_message_bytes)
+    slices = [chunks[start:start + per_part] for start in range(0, max(len(chunks), 1), per_part)]
+    return [
+        encode_manifest(run, model, dataset, shard=shard, shard_count=shard_count, source_classes=source_classes,
+                        target_classes=target_classes, shard_rows=shard_rows, chunks=part,
+                        total_chunks=len(chunks), part_index=index, part_count=len(slices),
+                        eep_accuracy=eep_accuracy)
+        for index, part in enumerate(slices)
+    ]
+
+
+def rows_per_chunk(
+    source_classes: int,
+    dtype: np.dtype | type,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    requested: int | None = None,
+) -> int:
+    """Rows per chunk so that a chunk frame stays within `max_message_bytes`, at most
+    `requested`: max(1, ⌊(limit − 4,096) ÷ (Z·size + 4)⌋), exactly as `leep produce` cuts.
+
+    Chunks start at multiples of this from row 0 of the shard, which is what makes publishing
+    a shard again idempotent; so a shard must always be published with the same value."""
+    size = np.dtype(dtype).itemsize
+    row_bytes = source_classes * size + 4
+    if row_bytes + HEADROOM > max_message_bytes:
+        raise WireError(f"one row of {source_classes} × {size}-byte values does not fit a {max_message_bytes}-byte "
+                        f"message (with {HEADROOM} bytes of headroom); raise the message limit")
+    rows = max(1, (max_message_bytes - HEADROOM) // row_bytes)
+    if requested is not None:
+        if requested < 1:
+            raise WireError(f"rows per chunk must be at least 1, got {requested}")
+        rows = min(rows, requested)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding (the structural checks of docs/wire-format.md, "What decoding rejects")
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChunkFrame:
+    """A decoded chunk. `labels` are int32, `probabilities` R×Z in the frame's dtype (views of
+    the frame's bytes, read-only)."""
+
+    run: str
+    model: str
+    dataset: str
+    shard: int
+    shard_count: int
+    first_row: int
+    target_classes: int
+    labels: np.ndarray
+    probabilities: np.ndarray
+
+    @property
+    def row_count(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def source_classes(self) -> int:
+        return int(self.probabilities.shape[1])
+
+
+@dataclass(frozen=True)
+class ManifestFrame:
+    """A decoded manifest part."""
+
+    run: str
+    model: str
+    dataset: str
+    shard: int
+    shard_count: int
+    source_classes: int
+    target_classes: int
+    shard_rows: int
+    total_chunks: int
+    part_index: int
+    part_count: int
+    eep_accuracy: bool
+    chunks: tuple[ChunkLocation, ...]
+
+
+class _Reader:
+    def __init__(self, data: bytes | bytearray | memoryview):
+        self.data = memoryview(data).cast("B")
+        self.position = 0
+
+    @property
+    def left(self) -> int:
+        return len(self.data) - self.position
+
+    def take(self, count: int, field: str) -> memoryview:
+        if count > self.left:
+            raise WireError(f"truncated at {field}: needs {count} bytes, {self.left} left")
+        view = self.data[self.position:self.position + count]
+        self.position += count
+        return view
+
+    def unpack(self, layout: struct.Struct, field: str) -> tuple[Any, ...]:
+        return layout.unpack(self.take(layout.size, field))
+
+    def string(self, field: str) -> str:
+        (length,) = self.unpack(struct.Struct("<H"), field)
+        raw = self.take(length, field)
+        try:
+            return bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            raise WireError(f"{field} is not valid UTF-8") from None
+
+    def pad8(self) -> None:
+        padding = self.take(-self.position % 8, "padding")
+        if any(padding):
+            raise WireError("padding bytes are not zero")
+
+
+def _read_header(reader: _Reader, kind: int) -> None:
+    magic, version, found, reserved = reader.unpack(_HEADER, "header")
+    if magic != MAGIC:
+        raise WireError("bad magic: not a leepstream frame")
+    if version != VERSION:
+        raise WireError(f"unsupported frame version {version} (this build reads version 1)")
+    if not 1 <= found <= 8:
+        raise WireError(f"unknown frame kind {found}")
+    if reserved != 0:
+        raise WireError("reserved: must be 0")
+    if found != kind:
+        raise WireError(f"a frame of kind {found}, not {kind}")
+
+
+def _read_identity(reader: _Reader) -> tuple[str, str, str]:
+    run, model, dataset = reader.string("run"), reader.string("model"), reader.string("dataset")
+    if not run:
+        raise WireError("run: empty")
+    return run, model, dataset
+
+
+def decode_chunk(data: bytes | bytearray | memoryview) -> ChunkFrame:
+    """Decodes a chunk frame, rejecting what Swift's `Frame.decode` rejects."""
+    reader = _Reader(data)
+    _read_header(reader, KIND_CHUNK)
+    run, model, dataset = _read_identity(reader)
+    shard, shard_count, first_row, rows, z, y, code = reader.unpack(_CHUNK_FIELDS, "chunk fields")
+    if shard >= shard_count:
+        raise WireError(f"shard: {shard} is not below shard_count {shard_count}")
+    if rows < 1:
+        raise WireError("row_count: must be at least 1")
+    if z < 1:
+        raise WireError("source_classes: must be at least 1")
+    if y < 1:
+        raise WireError("target_classes: must be at least 1")
+    dtype = DTYPES_BY_CODE.get(code)
+    if dtype is None:
+        raise WireError(f"dtype: unknown code {code}")
+    reader.pad8()
+    labels = np.frombuffer(reader.take(4 * rows, "labels"), dtype="<i4")
+    reader.pad8()
+    if reader.left != rows * z * dtype.itemsize:
+        raise WireError(f"probabilities: {rows} rows × {z} classes × {dtype.itemsize} bytes do not match "
+                        f"the {reader.left} bytes left")
+    theta = np.frombuffer(reader.take(reader.left, "probabilities"), dtype=dtype).reshape(rows, z)
+    return ChunkFrame(run, model, dataset, shard, shard_count, first_row, y, labels, theta)
+
+
+def decode_manifest(data: bytes | bytearray | memoryview) -> ManifestFrame:
+    """Decodes a manifest part, rejecting what Swift's `Frame.decode` rejects."""
+    reader = _Reader(data)
+    _read_header(reader, KIND_MANIFEST)
+    run, model, dataset = _read_identity(reader)
+    (shard, shard_count, z, y, shard_rows, total, part_index, part_count, flags,
+     count) = reader.unpack(_MANIFEST_FIELDS, "manifest fields")
+    if shard >= shard_count:
+        raise WireError(f"shard: {shard} is not below shard_count {shard_count}")
+    if z < 1:
+        raise WireError("source_classes: must be at least 1")
+    if y < 1:
+        raise WireError("target_classes: must be at least 1")
+    if part_index >= part_count:
+        raise WireError(f"part_index: {part_index} is not below part_count {part_count}")
+    if count * MANIFEST_ENTRY_BYTES > reader.left:
+        raise WireError(f"chunk_count = {count} does not fit in the {reader.left} bytes left")
+    entries = np.frombuffer(reader.take(count * MANIFEST_ENTRY_BYTES, "chunks"), dtype=_ENTRY_DTYPE)
+    if reader.left:
+        raise WireError(f"{reader.left} bytes after the last field")
+    chunks = tuple(ChunkLocation(int(e["first_row"]), int(e["row_count"]), int(e["partition"]), int(e["offset"]))
+                   for e in entries)
+    return ManifestFrame(run, model, dataset, shard, shard_count, z, y, shard_rows, total, part_index, part_count,
+                         bool(flags & FLAG_EEP_ACCURACY), chunks)
+
+
+# ---------------------------------------------------------------------------------------------
+# Partitioning
+# ---------------------------------------------------------------------------------------------
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash (the Java client's and librdkafka's `murmur2_random` partitioner),
+    as an unsigned 32-bit value."""
+    m, r = 0x5BD1E995, 24
+    length = len(data)
+    h = (0x9747B28C ^ length) & _U32
+    whole = length - length % 4
+    for i in range(0, whole, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = (k * m) & _U32
+        k ^= k >> r
+        k = (k * m) & _U32
+        h = (h * m) & _U32
+        h ^= k
+    tail = data[whole:]
+    if len(tail) >= 3:
+        h ^= tail[2] << 16
+    if len(tail) >= 2:
+        h ^= tail[1] << 8
+    if len(tail) >= 1:
+        h ^= tail[0]
+        h = (h * m) & _U32
+    h ^= h >> 13
+    h = (h * m) & _U32
+    h ^= h >> 15
+    return h
+
+
+def key_partition(key: bytes | str, partitions: int) -> int:
+    """The partition a non-empty key lands in: (murmur2(key) & 0x7fffffff) mod `partitions`."""
+    raw = key.encode("utf-8") if isinstance(key, str) else key
+    return (murmur2(raw) & 0x7FFFFFFF) % partitions

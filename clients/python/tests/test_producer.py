@@ -1,0 +1,290 @@
+"""LeepProducer against a stand-in for confluent_kafka.Producer: what is sent, in which order,
+where chunks are cut, and what is refused before anything is sent. The real broker is
+exercised by Tests/integration/test_python_client.py."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+import leepstream.producer
+from leepstream import DeliveryError, InvalidInput, LeepProducer, wire
+
+PARTITIONS = {"chunks": 8, "runs": 4}
+
+
+class Message:
+    def __init__(self, partition: int, offset: int):
+        self._partition, self._offset = partition, offset
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+
+class FakeClient:
+    """Delivers on poll/flush like librdkafka: null keys round robin, keys by murmur2."""
+
+    instances: list[FakeClient] = []
+
+    def __init__(self, config):
+        self.config = config
+        self.records: list[tuple[str, bytes | None, bytes]] = []
+        self.pending = []
+        self.offsets: dict[tuple[str, int], int] = defaultdict(int)
+        self.fail_when = lambda topic, value: False
+        self.queue_full_once = False
+        FakeClient.instances.append(self)
+
+    def produce(self, topic, value, key=None, on_delivery=None):
+        if self.queue_full_once:
+            self.queue_full_once = False
+            raise BufferError("Local: Queue full")
+        count = PARTITIONS[topic.rsplit(".", 1)[1]]
+        partition = len(self.records) % count if key is None else wire.key_partition(key, count)
+        self.records.append((topic, key, value))
+        self.pending.append((topic, partition, value, on_delivery))
+
+    def poll(self, timeout=0):
+        pending, self.pending = self.pending, []
+        for topic, partition, value, callback in pending:
+            if self.fail_when(topic, value):
+                callback("Broker: Message size too large", None)
+                continue
+            offset = self.offsets[topic, partition]
+            self.offsets[topic, partition] += 1
+            callback(None, Message(partition, offset))
+        return len(pending)
+
+    def flush(self, timeout=None):
+        self.poll()
+        return 0
+
+
+@pytest.fixture
+def producer(monkeypatch):
+    FakeClient.instances.clear()
+    monkeypatch.setattr(leepstream.producer, "Producer", FakeClient)
+    return LeepProducer("127.0.0.1:1", topic_prefix="t.")
+
+
+def client() -> FakeClient:
+    return FakeClient.instances[-1]
+
+
+def data(rows: int, z: int = 5, y: int = 3, dtype=np.float32, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return rng.dirichlet(np.ones(z), size=rows).astype(dtype), rng.integers(0, y, size=rows)
+
+
+def sent(topic: str) -> list[tuple[bytes | None, bytes]]:
+    return [(key, value) for t, key, value in client().records if t == topic]
+
+
+def test_configuration(monkeypatch, producer):
+    config = client().config
+    assert config["partitioner"] == "murmur2_random" and config["enable.idempotence"] is True
+    assert config["bootstrap.servers"] == "127.0.0.1:1" and config["message.max.bytes"] == 1_100_000
+    LeepProducer("b", config={"linger.ms": 50, "security.protocol": "SSL"})
+    assert client().config["linger.ms"] == 50 and client().config["security.protocol"] == "SSL"
+    with pytest.raises(ValueError, match="murmur2_random"):
+        LeepProducer("b", config={"partitioner": "consistent_random"})
+
+
+def test_publish_chunks_then_manifest(producer):
+    theta, labels = data(23)
+    summary = producer.publish("m", "d", theta, labels, run="r", rows_per_chunk=5, eep_accuracy=True)
+    chunks = [wire.decode_chunk(value) for key, value in sent("t.chunks")]
+    assert all(key is None for key, _ in sent("t.chunks"))
+    assert [(c.first_row, c.row_count) for c in chunks] == [(0, 5), (5, 5), (10, 5), (15, 5), (20, 3)]
+    np.testing.assert_array_equal(np.concatenate([c.probabilities for c in chunks]), theta)
+    np.testing.assert_array_equal(np.concatenate([c.labels for c in chunks]), labels)
+    assert {(c.target_classes, c.shard, c.shard_count) for c in chunks} == {(int(labels.max()) + 1, 0, 1)}
+    [(key, value)] = sent("t.runs")
+    assert key == b"r" and client().records[-1][0] == "t.runs"  # the manifest goes last
+    manifest = wire.decode_manifest(value)
+    assert manifest.eep_accuracy and manifest.shard_rows == 23 and manifest.total_chunks == 5
+    assert [(c.first_row, c.row_count) for c in manifest.chunks] == [(c.first_row, c.row_count) for c in chunks]
+    assert manifest.chunks == summary.locations
+    assert [c.partition for c in manifest.chunks] == [0, 1, 2, 3, 4]
+    assert (summary.rows, summary.chunks, summary.rows_per_chunk, summary.manifest_parts) == (23, 5, 5, 1)
+    assert summary.manifest_partition == wire.key_partition("r", 4)
+
+
+def test_default_chunking_and_run_id(producer):
+    theta, labels = data(600, z=1000, y=10)
+    summary = producer.publish("vit-b/16", "pets", theta, labels)
+    assert summary.rows_per_chunk == 248 and summary.chunks == 3
+    model, dataset, suffix = summary.run.split("@")
+    assert (model, dataset, len(suffix)) == ("vit-b/16", "pets", 8)
+    assert all(len(value) <= 1_000_000 for _, value in sent("t.chunks"))
+
+
+def test_publishing_again_sends_the_same_chunks(producer):
+    theta, labels = data(40, dtype=np.float16)
+    producer.publish("m", "d", theta, labels, run="r", shard=1, shards=2, rows_per_chunk=16)
+    first = [value for _, value in sent("t.chunks")]
+    producer.publish("m", "d", theta, labels, run="r", shard=1, shards=2, rows_per_chunk=16)
+    assert [value for _, value in sent("t.chunks")] == first * 2
+
+
+@pytest.mark.parametrize("bad,message", [
+    (lambda t, y: (t, np.where(np.arange(len(y)) == 17, 9, y)), "labels: row 17: label 9 is outside [0, 3)"),
+    (lambda t, y: (np.where(np.arange(len(y))[:, None] == 30, np.nan, t), y), "predictions: row 30: column 0 is nan"),
+])
+def test_bad_input_publishes_nothing(producer, bad, message):
+    theta, labels = bad(*data(40))
+    with pytest.raises(InvalidInput) as caught:
+        producer.publish("m", "d", theta, labels, target_classes=3, rows_per_chunk=4)
+    assert str(caught.value).startswith(message)
+    assert client().records == []
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (dict(shards=2), "run: required with shards = 2"),
+    (dict(shard=2, shards=2, run="r"), "shard 2 of 2"),
+    (dict(model=""), "model: must be a string of 1 to 256 bytes"),
+    (dict(dataset="d" * 257), "dataset: must be"),
+    (dict(run=""), "run: must be"),
+    (dict(rows_per_chunk=0), "at least 1"),
+    (dict(target_classes=0), "target_classes: must be at least 1"),
+])
+def test_refused_arguments(producer, arguments, message):
+    theta, labels = data(4)
+    arguments = dict(dict(model="m", dataset="d", predictions=theta, labels=labels), **arguments)
+    with pytest.raises(InvalidInput, match=message):
+        producer.publish(**arguments)
+    assert client().records == []
+
+
+def test_empty_shards(producer):
+    with pytest.raises(InvalidInput, match="no rows"):
+        producer.publish("m", "d", np.zeros((0, 4), np.float32), np.zeros(0, int))
+    summary = producer.publish("m", "d", np.zeros((0, 4), np.float32), np.zeros(0, int), run="r", shard=1, shards=2)
+    assert sent("t.chunks") == [] and summary.chunks == 0
+    manifest = wire.decode_manifest(sent("t.runs")[0][1])
+    assert (manifest.chunks, manifest.total_chunks, manifest.source_classes, manifest.target_classes) == ((), 0, 4, 1)
+
+
+def test_manifest_in_parts(monkeypatch):
+    FakeClient.instances.clear()
+    monkeypatch.setattr(leepstream.producer, "Producer", FakeClient)
+    small = LeepProducer("b", max_message_bytes=4096 + 100)  # 4 manifest entries a part
+    theta, labels = data(50, z=1, y=1, dtype=np.float64)
+    theta[:] = 1.0
+    summary = small.publish("m", "d", theta, labels, run="r")
+    assert summary.rows_per_chunk == 100 // 12 == 8 and summary.chunks == 7 and summary.manifest_parts == 2
+    parts = [wire.decode_manifest(value) for _, value in sent("leep.runs")]
+    assert [(p.part_index, p.part_count, p.total_chunks, len(p.chunks)) for p in parts] == [(0, 2, 7, 4), (1, 2, 7, 3)]
+
+
+def test_delivery_failure_publishes_no_manifest(producer):
+    client().fail_when = lambda topic, value: topic == "t.chunks" and wire.decode_chunk(value).first_row == 10
+    theta, labels = data(30)
+    with pytest.raises(DeliveryError, match="rows 10..<20: Broker: Message size too large"):
+        producer.publish("m", "d", theta, labels, run="r", rows_per_chunk=10)
+    assert sent("t.runs") == []
+
+
+def test_full_queue_is_retried(producer):
+    client().queue_full_once = True
+    theta, labels = data(10)
+    assert producer.publish("m", "d", theta, labels, rows_per_chunk=3).chunks == 4
+
+
+def test_stream_cuts_the_same_chunks_as_publish(producer):
+    theta, labels = data(1000, z=7, y=4, dtype=np.float64, seed=3)
+    producer.publish("m", "d", theta, labels, run="r", shard=0, shards=2, rows_per_chunk=64, eep_accuracy=True,
+                     target_classes=4)
+    whole = list(client().records)
+    client().records.clear()
+    with producer.run("m", "d", run="r", shard=0, shards=2, target_classes=4, rows_per_chunk=64,
+                      eep_accuracy=True) as stream:
+        start = 0
+        for size in [1, 63, 64, 200, 0, 5, 300, 17, 350]:
+            stream.add(theta[start:start + size], labels[start:start + size])
+            start += size
+    assert start == 1000
+    streamed = client().records
+    assert [value for _, _, value in streamed[:-1]] == [value for _, _, value in whole[:-1]]
+    assert wire.decode_manifest(streamed[-1][2]).chunks == stream.summary.locations
+    assert stream.summary.rows == 1000 and stream.summary.chunks == 16 and stream.summary.eep_accuracy
+
+
+def test_stream_sends_whole_chunks_as_soon_as_they_are_complete(producer):
+    theta, labels = data(100)
+    with producer.run("m", "d", target_classes=3, rows_per_chunk=30) as stream:
+        stream.add(theta[:20], labels[:20])
+        assert sent("t.chunks") == []
+        stream.add(theta[20:75], labels[20:75])
+        assert [wire.decode_chunk(v).first_row for _, v in sent("t.chunks")] == [0, 30]
+        stream.add(theta[75:], labels[75:])
+        assert len(sent("t.chunks")) == 3 and sent("t.runs") == []
+    assert [wire.decode_chunk(v).row_count for _, v in sent("t.chunks")] == [30, 30, 30, 10]
+    assert len(sent("t.runs")) == 1 and stream.summary is not None and stream.close() is stream.summary
+
+
+def test_stream_refuses_a_bad_batch_before_sending_it(producer):
+    theta, labels = data(100)
+    stream = producer.run("m", "d", target_classes=3, rows_per_chunk=10)
+    stream.add(theta[:25], labels[:25])
+    assert len(sent("t.chunks")) == 2
+    bad = theta[25:60].copy()
+    bad[12] *= 2
+    with pytest.raises(InvalidInput) as caught:
+        stream.add(bad, labels[25:60])
+    assert str(caught.value).startswith("batch 1 predictions: row 37 (row 12 of the batch): the row sums to 2")
+    assert len(sent("t.chunks")) == 2  # the buffered rows 20..<25 were not sent with it either
+    with pytest.raises(InvalidInput, match=r"batch 2 labels: row 25 \(row 0 of the batch\): label 5"):
+        stream.add(theta[25:30], np.full(5, 5))
+    with pytest.raises(InvalidInput, match="batch 3 predictions: has 4 columns; the run has 5"):
+        stream.add(theta[25:30, :4], labels[25:30])
+    stream.add(theta[25:], labels[25:])  # the stream goes on after a refused batch
+    assert stream.close().rows == 100
+
+
+def test_stream_casts_later_batches_to_the_first_dtype(producer):
+    theta, labels = data(10, dtype=np.float32)
+    with producer.run("m", "d", target_classes=3, rows_per_chunk=4) as stream:
+        stream.add(theta[:5], labels[:5])
+        stream.add(theta[5:].astype(np.float64), labels[5:].tolist())
+    chunks = [wire.decode_chunk(v) for _, v in sent("t.chunks")]
+    assert {c.probabilities.dtype for c in chunks} == {np.dtype("<f4")}
+    np.testing.assert_array_equal(np.concatenate([c.probabilities for c in chunks]), theta)
+
+
+def test_stream_aborted_by_an_exception_publishes_no_manifest(producer):
+    theta, labels = data(10)
+    with pytest.raises(KeyError):
+        with producer.run("m", "d", target_classes=3, rows_per_chunk=4) as stream:
+            stream.add(theta, labels)
+            raise KeyError("inference crashed")
+    assert len(sent("t.chunks")) == 2 and sent("t.runs") == []
+    with pytest.raises(RuntimeError, match="aborted"):
+        stream.add(theta, labels)
+
+
+def test_stream_without_rows(producer):
+    with pytest.raises(InvalidInput, match="no rows were added"):
+        with producer.run("m", "d", target_classes=3):
+            pass
+    with pytest.raises(InvalidInput, match="source_classes"):
+        producer.run("m", "d", run="r", shard=1, shards=3, target_classes=3).close()
+    summary = producer.run("m", "d", run="r", shard=1, shards=3, target_classes=3, source_classes=6).close()
+    assert summary.chunks == 0 and wire.decode_manifest(sent("t.runs")[0][1]).source_classes == 6
+
+
+def test_stream_whose_chunk_is_not_delivered_publishes_no_manifest(producer):
+    client().fail_when = lambda topic, value: topic == "t.chunks"
+    theta, labels = data(10)
+    stream = producer.run("m", "d", target_classes=3, rows_per_chunk=100)
+    stream.add(theta, labels)
+    with pytest.raises(DeliveryError, match=r"rows 0..<10"):
+        stream.close()
+    assert sent("t.runs") == []
+    with pytest.raises(RuntimeError, match="failed"):
+        stream.close()
