@@ -18,9 +18,7 @@ struct WorkerMetrics: Sendable {
     let cacheMisses = Counter(label: "leep_worker_chunk_cache_misses_total")
     let cacheBytes = Gauge(label: "leep_worker_chunk_cache_bytes")
     /// Tasks done, by what they computed; every series exists from the start, at 0.
-    let tasksDone: [String: Counter] = Dictionary(uniqueKeysWithValues: ["repair", "eep", "eep_accuracy"].map {
-        ($0, Counter(label: "leep_worker_tasks_done_total", dimensions: [("pass", $0)]))
-    })
+    let tasksDone = counters("leep_worker_tasks_done_total", by: "pass", values: ["repair", "eep", "eep_accuracy"])
 
     /// A task of `pass` done.
     func taskDone(_ pass: String) {
@@ -38,9 +36,7 @@ struct AggregatorMetrics: Sendable {
     let deadLetters = Counter(label: "leep_aggregator_dead_letters_total")
     let runsOpen = Gauge(label: "leep_aggregator_runs_open")
     /// Runs closed, by outcome; every series exists from the start, at 0.
-    let runsClosed: [String: Counter] = Dictionary(uniqueKeysWithValues: ["final", "failed"].map {
-        ($0, Counter(label: "leep_aggregator_runs_closed_total", dimensions: [("status", $0)]))
-    })
+    let runsClosed = counters("leep_aggregator_runs_closed_total", by: "status", values: ["final", "failed"])
 
     /// A run closed with `status` (final or failed).
     func runClosed(_ status: String) {
@@ -83,4 +79,10 @@ struct ConsumerMetrics: Sendable {
                 .record(lag.records)
         }
     }
+}
+
+/// One counter per value of a label, all created (at 0) up front so every series is scraped
+/// before its first event.
+private func counters(_ label: String, by dimension: String, values: [String]) -> [String: Counter] {
+    Dictionary(uniqueKeysWithValues: values.map { ($0, Counter(label: label, dimensions: [(dimension, $0)])) })
 }
