@@ -51,7 +51,9 @@ let package = Package(
         .target(name: "PredictionFiles", dependencies: ["LEEPCore"]),
         .target(name: "WireFormat", dependencies: ["LEEPCore"]),
         .systemLibrary(name: "CRDKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
-        .target(name: "Kafka", dependencies: ["CRDKafka"], linkerSettings: librdkafkaRuntime),
+        .target(
+            name: "Kafka", dependencies: ["CRDKafka", .product(name: "Logging", package: "swift-log")],
+            linkerSettings: librdkafkaRuntime),
         .target(
             name: "Pipeline",
             dependencies: [

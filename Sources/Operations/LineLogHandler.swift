@@ -28,7 +28,7 @@ public struct LineLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var fields: [(String, String)] = [
-            ("ts", Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))),
+            ("ts", Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(Date())),
             ("level", event.level.rawValue), ("logger", label), ("msg", "\(event.message)"),
         ]
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }

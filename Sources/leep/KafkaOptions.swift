@@ -41,6 +41,9 @@ struct KafkaOptions: ParsableArguments {
 
     /// The client configuration: brokers, the properties file, then `--kafka-config` entries.
     func configuration() throws -> KafkaConfiguration {
+        // librdkafka's own messages go into the same log lines, under the same level, for every
+        // client made from this configuration.
+        KafkaLibraryLog.route(to: logger(label: "librdkafka"))
         var configuration = KafkaConfiguration(bootstrapServers: brokers)
         if let kafkaConfigFile {
             let text: String

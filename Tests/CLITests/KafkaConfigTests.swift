@@ -16,6 +16,20 @@ import Testing
         #expect(!outcome.standardOutput.contains("hunter2"))
     }
 
+    /// librdkafka's own messages (here: the broker cannot be reached) come out as the same
+    /// one-line entries as leep's, in JSON with `--log-format json`.
+    @Test func librdkafkaMessagesAreLogLinesToo() throws {
+        let outcome = try command.leep([
+            "scores", "--brokers", "127.0.0.1:1", "--wait-count", "1", "--timeout", "1", "--log-format", "json",
+        ])
+        #expect(outcome.status != 0)
+        let lines = outcome.standardError.split(separator: "\n").filter { !$0.hasPrefix("Error:") }
+        let entries = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
+        #expect(!entries.isEmpty && entries.count == lines.count, "every log line is one JSON object: \(lines.prefix(3))")
+        #expect(entries.contains { $0["logger"] == "librdkafka" && $0["level"] == "error" && $0["facility"] != nil })
+        #expect(entries.allSatisfy { $0["ts"] != nil && $0["msg"] != nil })
+    }
+
     @Test func aBadValueNamesTheProperty() throws {
         let outcome = try command.leep([
             "topics", "create", "--brokers", "127.0.0.1:1", "--kafka-config", "security.protocol=hunter2",

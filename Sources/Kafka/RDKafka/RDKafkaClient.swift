@@ -23,6 +23,7 @@ final class RDKafkaClient: @unchecked Sendable {
                 throw KafkaError(message: "invalid Kafka property \(key): \(detail)")
             }
         }
+        KafkaLibraryLog.install(on: conf)
         prepare(conf)
         guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {
             rd_kafka_conf_destroy(conf)
