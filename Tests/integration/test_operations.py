@@ -98,13 +98,27 @@ def test_metrics_and_health_during_a_run(fresh_cluster, tmp_path):
 
     aggregator_values = wait_for(
         lambda: (values := samples(get(aggregator_port, "/metrics")[1]))
-        and values.get('leep_aggregator_runs_closed_total{status="final"}') == 1 and values,
+        and values.get('leep_aggregator_runs_closed_total{status="final"}') == 1
+        and values.get("leep_aggregator_runs_open") == 0 and values,
         30, 0.5, "aggregator metrics after the run")
     assert aggregator_values["leep_aggregator_pass2_tasks_issued_total"] >= 1
     assert aggregator_values["leep_aggregator_duplicates_dropped_total"] == 0
     assert aggregator_values["leep_aggregator_runs_open"] == 0
     assert not any(key.startswith("leep_run_chunks_accepted{") for key in aggregator_values), \
         "a closed run's progress series is dropped"
+
+    # A run waiting for its second shard is open, and its progress is served per run.
+    (_, _), shards = make_run(tmp_path, "open", rows=4_000, source=50, target=5, dtype=np.float32, seed=74, shards=2)
+    cluster.kafka_run("produce", "--model", "open", "--dataset", "metrics", "--run", "run-open", "--shard", "0",
+                      "--shards", "2", "--predictions", str(shards[0][0]), "--labels", str(shards[0][1]),
+                      "--chunk-rows", "500")
+    progress = '{run="run-open",model="open",dataset="metrics"}'
+    open_values = wait_for(
+        lambda: (values := samples(get(aggregator_port, "/metrics")[1]))
+        and values.get("leep_aggregator_runs_open") == 1 and values.get("leep_run_chunks_accepted" + progress) == 4
+        and values, 30, 0.5, "the open run in the aggregator's metrics")
+    assert open_values["leep_run_pass" + progress] == 1
+    assert open_values["leep_run_chunks_expected" + progress] == 0, "not every manifest is in yet"
 
     # The scrape is valid Prometheus text format and carries every metric the dashboard and the
     # alerts use, with their labels (ops/grafana/metrics.txt; promtool lints all but the HELP

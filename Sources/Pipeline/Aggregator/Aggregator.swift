@@ -192,6 +192,7 @@ final class AggregatorCore: Sendable {
         let runs: [OwnedRun] = state.withLock { state in
             let now = ContinuousClock.now
             state.replaying = state.replaying.filter { now - $0.value < .seconds(5) }
+            metrics.runsOpen.record(state.runs.values.filter { $0.ledger.phase != .closed && !$0.closing }.count)
             return state.runs.values.filter { !state.replaying.keys.contains($0.partition) }
         }
         for owned in runs where owned.ledger.phase != .closed && !owned.closing {
