@@ -36,7 +36,7 @@ struct ScoresCommand: ParsableCommand {
             var lastDrawn: ContinuousClock.Instant?
             let draw = { (board: ScoreBoard) in
                 let clock = Date().formatted(date: .omitted, time: .standard)
-                print("\u{1B}[H\u{1B}[2J" + "leep scores --follow  \(kafka.topics.scores)  \(board.summary)  \(clock)\n")
+                print("\u{1B}[H\u{1B}[2J" + "leep scores --follow  \(kafka.topics.scores)  \(board.summary(dataset: dataset))  \(clock)\n")
                 print(board.leaderboard(dataset: dataset))
                 fflush(nil)
             }

@@ -68,9 +68,9 @@ public struct ScoreBoard: Sendable {
         return "\(record.status.rawValue) \(record.model) on \(record.dataset): \(detail)  (\(record.run))"
     }
 
-    /// "12 runs: 9 final, 2 running, 1 failed"
-    public var summary: String {
-        let records = order.compactMap { latest[$0] }
+    /// "12 runs: 9 final, 2 running, 1 failed" — of one data set, or of all.
+    public func summary(dataset: String? = nil) -> String {
+        let records = records(dataset: dataset)
         let counts = Dictionary(grouping: records, by: \.status).mapValues(\.count)
         let parts = [(ScoreRecord.Status.final, "final"), (.progress, "running"), (.failed, "failed"), (.incomplete, "incomplete")]
             .compactMap { status, name in counts[status].map { "\($0) \(name)" } }

@@ -47,21 +47,22 @@ struct ProgressDisplay {
         let filled = Int((fraction * Double(width)).rounded(.down))
         return "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] "
             + String(format: "%3d%%", Int((fraction * 100).rounded(.down))) + "  "
-            + "\(grouped(done))/\(grouped(total)) \(unit)  " + rateAndETA(done: done, total: total, bytesPerUnit: bytesPerUnit, seconds: seconds)
+            + "\(grouped(done))/\(grouped(total)) \(unit)  " + rateAndETA(done: done, total: total, bytesPerUnit: bytesPerUnit, seconds: seconds, separator: "  ")
     }
 
     /// `90000/200000 rows (45%), 120.3 MB/s, ETA 3 s`
     static func line(done: Int, total: Int, unit: String, bytesPerUnit: Double, seconds: Double) -> String {
         let percent = total > 0 ? Int((min(1, Double(done) / Double(total)) * 100).rounded(.down)) : 100
         return "\(done)/\(total) \(unit) (\(percent)%), "
-            + rateAndETA(done: done, total: total, bytesPerUnit: bytesPerUnit, seconds: seconds).replacingOccurrences(of: "  ", with: ", ")
+            + rateAndETA(done: done, total: total, bytesPerUnit: bytesPerUnit, seconds: seconds, separator: ", ")
     }
 
-    private static func rateAndETA(done: Int, total: Int, bytesPerUnit: Double, seconds: Double) -> String {
-        guard seconds > 0, done > 0 else { return "-- MB/s  ETA --" }
+    /// "120.1 MB/s" and "ETA 4 s", joined by `separator`.
+    private static func rateAndETA(done: Int, total: Int, bytesPerUnit: Double, seconds: Double, separator: String) -> String {
+        guard seconds > 0, done > 0 else { return "-- MB/s" + separator + "ETA --" }
         let rate = Double(done) * bytesPerUnit / seconds / 1e6
         let remaining = Double(total - done) / (Double(done) / seconds)
-        return String(format: "%.1f MB/s", rate) + "  ETA " + (done >= total ? "0 s" : duration(remaining))
+        return String(format: "%.1f MB/s", rate) + separator + "ETA " + (done >= total ? "0 s" : duration(remaining))
     }
 
     private static func duration(_ seconds: Double) -> String {
