@@ -81,15 +81,16 @@ def test_bad_records_are_dead_lettered_and_fail_only_their_run(fresh_cluster, tm
                     chunk_frames(run, f"bad-{name}", "bad-records", theta, labels, 100, Y), Z, Y, ROWS)
         bad_rows[run] = expected
 
-    # A chunk whose class count differs from its run's, after the run's own chunks.
+    # A chunk whose class count differs from its run's, published after the run's own chunks and
+    # listed by the run's manifest: the run cannot complete without it, so it must fail whatever
+    # the timing (published after the run had completed, it would rightly change nothing).
     theta, labels = softmax_rows(3)
     chunks = chunk_frames("run-bad-shape", "bad-shape", "bad-records", theta, labels, 100, Y)
-    publish_run(producer, prefix, "run-bad-shape", "bad-shape", "bad-records", chunks, Z, Y, ROWS)
-    time.sleep(2)
     wide = np.hstack([theta[:100], np.zeros((100, 1), dtype=np.float32)])
     odd = frames.chunk_frame("run-bad-shape", "bad-shape", "bad-records", 0, 1, 300, Z + 1, Y, 2,
                              [int(y) for y in labels[:100]], wide.tolist())
-    producer.send(prefix + "chunks", [odd])
+    publish_run(producer, prefix, "run-bad-shape", "bad-shape", "bad-records", chunks + [(300, 100, odd)], Z, Y,
+                ROWS + 100)
     bad_rows["run-bad-shape"] = "source classes"
 
     # A run of two shards of which only one ever arrives: incomplete, naming the missing shard.
