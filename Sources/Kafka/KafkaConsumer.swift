@@ -74,6 +74,17 @@ public final class KafkaConsumer: @unchecked Sendable {
         try commitPositions(client.handle)
     }
 
+    /// Commits `offsets` (the offset the group resumes from, per partition), synchronously. A
+    /// consumer that keeps state for a window of its input commits the window's start rather
+    /// than its position, so a new owner replays exactly what that state needs.
+    public func commit(offsets: [KafkaTopicPartition: Int64]) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let result = withTopicPartitionList(offsets.map { ($0.key.topic, $0.key.partition, $0.value) }) {
+            rd_kafka_commit(client.handle, $0, 0)
+        }
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, context: "commit") }
+    }
+
     /// Where lag is counted from.
     public enum LagOrigin: Sendable {
         /// The group's committed offsets: what a replacement would read again if this

@@ -64,15 +64,15 @@ public final class KafkaFetcher: @unchecked Sendable {
 public final class KafkaTopicReader: @unchecked Sendable {
     private let client: RDKafkaClient
 
-    /// Assigns all partitions of `topic` at their beginning.
-    public init(configuration: KafkaConfiguration, topic: String) throws(KafkaError) {
+    /// Assigns `partitions` of `topic` (all of them when nil) at their beginning.
+    public init(configuration: KafkaConfiguration, topic: String, partitions: [Int32]? = nil) throws(KafkaError) {
         var configuration = configuration
         if configuration["group.id"] == nil { configuration["group.id"] = "leepstream-reader" }
         configuration["enable.auto.commit"] = "false"
         client = try RDKafkaClient(type: RD_KAFKA_CONSUMER, configuration: configuration)
         rd_kafka_poll_set_consumer(client.handle)
-        let partitions = try client.partitionCount(of: topic)
-        let assigned = withTopicPartitionList((0..<partitions).map { (topic, $0, Int64(RD_KAFKA_OFFSET_BEGINNING)) }) {
+        let partitions = if let partitions { partitions } else { Array(0..<(try client.partitionCount(of: topic))) }
+        let assigned = withTopicPartitionList(partitions.map { (topic, $0, Int64(RD_KAFKA_OFFSET_BEGINNING)) }) {
             rd_kafka_assign(client.handle, $0)
         }
         guard assigned == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(assigned, context: "assign \(topic)") }

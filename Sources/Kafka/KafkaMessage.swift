@@ -25,6 +25,14 @@ public final class KafkaMessage: @unchecked Sendable {
     /// The offset.
     public var offset: Int64 { message.pointee.offset }
 
+    /// When the record was created (its producer's clock) or appended (the broker's), in
+    /// milliseconds since the Unix epoch; nil when the record carries no timestamp.
+    public var timestampMilliseconds: Int64? {
+        var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let milliseconds = rd_kafka_message_timestamp(message, &type)
+        return type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || milliseconds < 0 ? nil : milliseconds
+    }
+
     /// The value's bytes (empty for a null value).
     public var value: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: message.pointee.payload, count: message.pointee.len)

@@ -22,12 +22,15 @@ public struct Topics: Sendable {
     public var conditionals: String { prefix + "conditionals" }
     /// Aggregator → anyone: progress, final and failed scores as JSON, keyed by pair.
     public var scores: String { prefix + "scores" }
+    /// Aggregators → aggregators: the ids of closed runs, keyed by run, compacted; partition i
+    /// holds the runs of `runs` partition i.
+    public var closed: String { prefix + "closed" }
     /// Records that are not valid frames, with the reason in their headers.
     public var deadLetter: String { prefix + "deadletter" }
 
     /// Every topic with its partition count.
     public var all: [(name: String, partitions: Int32)] {
-        [(chunks, 8), (runs, 4), (tasks, 8), (conditionals, 4), (scores, 1), (deadLetter, 1)]
+        [(chunks, 8), (runs, 4), (closed, 4), (tasks, 8), (conditionals, 4), (scores, 1), (deadLetter, 1)]
     }
 
     /// Creates the topics that do not exist yet.

@@ -16,7 +16,7 @@ public enum WireFormat {
 /// The kind byte of a frame.
 public enum FrameKind: UInt8, Sendable {
     case chunk = 1, manifest = 2, partial = 3, task = 4, conditional = 5, taskResult = 6
-    case chunkRejected = 7, runMarker = 8
+    case chunkRejected = 7, runMarker = 8, partitionMarker = 9
 }
 
 /// Any decoded frame.
@@ -29,6 +29,7 @@ public enum Frame: Sendable {
     case taskResult(TaskResultFrame)
     case chunkRejected(ChunkRejectedFrame)
     case runMarker(RunMarkerFrame)
+    case partitionMarker(PartitionMarkerFrame)
 
     /// Decodes one frame; every malformed input is refused with the reason.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(FrameError) -> Frame {
@@ -44,6 +45,7 @@ public enum Frame: Sendable {
         case .taskResult: frame = .taskResult(try TaskResultFrame(reading: &reader))
         case .chunkRejected: frame = .chunkRejected(try ChunkRejectedFrame(reading: &reader))
         case .runMarker: frame = .runMarker(try RunMarkerFrame(reading: &reader))
+        case .partitionMarker: frame = .partitionMarker(try PartitionMarkerFrame(reading: &reader))
         }
         try reader.expectEnd()
         return frame
@@ -71,11 +73,12 @@ public enum Frame: Sendable {
         case .taskResult: "task result"
         case .chunkRejected: "chunk rejection"
         case .runMarker: "run marker"
+        case .partitionMarker: "partition marker"
         }
     }
 
-    /// The run the frame belongs to.
-    public var run: String {
+    /// The run the frame belongs to; nil for a partition marker, which belongs to none.
+    public var run: String? {
         switch self {
         case .chunk(let frame): frame.run.id
         case .manifest(let frame): frame.run.id
@@ -85,6 +88,7 @@ public enum Frame: Sendable {
         case .taskResult(let frame): frame.run
         case .chunkRejected(let frame): frame.run.id
         case .runMarker(let frame): frame.run
+        case .partitionMarker: nil
         }
     }
 

@@ -11,6 +11,11 @@ struct AggregateCommand: AsyncParsableCommand {
     @Option(help: "Seconds without progress before missing chunks are recomputed.") var repairAfter: Double = 10
     @Option(help: "Seconds without any record before a run whose manifests are not all in is published as incomplete.")
     var incompleteAfter: Double = 60
+    @Option(help: ArgumentHelp(
+        "Seconds without any record before an open run is closed as failed (abandoned).",
+        discussion: "Keeps a run that never finishes from staying open, and pinning the runs topic's history, forever. "
+            + "Keep it below the retention of the runs and chunks topics."))
+    var abandonAfter: Double = 86_400
     @Option(help: "The broker's message size limit in bytes.") var maxMessageBytes: Int = 1_000_000
     @OptionGroup var kafka: KafkaOptions
     @OptionGroup var operations: OperationsOptions
@@ -19,6 +24,7 @@ struct AggregateCommand: AsyncParsableCommand {
         var options = Aggregator.Options()
         options.repairAfter = .milliseconds(Int(repairAfter * 1000))
         options.incompleteAfter = .milliseconds(Int(incompleteAfter * 1000))
+        options.abandonAfter = .milliseconds(Int(abandonAfter * 1000))
         options.maxMessageBytes = maxMessageBytes
         // Deployments on one cluster are told apart by their topic prefix; so are their groups.
         let group = self.group ?? kafka.topicPrefix + "aggregators"

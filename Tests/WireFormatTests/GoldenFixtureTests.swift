@@ -190,6 +190,7 @@ enum FrameValue: Equatable, Sendable {
     case taskResult(TaskResultFrame)
     case chunkRejected(ChunkRejectedFrame)
     case runMarker(RunMarkerFrame)
+    case partitionMarker(PartitionMarkerFrame)
 
     init(_ frame: Frame) {
         switch frame {
@@ -201,6 +202,7 @@ enum FrameValue: Equatable, Sendable {
         case .taskResult(let frame): self = .taskResult(frame)
         case .chunkRejected(let frame): self = .chunkRejected(frame)
         case .runMarker(let frame): self = .runMarker(frame)
+        case .partitionMarker(let frame): self = .partitionMarker(frame)
         }
     }
 
@@ -214,6 +216,7 @@ enum FrameValue: Equatable, Sendable {
         case .taskResult(let frame): frame.encoded()
         case .chunkRejected(let frame): frame.encoded()
         case .runMarker(let frame): frame.encoded()
+        case .partitionMarker(let frame): frame.encoded()
         }
     }
 }
@@ -224,7 +227,7 @@ enum Golden {
     static let names = [
         "chunk_f32.bin", "chunk_f64.bin", "chunk_f16.bin", "manifest.bin", "partial.bin", "task_pass2.bin",
         "task_pass2_accuracy.bin", "task_repair.bin", "conditional.bin", "task_result.bin", "chunk_rejected.bin", "run_marker_pass2.bin",
-        "run_marker_closed.bin",
+        "run_marker_closed.bin", "partition_barrier.bin", "partition_dead_lettered.bin",
     ]
 
     static let partialChunks = [ChunkID(shard: 1, firstRow: 3, rowCount: 2), ChunkID(shard: 0, firstRow: 0, rowCount: 2)]
@@ -291,6 +294,10 @@ enum Golden {
             return .runMarker(RunMarkerFrame(run: "r1", marker: .pass2Issued(taskIDs: [pass2TaskID, 1])))
         case "run_marker_closed.bin":
             return .runMarker(RunMarkerFrame(run: "r1", marker: .closed))
+        case "partition_barrier.bin":
+            return .partitionMarker(PartitionMarkerFrame(.barrier(token: 0xFEED_FACE_CAFE_BEEF)))
+        case "partition_dead_lettered.bin":
+            return .partitionMarker(PartitionMarkerFrame(.deadLettered(offset: 1_234_567)))
         default:
             return nil
         }

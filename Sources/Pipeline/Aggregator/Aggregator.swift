@@ -6,17 +6,23 @@ import Synchronization
 import WireFormat
 
 /// `leep aggregate`: a member of the aggregators' consumer group. It owns the runs whose
-/// records land in its partitions of the runs topic, rebuilds their ledgers by replaying those
-/// partitions from the beginning, and acts on them: starts pass 2, issues repairs, publishes
-/// progress and the final (or failed) score.
+/// records land in its partitions of the runs topic and drives each through its
+/// `RunStateMachine`: a loop that feeds events (records, "caught up", ticks) and carries out the
+/// actions they return, all of a round's in one batch.
 ///
-/// Every decision depends only on the ledger, so a second aggregator that takes over — after a
-/// crash, a freeze or a rebalance — decides the same; anything published twice is harmless
-/// (tasks count once per id, scores are keyed by pair).
+/// Its state is bounded by the open runs: a closed run leaves only its id, and the group's
+/// committed offset of each partition is the first record of its oldest open run, so a new owner
+/// replays no more than the open runs need. The ids of closed runs live on the compacted closed
+/// topic, which a new owner reads first, so late records of long-closed runs change nothing.
+///
+/// Every decision depends only on the run's records, and each is recorded on the runs topic, so
+/// an aggregator that takes over — after a crash, a freeze or a rebalance — decides the same;
+/// anything published twice is harmless (tasks count once per id, scores are keyed by pair).
 public final class Aggregator: Sendable {
     /// Tuning knobs.
     public struct Options: Sendable {
-        /// Issue repair tasks for chunks still missing after this long without progress.
+        /// Issue repair tasks for chunks still missing after this long without progress; issue
+        /// pass-2 tasks again after this long without a result.
         public var repairAfter: Duration = .seconds(10)
         /// Chunks per task.
         public var chunksPerTask = 32
@@ -27,9 +33,21 @@ public final class Aggregator: Sendable {
         /// Publish `incomplete` for a run whose manifests are not all in and that has had no
         /// record for this long.
         public var incompleteAfter: Duration = .seconds(60)
+        /// Close a run as failed ("abandoned") after this long without a record, so a run that
+        /// never finishes does not stay open, and pin the runs topic's history, forever. Keep it
+        /// shorter than the retention of the runs and chunks topics.
+        public var abandonAfter: Duration = .seconds(86_400)
+        /// Records handled per round at most before the round's actions are carried out.
+        public var recordsPerRound = 2_000
 
         /// Defaults.
         public init() {}
+
+        var policy: RunStateMachine.Policy {
+            RunStateMachine.Policy(
+                repairAfter: repairAfter, incompleteAfter: incompleteAfter, abandonAfter: abandonAfter,
+                progressInterval: progressInterval, chunksPerTask: chunksPerTask)
+        }
     }
 
     private let core: AggregatorCore
@@ -39,15 +57,16 @@ public final class Aggregator: Sendable {
 
     /// Joins `group` and subscribes to the runs topic.
     public init(
-        configuration: KafkaConfiguration, group: String, topics: Topics, options: Options = Options(), logger: Logger
+        configuration: KafkaConfiguration, group: String, topics: Topics, options: Options = Options(),
+        clock: any WallClock = SystemWallClock(), logger: Logger
     ) throws(KafkaError) {
-        let core = try AggregatorCore(configuration: configuration, topics: topics, options: options, logger: logger)
+        let core = try AggregatorCore(configuration: configuration, topics: topics, options: options, clock: clock, logger: logger)
         self.core = core
         consumer = try KafkaConsumer(
             configuration: configuration.merging(["group.id": group]), topics: [topics.runs]
         ) { rebalance, _ in
-            // Nothing is committed: a partition is always replayed from its beginning, which is
-            // how a new owner rebuilds the ledgers of the runs in it.
+            // Offsets are committed by the loop at the end of every round, after the round's
+            // actions are delivered; a revocation only drops the partitions' state.
             switch rebalance {
             case .assigned(let partitions): core.assigned(partitions.map(\.partition))
             case .revoked(let partitions): core.revoked(partitions.map(\.partition))
@@ -57,362 +76,526 @@ public final class Aggregator: Sendable {
 
     /// Processes records until `shutdown` is triggered.
     public func run(until shutdown: ShutdownSignal) throws {
-        var lastAction = ContinuousClock.now
-        // Aggregators never commit (they replay their partitions), so their lag is measured
-        // from where they have read to.
-        var upkeep = LoopUpkeep(health: health, topicPrefix: core.topics.prefix, lagFrom: .position)
+        var upkeep = LoopUpkeep(health: health, topicPrefix: core.topics.prefix, lagFrom: .committed)
         defer { health.stop() }
         while !shutdown.isTriggered {
             upkeep.round(consumer)
-            if let message = try consumer.poll(timeoutMilliseconds: 200) {
-                if core.handle(message) {
-                    // A run just became ready for pass 2 or for its final score: what a user
-                    // waits for, so it is not left to the next periodic round.
-                    core.act()
-                    lastAction = .now
-                }
-            } else {
-                core.caughtUp()
-            }
-            if ContinuousClock.now - lastAction >= .milliseconds(200) {
-                core.act()
-                lastAction = .now
-            }
+            try core.round(consumer)
         }
         consumer.close()
         core.logger.info("aggregator stopped")
     }
 }
 
-/// The aggregator's ledgers and actions, shared by the poll loop and the rebalance handler
-/// (both on the polling thread).
+/// The aggregator's partitions, their runs and the loop's rounds. Shared by the poll loop and
+/// the rebalance handler, both on the polling thread: the mutex makes that safe to state, it is
+/// never contended.
 final class AggregatorCore: Sendable {
-    /// A ledger plus what this process has done about it (not replayed: another process
-    /// starting afresh may redo these, harmlessly).
-    struct OwnedRun {
-        var ledger: RunLedger
-        let partition: Int32
-        var lastProgress = ContinuousClock.now
-        var lastActivity = ContinuousClock.now
-        var incompleteReported = false
-        var lastRepair: ContinuousClock.Instant?
-        var lastPublishedProgress: String?
-        var lastProgressPublished: ContinuousClock.Instant?
-        var pass2Issued: ContinuousClock.Instant?
-        var closing = false
-        var progressMark = 0
+    /// One assigned partition of the runs topic.
+    struct OwnedPartition {
+        /// How far the new owner is.
+        enum Phase {
+            /// The closed topic's partition is to be read and the barriers written.
+            case assigned
+            /// Records before `barrier` are history: folded, not acted on.
+            case replaying(barrier: UInt64, sentAt: Timestamp)
+            /// Caught up: every machine decides.
+            case live
+        }
+
+        var phase: Phase = .assigned
+        /// Ids of the runs closed in this partition: all a closed run leaves behind.
+        var closed: Set<String> = []
+        /// Open runs and the offset of the first record of each.
+        var runs: [String: OpenRun] = [:]
+        /// The offset after the last record read.
+        var nextOffset: Int64?
+        /// The offset last committed.
+        var committed: Int64?
+        /// Malformed records met while replaying, by offset: dead-lettered once caught up unless
+        /// a marker says an earlier owner did it.
+        var deferredDeadLetters: [Int64: OutgoingRecord] = [:]
+
+        var isLive: Bool {
+            if case .live = phase { return true }
+            return false
+        }
+
+        /// Where a new owner must start: the first record of the oldest open run, else the
+        /// offset after the last record read.
+        var resumeOffset: Int64? {
+            runs.values.map(\.firstOffset).min() ?? nextOffset
+        }
+    }
+
+    /// An open run's machine and where its records start.
+    struct OpenRun {
+        var machine: RunStateMachine
+        let firstOffset: Int64
     }
 
     struct State {
-        var runs: [String: OwnedRun] = [:]
-        /// Partitions assigned and when; actions wait until they are replayed.
-        var replaying: [Int32: ContinuousClock.Instant] = [:]
+        var partitions: [Int32: OwnedPartition] = [:]
         /// Partitions of the tasks topic, once looked up.
         var taskPartitions: Int32?
     }
 
     let producer: KafkaProducer
+    let configuration: KafkaConfiguration
     let topics: Topics
     let options: Aggregator.Options
+    let clock: any WallClock
     let metrics = AggregatorMetrics()
     let logger: Logger
     private let state = Mutex(State())
 
-    init(configuration: KafkaConfiguration, topics: Topics, options: Aggregator.Options, logger: Logger) throws(KafkaError) {
+    init(
+        configuration: KafkaConfiguration, topics: Topics, options: Aggregator.Options, clock: any WallClock, logger: Logger
+    ) throws(KafkaError) {
         producer = try KafkaProducer(configuration: configuration)
+        self.configuration = configuration
         self.topics = topics
         self.options = options
+        self.clock = clock
         self.logger = logger
+        // A run's closed record goes to the closed topic's partition numbered like its runs
+        // partition: the two topics must have as many partitions.
+        let (runs, closed) = (try producer.partitionCount(of: topics.runs), try producer.partitionCount(of: topics.closed))
+        guard runs == closed else {
+            throw KafkaError(message: "\(topics.closed) has \(closed) partitions but \(topics.runs) has \(runs); "
+                + "they must match (leep topics create makes them so)")
+        }
     }
 
     func assigned(_ partitions: [Int32]) {
-        logger.info("runs partitions assigned; replaying them", metadata: ["partitions": "\(partitions)"])
+        logger.info("runs partitions assigned", metadata: ["partitions": "\(partitions.sorted())"])
         state.withLock { state in
-            for partition in partitions { state.replaying[partition] = .now }
+            for partition in partitions { state.partitions[partition] = OwnedPartition() }
         }
     }
 
     func revoked(_ partitions: [Int32]) {
+        logger.info("runs partitions revoked", metadata: ["partitions": "\(partitions.sorted())"])
         state.withLock { state in
-            state.runs = state.runs.filter { !partitions.contains($0.value.partition) }
-            for partition in partitions { state.replaying[partition] = nil }
+            for partition in partitions { state.partitions[partition] = nil }
         }
     }
 
-    /// No record arrived for a poll interval: every assigned partition is replayed.
-    func caughtUp() {
-        state.withLock { $0.replaying.removeAll() }
+    // MARK: The round
+
+    /// One round: take over newly assigned partitions, handle what has arrived, let time pass
+    /// for every run, carry out every action due as one batch, commit.
+    func round(_ consumer: KafkaConsumer) throws {
+        try takeOver()
+        var outbox = Outbox()
+        let started = ContinuousClock.now
+        var handled = 0
+        var message = try consumer.poll(timeoutMilliseconds: 100)
+        while let current = message {
+            handle(current, into: &outbox)
+            handled += 1
+            guard handled < options.recordsPerRound, ContinuousClock.now - started < .milliseconds(100) else { break }
+            message = try consumer.poll(timeoutMilliseconds: 0)
+        }
+        tick(into: &outbox)
+        deliver(outbox)
+        commit(consumer)
     }
 
-    /// Applies one record of the runs topic; returns true when it made its run ready for a
-    /// decision that ends a phase (pass 2 can be issued, or the final score published).
-    @discardableResult
-    func handle(_ message: KafkaMessage) -> Bool {
-        metrics.recordsConsumed.increment()
+    /// Reads the closed runs of newly assigned partitions and writes a barrier to each (again,
+    /// if a barrier has not come back within the repair interval: it may have been lost).
+    private func takeOver() throws {
+        let now = clock.now()
+        let due = state.withLock { state in
+            state.partitions.filter { _, owned in
+                switch owned.phase {
+                case .assigned: true
+                case .replaying(_, let sentAt): now - sentAt >= options.repairAfter
+                case .live: false
+                }
+            }.keys.sorted()
+        }
+        guard !due.isEmpty else { return }
+        let tokens = Dictionary(uniqueKeysWithValues: due.map { ($0, UInt64.random(in: 1...UInt64.max)) })
+        var barriers: [OutgoingRecord] = []
+        for (partition, token) in tokens {
+            let barrier = PartitionMarkerFrame(.barrier(token: token)).encoded()
+            barriers.append(OutgoingRecord(topic: topics.runs, key: nil, value: barrier, partition: partition))
+            // One key for every barrier, so compaction keeps only the latest of each partition.
+            barriers.append(OutgoingRecord(topic: topics.closed, key: Array("barrier".utf8), value: barrier, partition: partition))
+        }
+        try producer.send(barriers)
+        let closed = try readClosedRuns(of: tokens)
+        state.withLock { state in
+            for (partition, token) in tokens {
+                guard var owned = state.partitions[partition] else { continue }  // Revoked meanwhile.
+                if case .assigned = owned.phase { owned.closed = closed[partition] ?? [] }
+                owned.phase = .replaying(barrier: token, sentAt: now)
+                state.partitions[partition] = owned
+            }
+        }
+        logger.info("replaying runs partitions up to their barriers", metadata: [
+            "partitions": "\(due)", "closed_runs": "\(closed.values.reduce(0) { $0 + $1.count })",
+        ])
+    }
+
+    /// The ids of the closed runs of each partition, read from the closed topic up to this
+    /// owner's barrier.
+    private func readClosedRuns(of tokens: [Int32: UInt64]) throws -> [Int32: Set<String>] {
+        let reader = try KafkaTopicReader(configuration: configuration, topic: topics.closed, partitions: Array(tokens.keys))
+        var closed: [Int32: Set<String>] = [:]
+        var waiting = Set(tokens.keys)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !waiting.isEmpty {
+            guard ContinuousClock.now < deadline else {
+                throw KafkaError(message: "reading \(topics.closed): no barrier back from partitions \(waiting.sorted()) within 60 s")
+            }
+            guard let message = reader.poll(timeoutMilliseconds: 200) else { continue }
+            switch try? Frame.decode(message.value) {
+            case .partitionMarker(let marker):
+                if case .barrier(let token) = marker.marker, tokens[message.partition] == token {
+                    waiting.remove(message.partition)
+                }
+            case .runMarker(let marker) where marker.marker == .closed:
+                closed[message.partition, default: []].insert(marker.run)
+            default:
+                break  // Not written by an aggregator; nothing to learn from it.
+            }
+        }
+        return closed
+    }
+
+    /// Applies one record of the runs topic.
+    private func handle(_ message: KafkaMessage, into outbox: inout Outbox) {
+        let now = clock.now()
+        let partition = message.partition
         let frame: Frame
         do {
             frame = try Frame.decode(message.value)
         } catch {
-            deadLetter(message, reason: error.description)
-            return false
+            return deadLetter(message, reason: error.description, into: &outbox)
         }
-        switch frame {
-        case .manifest, .partial, .taskResult, .chunkRejected, .runMarker:
-            return state.withLock { state in
-                var owned = state.runs[frame.run] ?? OwnedRun(ledger: RunLedger(run: frame.run), partition: message.partition)
-                let (accepted, dropped) = (owned.ledger.acceptedPartials, owned.ledger.duplicatesDropped)
-                owned.ledger.apply(frame)
-                // A replay after an assignment re-applies history: counted once, when it happened.
-                if state.replaying[message.partition] == nil {
-                    metrics.partialsAccepted.increment(by: Int64(owned.ledger.acceptedPartials - accepted))
-                    metrics.duplicatesDropped.increment(by: Int64(owned.ledger.duplicatesDropped - dropped))
+        state.withLock { state in
+            guard var owned = state.partitions[partition] else { return }
+            defer { state.partitions[partition] = owned }
+            owned.nextOffset = message.offset + 1
+            if owned.isLive { metrics.recordsConsumed.increment() }
+            switch frame {
+            case .partitionMarker(let marker):
+                switch marker.marker {
+                case .barrier(let token):
+                    if case .replaying(token, _) = owned.phase { catchUp(&owned, partition: partition, now: now, into: &outbox) }
+                case .deadLettered(let offset):
+                    owned.deferredDeadLetters[offset] = nil
                 }
-                owned.lastActivity = .now
-                owned.incompleteReported = false
-                // Progress: a partial accepted or a pass-2 result in. Repairs wait for its absence.
-                let progress = owned.ledger.acceptedPartials + owned.ledger.results.count
-                if progress != owned.progressMark {
-                    owned.progressMark = progress
-                    owned.lastProgress = .now
+            case .manifest, .partial, .taskResult, .chunkRejected, .runMarker:
+                let run = frame.run!
+                guard !owned.closed.contains(run) else { return }  // Late records of a closed run change nothing.
+                var open = owned.runs[run] ?? OpenRun(
+                    machine: RunStateMachine(run: run, policy: options.policy, firstSeen: now), firstOffset: message.offset)
+                // History happened at its own time, and is counted in the metrics when it happened.
+                let time = owned.isLive ? now : min(now, message.timestampMilliseconds.map(Timestamp.init) ?? now)
+                let (accepted, dropped) = (open.machine.ledger.acceptedPartials, open.machine.ledger.duplicatesDropped)
+                let actions = open.machine.handle(.record(frame, at: time))
+                if owned.isLive {
+                    metrics.partialsAccepted.increment(by: Int64(open.machine.ledger.acceptedPartials - accepted))
+                    metrics.duplicatesDropped.increment(by: Int64(open.machine.ledger.duplicatesDropped - dropped))
                 }
-                state.runs[frame.run] = owned
-                let ledger = owned.ledger
-                return ledger.isReadyForPass2 || ledger.pass2Results.map { $0.done == $0.expected } == true
+                outbox.add(actions, of: open.machine.run, partition: partition)
+                settle(open, in: &owned, partition: partition, into: &outbox)
+            case .chunk, .task, .conditional:
+                // Dead-lettered below, outside the lock, like a malformed record.
+                break
             }
-        case .chunk, .task, .conditional:
-            deadLetter(message, reason: "a \(frame.kindName) frame does not belong on \(message.topic)")
-            return false
+        }
+        if case .chunk = frame { deadLetter(message, reason: "a chunk frame does not belong on \(message.topic)", into: &outbox) }
+        if case .task = frame { deadLetter(message, reason: "a task frame does not belong on \(message.topic)", into: &outbox) }
+        if case .conditional = frame {
+            deadLetter(message, reason: "a conditional frame does not belong on \(message.topic)", into: &outbox)
         }
     }
 
-    /// Takes every decision that is due. Waits while a partition is being replayed (or for at
-    /// most 5 s after its assignment), so a decision already recorded later in the partition is
-    /// not taken again.
-    func act() {
-        let runs: [OwnedRun] = state.withLock { state in
-            let now = ContinuousClock.now
-            state.replaying = state.replaying.filter { now - $0.value < .seconds(5) }
-            metrics.runsOpen.record(state.runs.values.filter { $0.ledger.phase != .closed && !$0.closing }.count)
-            return state.runs.values.filter { !state.replaying.keys.contains($0.partition) }
+    /// The partition's barrier came back: everything before it is applied, so its runs decide
+    /// from now on, and malformed records no earlier owner dead-lettered are dead-lettered now.
+    private func catchUp(_ owned: inout OwnedPartition, partition: Int32, now: Timestamp, into outbox: inout Outbox) {
+        owned.phase = .live
+        for run in owned.runs.keys.sorted() {
+            var open = owned.runs[run]!
+            outbox.add(open.machine.handle(.caughtUp(at: now)), of: open.machine.run, partition: partition)
+            settle(open, in: &owned, partition: partition, into: &outbox)
         }
-        for owned in runs where owned.ledger.phase != .closed && !owned.closing {
-            do {
-                try act(on: owned)
-            } catch {
-                logger.error("action failed; it will be retried", metadata: ["run": "\(owned.ledger.run)", "error": "\(error)"])
-            }
+        for (offset, record) in owned.deferredDeadLetters.sorted(by: { $0.key < $1.key }) {
+            outbox.deadLetters.append((record, offset, partition))
+            metrics.deadLetters.increment()
+        }
+        owned.deferredDeadLetters = [:]
+        logger.info("runs partition caught up", metadata: ["partition": "\(partition)", "open_runs": "\(owned.runs.count)"])
+    }
+
+    /// Keeps an open run's machine, or forgets a closed one but for its id.
+    private func settle(_ open: OpenRun, in owned: inout OwnedPartition, partition: Int32, into outbox: inout Outbox) {
+        let run = open.machine.run
+        guard open.machine.isClosed else {
+            owned.runs[run] = open
+            return
+        }
+        owned.runs[run] = nil
+        owned.closed.insert(run)
+        if !owned.isLive {
+            // Closed by a marker met in replay but missing from the closed topic (its owner died
+            // between the two): record it there too.
+            outbox.closed.append(Outbox.Closed(run: run, partition: partition, record: nil))
+        }
+        if let identity = open.machine.ledger.identity {
+            metrics.forget(run: run, model: identity.model, dataset: identity.dataset)
         }
     }
 
-    private func act(on owned: OwnedRun) throws {
-        let ledger = owned.ledger
-        let now = ContinuousClock.now
-        if let reason = ledger.failure {
-            return try close(ledger, record: failedRecord(ledger, reason: reason))
-        }
-        if let outcome = ledger.finalScore() {
-            switch outcome {
-            case .success(let score): return try close(ledger, record: finalRecord(ledger, score: score))
-            case .failure(let failure): return try close(ledger, record: failedRecord(ledger, reason: failure.reason))
+    /// Lets time pass for every open run of every caught-up partition.
+    private func tick(into outbox: inout Outbox) {
+        let now = clock.now()
+        state.withLock { state in
+            var open = 0
+            for partition in state.partitions.keys {
+                guard var owned = state.partitions[partition], owned.isLive else { continue }
+                for run in owned.runs.keys {
+                    var entry = owned.runs[run]!
+                    outbox.add(entry.machine.handle(.tick(now)), of: entry.machine.run, partition: partition)
+                    settle(entry, in: &owned, partition: partition, into: &outbox)
+                }
+                open += owned.runs.count
+                state.partitions[partition] = owned
             }
+            metrics.runsOpen.record(open)
         }
-        if ledger.isReadyForPass2 && owned.pass2Issued == nil {
-            try issuePass2(ledger)
-        } else if case .pass2(let expected) = ledger.phase, let issued = owned.pass2Issued,
-                  now - max(issued, owned.lastProgress) >= options.repairAfter {
-            // No result for a while: a task may have been skipped past; issue the missing ones again.
-            let missing = expected.filter { ledger.results[$0] == nil }
-            try issuePass2(ledger, only: missing)
-        } else if case .pass2 = ledger.phase, owned.pass2Issued == nil {
-            // Replayed after the marker: count from now before issuing anything again.
-            update(ledger.run) { $0.pass2Issued = now }
-        } else if ledger.phase == .collecting, ledger.manifestsComplete, !ledger.missingChunks.isEmpty,
-                  now - owned.lastProgress >= options.repairAfter,
-                  owned.lastRepair.map({ now - $0 >= options.repairAfter }) ?? true {
-            try repair(ledger)
-        } else if ledger.phase == .collecting, !ledger.manifestsComplete, !owned.incompleteReported,
-                  now - owned.lastActivity >= options.incompleteAfter {
-            // Not a failure: the missing shards may still arrive, and the run then goes on.
-            var record = baseRecord(ledger, status: .incomplete)
-            let seconds = Int(options.incompleteAfter.components.seconds)
-            record.reason = "no record for \(seconds) s; " + ledger.missingSummary
-            record.chunksAccepted = ledger.accepted.count
-            try publish(record)
-            update(ledger.run) { $0.incompleteReported = true }
-            logger.warning("run incomplete", metadata: ["run": "\(ledger.run)", "reason": "\(record.reason!)"])
-        }
-        try publishProgress(owned)
     }
 
-    // MARK: Decisions
+    // MARK: Carrying out actions
 
-    private func issuePass2(_ ledger: RunLedger, only subset: Set<UInt64>? = nil) throws {
-        guard let joint = ledger.joint else { return }
-        let conditional = ConditionalTable(joint: joint)
+    /// Sends everything due, in at most two batches: conditionals, scores, repairs and dead
+    /// letters first; then what must follow them — pass-2 tasks name where their conditional
+    /// landed, and a decision is recorded (`pass2Issued`, `repairIssued`, `closed`, dead-lettered)
+    /// only once what it records is delivered. Retries until delivered: nothing may be committed
+    /// before.
+    private func deliver(_ outbox: Outbox) {
+        guard !outbox.isEmpty else { return }
+        // First batch: each run's conditional parts, in order, then everything else.
+        let conditionals = outbox.pass2.map { conditionalRecords($0.conditional, run: $0.run) }
+        var first = conditionals.flatMap { $0 }
+        first += outbox.scores.map(scoreRecord)
+        first += taskRecords(outbox.repairs.flatMap { repair in
+            repair.tasks.map { TaskFrame(run: repair.run, pass: $0.pass, conditional: [], chunks: $0.chunks) }
+        })
+        first += outbox.deadLetters.map(\.record)
+        let reports = sendUntilDelivered(first, what: "conditionals, scores and repairs")
+
+        var second: [OutgoingRecord] = []
+        var reportIndex = 0
+        for (issue, records) in zip(outbox.pass2, conditionals) {
+            let located = reports[reportIndex..<(reportIndex + records.count)].map {
+                RecordLocation(partition: $0.partition, offset: $0.offset)
+            }
+            reportIndex += records.count
+            second += taskRecords(issue.tasks.map {
+                TaskFrame(run: issue.run, pass: $0.pass, conditional: located, chunks: $0.chunks)
+            })
+            if issue.isStart {
+                second.append(marker(.pass2Issued(taskIDs: issue.tasks.map(\.id)), run: issue.run))
+            }
+            metrics.pass2TasksIssued.increment(by: Int64(issue.tasks.count))
+            logger.info(issue.isStart ? "pass 2 issued" : "pass 2 tasks issued again", metadata: [
+                "run": "\(issue.run)", "tasks": "\(issue.tasks.count)", "conditional_parts": "\(records.count)",
+            ])
+        }
+        for repair in outbox.repairs {
+            second.append(marker(.repairIssued(chunks: UInt32(repair.chunks)), run: repair.run))
+            metrics.chunksRepaired.increment(by: Int64(repair.chunks))
+            logger.warning("repairing chunks without an accepted partial", metadata: [
+                "run": "\(repair.run)", "chunks": "\(repair.chunks)", "tasks": "\(repair.tasks.count)",
+            ])
+        }
+        for closed in outbox.closed {
+            if let record = closed.record {
+                second.append(marker(.closed, run: closed.run))
+                metrics.runClosed(record.status.rawValue)
+                logger.info("run closed", metadata: [
+                    "run": "\(closed.run)", "status": "\(record.status.rawValue)",
+                    "leep": "\(record.leep.map { "\($0)" } ?? "-")", "duplicates_dropped": "\(record.partialsDropped ?? 0)",
+                    "reason": "\(record.reason ?? "")",
+                ])
+            }
+            second.append(OutgoingRecord(
+                topic: topics.closed, key: Array(closed.run.utf8), value: RunMarkerFrame(run: closed.run, marker: .closed).encoded(),
+                partition: closed.partition))
+        }
+        for letter in outbox.deadLetters {
+            second.append(OutgoingRecord(
+                topic: topics.runs, value: PartitionMarkerFrame(.deadLettered(offset: letter.offset)).encoded(),
+                partition: letter.partition))
+        }
+        for record in outbox.scores where record.status == .progress {
+            metrics.progress(
+                run: record.run, model: record.model, dataset: record.dataset, accepted: record.chunksAccepted ?? 0,
+                expected: record.chunksExpected, pass: record.pass ?? 1)
+        }
+        if !second.isEmpty { sendUntilDelivered(second, what: "tasks and markers") }
+    }
+
+    private func marker(_ marker: RunMarkerFrame.Marker, run: String) -> OutgoingRecord {
+        OutgoingRecord(topic: topics.runs, key: run, value: RunMarkerFrame(run: run, marker: marker).encoded())
+    }
+
+    /// P(y|z) as conditional frames, each under the message limit.
+    private func conditionalRecords(_ conditional: ConditionalTable, run: String) -> [OutgoingRecord] {
         let parts = MatrixPart.split(
             cells: conditional.probabilities.count, bytesPerCell: ConditionalFrame.bytesPerCell,
             maxPayloadBytes: options.maxMessageBytes - 4096)
-        let conditionalRecords = parts.map { part in
-            OutgoingRecord(topic: topics.conditionals, key: ledger.run, value: ConditionalFrame(
-                run: ledger.run, targetClasses: conditional.targetClasses, sourceClasses: conditional.sourceClasses, part: part,
+        return parts.map { part in
+            OutgoingRecord(topic: topics.conditionals, key: run, value: ConditionalFrame(
+                run: run, targetClasses: conditional.targetClasses, sourceClasses: conditional.sourceClasses, part: part,
                 values: Array(conditional.probabilities[part.cellStart..<(part.cellStart + part.cellCount)])
             ).encoded())
         }
-        let locations = try producer.send(conditionalRecords).map { RecordLocation(partition: $0.partition, offset: $0.offset) }
-        var tasks = tasks(of: ledger.expectedChunks, pass: ledger.eepAccuracyRequested ? .eepWithAccuracy : .eep, run: ledger.run, conditional: locations)
-        if let subset { tasks = tasks.filter { subset.contains($0.taskID) } }
-        try producer.send(taskRecords(tasks))
-        metrics.pass2TasksIssued.increment(by: Int64(tasks.count))
-        if subset == nil {
-            let marker = RunMarkerFrame(run: ledger.run, marker: .pass2Issued(taskIDs: tasks.map(\.taskID)))
-            try producer.send([OutgoingRecord(topic: topics.runs, key: ledger.run, value: marker.encoded())])
-        }
-        update(ledger.run) { $0.pass2Issued = .now }
-        logger.info(subset == nil ? "pass 2 issued" : "pass 2 tasks issued again", metadata: [
-            "run": "\(ledger.run)", "tasks": "\(tasks.count)", "conditional_parts": "\(parts.count)",
-        ])
     }
 
-    private func repair(_ ledger: RunLedger) throws {
-        let missing = ledger.missingChunks
-        let tasks = tasks(of: missing, pass: .repair, run: ledger.run, conditional: [])
-        try producer.send(taskRecords(tasks))
-        metrics.chunksRepaired.increment(by: Int64(missing.count))
-        let marker = RunMarkerFrame(run: ledger.run, marker: .repairIssued(chunks: UInt32(missing.count)))
-        try producer.send([OutgoingRecord(topic: topics.runs, key: ledger.run, value: marker.encoded())])
-        update(ledger.run) { $0.lastRepair = .now }
-        logger.warning("repairing chunks without an accepted partial", metadata: [
-            "run": "\(ledger.run)", "chunks": "\(ledger.missingChunks.count)", "tasks": "\(tasks.count)",
-            "duplicates_dropped": "\(ledger.duplicatesDropped)",
-        ])
+    /// A score record as JSON, keyed by its pair.
+    private func scoreRecord(_ record: ScoreRecord) -> OutgoingRecord {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // A record of strings and numbers always encodes.
+        return OutgoingRecord(
+            topic: topics.scores, key: ScoreRecord.key(model: record.model, dataset: record.dataset),
+            value: Array(try! encoder.encode(record)))
     }
 
-    /// Cuts chunks into tasks: by partition, in offset order, `chunksPerTask` at a time, so a
-    /// worker reads each task's chunks with one forward scan. Deterministic, so task ids are.
     /// Task records, each in the partition of the tasks topic numbered like its chunks'
     /// partition (modulo the count). Workers take both topics with the range assignor, so a task
     /// reaches the worker that consumed its chunks in pass 1 and may still hold them in memory
     /// (`ChunkCache`); any other worker fetches them.
-    private func taskRecords(_ tasks: [TaskFrame]) throws -> [OutgoingRecord] {
-        let count = try state.withLock { state throws(KafkaError) -> Int32 in
-            if let known = state.taskPartitions { return known }
-            let count = try producer.partitionCount(of: topics.tasks)
-            state.taskPartitions = count
-            return count
-        }
+    private func taskRecords(_ tasks: [TaskFrame]) -> [OutgoingRecord] {
+        let count = taskPartitionCount()
         return tasks.map { task in
             OutgoingRecord(
                 topic: topics.tasks, value: task.encoded(),
-                partition: task.chunks.first.map { $0.location.partition % count })
+                partition: count.flatMap { count in task.chunks.first.map { $0.location.partition % count } })
         }
     }
 
-    private func tasks(of chunks: [LocatedChunk], pass: TaskFrame.Pass, run: String, conditional: [RecordLocation]) -> [TaskFrame] {
-        let byPartition = Dictionary(grouping: chunks, by: \.location.partition)
-        return byPartition.keys.sorted().flatMap { partition in
-            let sorted = byPartition[partition]!.sorted { $0.location.offset < $1.location.offset }
-            return stride(from: 0, to: sorted.count, by: options.chunksPerTask).map { start in
-                TaskFrame(
-                    run: run, pass: pass, conditional: conditional,
-                    chunks: Array(sorted[start..<min(sorted.count, start + options.chunksPerTask)]))
+    private func taskPartitionCount() -> Int32? {
+        if let known = state.withLock({ $0.taskPartitions }) { return known }
+        // Unknown (the broker did not answer): the partitioner spreads them; the next round asks again.
+        guard let count = try? producer.partitionCount(of: topics.tasks) else { return nil }
+        state.withLock { $0.taskPartitions = count }
+        return count
+    }
+
+    /// Commits, for every caught-up partition, where a new owner must start.
+    private func commit(_ consumer: KafkaConsumer) {
+        let due = state.withLock { state in
+            state.partitions.compactMap { partition, owned -> (Int32, Int64)? in
+                guard owned.isLive, let offset = owned.resumeOffset, offset != owned.committed else { return nil }
+                return (partition, offset)
             }
         }
-    }
-
-    private func close(_ ledger: RunLedger, record: ScoreRecord) throws {
-        try publish(record)
-        try producer.send([OutgoingRecord(
-            topic: topics.runs, key: ledger.run, value: RunMarkerFrame(run: ledger.run, marker: .closed).encoded())])
-        update(ledger.run) { $0.closing = true }
-        metrics.runClosed(record.status.rawValue)
-        if let identity = ledger.identity { metrics.forget(run: ledger.run, model: identity.model, dataset: identity.dataset) }
-        logger.info("run closed", metadata: [
-            "run": "\(ledger.run)", "status": "\(record.status.rawValue)", "leep": "\(record.leep.map { "\($0)" } ?? "-")",
-            "duplicates_dropped": "\(ledger.duplicatesDropped)", "reason": "\(record.reason ?? "")",
-        ])
-    }
-
-    private func publishProgress(_ owned: OwnedRun) throws {
-        let ledger = owned.ledger
-        guard let identity = ledger.identity else { return }
-        var record = ScoreRecord(model: identity.model, dataset: identity.dataset, run: ledger.run, status: .progress)
-        record.sourceClasses = ledger.sourceClasses
-        record.chunksAccepted = ledger.accepted.count
-        record.chunksExpected = ledger.expectedChunkCount
-        if let results = ledger.pass2Results {
-            record.pass = 2
-            record.tasksDone = results.done
-            record.tasksExpected = results.expected
-            record.targetClasses = ledger.targetClasses
-        } else {
-            record.pass = 1
-        }
-        metrics.progress(
-            run: ledger.run, model: identity.model, dataset: identity.dataset, accepted: ledger.accepted.count,
-            expected: ledger.expectedChunkCount, pass: record.pass!)
-        let summary = "\(record.pass!) \(record.chunksAccepted!) \(record.chunksExpected ?? -1) \(record.tasksDone ?? -1)"
-        guard summary != owned.lastPublishedProgress,
-              owned.lastProgressPublished.map({ ContinuousClock.now - $0 >= options.progressInterval }) ?? true
-        else { return }
-        try publish(record)
-        update(ledger.run) {
-            $0.lastPublishedProgress = summary
-            $0.lastProgressPublished = .now
-        }
-    }
-
-    private func finalRecord(_ ledger: RunLedger, score: LEEPScore) -> ScoreRecord {
-        var record = baseRecord(ledger, status: .final)
-        record.leep = score.leep
-        record.nce = score.nce
-        record.eepAccuracy = score.eepAccuracy
-        record.n = score.sampleCount
-        record.sourceClasses = score.sourceClasses
-        record.targetClasses = score.targetClasses
-        return record
-    }
-
-    private func failedRecord(_ ledger: RunLedger, reason: String) -> ScoreRecord {
-        var record = baseRecord(ledger, status: .failed)
-        record.reason = reason
-        record.sourceClasses = ledger.sourceClasses
-        return record
-    }
-
-    private func baseRecord(_ ledger: RunLedger, status: ScoreRecord.Status) -> ScoreRecord {
-        let identity = ledger.identity ?? RunIdentity(id: ledger.run, model: "", dataset: "")
-        var record = ScoreRecord(model: identity.model, dataset: identity.dataset, run: ledger.run, status: status)
-        record.partialsDropped = ledger.duplicatesDropped
-        record.chunksRepaired = ledger.chunksRepaired
-        return record
-    }
-
-    private func publish(_ record: ScoreRecord) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        try producer.send([OutgoingRecord(
-            topic: topics.scores, key: ScoreRecord.key(model: record.model, dataset: record.dataset),
-            value: Array(try encoder.encode(record)))])
-    }
-
-    private func update(_ run: String, _ change: (inout OwnedRun) -> Void) {
-        state.withLock { state in
-            if var owned = state.runs[run] {
-                change(&owned)
-                state.runs[run] = owned
+        guard !due.isEmpty else { return }
+        do {
+            try consumer.commit(offsets: Dictionary(uniqueKeysWithValues: due.map {
+                (KafkaTopicPartition(topic: topics.runs, partition: $0.0), $0.1)
+            }))
+            state.withLock { state in
+                for (partition, offset) in due { state.partitions[partition]?.committed = offset }
             }
+        } catch {
+            // Harmless: the previous commit stands, and a new owner replays a little more.
+            logger.warning("commit failed; the next round commits again", metadata: ["error": "\(error)"])
         }
     }
 
-    private func deadLetter(_ message: KafkaMessage, reason: String) {
+    private func deadLetter(_ message: KafkaMessage, reason: String, into outbox: inout Outbox) {
+        let record = DeadLetter.record(for: message, reason: reason, topic: topics.deadLetter)
+        let live = state.withLock { state -> Bool in
+            guard var owned = state.partitions[message.partition] else { return false }
+            owned.nextOffset = message.offset + 1
+            defer { state.partitions[message.partition] = owned }
+            guard owned.isLive else {
+                owned.deferredDeadLetters[message.offset] = record
+                return false
+            }
+            return true
+        }
+        guard live else { return }
         logger.warning("dead letter", metadata: [
             "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)", "reason": "\(reason)",
         ])
         metrics.deadLetters.increment()
-        do {
-            try producer.send([DeadLetter.record(for: message, reason: reason, topic: topics.deadLetter)])
-        } catch {
-            logger.error("cannot publish a dead letter", metadata: ["error": "\(error)"])
+        outbox.deadLetters.append((record, message.offset, message.partition))
+    }
+
+    @discardableResult
+    private func sendUntilDelivered(_ records: [OutgoingRecord], what: String) -> [DeliveryReport] {
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                return try producer.send(records)
+            } catch {
+                logger.warning("sending \(what) failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+                Thread.sleep(forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+}
+
+/// What one round must send, gathered from every run's actions: data only, turned into records
+/// and sent by `AggregatorCore.deliver`.
+struct Outbox {
+    /// Pass 2 started, or its missing tasks issued again, with the conditional they need.
+    struct Pass2Issue {
+        let run: String
+        let conditional: ConditionalTable
+        let tasks: [RunStateMachine.TaskPlan]
+        let isStart: Bool
+    }
+
+    /// Repair tasks for `chunks` missing chunks of `run`.
+    struct Repair {
+        let run: String
+        let tasks: [RunStateMachine.TaskPlan]
+        let chunks: Int
+    }
+
+    /// A run closed: its final or failed `record` (nil when an earlier owner published it and
+    /// only the closed topic lacks the run), in its partition.
+    struct Closed {
+        let run: String
+        let partition: Int32
+        let record: ScoreRecord?
+    }
+
+    var pass2: [Pass2Issue] = []
+    var repairs: [Repair] = []
+    var scores: [ScoreRecord] = []
+    var closed: [Closed] = []
+    var deadLetters: [(record: OutgoingRecord, offset: Int64, partition: Int32)] = []
+
+    var isEmpty: Bool { pass2.isEmpty && repairs.isEmpty && scores.isEmpty && closed.isEmpty && deadLetters.isEmpty }
+
+    /// Adds the actions a run's machine returned.
+    mutating func add(_ actions: [RunStateMachine.Action], of run: String, partition: Int32) {
+        for action in actions {
+            switch action {
+            case .startPass2(let conditional, let tasks):
+                pass2.append(Pass2Issue(run: run, conditional: conditional, tasks: tasks, isStart: true))
+            case .reissuePass2(let conditional, let tasks):
+                pass2.append(Pass2Issue(run: run, conditional: conditional, tasks: tasks, isStart: false))
+            case .repair(let tasks, let chunks):
+                repairs.append(Repair(run: run, tasks: tasks, chunks: chunks))
+            case .publish(let record):
+                scores.append(record)
+            case .close(let record):
+                scores.append(record)
+                closed.append(Closed(run: run, partition: partition, record: record))
+            }
         }
     }
 }

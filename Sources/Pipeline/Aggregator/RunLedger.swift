@@ -1,9 +1,11 @@
 import LEEPCore
 import WireFormat
 
-/// Everything the aggregator knows about one run, rebuilt from the run's records on the runs
-/// topic in partition order. `apply` is a pure function of those records, so any aggregator
-/// that replays the topic reaches the same state and the same decisions (docs/architecture.md, "Exactly once").
+/// The facts of one run, folded from its records on the runs topic in partition order: its
+/// manifests, the pass-1 partials accepted and their merged sums, the pass-2 results. `apply`
+/// is a pure function of those records, so any aggregator that replays the topic reaches the
+/// same facts. Where the run stands — collecting, pass 2, failed, closed — is
+/// `RunStateMachine`'s to decide; the ledger only says what a record changed.
 ///
 /// The rules that make results exact on at-least-once delivery:
 /// * a pass-1 partial is accepted only if its chunk set is disjoint from the accepted set
@@ -11,11 +13,14 @@ import WireFormat
 /// * chunks no accepted partial covers are recomputed by repair tasks;
 /// * pass-2 results count once per task id; the score is their sum in task-id order.
 struct RunLedger {
-    /// Where the run stands.
-    enum Phase: Equatable {
-        case collecting
-        case pass2(expected: Set<UInt64>)
-        case closed
+    /// What applying a record changed.
+    enum Change: Equatable {
+        /// Nothing that moves the run on (a part of a partial, a duplicate, a manifest).
+        case none
+        /// A partial was accepted or a new pass-2 result came in.
+        case progress
+        /// The run cannot be scored, for this reason.
+        case failure(String)
     }
 
     /// One shard's manifest, assembled from its parts.
@@ -48,8 +53,6 @@ struct RunLedger {
     private(set) var accepted: Set<ChunkID> = []
     private var partials: [UInt64: PartialParts] = [:]
     private(set) var results: [UInt64: TaskResultFrame] = [:]
-    private(set) var phase: Phase = .collecting
-    private(set) var failure: String?
     /// A manifest asked for EEP accuracy (pass 2 then computes the predictor's hits).
     private(set) var eepAccuracyRequested = false
     /// Partials dropped because they overlapped what was already accepted.
@@ -57,51 +60,42 @@ struct RunLedger {
     /// How many accepted partials came in (progress is measured by it).
     private(set) var acceptedPartials = 0
     /// Chunks covered by the repair tasks issued (from the aggregator's markers).
-    private(set) var chunksRepaired = 0
-    /// Records of this run applied so far (activity, for stall detection).
-    private(set) var recordCount = 0
+    var chunksRepaired = 0
 
     init(run: String) { self.run = run }
 
     // MARK: Applying records
 
-    /// Applies one record of this run, in partition order.
-    mutating func apply(_ frame: Frame) {
-        guard phase != .closed else { return }  // A closed run's later records change nothing.
-        recordCount += 1
+    /// Applies a manifest, a partial, a pass-2 result or a rejection of this run; markers are
+    /// the state machine's.
+    mutating func apply(_ frame: Frame) -> Change {
         switch frame {
-        case .manifest(let manifest): apply(manifest)
-        case .partial(let part): apply(part)
+        case .manifest(let manifest): return apply(manifest)
+        case .partial(let part): return apply(part)
         case .taskResult(let result):
             // Results may land before the marker that lists their tasks; keep them until it comes.
-            if results[result.taskID] == nil { results[result.taskID] = result }
+            guard results[result.taskID] == nil else { return .none }
+            results[result.taskID] = result
+            return .progress
         case .chunkRejected(let rejection):
             if identity == nil { identity = rejection.run }
-            fail("\(rejection.reason)")
-        case .runMarker(let marker):
-            switch marker.marker {
-            case .pass2Issued(let taskIDs):
-                if case .collecting = phase { phase = .pass2(expected: Set(taskIDs)) }
-            case .closed:
-                phase = .closed
-            case .repairIssued(let chunks):
-                chunksRepaired += Int(chunks)
-            }
-        case .chunk, .task, .conditional:
-            break  // Not runs-topic frames; the aggregator dead-letters them before they get here.
+            return .failure(rejection.reason)
+        case .chunk, .task, .conditional, .runMarker, .partitionMarker:
+            return .none
         }
     }
 
-    private mutating func apply(_ manifest: ManifestFrame) {
+    private mutating func apply(_ manifest: ManifestFrame) -> Change {
         // A rejection may have named the run before; the manifest's names are the producer's own.
         if identity == nil || identity?.model.isEmpty == true { identity = manifest.run }
         if let shardCount, shardCount != manifest.shardCount {
-            return fail("shard \(manifest.shard) says the run has \(manifest.shardCount) shards, an earlier manifest said \(shardCount)")
+            return .failure("shard \(manifest.shard) says the run has \(manifest.shardCount) shards, an earlier manifest said \(shardCount)")
         }
         shardCount = manifest.shardCount
-        guard checkSourceClasses(manifest.sourceClasses, from: "the manifest of shard \(manifest.shard)") else { return }
-        // Settled before pass 2 is issued: the tasks and the final score must agree on it.
-        if manifest.eepAccuracy && phase == .collecting { eepAccuracyRequested = true }
+        if let mismatch = checkSourceClasses(manifest.sourceClasses, from: "the manifest of shard \(manifest.shard)") {
+            return mismatch
+        }
+        if manifest.eepAccuracy { eepAccuracyRequested = true }
         var shard = manifests[manifest.shard] ?? ShardManifest(
             totalChunks: manifest.totalChunks, partCount: manifest.partCount, targetClasses: manifest.targetClasses,
             shardRows: manifest.shardRows)
@@ -109,23 +103,22 @@ struct RunLedger {
         if let existing = shard.parts[manifest.partIndex] {
             // The same shard published again: fine with the same chunks, fatal with others.
             if existing.map(\.id) != ids || shard.partCount != manifest.partCount {
-                return fail("shard \(manifest.shard) was published again with other chunk boundaries")
+                return .failure("shard \(manifest.shard) was published again with other chunk boundaries")
             }
-            return
+            return .none
         }
         guard shard.partCount == manifest.partCount, shard.totalChunks == manifest.totalChunks,
               shard.shardRows == manifest.shardRows
         else {
-            return fail("shard \(manifest.shard) was published again with other chunk boundaries")
+            return .failure("shard \(manifest.shard) was published again with other chunk boundaries")
         }
         shard.parts[manifest.partIndex] = manifest.chunks
         manifests[manifest.shard] = shard
-        checkAcceptedAgainstManifests()
+        return checkAcceptedAgainstManifests() ?? .none
     }
 
-    private mutating func apply(_ part: PartialFrame) {
-        guard failure == nil, case .collecting = phase else { return }
-        guard checkSourceClasses(part.sourceClasses, from: "a partial") else { return }
+    private mutating func apply(_ part: PartialFrame) -> Change {
+        if let mismatch = checkSourceClasses(part.sourceClasses, from: "a partial") { return mismatch }
         var partial = partials[part.partialID] ?? PartialParts(
             chunks: part.chunks, partCount: part.part.partCount, targetClasses: part.targetClasses,
             sourceClasses: part.sourceClasses, sampleCount: part.sampleCount)
@@ -133,22 +126,22 @@ struct RunLedger {
         // ignored (it cannot come from a worker, and mixing it in would corrupt the sums).
         guard part.chunks == partial.chunks, part.part.partCount == partial.partCount,
               part.targetClasses == partial.targetClasses, part.sampleCount == partial.sampleCount
-        else { return }
+        else { return .none }
         partial.parts[part.part.partIndex] = part
         guard partial.parts.count == Int(partial.partCount) else {
             partials[part.partialID] = partial
-            return
+            return .none
         }
         partials[part.partialID] = nil
         let chunks = Set(partial.chunks)
         guard chunks.isDisjoint(with: accepted) else {
             duplicatesDropped += 1
-            return
+            return .none
         }
         merge(partial)
         accepted.formUnion(chunks)
         acceptedPartials += 1
-        checkAcceptedAgainstManifests()
+        return checkAcceptedAgainstManifests() ?? .progress
     }
 
     private mutating func merge(_ partial: PartialParts) {
@@ -173,36 +166,32 @@ struct RunLedger {
         joint = merged
     }
 
-    private mutating func checkSourceClasses(_ z: Int, from source: String) -> Bool {
+    private mutating func checkSourceClasses(_ z: Int, from source: String) -> Change? {
         if let sourceClasses, sourceClasses != z {
-            fail("\(source) has \(z) source classes, the run has \(sourceClasses)")
-            return false
+            return .failure("\(source) has \(z) source classes, the run has \(sourceClasses)")
         }
         sourceClasses = z
-        return true
+        return nil
     }
 
     /// Once every manifest is in, each must account for its shard's rows, and every accepted
     /// chunk must be one they list: anything else means a shard was published with other
     /// boundaries, and its rows may be counted twice.
-    private mutating func checkAcceptedAgainstManifests() {
-        guard manifestsComplete else { return }
+    private func checkAcceptedAgainstManifests() -> Change? {
+        guard manifestsComplete else { return nil }
         for (index, shard) in manifests {
             let chunks = shard.chunks
             let rows = chunks.reduce(UInt64(0)) { $0 + UInt64($1.id.rowCount) }
             guard chunks.count == Int(shard.totalChunks), rows == shard.shardRows else {
-                return fail("the manifest of shard \(index) lists \(chunks.count) chunks of \(rows) rows, "
+                return .failure("the manifest of shard \(index) lists \(chunks.count) chunks of \(rows) rows, "
                     + "but declares \(shard.totalChunks) chunks of \(shard.shardRows) rows")
             }
         }
         let listed = Set(expectedChunks.map(\.id))
         if let stray = accepted.first(where: { !listed.contains($0) }) {
-            fail("chunk \(stray) is not in its shard's manifest: the shard was published again with other chunk boundaries")
+            return .failure("chunk \(stray) is not in its shard's manifest: the shard was published again with other chunk boundaries")
         }
-    }
-
-    private mutating func fail(_ reason: String) {
-        if failure == nil { failure = reason }
+        return nil
     }
 
     // MARK: Derived facts
@@ -234,8 +223,11 @@ struct RunLedger {
     }
 
     /// Pass 1 is done: every listed chunk is accepted.
-    var isReadyForPass2: Bool {
-        failure == nil && phase == .collecting && manifestsComplete && missingChunks.isEmpty && joint != nil
+    var isPass1Complete: Bool {
+        // Once the manifests are complete every accepted chunk is one they list (or the run has
+        // failed), so counting is enough: no O(chunks) scan on every record.
+        guard let expected = expectedChunkCount else { return false }
+        return joint != nil && accepted.count == expected
     }
 
     /// Why the run cannot finish yet, while its manifests are incomplete: which shards have no
@@ -257,25 +249,25 @@ struct RunLedger {
         return parts.joined(separator: "; ")
     }
 
-    /// Pass-2 results of the issued tasks.
-    var pass2Results: (done: Int, expected: Int)? {
-        guard case .pass2(let expected) = phase else { return nil }
-        return (expected.filter { results[$0] != nil }.count, expected.count)
+    /// How many of `tasks` have their result.
+    func resultCount(of tasks: Set<UInt64>) -> Int {
+        tasks.count(where: { results[$0] != nil })
     }
 
-    /// The final score once pass 2 is complete; a failure reason if the passes disagree.
-    func finalScore() -> Result<LEEPScore, RunFailure>? {
-        guard case .pass2(let expected) = phase, let joint, expected.allSatisfy({ results[$0] != nil }) else { return nil }
+    /// The final score once every one of `tasks` has its result; a failure if the passes
+    /// disagree; nil while results are missing.
+    func finalScore(tasks: Set<UInt64>, accuracy: Bool) -> Result<LEEPScore, RunFailure>? {
+        guard let joint, tasks.allSatisfy({ results[$0] != nil }) else { return nil }
         var eep = EEPAccumulator()
         // Sum in task-id order, so every aggregator rounds identically.
-        for id in expected.sorted() {
+        for id in tasks.sorted() {
             let result = results[id]!
             eep.merge(EEPAccumulator(sampleCount: Int(result.sampleCount), logEEPSum: result.logEEPSum, hits: Int(result.hits)))
         }
         guard eep.sampleCount == joint.sampleCount else {
             return .failure(RunFailure(reason: "pass 2 covered \(eep.sampleCount) samples but pass 1 covered \(joint.sampleCount)"))
         }
-        return .success(LEEPScore(joint: joint, eep: eep, accuracy: eepAccuracyRequested))
+        return .success(LEEPScore(joint: joint, eep: eep, accuracy: accuracy))
     }
 }
 

@@ -37,6 +37,7 @@ KIND_CONDITIONAL = 5
 KIND_TASK_RESULT = 6
 KIND_CHUNK_REJECTED = 7
 KIND_RUN_MARKER = 8
+KIND_PARTITION_MARKER = 9
 
 DTYPE_FLOAT16 = 1
 DTYPE_FLOAT32 = 2
@@ -49,6 +50,9 @@ PASS_EEP_ACCURACY = 3
 
 MARKER_PASS2_ISSUED = 1
 MARKER_CLOSED = 2
+
+PARTITION_BARRIER = 1
+PARTITION_DEAD_LETTERED = 2
 
 
 def header(kind: int) -> bytearray:
@@ -207,6 +211,14 @@ def run_marker_frame(run, marker, task_ids=()) -> bytes:
     return bytes(frame)
 
 
+def partition_marker_frame(marker, value) -> bytes:
+    """A barrier (u64 token) or a dead-lettered marker (i64 offset)."""
+    frame = header(KIND_PARTITION_MARKER)
+    frame += struct.pack("<B", marker)
+    frame += struct.pack("<Q" if marker == PARTITION_BARRIER else "<q", value)
+    return bytes(frame)
+
+
 # --------------------------------------------------------------------------------------------
 # The fixtures. GoldenFixtureTests.swift repeats these values; change both together.
 # --------------------------------------------------------------------------------------------
@@ -254,6 +266,8 @@ def fixtures() -> dict[str, bytes]:
             "r1", "m", "d", shard=0, first_row=0, row_count=2, reason="row 1: sums to 1.5 (±0.001)"),
         "run_marker_pass2.bin": run_marker_frame("r1", MARKER_PASS2_ISSUED, [PASS2_TASK_ID, 1]),
         "run_marker_closed.bin": run_marker_frame("r1", MARKER_CLOSED),
+        "partition_barrier.bin": partition_marker_frame(PARTITION_BARRIER, 0xFEEDFACECAFEBEEF),
+        "partition_dead_lettered.bin": partition_marker_frame(PARTITION_DEAD_LETTERED, 1234567),
     }
 
 

@@ -1,0 +1,317 @@
+import LEEPCore
+import TestSupport
+import Testing
+import WireFormat
+
+@testable import Pipeline
+
+/// Every transition of a run's lifecycle, on a clock of the test's own, without a broker.
+@Suite struct RunStateMachineTests {
+    typealias F = RunFixture
+    typealias Machine = RunStateMachine
+
+    static let start = Timestamp(milliseconds: 1_000_000)
+    static let policy = Machine.Policy(
+        repairAfter: .seconds(10), incompleteAfter: .seconds(60), abandonAfter: .seconds(3_600), progressInterval: .seconds(1),
+        chunksPerTask: 2)
+
+    /// A machine that is caught up (it decides) from `start`.
+    static func live() -> Machine {
+        var machine = Machine(run: F.identity.id, policy: policy, firstSeen: start)
+        #expect(machine.handle(.caughtUp(at: start)).isEmpty)
+        return machine
+    }
+
+    static func at(_ seconds: Double) -> Timestamp { start + .milliseconds(Int64(seconds * 1000)) }
+
+    /// Feeds records, all at `time`; returns every action.
+    static func feed(_ machine: inout Machine, _ frames: [Frame], at time: Timestamp = start) -> [Machine.Action] {
+        frames.flatMap { machine.handle(.record($0, at: time)) }
+    }
+
+    /// The pass-2 start among `actions`.
+    static func pass2Start(_ actions: [Machine.Action]) -> (ConditionalTable, [Machine.TaskPlan])? {
+        for case .startPass2(let conditional, let tasks) in actions { return (conditional, tasks) }
+        return nil
+    }
+
+    static func closing(_ actions: [Machine.Action]) -> ScoreRecord? {
+        for case .close(let record) in actions { return record }
+        return nil
+    }
+
+    static func published(_ actions: [Machine.Action], _ status: ScoreRecord.Status) -> [ScoreRecord] {
+        actions.compactMap { if case .publish(let record) = $0, record.status == status { record } else { nil } }
+    }
+
+    /// Results for the tasks of a pass-2 start, as workers would send them.
+    static func results(for tasks: [Machine.TaskPlan], joint: JointAccumulator) throws -> [Frame] {
+        let rows = tasks.map { $0.chunks.map { Int($0.id.firstRow) } }
+        let (ids, results) = try F.pass2Results(joint: joint, tasks: rows, accuracy: tasks.first?.pass == .eepWithAccuracy)
+        #expect(ids == tasks.map(\.id), "task ids depend on the run, the pass and the chunks only")
+        return results
+    }
+
+    static func expectExact(_ record: ScoreRecord?) throws {
+        let expected = try F.direct()
+        guard let record, record.status == .final, let leep = record.leep else {
+            Issue.record("not final: \(String(describing: record))")
+            return
+        }
+        #expect(abs(leep - expected.leep) <= 1e-12 * abs(expected.leep))
+        #expect(record.nce == expected.nce && record.n == 4 && record.eepAccuracy == expected.eepAccuracy)
+    }
+
+    // MARK: Collecting → pass 2 → closed
+
+    @Test func aRunGoesThroughBothPassesToAnExactFinalScore() throws {
+        var machine = Self.live()
+        var actions = Self.feed(&machine, [F.manifest()] + F.partial([0, 1]))
+        #expect(Self.pass2Start(actions) == nil)
+        #expect(Self.published(actions, .progress).last?.chunksAccepted == 2)
+        actions = Self.feed(&machine, F.partial([2, 3]), at: Self.at(2))
+        guard let (conditional, tasks) = Self.pass2Start(actions) else { Issue.record("pass 2 did not start"); return }
+        #expect(conditional == ConditionalTable(joint: machine.ledger.joint!))
+        #expect(tasks.map { $0.chunks.count } == [2, 2] && tasks.allSatisfy { $0.pass == .eepWithAccuracy })
+        guard case .pass2 = machine.state else { Issue.record("not in pass 2"); return }
+        // Its own marker read back changes nothing; late duplicates of pass 1 neither.
+        #expect(Self.feed(&machine, [.runMarker(RunMarkerFrame(run: F.identity.id, marker: .pass2Issued(taskIDs: tasks.map(\.id))))]
+            + F.partial([0]), at: Self.at(2.1)).allSatisfy { if case .publish = $0 { true } else { false } })
+        let results = try Self.results(for: tasks, joint: machine.ledger.joint!)
+        #expect(Self.closing(Self.feed(&machine, [results[0], results[0]], at: Self.at(3))) == nil)
+        let record = Self.closing(Self.feed(&machine, [results[1]], at: Self.at(4)))
+        try Self.expectExact(record)
+        #expect(machine.isClosed)
+        // A closed run ignores everything after.
+        #expect(Self.feed(&machine, [F.manifest()] + F.partial([0]) + results, at: Self.at(5)).isEmpty)
+    }
+
+    @Test(arguments: 1...25) func duplicatesAndSplitPartialsInAnyOrderGiveTheSameScore(seed: Int) throws {
+        var rng = SeededGenerator(seed: UInt64(seed))
+        var frames = [F.manifest()]
+        for group in [[0], [1, 2], [3]].shuffled(using: &rng) {
+            frames += F.partial(group, cellsPerPart: Int.random(in: 1...6, using: &rng))
+        }
+        frames += F.partial([1, 2], cellsPerPart: 2) + F.partial([0, 1])  // a duplicate, an overlapping zombie
+        frames.shuffle(using: &rng)
+        var machine = Self.live()
+        let actions = Self.feed(&machine, frames)
+        guard let (_, tasks) = Self.pass2Start(actions) else { Issue.record("pass 2 did not start"); return }
+        #expect(machine.ledger.duplicatesDropped == 2)
+        var results = try Self.results(for: tasks, joint: machine.ledger.joint!)
+        results += results.prefix(1)
+        results.shuffle(using: &rng)
+        try Self.expectExact(Self.closing(Self.feed(&machine, results)))
+    }
+
+    @Test func eepAccuracyOnlyWhenAManifestAsksForIt() throws {
+        var machine = Self.live()
+        let actions = Self.feed(&machine, [F.manifest(eepAccuracy: false)] + F.partial([0, 1, 2, 3]))
+        guard let (_, tasks) = Self.pass2Start(actions) else { Issue.record("pass 2 did not start"); return }
+        #expect(tasks.allSatisfy { $0.pass == .eep })
+        let record = Self.closing(Self.feed(&machine, try Self.results(for: tasks, joint: machine.ledger.joint!)))
+        #expect(record?.status == .final && record?.eepAccuracy == nil && record?.leep != nil)
+    }
+
+    // MARK: Timers
+
+    @Test func missingChunksAreRepairedAfterSilenceAndAgainAfterTheInterval() {
+        var machine = Self.live()
+        #expect(Self.feed(&machine, [F.manifest()] + F.partial([0, 1])).allSatisfy { if case .repair = $0 { false } else { true } })
+        #expect(machine.handle(.tick(Self.at(9.9))).isEmpty)
+        let actions = machine.handle(.tick(Self.at(10)))
+        let repairs = actions.compactMap { if case .repair(let tasks, let chunks) = $0 { (tasks, chunks) } else { nil } }
+        #expect(repairs.count == 1 && repairs.first?.1 == 2)
+        #expect(repairs.first?.0.flatMap(\.chunks).map(\.id) == [F.chunkID(2), F.chunkID(3)])
+        #expect(repairs.first?.0.allSatisfy { $0.pass == .repair } == true)
+        // Its marker read back counts the chunks once; no second repair before the interval.
+        _ = Self.feed(&machine, [.runMarker(RunMarkerFrame(run: F.identity.id, marker: .repairIssued(chunks: 2)))], at: Self.at(10.1))
+        #expect(machine.ledger.chunksRepaired == 2)
+        #expect(machine.handle(.tick(Self.at(19))).allSatisfy { if case .repair = $0 { false } else { true } })
+        #expect(machine.handle(.tick(Self.at(20.2))).contains { if case .repair = $0 { true } else { false } })
+        // The repair's partial completes pass 1.
+        #expect(Self.pass2Start(Self.feed(&machine, F.partial([2, 3]), at: Self.at(21))) != nil)
+    }
+
+    @Test func pass2TasksWithoutResultsAreIssuedAgain() throws {
+        var machine = Self.live()
+        guard let (_, tasks) = Self.pass2Start(Self.feed(&machine, [F.manifest()] + F.partial([0, 1, 2, 3]))) else {
+            Issue.record("pass 2 did not start")
+            return
+        }
+        let results = try Self.results(for: tasks, joint: machine.ledger.joint!)
+        _ = Self.feed(&machine, [results[0]], at: Self.at(5))
+        #expect(machine.handle(.tick(Self.at(14.9))).allSatisfy { if case .reissuePass2 = $0 { false } else { true } })
+        let again = machine.handle(.tick(Self.at(15))).compactMap { if case .reissuePass2(_, let tasks) = $0 { tasks } else { nil } }
+        #expect(again == [[tasks[1]]], "only the task without a result")
+        #expect(machine.handle(.tick(Self.at(16))).allSatisfy { if case .reissuePass2 = $0 { false } else { true } })
+        try Self.expectExact(Self.closing(Self.feed(&machine, [results[1]], at: Self.at(17))))
+    }
+
+    @Test func incompleteThenALateShardFinishesTheRun() throws {
+        var machine = Self.live()
+        _ = Self.feed(&machine, [F.manifest(rows: [0, 1], partIndex: 0, partCount: 2)] + F.partial([0, 1, 2, 3]))
+        #expect(Self.published(machine.handle(.tick(Self.at(59))), .incomplete).isEmpty)
+        let incomplete = Self.published(machine.handle(.tick(Self.at(60))), .incomplete)
+        #expect(incomplete.count == 1)
+        #expect(incomplete.first?.reason?.contains("no record for 60 s") == true)
+        #expect(incomplete.first?.chunksAccepted == 4)
+        #expect(Self.published(machine.handle(.tick(Self.at(200))), .incomplete).isEmpty, "reported once per silence")
+        // Not a failure: the missing part arrives and the run goes on to its score.
+        let actions = Self.feed(&machine, [F.manifest(rows: [2, 3], partIndex: 1, partCount: 2)], at: Self.at(300))
+        guard let (_, tasks) = Self.pass2Start(actions) else { Issue.record("pass 2 did not start"); return }
+        try Self.expectExact(Self.closing(Self.feed(&machine, try Self.results(for: tasks, joint: machine.ledger.joint!), at: Self.at(301))))
+    }
+
+    @Test func aRunWithoutActivityIsAbandonedInEitherPass() {
+        var collecting = Self.live()
+        _ = Self.feed(&collecting, [F.manifest(rows: [0, 1], partIndex: 0, partCount: 2)])
+        var record = Self.closing(collecting.handle(.tick(Self.at(3_600))))
+        #expect(record?.status == .failed && record?.reason?.hasPrefix("abandoned: no record for 3600 s") == true)
+        #expect(record?.reason?.contains("no complete manifest from shard 0 of 1") == true)
+        #expect(collecting.isClosed)
+
+        var pass2 = Self.live()
+        _ = Self.feed(&pass2, [F.manifest()] + F.partial([0, 1, 2, 3]))
+        // Its own re-issues are not activity: a run nobody answers is abandoned all the same.
+        for second in stride(from: 10.0, to: 3_600, by: 10) { _ = pass2.handle(.tick(Self.at(second))) }
+        record = Self.closing(pass2.handle(.tick(Self.at(3_600))))
+        #expect(record?.reason == "abandoned: no record for 3600 s; pass 2 has 0 of 2 task results")
+    }
+
+    @Test func progressIsPublishedWhenItChangesAtMostOnceAnInterval() {
+        var machine = Self.live()
+        #expect(Self.published(Self.feed(&machine, [F.manifest()]), .progress).count == 1)
+        #expect(Self.published(Self.feed(&machine, F.partial([0]), at: Self.at(0.5)), .progress).isEmpty, "too soon")
+        let later = Self.published(machine.handle(.tick(Self.at(1))), .progress)
+        #expect(later.count == 1 && later.first?.chunksAccepted == 1 && later.first?.chunksExpected == 4 && later.first?.pass == 1)
+        #expect(Self.published(machine.handle(.tick(Self.at(5))), .progress).isEmpty, "unchanged")
+    }
+
+    // MARK: Failures
+
+    @Test(arguments: FailureCase.allCases) func eachKindOfMismatchFailsTheRun(_ failure: FailureCase) {
+        var machine = Self.live()
+        let actions = Self.feed(&machine, failure.frames)
+        let record = Self.closing(actions)
+        #expect(record?.status == .failed)
+        #expect(record?.reason?.contains(failure.reason) == true, "\(String(describing: record?.reason))")
+        #expect(machine.isClosed)
+        #expect(Self.pass2Start(actions) == nil)
+    }
+
+    enum FailureCase: CaseIterable, Sendable {
+        case shardCount, sourceClassesOfAManifest, sourceClassesOfAPartial, otherBoundaries, strayChunk, rejection, noChunks
+
+        var frames: [Frame] {
+            switch self {
+            case .shardCount:
+                [F.manifest(), .manifest(ManifestFrame(
+                    run: F.identity, shard: 1, shardCount: 2, sourceClasses: F.z, targetClasses: 2, shardRows: 1, totalChunks: 1,
+                    partIndex: 0, partCount: 1, chunks: []))]
+            case .sourceClassesOfAManifest:
+                [F.manifest(), .manifest(ManifestFrame(
+                    run: F.identity, shard: 0, shardCount: 1, sourceClasses: F.z + 1, targetClasses: 2, shardRows: 4, totalChunks: 4,
+                    partIndex: 0, partCount: 1, chunks: []))]
+            case .sourceClassesOfAPartial:
+                [.manifest(ManifestFrame(
+                    run: F.identity, shard: 0, shardCount: 1, sourceClasses: F.z + 1, targetClasses: 2, shardRows: 4, totalChunks: 4,
+                    partIndex: 0, partCount: 1, chunks: []))] + F.partial([0])
+            case .otherBoundaries:
+                [F.manifest(rows: [0, 1], partCount: 2), F.manifest(rows: [0, 2], partCount: 2)]
+            case .strayChunk:
+                F.partial([0, 1, 2, 3]) + [F.manifest(rows: [0, 1, 2], total: 3)]
+            case .rejection:
+                [F.manifest(), .chunkRejected(ChunkRejectedFrame(run: F.identity, chunk: F.chunkID(2), reason: "row 2: column 1 is nan"))]
+            case .noChunks:
+                [.manifest(ManifestFrame(
+                    run: F.identity, shard: 0, shardCount: 1, sourceClasses: F.z, targetClasses: 2, shardRows: 0, totalChunks: 0,
+                    partIndex: 0, partCount: 1, chunks: []))]
+            }
+        }
+
+        var reason: String {
+            switch self {
+            case .shardCount: "says the run has 2 shards, an earlier manifest said 1"
+            case .sourceClassesOfAManifest: "has 4 source classes, the run has 3"
+            case .sourceClassesOfAPartial: "a partial has 3 source classes, the run has 4"
+            case .otherBoundaries: "published again with other chunk boundaries"
+            case .strayChunk: "is not in its shard's manifest"
+            case .rejection: "row 2: column 1 is nan"
+            case .noChunks: "the manifests list no chunks"
+            }
+        }
+    }
+
+    @Test func passesThatDisagreeOnTheSampleCountFailTheRun() throws {
+        var machine = Self.live()
+        guard let (_, tasks) = Self.pass2Start(Self.feed(&machine, [F.manifest()] + F.partial([0, 1, 2, 3]))) else {
+            Issue.record("pass 2 did not start")
+            return
+        }
+        let bad = tasks.map {
+            Frame.taskResult(TaskResultFrame(run: F.identity.id, taskID: $0.id, sampleCount: 1, logEEPSum: -1, hits: 0))
+        }
+        let record = Self.closing(Self.feed(&machine, bad))
+        #expect(record?.reason == "pass 2 covered 2 samples but pass 1 covered 4")
+    }
+
+    // MARK: Replay
+
+    /// The records an owner left on the runs topic for a run it took to its final score.
+    static func history() throws -> (frames: [Frame], final: ScoreRecord) {
+        var owner = live()
+        var frames = [F.manifest()] + F.partial([0, 1]) + F.partial([2, 3])
+        let actions = feed(&owner, frames)
+        guard let (_, tasks) = pass2Start(actions) else { throw TestFailure("pass 2 did not start") }
+        frames.append(.runMarker(RunMarkerFrame(run: F.identity.id, marker: .pass2Issued(taskIDs: tasks.map(\.id)))))
+        let results = try self.results(for: tasks, joint: owner.ledger.joint!)
+        frames += results
+        guard let final = closing(feed(&owner, results)) else { throw TestFailure("no final score") }
+        frames.append(.runMarker(RunMarkerFrame(run: F.identity.id, marker: .closed)))
+        return (frames, final)
+    }
+
+    @Test func replayOfAClosedRunDecidesNothing() throws {
+        let (frames, _) = try Self.history()
+        var replay = Machine(run: F.identity.id, policy: Self.policy, firstSeen: Self.start)
+        #expect(frames.flatMap { replay.handle(.record($0, at: Self.start)) }.isEmpty, "replaying only folds")
+        #expect(replay.isClosed)
+        #expect(replay.handle(.caughtUp(at: Self.at(100))).isEmpty)
+    }
+
+    @Test(arguments: 0...7) func replayThatStopsHalfWayGoesOnFromThere(stop: Int) throws {
+        // A new owner replays the first `stop` records of the history, catches up, and sees the
+        // rest live: whatever the earlier owner recorded is not redone, the score is the same.
+        let (frames, final) = try Self.history()
+        var replay = Machine(run: F.identity.id, policy: Self.policy, firstSeen: Self.start)
+        for frame in frames.prefix(stop) { #expect(replay.handle(.record(frame, at: Self.start)).isEmpty) }
+        var actions = replay.handle(.caughtUp(at: Self.at(1)))
+        let markerIndex = frames.firstIndex { if case .runMarker = $0 { true } else { false } }!
+        // Pass 2 is started again only if the replay stopped with pass 1 complete but its marker
+        // not yet read (the earlier owner may have died before publishing it).
+        let startsAgain = Self.pass2Start(actions) != nil
+        #expect(startsAgain == (stop == markerIndex), "pass 1 completes with the record before the marker")
+        for frame in frames.dropFirst(stop) { actions += replay.handle(.record(frame, at: Self.at(2))) }
+        let record = Self.closing(actions)
+        if stop < frames.count {
+            #expect(record == final)
+        } else {
+            #expect(record == nil, "the closed marker was replayed: nothing to publish")
+        }
+        #expect(replay.isClosed)
+    }
+
+    @Test func replayRunsTimersOnRecordTimes() {
+        // The last record is 50 s old when the new owner catches up: the silence counts.
+        var replay = Machine(run: F.identity.id, policy: Self.policy, firstSeen: Self.start)
+        for frame in [F.manifest()] + F.partial([0, 1]) { _ = replay.handle(.record(frame, at: Self.start)) }
+        let actions = replay.handle(.caughtUp(at: Self.at(50)))
+        #expect(actions.contains { if case .repair = $0 { true } else { false } })
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
