@@ -177,17 +177,95 @@ def pipeline_case(reps: int) -> dict:
         broker.stop()
 
 
+def zoo_once(broker: Broker, models: int, datasets: int) -> dict:
+    """`models` × `datasets` runs of 2,000 × 100 float32 from one Python client process, 2 workers,
+    1 aggregator: the publishing time, and the wait from its end to the last final score."""
+    broker.restart()
+    roles = [broker.role("worker") for _ in range(2)]
+    broker.role("aggregate")
+    wait_assigned(roles)
+    count = models * datasets
+    waiter = subprocess.Popen([BUILD / "leep", "scores", "--wait-count", str(count), "--timeout", "900", "--json",
+                               *broker.common], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    published = json.loads(run(sys.executable, ROOT / "bench" / "zoo.py", f"127.0.0.1:{PORT}", "bench.",
+                               "--models", models, "--datasets", datasets))
+    output, _ = waiter.communicate()
+    last_final = time.time()
+    finals = {r["run"]: r for r in map(json.loads, output.splitlines()) if r["status"] == "final"}
+    worst = max(abs(finals[run]["leep"] - leep) / abs(leep) for run, leep in published["reference"].items())
+    broker.stop()
+    return {"publish": published["published_s"], "wait": last_final - published["published_at"], "runs": count,
+            "finals": len(finals), "worst_relative_difference": worst}
+
+
+def history_once(broker: Broker, closed: int, y: int, z: int) -> dict:
+    """An aggregator with `closed` runs of Y × Z behind it is killed (-9); a new one takes over.
+    Reports the new one's memory and the time from the kill to the final score of the next run."""
+    broker.restart()
+    roles = [broker.role("worker") for _ in range(2)]
+    first = broker.role("aggregate")
+    wait_assigned(roles)
+    if closed:
+        waiter = subprocess.Popen([BUILD / "leep", "scores", "--wait-count", str(closed), "--timeout", "1800", "--json",
+                                   *broker.common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run(sys.executable, ROOT / "bench" / "zoo.py", f"127.0.0.1:{PORT}", "bench.", "--models", closed // 10,
+            "--datasets", 10, "--rows", 20, "--classes", z, "--targets", y, "--no-reference")
+        waiter.wait()
+    first_rss = rss_mb(first)
+    first.kill()
+    first.wait()
+    killed = time.time()
+    second = broker.role("aggregate")
+    waiter = subprocess.Popen([BUILD / "leep", "scores", "--wait-count", str(closed + 1), "--timeout", "300", "--json",
+                               *broker.common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run(sys.executable, ROOT / "bench" / "zoo.py", f"127.0.0.1:{PORT}", "bench.", "--models", 1, "--datasets", 1,
+        "--rows", 20, "--classes", z, "--targets", y, "--first-seed", 10 ** 6, "--no-reference")
+    waiter.wait()
+    next_final = time.time() - killed
+    log = pathlib.Path(second.log).read_text()
+    assigned = re.search(r'closed_runs="?(\d+)', log)
+    result = {"closed": closed, "Y": y, "Z": z, "next_final_after_kill": next_final, "rss_mb": rss_mb(second),
+              "first_owner_rss_mb": first_rss, "closed_ids_read": int(assigned.group(1)) if assigned else None}
+    broker.stop()
+    return result
+
+
+def rss_mb(process: subprocess.Popen) -> float:
+    status = pathlib.Path(f"/proc/{process.pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def service_cases(reps: int) -> dict:
+    broker = Broker()
+    try:
+        zoo = [zoo_once(broker, 30, 10) for _ in range(reps)]
+        history = {}
+        for closed, y, z in [(0, 100, 1000), (1000, 100, 1000), (10000, 10, 100)]:
+            history[closed] = history_once(broker, closed, y, z)
+        return {"zoo": zoo, "history": history}
+    finally:
+        broker.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--skip-score", action="store_true", help="keep the score results of the last run")
+    parser.add_argument("--skip-service", action="store_true", help="skip the model-zoo and history cases")
+    parser.add_argument("--only-service", action="store_true", help="run only the model-zoo and history cases")
     arguments = parser.parse_args()
     saved = DATA / "results.json"
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
                "reps": arguments.reps, "score": [], "pipeline": None}
+    if arguments.only_service:
+        print("model zoo and history …", file=sys.stderr, flush=True)
+        results["service"] = service_cases(arguments.reps)
+        (DATA / "service.json").write_text(json.dumps(results, indent=1, default=str))
+        print(report_service(results["service"]))
+        return
     if arguments.skip_score and saved.exists():
         results["score"] = json.loads(saved.read_text())["score"]
     else:
@@ -199,7 +277,36 @@ def main() -> None:
         print("pipeline (800 MB case) …", file=sys.stderr, flush=True)
         results["pipeline"] = pipeline_case(arguments.reps)
         saved.write_text(json.dumps(results, indent=1, default=str))
+    if not arguments.skip_service:
+        print("model zoo and history …", file=sys.stderr, flush=True)
+        results["service"] = service_cases(arguments.reps)
+        saved.write_text(json.dumps(results, indent=1, default=str))
     print(report(results))
+    if results.get("service"):
+        print(report_service(results["service"]))
+
+
+def report_service(service: dict) -> str:
+    zoo = service["zoo"]
+    publish = statistics.median(z["publish"] for z in zoo)
+    wait = statistics.median(z["wait"] for z in zoo)
+
+    def each(key: str) -> str:
+        return " / ".join(f"{z[key]:.2f}" for z in zoo)
+
+    lines = ["", "| model zoo: 300 runs of 2,000 × 100 float32, one Python client, 2 workers, 1 aggregator | median | runs |",
+             "| --- | --- | --- |",
+             f"| publishing (the client's own time) | {publish:.2f} s | {each('publish')} |",
+             f"| end of publishing → last final score | {wait:.2f} s ({wait / publish:.2f}× the publishing time) | "
+             f"{each('wait')} |",
+             f"| final scores, worst relative difference to the float64 reference | "
+             f"{min(z['finals'] for z in zoo)} of 300, {max(z['worst_relative_difference'] for z in zoo):.1e} | |",
+             "", "| closed runs behind the aggregator (Y × Z) | closed ids read on take-over | new owner's memory (RSS) | "
+             "first owner's memory before the kill | kill -9 → next run final |", "| --- | --- | --- | --- | --- |"]
+    for closed, h in service["history"].items():
+        lines.append(f"| {int(closed):,} ({h['Y']} × {h['Z']:,}) | {h['closed_ids_read']} | {h['rss_mb']:.1f} MB | "
+                     f"{h['first_owner_rss_mb']:.1f} MB | {h['next_final_after_kill']:.1f} s |")
+    return "\n".join(lines)
 
 
 def report(results: dict) -> str:

@@ -68,7 +68,8 @@ import WireFormat
         var machine = Self.live()
         var actions = Self.feed(&machine, [F.manifest()] + F.partial([0, 1]))
         #expect(Self.pass2Start(actions) == nil)
-        #expect(Self.published(actions, .progress).last?.chunksAccepted == 2)
+        // One progress record a second at most: the manifest's.
+        #expect(Self.published(actions, .progress).map(\.chunksAccepted) == [0])
         actions = Self.feed(&machine, F.partial([2, 3]), at: Self.at(2))
         guard let (conditional, tasks) = Self.pass2Start(actions) else { Issue.record("pass 2 did not start"); return }
         #expect(conditional == ConditionalTable(joint: machine.ledger.joint!))
@@ -90,14 +91,14 @@ import WireFormat
         var rng = SeededGenerator(seed: UInt64(seed))
         var frames = [F.manifest()]
         for group in [[0], [1, 2], [3]].shuffled(using: &rng) {
-            frames += F.partial(group, cellsPerPart: Int.random(in: 1...6, using: &rng))
+            let partial = F.partial(group, cellsPerPart: Int.random(in: 1...6, using: &rng))
+            frames += partial
+            if group == [1, 2] { frames += partial }  // delivered twice
         }
-        frames += F.partial([1, 2], cellsPerPart: 2) + F.partial([0, 1])  // a duplicate, an overlapping zombie
         frames.shuffle(using: &rng)
         var machine = Self.live()
         let actions = Self.feed(&machine, frames)
         guard let (_, tasks) = Self.pass2Start(actions) else { Issue.record("pass 2 did not start"); return }
-        #expect(machine.ledger.duplicatesDropped == 2)
         var results = try Self.results(for: tasks, joint: machine.ledger.joint!)
         results += results.prefix(1)
         results.shuffle(using: &rng)
@@ -118,7 +119,7 @@ import WireFormat
     @Test func missingChunksAreRepairedAfterSilenceAndAgainAfterTheInterval() {
         var machine = Self.live()
         #expect(Self.feed(&machine, [F.manifest()] + F.partial([0, 1])).allSatisfy { if case .repair = $0 { false } else { true } })
-        #expect(machine.handle(.tick(Self.at(9.9))).isEmpty)
+        #expect(machine.handle(.tick(Self.at(9.9))).allSatisfy { if case .repair = $0 { false } else { true } })
         let actions = machine.handle(.tick(Self.at(10)))
         let repairs = actions.compactMap { if case .repair(let tasks, let chunks) = $0 { (tasks, chunks) } else { nil } }
         #expect(repairs.count == 1 && repairs.first?.1 == 2)
@@ -216,7 +217,7 @@ import WireFormat
             case .sourceClassesOfAPartial:
                 [.manifest(ManifestFrame(
                     run: F.identity, shard: 0, shardCount: 1, sourceClasses: F.z + 1, targetClasses: 2, shardRows: 4, totalChunks: 4,
-                    partIndex: 0, partCount: 1, chunks: []))] + F.partial([0])
+                    partIndex: 0, partCount: 2, chunks: []))] + F.partial([0])
             case .otherBoundaries:
                 [F.manifest(rows: [0, 1], partCount: 2), F.manifest(rows: [0, 2], partCount: 2)]
             case .strayChunk:

@@ -77,7 +77,7 @@ import WireFormat
         #expect(decodeError(chunk.patching(4, [version])) == .unsupportedVersion(version))
     }
 
-    @Test(arguments: [UInt8(0), 9, 255])
+    @Test(arguments: [UInt8(0), 10, 255])
     func unknownKind(kind: UInt8) throws {
         let chunk = try Fixtures.bytes("chunk_f32.bin")
         #expect(decodeError(chunk.patching(5, [kind])) == .unknownKind(kind))
