@@ -15,10 +15,11 @@ import WireFormat
         repairAfter: .seconds(10), incompleteAfter: .seconds(60), abandonAfter: .seconds(3_600), progressInterval: .seconds(1),
         chunksPerTask: 2)
 
-    /// A machine that is caught up (it decides) from `start`.
-    static func live() -> Machine {
-        var machine = Machine(run: F.identity.id, policy: policy, firstSeen: start)
-        #expect(machine.handle(.caughtUp(at: start)).isEmpty)
+    /// A machine that is caught up (it decides) from `start`: half of the tests meet the run
+    /// first while replaying, the other half in a partition already caught up.
+    static func live(firstSeenLive: Bool = false) -> Machine {
+        var machine = Machine(run: F.identity.id, policy: policy, firstSeen: start, isLive: firstSeenLive)
+        if !firstSeenLive { #expect(machine.handle(.caughtUp(at: start)).isEmpty) }
         return machine
     }
 
@@ -64,8 +65,8 @@ import WireFormat
 
     // MARK: Collecting → pass 2 → closed
 
-    @Test func aRunGoesThroughBothPassesToAnExactFinalScore() throws {
-        var machine = Self.live()
+    @Test(arguments: [false, true]) func aRunGoesThroughBothPassesToAnExactFinalScore(firstSeenLive: Bool) throws {
+        var machine = Self.live(firstSeenLive: firstSeenLive)
         var actions = Self.feed(&machine, [F.manifest()] + F.partial([0, 1]))
         #expect(Self.pass2Start(actions) == nil)
         // One progress record a second at most: the manifest's.

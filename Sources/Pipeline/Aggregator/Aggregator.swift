@@ -104,6 +104,8 @@ final class AggregatorCore: Sendable {
         }
 
         var phase: Phase = .assigned
+        /// Records fetched before the closed runs are known, applied once they are.
+        var early: [KafkaMessage] = []
         /// Ids of the runs closed in this partition: all a closed run leaves behind.
         var closed: Set<String> = []
         /// Open runs and the offset of the first record of each.
@@ -186,8 +188,8 @@ final class AggregatorCore: Sendable {
     /// One round: take over newly assigned partitions, handle what has arrived, let time pass
     /// for every run, carry out every action due as one batch, commit.
     func round(_ consumer: KafkaConsumer) throws {
-        try takeOver()
         var outbox = Outbox()
+        for message in try takeOver() { handle(message, into: &outbox) }
         let started = ContinuousClock.now
         var handled = 0
         var message = try consumer.poll(timeoutMilliseconds: 100)
@@ -204,7 +206,8 @@ final class AggregatorCore: Sendable {
 
     /// Reads the closed runs of newly assigned partitions and writes a barrier to each (again,
     /// if a barrier has not come back within the repair interval: it may have been lost).
-    private func takeOver() throws {
+    /// Returns the records fetched from them before their closed runs were known.
+    private func takeOver() throws -> [KafkaMessage] {
         let now = clock.now()
         let due = state.withLock { state in
             state.partitions.filter { _, owned in
@@ -215,7 +218,7 @@ final class AggregatorCore: Sendable {
                 }
             }.keys.sorted()
         }
-        guard !due.isEmpty else { return }
+        guard !due.isEmpty else { return [] }
         let tokens = Dictionary(uniqueKeysWithValues: due.map { ($0, UInt64.random(in: 1...UInt64.max)) })
         var barriers: [OutgoingRecord] = []
         for (partition, token) in tokens {
@@ -226,17 +229,22 @@ final class AggregatorCore: Sendable {
         }
         try producer.send(barriers)
         let closed = try readClosedRuns(of: tokens)
-        state.withLock { state in
+        let early = state.withLock { state in
+            var early: [KafkaMessage] = []
             for (partition, token) in tokens {
                 guard var owned = state.partitions[partition] else { continue }  // Revoked meanwhile.
                 if case .assigned = owned.phase { owned.closed = closed[partition] ?? [] }
                 owned.phase = .replaying(barrier: token, sentAt: now)
+                early += owned.early
+                owned.early = []
                 state.partitions[partition] = owned
             }
+            return early
         }
         logger.info("replaying runs partitions up to their barriers", metadata: [
             "partitions": "\(due)", "closed_runs": "\(closed.values.reduce(0) { $0 + $1.count })",
         ])
+        return early
     }
 
     /// The ids of the closed runs of each partition, read from the closed topic up to this
@@ -269,6 +277,12 @@ final class AggregatorCore: Sendable {
     private func handle(_ message: KafkaMessage, into outbox: inout Outbox) {
         let now = clock.now()
         let partition = message.partition
+        let isEarly = state.withLock { state in
+            guard case .assigned = state.partitions[partition]?.phase else { return false }
+            state.partitions[partition]?.early.append(message)
+            return true
+        }
+        guard !isEarly else { return }
         let frame: Frame
         do {
             frame = try Frame.decode(message.value)
@@ -292,7 +306,8 @@ final class AggregatorCore: Sendable {
                 let run = frame.run!
                 guard !owned.closed.contains(run) else { return }  // Late records of a closed run change nothing.
                 var open = owned.runs[run] ?? OpenRun(
-                    machine: RunStateMachine(run: run, policy: options.policy, firstSeen: now), firstOffset: message.offset)
+                    machine: RunStateMachine(run: run, policy: options.policy, firstSeen: now, isLive: owned.isLive),
+                    firstOffset: message.offset)
                 // History happened at its own time, and is counted in the metrics when it happened.
                 let time = owned.isLive ? now : min(now, message.timestampMilliseconds.map(Timestamp.init) ?? now)
                 let (accepted, dropped) = (open.machine.ledger.acceptedPartials, open.machine.ledger.duplicatesDropped)

@@ -113,8 +113,10 @@ struct RunStateMachine {
     private var lastProgressSummary: [Int]?
     private var lastProgressAt: Timestamp?
 
-    init(run: String, policy: Policy, firstSeen: Timestamp) {
+    /// A run first seen at `firstSeen`; `isLive` when its partition is already caught up.
+    init(run: String, policy: Policy, firstSeen: Timestamp, isLive: Bool = false) {
         self.run = run
+        self.isLive = isLive
         self.policy = policy
         ledger = RunLedger(run: run)
         state = .collecting(Collecting(lastProgress: firstSeen))
