@@ -20,7 +20,8 @@ struct WorkerFixture {
 
     init(run: String, rows: Int, rowsPerChunk: Int, sourceClasses: Int = 7, targetClasses: Int = 3, seed: UInt64 = 1,
          partition: Int32 = 0) throws {
-        self.run = RunIdentity(id: run, model: "m", dataset: "d")
+        let identity = RunIdentity(id: run, model: "m", dataset: "d")
+        self.run = identity
         self.sourceClasses = sourceClasses
         self.targetClasses = targetClasses
         var generator = SeededGenerator(seed: seed)
@@ -30,7 +31,8 @@ struct WorkerFixture {
             let total = weights.reduce(0, +)
             theta += weights.map { $0 / total }
         }
-        labels = (0..<rows).map { _ in Int32.random(in: 0..<Int32(targetClasses), using: &generator) }
+        let labels = (0..<rows).map { _ in Int32.random(in: 0..<Int32(targetClasses), using: &generator) }
+        self.labels = labels
         self.theta = theta
         var chunks: [(ChunkFrame, RecordLocation, Int)] = []
         for first in stride(from: 0, to: rows, by: rowsPerChunk) {
@@ -38,7 +40,7 @@ struct WorkerFixture {
             let bytes = theta[(first * sourceClasses)..<((first + count) * sourceClasses)].withUnsafeBufferPointer { theta in
                 labels[first..<(first + count)].withUnsafeBufferPointer { labels in
                     ChunkFrame.encode(
-                        run: self.run, shard: 0, shardCount: 1, targetClasses: targetClasses,
+                        run: identity, shard: 0, shardCount: 1, targetClasses: targetClasses,
                         rows: PredictionChunk(probabilities: theta, labels: labels, sourceClasses: sourceClasses, firstRow: first))
                 }
             }
