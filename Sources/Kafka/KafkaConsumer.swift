@@ -55,7 +55,12 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// The next record, or nil when none arrived within `timeoutMilliseconds`. Transient
     /// errors (a broker restarting) are retried by librdkafka and not thrown; fatal ones are.
     public func poll(timeoutMilliseconds: Int32) throws(KafkaError) -> KafkaMessage? {
-        guard let raw = rd_kafka_consumer_poll(client.handle, timeoutMilliseconds) else { return nil }
+        try message(from: rd_kafka_consumer_poll(client.handle, timeoutMilliseconds))
+    }
+
+    /// The message librdkafka returned, nil for none or a transient error; throws a fatal one.
+    private func message(from raw: UnsafeMutablePointer<rd_kafka_message_t>?) throws(KafkaError) -> KafkaMessage? {
+        guard let raw else { return nil }
         let error = raw.pointee.err
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
             rd_kafka_message_destroy(raw)
@@ -66,6 +71,22 @@ public final class KafkaConsumer: @unchecked Sendable {
             return nil
         }
         return KafkaMessage(raw, client: client)
+    }
+
+    /// Routes the records of `topics` to a queue of their own, which `pollPriority` reads:
+    /// records of these topics no longer wait behind the records of others fetched before them.
+    /// Call it before the first `poll`; it applies from the next assignment on. Positions and
+    /// commits are unchanged (a record from either queue counts as consumed when returned).
+    public func prioritize(_ topics: Set<String>) {
+        callbacks.priority.withLock { $0 = PriorityRoute(queue: RDKafkaQueue(client: client), topics: topics) }
+    }
+
+    /// The next record of the topics given to `prioritize`, or nil when none arrived within
+    /// `timeoutMilliseconds` (or none were given). Rebalances are served by `poll` only, so a
+    /// caller must keep calling `poll` too.
+    public func pollPriority(timeoutMilliseconds: Int32) throws(KafkaError) -> KafkaMessage? {
+        guard let queue = callbacks.priority.withLock({ $0?.queue }) else { return nil }
+        return try message(from: rd_kafka_consume_queue(queue.handle, timeoutMilliseconds))
     }
 
     /// Commits the position of every assigned partition (the offset after the last record
@@ -136,9 +157,26 @@ private func commitPositions(_ handle: OpaquePointer) throws(KafkaError) {
     }
 }
 
+/// The topics whose partitions are forwarded to a queue of their own (`prioritize`).
+private struct PriorityRoute: Sendable {
+    let queue: RDKafkaQueue
+    let topics: Set<String>
+
+    /// Forwards the partitions of the priority topics among `partitions` to the queue. Done on
+    /// every assignment: librdkafka drops a partition's forwarding when it stops fetching it.
+    func forward(_ partitions: [KafkaTopicPartition], of handle: OpaquePointer) {
+        for partition in partitions where topics.contains(partition.topic) {
+            guard let source = rd_kafka_queue_get_partition(handle, partition.topic, partition.partition) else { continue }
+            rd_kafka_queue_forward(source, queue.handle)
+            rd_kafka_queue_destroy(source)
+        }
+    }
+}
+
 /// The handler a consumer's rebalance callback reaches through librdkafka's opaque pointer.
 private final class RebalanceCallbacks: Sendable {
     let handler: @Sendable (KafkaRebalance, _ commit: () throws(KafkaError) -> Void) -> Void
+    let priority = Mutex<PriorityRoute?>(nil)
 
     init(handler: @escaping @Sendable (KafkaRebalance, _ commit: () throws(KafkaError) -> Void) -> Void) {
         self.handler = handler
@@ -153,7 +191,9 @@ private let rebalanceCallback: @convention(c) (
     switch error {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         rd_kafka_assign(handle, partitions)
-        callbacks.handler(.assigned(entries(of: partitions))) { () throws(KafkaError) in try commitPositions(handle) }
+        let assigned = entries(of: partitions)
+        callbacks.priority.withLock { $0?.forward(assigned, of: handle) }
+        callbacks.handler(.assigned(assigned)) { () throws(KafkaError) in try commitPositions(handle) }
     default:
         // Revocation (or a lost assignment): let the owner finish first, then let go.
         callbacks.handler(.revoked(entries(of: partitions))) { () throws(KafkaError) in try commitPositions(handle) }

@@ -4,7 +4,6 @@ import Glibc
 import Kafka
 import LEEPCore
 import Logging
-import Synchronization
 import WireFormat
 
 /// `leep worker`: a member of the workers' consumer group. It turns chunks into pass-1 partial
@@ -38,8 +37,13 @@ public final class Worker: Sendable {
         public init() {}
     }
 
-    private let core: WorkerCore
     private let consumer: KafkaConsumer
+    private let outbox: WorkerOutbox
+    private let fetcher: KafkaFetcher
+    private let topics: Topics
+    private let options: Options
+    private let metrics = WorkerMetrics()
+    private let logger: Logger
     /// Whether the poll loop is alive (`/health`).
     public let health = RoleHealth(role: "worker")
 
@@ -47,8 +51,19 @@ public final class Worker: Sendable {
     public init(
         configuration: KafkaConfiguration, group: String, topics: Topics, options: Options = Options(), logger: Logger
     ) throws(KafkaError) {
-        let core = try WorkerCore(configuration: configuration, topics: topics, options: options, logger: logger)
-        self.core = core
+        let pass1 = Pass1Buffer(
+            policy: .init(
+                interval: options.flushInterval, maxPendingBytes: options.maxPendingBytes,
+                maxChunksPerPartial: options.maxChunksPerPartial, maxMessageBytes: options.maxMessageBytes),
+            check: options.check)
+        let outbox = WorkerOutbox(
+            pass1: pass1, sink: try KafkaProducer(configuration: configuration), runsTopic: topics.runs, metrics: metrics,
+            logger: logger)
+        self.outbox = outbox
+        fetcher = try KafkaFetcher(configuration: configuration)
+        self.topics = topics
+        self.options = options
+        self.logger = logger
         // Workers scale by process: one core each, so pass 2's products stay on this thread.
         MatrixProducts.useCallingThreadOnly()
         // The range assignor gives each worker the same partition numbers of both topics, so a
@@ -61,119 +76,105 @@ public final class Worker: Sendable {
             // Partitions are about to move: deliver what their records produced, then commit,
             // so the next owner starts after them and nothing needs repair.
             if case .revoked(let partitions) = rebalance {
-                core.flushPending()
+                outbox.deliver(flushingPass1: true)
                 do { try commit() } catch { logger.warning("commit on revoke failed", metadata: ["error": "\(error)"]) }
                 logger.info("partitions revoked", metadata: ["partitions": "\(partitions.count)"])
             } else if case .assigned(let partitions) = rebalance {
                 logger.info("partitions assigned", metadata: ["partitions": "\(partitions)"])
             }
         }
+        // Tasks do not wait behind the chunks fetched before them: a run in pass 2 waits for its
+        // tasks, while chunks only wait to be added to sums.
+        consumer.prioritize([topics.tasks])
     }
 
     /// Processes records until `shutdown` is triggered, then flushes, commits and leaves the
     /// group.
+    ///
+    /// Each round takes the tasks that are waiting (for at most the flush interval), then one
+    /// chunk, and delivers what they produced — with the pass-1 sums when they are due — as one
+    /// batch. It commits only when nothing consumed is left undelivered.
     public func run(until shutdown: ShutdownSignal) throws {
-        var lastFlush = ContinuousClock.now
-        var upkeep = LoopUpkeep(health: health, topicPrefix: core.topics.prefix, lagFrom: .committed)
+        var handler = RecordHandler(
+            outbox: outbox, topics: topics, metrics: metrics, logger: logger,
+            chunks: CachedChunkSource(
+                cache: ChunkCache(capacityBytes: options.chunkCacheBytes), fallback: BrokerRecords(fetcher: fetcher, topics: topics)),
+            runner: TaskRunner(check: options.check, maxMessageBytes: options.maxMessageBytes))
+        var upkeep = LoopUpkeep(health: health, topicPrefix: topics.prefix, lagFrom: .committed)
+        var uncommitted = false
         defer { health.stop() }
         while !shutdown.isTriggered {
             upkeep.round(consumer)
+            let started = ContinuousClock.now
+            var tookTasks = false
+            while ContinuousClock.now - started < options.flushInterval, let task = try consumer.pollPriority(timeoutMilliseconds: 0) {
+                handler.handle(task)
+                tookTasks = true
+            }
             // With sums pending, a short wait: a poll that comes back empty means the stream has
             // paused (often: the producer is done), and the aggregator is waiting for these sums.
-            let message = try consumer.poll(timeoutMilliseconds: core.hasPending ? 50 : 100)
-            if let message {
-                core.handle(message)
-            }
-            let idle = message == nil
-            if core.hasPending && (idle || ContinuousClock.now - lastFlush >= core.options.flushInterval || core.isFull) {
-                core.flushPending()
-                try consumer.commit()
-                lastFlush = .now
-            } else if !core.hasPending && core.needsCommit {
-                // Tasks alone: their results are delivered, so their offsets can be committed.
-                try consumer.commit()
-                core.committed()
+            let message = try consumer.poll(timeoutMilliseconds: tookTasks ? 0 : outbox.hasPass1Sums ? 50 : 100)
+            if let message { handler.handle(message) }
+            let idle = message == nil && !tookTasks
+            uncommitted = uncommitted || !idle
+            let owesNothing = outbox.deliver(flushingPass1: outbox.pass1IsDue(now: .now, idle: idle))
+            if owesNothing && uncommitted {
+                // A commit that fails (the group took the partitions away meanwhile) only means
+                // records are consumed again, which the aggregator's rules make harmless.
+                do { try consumer.commit() } catch { logger.warning("commit failed", metadata: ["error": "\(error)"]) }
+                uncommitted = false
             }
         }
-        core.flushPending()
+        outbox.deliver(flushingPass1: true)
         try consumer.commit()
         consumer.close()
-        core.logger.info("worker stopped", metadata: core.statistics)
+        logger.info("worker stopped", metadata: handler.statistics.merging(["partials": "\(outbox.partialsFlushed)"]) { $1 })
     }
 }
 
-/// The worker's state and logic, shared by the poll loop and the rebalance handler (both run on
-/// the polling thread; the mutex makes that safe to state, not contended).
-final class WorkerCore: Sendable {
-    struct PendingKey: Hashable {
-        let run: String
-        let targetClasses: Int
-        let sourceClasses: Int
-    }
-
-    struct State {
-        var pending: [PendingKey: PendingPartial] = [:]
-        var pendingBytes = 0
-        var largestPartial = 0
-        var needsCommit = false
-        var conditionals: [String: (locations: [RecordLocation], table: ConditionalTable)] = [:]
-        /// Z of each run as first seen here, to catch a chunk whose class count differs.
-        var sourceClasses: [String: Int] = [:]
-        var chunksConsumed = 0
-        var partialsFlushed = 0
-        var tasksDone = 0
-        var deadLetters = 0
-        var rejections = 0
-        /// CPU seconds of the polling thread spent on chunks (pass 1) and on tasks (pass 2 and
-        /// repairs, fetching included), and the chunk bytes of pass 1: what `bench/` reports.
-        var pass1Seconds = 0.0
-        var taskSeconds = 0.0
-        var pass1Bytes = 0
-        /// Chunks kept from pass 1 for pass 2.
-        var cache: ChunkCache
-    }
-
-    let producer: KafkaProducer
-    let fetcher: KafkaFetcher
-    let metrics = WorkerMetrics()
+/// What the poll loop does with one record of the chunks or tasks topic, and the state only the
+/// loop touches: the chunk cache, the task runner, the counts. Errors never stop the worker:
+/// bad records go to the dead-letter topic, bad rows fail their run, and a Kafka error on a
+/// task leaves it to be done again.
+private struct RecordHandler {
+    let outbox: WorkerOutbox
     let topics: Topics
-    let options: Worker.Options
+    let metrics: WorkerMetrics
     let logger: Logger
-    private let state: Mutex<State>
+    var chunks: CachedChunkSource<BrokerRecords>
+    var runner: TaskRunner
+    private var chunksConsumed = 0
+    private var tasksDone = 0
+    private var deadLetters = 0
+    private var rejections = 0
+    /// CPU seconds of the polling thread spent on chunks (pass 1) and on tasks (pass 2 and
+    /// repairs, fetching included), and the chunk bytes of pass 1: what `bench/` reports.
+    private var pass1Seconds = 0.0
+    private var taskSeconds = 0.0
+    private var pass1Bytes = 0
 
-    init(configuration: KafkaConfiguration, topics: Topics, options: Worker.Options, logger: Logger) throws(KafkaError) {
-        state = Mutex(State(cache: ChunkCache(capacityBytes: options.chunkCacheBytes)))
-        producer = try KafkaProducer(configuration: configuration)
-        fetcher = try KafkaFetcher(configuration: configuration)
+    init(
+        outbox: WorkerOutbox, topics: Topics, metrics: WorkerMetrics, logger: Logger, chunks: CachedChunkSource<BrokerRecords>,
+        runner: TaskRunner
+    ) {
+        self.outbox = outbox
         self.topics = topics
-        self.options = options
+        self.metrics = metrics
         self.logger = logger
+        self.chunks = chunks
+        self.runner = runner
     }
-
-    var hasPending: Bool { state.withLock { !$0.pending.isEmpty } }
-    /// True when pending sums must be flushed before more are added.
-    var isFull: Bool {
-        state.withLock { $0.pendingBytes >= options.maxPendingBytes || $0.largestPartial >= options.maxChunksPerPartial }
-    }
-    var needsCommit: Bool { state.withLock { $0.needsCommit } }
-    func committed() { state.withLock { $0.needsCommit = false } }
 
     var statistics: Logger.Metadata {
-        state.withLock { state in
-            [
-                "chunks": "\(state.chunksConsumed)", "partials": "\(state.partialsFlushed)", "tasks": "\(state.tasksDone)",
-                "dead_letters": "\(state.deadLetters)", "rejections": "\(state.rejections)",
-                "cpu_pass1_s": "\(state.pass1Seconds)", "cpu_tasks_s": "\(state.taskSeconds)",
-                "pass1_bytes": "\(state.pass1Bytes)",
-                "chunk_cache_hits": "\(state.cache.hits)", "chunk_cache_misses": "\(state.cache.misses)",
-            ]
-        }
+        [
+            "chunks": "\(chunksConsumed)", "tasks": "\(tasksDone)", "dead_letters": "\(deadLetters)",
+            "rejections": "\(rejections)", "cpu_pass1_s": "\(pass1Seconds)", "cpu_tasks_s": "\(taskSeconds)",
+            "pass1_bytes": "\(pass1Bytes)", "chunk_cache_hits": "\(chunks.cache.hits)",
+            "chunk_cache_misses": "\(chunks.cache.misses)",
+        ]
     }
 
-    /// Handles one record of the chunks or tasks topic. Errors never stop the worker: bad
-    /// records go to the dead-letter topic, bad rows fail their run, and a Kafka error on a
-    /// task leaves it uncommitted so it is done again.
-    func handle(_ message: KafkaMessage) {
+    mutating func handle(_ message: KafkaMessage) {
         let frame: Frame
         do {
             frame = try Frame.decode(message.value)
@@ -186,225 +187,84 @@ final class WorkerCore: Sendable {
         (isChunk ? metrics.chunkBytes : metrics.taskBytes).increment(by: Int64(message.value.count))
         switch (isChunk, frame) {
         case (true, .chunk(let chunk)):
-            let started = threadCPUSeconds()
-            let rejection = accumulate(
-                chunk, at: RecordLocation(partition: message.partition, offset: message.offset), bytes: message.value.count)
-            let spent = threadCPUSeconds() - started
-            state.withLock { $0.pass1Seconds += spent; $0.pass1Bytes += message.value.count }
-            if let rejection {
-                // The record is well formed but cannot be scored: its run fails, and the record
-                // itself goes to the dead-letter topic with the reason, like a malformed one.
-                reject(chunk.run, chunk: chunk.id, reason: rejection)
-                deadLetter(message, reason: rejection)
-            }
+            accumulate(chunk, from: message)
         case (false, .task(let task)):
-            do {
-                let started = threadCPUSeconds()
-                try perform(task)
-                let spent = threadCPUSeconds() - started
-                state.withLock { $0.tasksDone += 1; $0.needsCommit = true; $0.taskSeconds += spent }
-                let pass = switch task.pass {
-                case .repair: "repair"
-                case .eep: "eep"
-                case .eepWithAccuracy: "eep_accuracy"
-                }
-                metrics.taskDone(pass)
-            } catch {
-                logger.error("task failed; it stays uncommitted and will be retried", metadata: [
-                    "run": "\(task.run)", "task": "\(task.taskID)", "error": "\(error)",
-                ])
-            }
+            perform(task)
         default:
             deadLetter(message, reason: "a \(frame.kindName) frame does not belong on \(message.topic)")
         }
     }
 
-    /// Adds the chunk to its run's pending sums and keeps it for pass 2; returns why it cannot
-    /// be added, if it cannot.
-    private func accumulate(_ chunk: ChunkFrame, at location: RecordLocation, bytes: Int) -> String? {
-        let key = PendingKey(run: chunk.run.id, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses)
-        return state.withLock { state in
-            state.chunksConsumed += 1
-            if state.sourceClasses.count > 100_000 { state.sourceClasses.removeAll() }
-            let known = state.sourceClasses[chunk.run.id, default: chunk.sourceClasses]
-            guard known == chunk.sourceClasses else {
-                return "\(chunk.id): the chunk has \(chunk.sourceClasses) source classes, its run has \(known)"
-            }
-            state.sourceClasses[chunk.run.id] = known
-            // Taken out of the dictionary while it is added to, so its arrays are not shared.
-            var partial = state.pending.removeValue(forKey: key)
-                ?? PendingPartial(run: chunk.run.id, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses)
-            defer { state.pending[key] = partial }
-            // The same record consumed twice before a flush (a producer retry) adds nothing.
-            guard !partial.covers(chunk.id) else { return nil }
-            do {
-                try partial.add(chunk, check: options.check)
-            } catch {
-                return "\(chunk.id): \(error)"
-            }
-            partial.record(chunk.id)
-            state.cache.insert(chunk, at: location, bytes: bytes)
-            metrics.cacheBytes.record(state.cache.bytes)
-            state.pendingBytes += bytes
-            state.largestPartial = max(state.largestPartial, partial.chunks.count)
-            return nil
+    /// Adds the chunk to its run's pass-1 sums and keeps it for pass 2.
+    private mutating func accumulate(_ chunk: ChunkFrame, from message: KafkaMessage) {
+        let started = threadCPUSeconds()
+        let outcome = outbox.add(chunk, bytes: message.value.count, now: .now)
+        chunksConsumed += 1
+        pass1Seconds += threadCPUSeconds() - started
+        pass1Bytes += message.value.count
+        switch outcome {
+        case .added:
+            chunks.cache.insert(chunk, at: RecordLocation(partition: message.partition, offset: message.offset), bytes: message.value.count)
+            metrics.cacheBytes.record(chunks.cache.bytes)
+        case .duplicate:
+            break
+        case .rejected(let reason):
+            // The record is well formed but cannot be scored: its run fails, and the record
+            // itself goes to the dead-letter topic with the reason, like a malformed one.
+            reject(ChunkRejectedFrame(run: chunk.run, chunk: chunk.id, reason: reason))
+            deadLetter(message, reason: reason)
         }
     }
 
-    /// Publishes every pending partial and waits for delivery. After it returns, every chunk
-    /// consumed so far is covered by a delivered partial, so offsets may be committed.
-    func flushPending() {
-        let pending = state.withLock { state in
-            let pending = state.pending
-            state.pending = [:]
-            state.pendingBytes = 0
-            state.largestPartial = 0
-            return pending
+    private mutating func perform(_ task: TaskFrame) {
+        let started = threadCPUSeconds()
+        let (hits, misses) = (chunks.cache.hits, chunks.cache.misses)
+        let output: TaskRunner.Output
+        do {
+            // The conditional's parts come from the broker, like the chunks the cache lacks.
+            var conditionals = chunks.fallback
+            output = try runner.run(task, chunks: &chunks, conditionals: &conditionals)
+        } catch {
+            logger.error("task failed; it stays uncommitted and will be retried", metadata: [
+                "run": "\(task.run)", "task": "\(task.taskID)", "error": "\(error)",
+            ])
+            return
         }
-        guard !pending.isEmpty else { return }
-        let records = pending.values.flatMap { partial in
-            partial.frames(maxMessageBytes: options.maxMessageBytes).map {
-                OutgoingRecord(topic: topics.runs, key: partial.run, value: $0.encoded())
-            }
+        metrics.cacheHits.increment(by: Int64(chunks.cache.hits - hits))
+        metrics.cacheMisses.increment(by: Int64(chunks.cache.misses - misses))
+        metrics.cacheBytes.record(chunks.cache.bytes)
+        switch output {
+        case .partial(let frames):
+            outbox.enqueue(frames.map { OutgoingRecord(topic: topics.runs, key: task.run, value: $0.encoded()) })
+        case .result(let result):
+            outbox.enqueue([OutgoingRecord(topic: topics.runs, key: task.run, value: result.encoded())])
+        case .rejection(let rejection):
+            reject(rejection)
         }
-        sendUntilDelivered(records, what: "partials")
-        state.withLock { $0.partialsFlushed += pending.count }
-        metrics.partialsFlushed.increment(by: Int64(pending.count))
+        tasksDone += 1
+        taskSeconds += threadCPUSeconds() - started
+        let pass = switch task.pass {
+        case .repair: "repair"
+        case .eep: "eep"
+        case .eepWithAccuracy: "eep_accuracy"
+        }
+        metrics.taskDone(pass)
     }
 
-    private func perform(_ task: TaskFrame) throws {
-        // Chunks still held from pass 1 first; the rest from the broker.
-        var (held, cachedBytes) = state.withLock { state in
-            (task.chunks.map { state.cache.take($0.location, id: $0.id) }, state.cache.bytes)
-        }
-        let missing = task.chunks.indices.filter { held[$0] == nil }
-        metrics.cacheHits.increment(by: Int64(task.chunks.count - missing.count))
-        metrics.cacheMisses.increment(by: Int64(missing.count))
-        metrics.cacheBytes.record(cachedBytes)
-        let messages = try fetcher.fetch(
-            topic: topics.chunks, locations: missing.map { (task.chunks[$0].location.partition, task.chunks[$0].location.offset) })
-        for (index, message) in zip(missing, messages) {
-            if case .chunk(let chunk) = try? Frame.decode(message.value) { held[index] = chunk }
-        }
-        var chunks: [ChunkFrame] = []
-        for (located, chunk) in zip(task.chunks, held) {
-            guard let chunk, chunk.id == located.id, chunk.run.id == task.run else {
-                // A manifest pointing at a record that is not the chunk it names: the run
-                // cannot be scored (retrying would read the same record again).
-                let run = RunIdentity(id: task.run, model: "", dataset: "")
-                reject(run, chunk: located.id, reason: "the record at partition \(located.location.partition) offset "
-                    + "\(located.location.offset) is not chunk \(located.id) of the run, as its manifest says")
-                return
-            }
-            chunks.append(chunk)
-        }
-        switch task.pass {
-        case .repair: try repair(task, chunks: chunks)
-        case .eep, .eepWithAccuracy: try computeEEP(task, chunks: chunks)
-        }
-    }
-
-    /// Pass 1 over exactly the task's chunks, published as one partial.
-    private func repair(_ task: TaskFrame, chunks: [ChunkFrame]) throws {
-        guard let first = chunks.first else { return }
-        var partial = PendingPartial(
-            run: task.run, targetClasses: chunks.map(\.targetClasses).max()!, sourceClasses: first.sourceClasses)
-        for chunk in chunks {
-            do {
-                try partial.add(chunk, check: options.check)
-            } catch {
-                reject(chunk.run, chunk: chunk.id, reason: "\(chunk.id): \(error)")
-                return
-            }
-            partial.record(chunk.id)
-        }
-        let records = partial.frames(maxMessageBytes: options.maxMessageBytes).map {
-            OutgoingRecord(topic: topics.runs, key: task.run, value: $0.encoded())
-        }
-        try producer.send(records)
-    }
-
-    /// Pass 2 over the task's chunks with the run's final conditional.
-    private func computeEEP(_ task: TaskFrame, chunks: [ChunkFrame]) throws {
-        var adder = EEPAdder(conditional: try conditional(for: task), accuracy: task.pass == .eepWithAccuracy)
-        for chunk in chunks {
-            do {
-                try chunk.visit(&adder)
-            } catch {
-                reject(chunk.run, chunk: chunk.id, reason: "\(chunk.id): \(error)")
-                return
-            }
-        }
-        let result = TaskResultFrame(
-            run: task.run, taskID: task.taskID, sampleCount: UInt64(adder.eep.sampleCount),
-            logEEPSum: adder.eep.logEEPSum, hits: UInt64(adder.eep.hits))
-        try producer.send([OutgoingRecord(topic: topics.runs, key: task.run, value: result.encoded())])
-    }
-
-    /// The task's conditional, assembled from its parts (cached: a run's tasks share it).
-    private func conditional(for task: TaskFrame) throws -> ConditionalTable {
-        if let cached = state.withLock({ $0.conditionals[task.run] }), cached.locations == task.conditional {
-            return cached.table
-        }
-        let messages = try fetcher.fetch(
-            topic: topics.conditionals, locations: task.conditional.map { ($0.partition, $0.offset) })
-        var values: [Double] = []
-        var shape: (targetClasses: Int, sourceClasses: Int)?
-        for message in messages {
-            guard case .conditional(let part) = try Frame.decode(message.value), part.run == task.run,
-                  part.part.partCount == UInt32(messages.count),
-                  shape.map({ $0 == (part.targetClasses, part.sourceClasses) }) ?? true
-            else {
-                throw TaskError("the conditional parts of run \(task.run) are missing, foreign or inconsistent")
-            }
-            if shape == nil {
-                shape = (part.targetClasses, part.sourceClasses)
-                values = Array(repeating: 0, count: part.targetClasses * part.sourceClasses)
-            }
-            values.replaceSubrange(part.part.cellStart..<(part.part.cellStart + part.part.cellCount), with: part.values)
-        }
-        guard let shape else { throw TaskError("task \(task.taskID) names no conditional") }
-        let table = try ConditionalTable(
-            targetClasses: shape.targetClasses, sourceClasses: shape.sourceClasses, probabilities: values)
-        state.withLock { state in
-            // A few runs at a time are in pass 2; keep their conditionals, not every run's.
-            if state.conditionals.count >= 8 { state.conditionals.removeAll() }
-            state.conditionals[task.run] = (task.conditional, table)
-        }
-        return table
-    }
-
-    private func reject(_ run: RunIdentity, chunk: ChunkID, reason: String) {
-        logger.warning("chunk rejected; its run will fail", metadata: ["run": "\(run.id)", "reason": "\(reason)"])
-        sendUntilDelivered(
-            [OutgoingRecord(topic: topics.runs, key: run.id, value: ChunkRejectedFrame(run: run, chunk: chunk, reason: reason).encoded())],
-            what: "rejection")
-        state.withLock { $0.rejections += 1 }
+    private mutating func reject(_ rejection: ChunkRejectedFrame) {
+        logger.warning("chunk rejected; its run will fail", metadata: ["run": "\(rejection.run.id)", "reason": "\(rejection.reason)"])
+        outbox.enqueue([OutgoingRecord(topic: topics.runs, key: rejection.run.id, value: rejection.encoded())])
+        rejections += 1
         metrics.chunksRejected.increment()
     }
 
-    private func deadLetter(_ message: KafkaMessage, reason: String) {
+    private mutating func deadLetter(_ message: KafkaMessage, reason: String) {
         logger.warning("dead letter", metadata: [
             "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)", "reason": "\(reason)",
         ])
-        sendUntilDelivered([DeadLetter.record(for: message, reason: reason, topic: topics.deadLetter)], what: "dead letter")
-        state.withLock { $0.deadLetters += 1 }
+        outbox.enqueue([DeadLetter.record(for: message, reason: reason, topic: topics.deadLetter)])
+        deadLetters += 1
         metrics.deadLetters.increment()
-    }
-
-    /// Sends, retrying while the broker is unreachable: nothing may be committed before these
-    /// records are delivered, and giving up would lose them.
-    private func sendUntilDelivered(_ records: [OutgoingRecord], what: String) {
-        var attempt = 0
-        while true {
-            do {
-                try producer.send(records)
-                return
-            } catch {
-                attempt += 1
-                logger.warning("sending \(what) failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
-            }
-        }
     }
 }
 
@@ -413,10 +273,4 @@ private func threadCPUSeconds() -> Double {
     var time = timespec()
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
     return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
-}
-
-/// A task that cannot be done as issued.
-struct TaskError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -1,0 +1,107 @@
+import LEEPCore
+import WireFormat
+
+/// Pass 1 on a worker: the partial sums of every run whose chunks arrived since the last flush,
+/// and the policy that says when to flush them.
+///
+/// Pure: chunks come in decoded, the time comes in as `now`, and a flush goes out as the
+/// partial frames of all its runs at once. The worker publishes those frames and only then
+/// commits the offsets of the chunks they cover (docs/architecture.md, "Exactly once").
+struct Pass1Buffer {
+    /// When pending sums are flushed.
+    struct Policy: Sendable {
+        /// How long sums may wait, from the first chunk added after a flush.
+        var interval: Duration
+        /// Flush once this many chunk record bytes are pending.
+        var maxPendingBytes: Int
+        /// Flush once one partial covers this many chunks: every part of a partial lists its
+        /// chunks (16 bytes each), which must leave room for the sums within a message.
+        var maxChunksPerPartial: Int
+        /// The broker's message limit: partials are split into frames under it.
+        var maxMessageBytes: Int
+    }
+
+    /// What became of a chunk given to `add`.
+    enum Outcome: Equatable {
+        /// Its rows are in the pending sums.
+        case added
+        /// It already was: the same record consumed twice before a flush (a producer retry).
+        case duplicate
+        /// It cannot be scored, for this reason; the sums are unchanged.
+        case rejected(String)
+    }
+
+    /// A run's sums are kept apart per shape: a chunk whose Y differs (a shard that saw fewer
+    /// labels) makes a partial of its own, which the aggregator widens.
+    private struct Key: Hashable {
+        let run: String
+        let targetClasses: Int
+        let sourceClasses: Int
+    }
+
+    let policy: Policy
+    let check: RowCheck
+    private var pending: [Key: PendingPartial] = [:]
+    /// Z of each run as first seen here, to catch a chunk whose class count differs.
+    private var sourceClasses: [String: Int] = [:]
+    /// Chunk record bytes in the pending sums.
+    private(set) var pendingBytes = 0
+    private var largestPartial = 0
+    /// When the first chunk after the last flush was added.
+    private var oldestPending: ContinuousClock.Instant?
+
+    init(policy: Policy, check: RowCheck = RowCheck()) {
+        self.policy = policy
+        self.check = check
+    }
+
+    /// True when no sums wait to be flushed.
+    var isEmpty: Bool { pending.isEmpty }
+
+    /// Adds `chunk`, a record of `bytes` bytes, to its run's pending sums at time `now`.
+    mutating func add(_ chunk: ChunkFrame, bytes: Int, now: ContinuousClock.Instant) -> Outcome {
+        if sourceClasses.count > 100_000 { sourceClasses.removeAll() }
+        let known = sourceClasses[chunk.run.id, default: chunk.sourceClasses]
+        guard known == chunk.sourceClasses else {
+            return .rejected("\(chunk.id): the chunk has \(chunk.sourceClasses) source classes, its run has \(known)")
+        }
+        sourceClasses[chunk.run.id] = known
+        let key = Key(run: chunk.run.id, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses)
+        // Taken out of the dictionary while it is added to, so its arrays are not shared (a
+        // shared array would be copied, Y×Z cells, by the first write).
+        var partial = pending.removeValue(forKey: key)
+            ?? PendingPartial(run: chunk.run.id, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses)
+        defer { if partial.chunks.isEmpty { pending[key] = nil } else { pending[key] = partial } }
+        guard !partial.covers(chunk.id) else { return .duplicate }
+        do {
+            try partial.add(chunk, check: check)
+        } catch {
+            return .rejected("\(chunk.id): \(error)")
+        }
+        partial.record(chunk.id)
+        pendingBytes += bytes
+        largestPartial = max(largestPartial, partial.chunks.count)
+        if oldestPending == nil { oldestPending = now }
+        return .added
+    }
+
+    /// Whether the pending sums should be flushed now: the stream paused (`idle`: a poll came
+    /// back empty, often because the producer is done and the aggregator waits for these sums),
+    /// they waited the interval, or they reached a size limit.
+    func isDue(now: ContinuousClock.Instant, idle: Bool) -> Bool {
+        guard let oldestPending else { return false }
+        return idle || now - oldestPending >= policy.interval || pendingBytes >= policy.maxPendingBytes
+            || largestPartial >= policy.maxChunksPerPartial
+    }
+
+    /// Empties the buffer; returns the partial frames of every run in it (each partial split
+    /// under the message limit) and how many partials they make.
+    mutating func flush() -> (frames: [PartialFrame], partials: Int) {
+        let flushed = pending.values
+        pending = [:]
+        pendingBytes = 0
+        largestPartial = 0
+        oldestPending = nil
+        return (flushed.flatMap { $0.frames(maxMessageBytes: policy.maxMessageBytes) }, flushed.count)
+    }
+}

@@ -1,0 +1,119 @@
+import LEEPCore
+import WireFormat
+
+/// Does the aggregator's tasks: a repair (pass 1 over exactly the task's chunks, as one
+/// partial) or pass 2 (Σ log EEP_i, and the predictor's hits if asked, with the run's final
+/// conditional). Pure apart from the sources it reads chunks and conditionals from.
+struct TaskRunner {
+    /// What a task produced, to publish on the runs topic keyed by its run.
+    enum Output {
+        /// A repair's partial, split under the message limit (empty for a task of no chunks).
+        case partial([PartialFrame])
+        /// A pass-2 result.
+        case result(TaskResultFrame)
+        /// The task cannot be done as issued, and a retry would read the same records: its run
+        /// must fail.
+        case rejection(ChunkRejectedFrame)
+    }
+
+    /// The acceptance rule for rows (repairs check them as pass 1 does).
+    let check: RowCheck
+    /// The broker's message limit, for a repair's partial.
+    let maxMessageBytes: Int
+    /// The conditionals of the runs in pass 2 here: a run's tasks share one.
+    private var conditionals: [String: (locations: [RecordLocation], table: ConditionalTable)] = [:]
+
+    init(check: RowCheck = RowCheck(), maxMessageBytes: Int) {
+        self.check = check
+        self.maxMessageBytes = maxMessageBytes
+    }
+
+    /// Does `task`, reading its chunks from `chunkSource` and, for pass 2, its conditional from
+    /// `conditionalSource` (or from the one kept for its run). Throws when a source fails or
+    /// the conditional is missing or inconsistent: the task is then left for a retry.
+    mutating func run(
+        _ task: TaskFrame, chunks chunkSource: inout some ChunkSource, conditionals conditionalSource: inout some ConditionalSource
+    ) throws -> Output {
+        var chunks: [ChunkFrame] = []
+        for (located, chunk) in zip(task.chunks, try chunkSource.chunks(task.chunks)) {
+            guard let chunk, chunk.id == located.id, chunk.run.id == task.run else {
+                // A manifest pointing at a record that is not the chunk it names.
+                return .rejection(ChunkRejectedFrame(
+                    run: RunIdentity(id: task.run, model: "", dataset: ""), chunk: located.id,
+                    reason: "the record at partition \(located.location.partition) offset \(located.location.offset) "
+                        + "is not chunk \(located.id) of the run, as its manifest says"))
+            }
+            chunks.append(chunk)
+        }
+        switch task.pass {
+        case .repair:
+            return repair(task, chunks: chunks)
+        case .eep, .eepWithAccuracy:
+            return eep(task, chunks: chunks, conditional: try conditional(for: task, from: &conditionalSource))
+        }
+    }
+
+    /// Pass 1 over exactly the task's chunks, as one partial.
+    private func repair(_ task: TaskFrame, chunks: [ChunkFrame]) -> Output {
+        guard let first = chunks.first else { return .partial([]) }
+        var partial = PendingPartial(
+            run: task.run, targetClasses: chunks.map(\.targetClasses).max()!, sourceClasses: first.sourceClasses)
+        for chunk in chunks {
+            do {
+                try partial.add(chunk, check: check)
+            } catch {
+                return .rejection(ChunkRejectedFrame(run: chunk.run, chunk: chunk.id, reason: "\(chunk.id): \(error)"))
+            }
+            partial.record(chunk.id)
+        }
+        return .partial(partial.frames(maxMessageBytes: maxMessageBytes))
+    }
+
+    /// Pass 2 over the task's chunks.
+    private func eep(_ task: TaskFrame, chunks: [ChunkFrame], conditional: ConditionalTable) -> Output {
+        var adder = EEPAdder(conditional: conditional, accuracy: task.pass == .eepWithAccuracy)
+        for chunk in chunks {
+            do {
+                try chunk.visit(&adder)
+            } catch {
+                return .rejection(ChunkRejectedFrame(run: chunk.run, chunk: chunk.id, reason: "\(chunk.id): \(error)"))
+            }
+        }
+        return .result(TaskResultFrame(
+            run: task.run, taskID: task.taskID, sampleCount: UInt64(adder.eep.sampleCount),
+            logEEPSum: adder.eep.logEEPSum, hits: UInt64(adder.eep.hits)))
+    }
+
+    /// The task's conditional, assembled from its parts unless kept from an earlier task.
+    private mutating func conditional(for task: TaskFrame, from source: inout some ConditionalSource) throws -> ConditionalTable {
+        if let kept = conditionals[task.run], kept.locations == task.conditional { return kept.table }
+        let parts = try source.conditionalParts(at: task.conditional)
+        var values: [Double] = []
+        var shape: (targetClasses: Int, sourceClasses: Int)?
+        for part in parts {
+            guard let part, part.run == task.run, part.part.partCount == UInt32(parts.count),
+                  shape.map({ $0 == (part.targetClasses, part.sourceClasses) }) ?? true
+            else {
+                throw TaskError("the conditional parts of run \(task.run) are missing, foreign or inconsistent")
+            }
+            if shape == nil {
+                shape = (part.targetClasses, part.sourceClasses)
+                values = Array(repeating: 0, count: part.targetClasses * part.sourceClasses)
+            }
+            values.replaceSubrange(part.part.cellStart..<(part.part.cellStart + part.part.cellCount), with: part.values)
+        }
+        guard let shape else { throw TaskError("task \(task.taskID) names no conditional") }
+        let table = try ConditionalTable(
+            targetClasses: shape.targetClasses, sourceClasses: shape.sourceClasses, probabilities: values)
+        // A few runs at a time are in pass 2; keep their conditionals, not every run's.
+        if conditionals.count >= 8 { conditionals.removeAll() }
+        conditionals[task.run] = (task.conditional, table)
+        return table
+    }
+}
+
+/// A task that cannot be done as issued.
+struct TaskError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

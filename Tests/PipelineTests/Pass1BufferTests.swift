@@ -1,0 +1,172 @@
+import Kafka
+import LEEPCore
+import Logging
+import Testing
+import WireFormat
+
+@testable import Pipeline
+
+/// The worker's pass 1 without a broker: what a chunk does to the sums, when they are flushed,
+/// and that a flush carries every run's exact sums.
+@Suite struct Pass1BufferTests {
+    static let start = ContinuousClock.now
+
+    static func buffer(
+        interval: Duration = .seconds(1), maxPendingBytes: Int = 1 << 30, maxChunksPerPartial: Int = 4096
+    ) -> Pass1Buffer {
+        Pass1Buffer(policy: .init(
+            interval: interval, maxPendingBytes: maxPendingBytes, maxChunksPerPartial: maxChunksPerPartial,
+            maxMessageBytes: 1_000_000))
+    }
+
+    @Test func flushesExactlyTheSumsOfTheWholeData() throws {
+        let run = try WorkerFixture(run: "r", rows: 103, rowsPerChunk: 10)
+        var buffer = Self.buffer()
+        for chunk in run.chunks { #expect(buffer.add(chunk.frame, bytes: chunk.bytes, now: Self.start) == .added) }
+        let flushed = buffer.flush()
+        #expect(flushed.partials == 1 && buffer.isEmpty)
+        let partial = assembled(flushed.frames)
+        let joint = try run.joint()
+        #expect(partial.joint == joint.jointSums, "chunk by chunk adds in the same order as the whole data")
+        #expect(partial.counts == joint.argmaxCounts && partial.samples == 103)
+        #expect(partial.chunks == run.chunks.map(\.frame.id))
+    }
+
+    @Test func oneFlushCarriesEveryRun() throws {
+        let first = try WorkerFixture(run: "a", rows: 30, rowsPerChunk: 10, seed: 1)
+        let second = try WorkerFixture(run: "b", rows: 20, rowsPerChunk: 10, sourceClasses: 4, seed: 2)
+        var buffer = Self.buffer()
+        for chunk in first.chunks + second.chunks { _ = buffer.add(chunk.frame, bytes: chunk.bytes, now: Self.start) }
+        let flushed = buffer.flush()
+        #expect(flushed.partials == 2)
+        #expect(Set(flushed.frames.map(\.run)) == ["a", "b"])
+        for fixture in [first, second] {
+            let partial = assembled(flushed.frames.filter { $0.run == fixture.run.id })
+            #expect(partial.joint == (try fixture.joint()).jointSums)
+        }
+    }
+
+    @Test func theSameChunkTwiceCountsOnce() throws {
+        let run = try WorkerFixture(run: "r", rows: 20, rowsPerChunk: 10)
+        var buffer = Self.buffer()
+        let chunk = run.chunks[0]
+        #expect(buffer.add(chunk.frame, bytes: chunk.bytes, now: Self.start) == .added)
+        #expect(buffer.add(chunk.frame, bytes: chunk.bytes, now: Self.start) == .duplicate)
+        #expect(buffer.pendingBytes == chunk.bytes)
+        let partial = assembled(buffer.flush().frames)
+        #expect(partial.samples == 10 && partial.chunks == [chunk.frame.id])
+    }
+
+    @Test func aChunkWhoseClassCountDiffersFromItsRunsIsRejected() throws {
+        let run = try WorkerFixture(run: "r", rows: 10, rowsPerChunk: 10, sourceClasses: 7)
+        let other = try WorkerFixture(run: "r", rows: 20, rowsPerChunk: 10, sourceClasses: 5)
+        var buffer = Self.buffer()
+        _ = buffer.add(run.chunks[0].frame, bytes: 1, now: Self.start)
+        let outcome = buffer.add(other.chunks[1].frame, bytes: 1, now: Self.start)
+        #expect(outcome == .rejected("\(other.chunks[1].frame.id): the chunk has 5 source classes, its run has 7"))
+        #expect(assembled(buffer.flush().frames).samples == 10, "the sums are unchanged")
+    }
+
+    @Test func aRejectedFirstChunkLeavesNothingToFlush() throws {
+        var bad = try WorkerFixture(run: "r", rows: 10, rowsPerChunk: 10).chunks[0].frame
+        bad = try Self.withNaN(bad)
+        var buffer = Self.buffer()
+        guard case .rejected(let reason) = buffer.add(bad, bytes: 1, now: Self.start) else {
+            Issue.record("a NaN was accepted")
+            return
+        }
+        #expect(reason.contains("nan"))
+        #expect(buffer.isEmpty && !buffer.isDue(now: Self.start, idle: true))
+    }
+
+    @Test func flushesWhenTheStreamPauses() throws {
+        let run = try WorkerFixture(run: "r", rows: 10, rowsPerChunk: 10)
+        var buffer = Self.buffer()
+        #expect(!buffer.isDue(now: Self.start, idle: true), "nothing pending, nothing due")
+        _ = buffer.add(run.chunks[0].frame, bytes: 1, now: Self.start)
+        #expect(!buffer.isDue(now: Self.start, idle: false))
+        #expect(buffer.isDue(now: Self.start, idle: true))
+    }
+
+    @Test func flushesOnceTheOldestSumsWaitedTheInterval() throws {
+        let run = try WorkerFixture(run: "r", rows: 20, rowsPerChunk: 10)
+        var buffer = Self.buffer(interval: .seconds(1))
+        _ = buffer.add(run.chunks[0].frame, bytes: 1, now: Self.start)
+        _ = buffer.add(run.chunks[1].frame, bytes: 1, now: Self.start + .milliseconds(900))
+        #expect(!buffer.isDue(now: Self.start + .milliseconds(999), idle: false))
+        #expect(buffer.isDue(now: Self.start + .seconds(1), idle: false), "counted from the first chunk")
+        _ = buffer.flush()
+        _ = buffer.add(run.chunks[0].frame, bytes: 1, now: Self.start + .seconds(5))
+        #expect(!buffer.isDue(now: Self.start + .seconds(5.5), idle: false), "a flush starts the interval again")
+    }
+
+    @Test func flushesAtTheByteLimit() throws {
+        let run = try WorkerFixture(run: "r", rows: 20, rowsPerChunk: 10)
+        var buffer = Self.buffer(maxPendingBytes: 1_000)
+        _ = buffer.add(run.chunks[0].frame, bytes: 600, now: Self.start)
+        #expect(!buffer.isDue(now: Self.start, idle: false))
+        _ = buffer.add(run.chunks[1].frame, bytes: 400, now: Self.start)
+        #expect(buffer.isDue(now: Self.start, idle: false))
+    }
+
+    @Test func flushesWhenOnePartialCoversTheMostChunks() throws {
+        let run = try WorkerFixture(run: "r", rows: 30, rowsPerChunk: 10)
+        var buffer = Self.buffer(maxChunksPerPartial: 3)
+        for chunk in run.chunks.prefix(2) { _ = buffer.add(chunk.frame, bytes: 1, now: Self.start) }
+        #expect(!buffer.isDue(now: Self.start, idle: false))
+        _ = buffer.add(run.chunks[2].frame, bytes: 1, now: Self.start)
+        #expect(buffer.isDue(now: Self.start, idle: false))
+        _ = buffer.flush()
+        #expect(!buffer.isDue(now: Self.start, idle: true))
+    }
+
+    /// `frame` with its first value replaced by NaN.
+    static func withNaN(_ frame: ChunkFrame) throws -> ChunkFrame {
+        guard case .float64(var values) = frame.probabilities else { throw FrameError.unknownKind(0) }
+        values[0] = .nan
+        let labels = frame.labels
+        let bytes = values.withUnsafeBufferPointer { theta in
+            labels.withUnsafeBufferPointer { labels in
+                ChunkFrame.encode(
+                    run: frame.run, shard: frame.id.shard, shardCount: frame.shardCount, targetClasses: frame.targetClasses,
+                    rows: PredictionChunk(
+                        probabilities: theta, labels: labels, sourceClasses: frame.sourceClasses, firstRow: Int(frame.id.firstRow)))
+            }
+        }
+        guard case .chunk(let bad) = try Frame.decode(bytes) else { throw FrameError.unknownKind(0) }
+        return bad
+    }
+}
+
+/// The worker's outbox: what a round delivers, in one batch, and when offsets may be committed.
+@Suite struct WorkerOutboxTests {
+    static func outbox(sink: InMemorySink) -> WorkerOutbox {
+        WorkerOutbox(
+            pass1: Pass1BufferTests.buffer(), sink: sink, runsTopic: "runs", metrics: WorkerMetrics(),
+            logger: Logger(label: "test"))
+    }
+
+    @Test func aRoundIsOneBatchAndCommitsOnlyWhenNothingIsOwed() throws {
+        let first = try WorkerFixture(run: "a", rows: 20, rowsPerChunk: 10, seed: 1)
+        let second = try WorkerFixture(run: "b", rows: 10, rowsPerChunk: 10, seed: 2)
+        let sink = InMemorySink()
+        let outbox = Self.outbox(sink: sink)
+        for chunk in first.chunks + second.chunks { _ = outbox.add(chunk.frame, bytes: chunk.bytes, now: .now) }
+        outbox.enqueue([OutgoingRecord(topic: "runs", key: "a", value: [1])])
+        #expect(!outbox.deliver(flushingPass1: false), "pass-1 sums are still owed")
+        #expect(sink.batches.map(\.count) == [1])
+        #expect(outbox.deliver(flushingPass1: true))
+        #expect(sink.batches.count == 2 && sink.batches[1].count == 2, "both runs' partials in one batch")
+        #expect(outbox.deliver(flushingPass1: true) && sink.batches.count == 2, "nothing owed, nothing sent")
+        #expect(outbox.partialsFlushed == 2)
+    }
+
+    @Test func aFailedDeliveryIsRetriedBeforeTheRoundEnds() throws {
+        let run = try WorkerFixture(run: "a", rows: 10, rowsPerChunk: 10)
+        let sink = InMemorySink(failures: 2)
+        let outbox = Self.outbox(sink: sink)
+        _ = outbox.add(run.chunks[0].frame, bytes: 1, now: .now)
+        #expect(outbox.deliver(flushingPass1: true))
+        #expect(sink.attempts == 3 && sink.batches.count == 1)
+    }
+}
