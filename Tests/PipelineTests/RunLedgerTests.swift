@@ -132,7 +132,7 @@ enum RunFixture {
         for frame in F.partial([1, 2]) { _ = ledger.apply(frame) }
         #expect(ledger.duplicatesDropped == 1)
         #expect(ledger.joint == before)
-        ledger.apply(F.manifest())
+        _ = ledger.apply(F.manifest())
         #expect(ledger.missingChunks.map(\.id) == [F.chunkID(2), F.chunkID(3)])
         // The same partial delivered twice is dropped the second time too.
         for frame in F.partial([2, 3]) + F.partial([2, 3]) { _ = ledger.apply(frame) }
@@ -145,7 +145,7 @@ enum RunFixture {
         #expect(parts.count == 3)
         for frame in parts.dropFirst().reversed() { _ = ledger.apply(frame) }
         #expect(ledger.accepted.isEmpty)
-        ledger.apply(parts[0])
+        _ = ledger.apply(parts[0])
         #expect(ledger.accepted.count == 4)
         var whole = RunLedger(run: F.identity.id)
         for frame in F.partial([0, 1, 2, 3]) { _ = whole.apply(frame) }
