@@ -16,7 +16,7 @@ import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
 from cluster import ROOT, wait_for
-from wire import RawProducer, chunk_frames, frames, publish_run, read_topic
+from wire import RawProducer, chunk_frames, frames, publish_run, random_rows, read_topic
 
 sys.path.insert(0, str(ROOT / "Tests" / "reference"))
 from leep_reference import leep_scores  # noqa: E402
@@ -25,10 +25,7 @@ Z, Y, ROWS = 20, 4, 300
 
 
 def small_run(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    logits = rng.normal(size=(ROWS, Z))
-    theta = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    return theta.astype(np.float32), rng.integers(0, Y, size=ROWS)
+    return random_rows(seed, ROWS, Z, Y)
 
 
 def publish_small(producer: RawProducer, prefix: str, run: str, seed: int) -> dict:

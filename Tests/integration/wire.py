@@ -43,6 +43,14 @@ class RawProducer:
         return locations  # type: ignore[return-value]
 
 
+def random_rows(seed: int, rows: int, source_classes: int, target_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random float32 softmax rows and labels, reproducible from `seed`."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(rows, source_classes))
+    theta = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return theta.astype(np.float32), rng.integers(0, target_classes, size=rows)
+
+
 def chunk_frames(run: str, model: str, dataset: str, theta: np.ndarray, labels: np.ndarray,
                  rows_per_chunk: int, target_classes: int) -> list[tuple[int, int, bytes]]:
     """(first_row, row_count, frame) for each chunk of a one-shard run, θ as float32."""
