@@ -256,6 +256,7 @@ def main() -> None:
     parser.add_argument("--skip-service", action="store_true", help="skip the model-zoo and history cases")
     parser.add_argument("--only-service", action="store_true", help="run only the model-zoo and history cases")
     arguments = parser.parse_args()
+    DATA.mkdir(parents=True, exist_ok=True)
     saved = DATA / "results.json"
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",

@@ -45,6 +45,9 @@ struct ChunkCache {
     }
 
     /// Removes and returns the chunk read from `location`, if it is here and is `id`.
+    /// True when the record at `location` is held (without counting a hit or a miss).
+    func holds(_ location: RecordLocation) -> Bool { entries[location] != nil }
+
     mutating func take(_ location: RecordLocation, id: ChunkID) -> ChunkFrame? {
         guard let entry = entries[location], entry.chunk.id == id else {
             misses += 1

@@ -41,21 +41,58 @@ struct CachedChunkSource<Fallback: ChunkSource>: ChunkSource {
 
 /// Records read back from the broker by partition and offset: chunks for repairs and pass 2,
 /// and the conditional parts a task names.
+///
+/// `prefetch` reads what a whole round of tasks needs in one fetch per topic, so many small runs
+/// do not each pay for a fetch of their own (assigning partitions and waiting for a reply costs
+/// the same for one record as for hundreds); what a task asks for later is served from there
+/// first.
 struct BrokerRecords: ChunkSource, ConditionalSource {
     let fetcher: KafkaFetcher
     let topics: Topics
+    /// Records fetched ahead, by topic and location; each is served once.
+    private var prefetched: [String: [RecordLocation: KafkaMessage]] = [:]
 
-    func chunks(_ chunks: [LocatedChunk]) throws -> [ChunkFrame?] {
-        try fetcher.fetch(topic: topics.chunks, locations: chunks.map { ($0.location.partition, $0.location.offset) }).map {
+    init(fetcher: KafkaFetcher, topics: Topics) {
+        self.fetcher = fetcher
+        self.topics = topics
+    }
+
+    /// Fetches `chunks` and `conditionals` ahead, one request per topic.
+    mutating func prefetch(chunks: [RecordLocation], conditionals: [RecordLocation]) throws {
+        for (topic, locations) in [(topics.chunks, chunks), (topics.conditionals, conditionals)] where !locations.isEmpty {
+            let unique = Array(Set(locations))
+            for (location, message) in zip(unique, try fetcher.fetch(topic: topic, locations: unique.map { ($0.partition, $0.offset) })) {
+                prefetched[topic, default: [:]][location] = message
+            }
+        }
+    }
+
+    /// Forgets whatever was fetched ahead and not asked for.
+    mutating func dropPrefetched() { prefetched = [:] }
+
+    mutating func chunks(_ chunks: [LocatedChunk]) throws -> [ChunkFrame?] {
+        try records(of: topics.chunks, at: chunks.map(\.location)).map {
             guard case .chunk(let chunk) = try? Frame.decode($0.value) else { return nil }
             return chunk
         }
     }
 
-    func conditionalParts(at locations: [RecordLocation]) throws -> [ConditionalFrame?] {
-        try fetcher.fetch(topic: topics.conditionals, locations: locations.map { ($0.partition, $0.offset) }).map {
+    mutating func conditionalParts(at locations: [RecordLocation]) throws -> [ConditionalFrame?] {
+        try records(of: topics.conditionals, at: locations).map {
             guard case .conditional(let part) = try? Frame.decode($0.value) else { return nil }
             return part
         }
+    }
+
+    /// The records at `locations`: fetched ahead, or fetched now.
+    private mutating func records(of topic: String, at locations: [RecordLocation]) throws -> [KafkaMessage] {
+        var found = locations.map { prefetched[topic]?.removeValue(forKey: $0) }
+        let missing = found.indices.filter { found[$0] == nil }
+        if !missing.isEmpty {
+            let fetched = try fetcher.fetch(
+                topic: topic, locations: missing.map { (locations[$0].partition, locations[$0].offset) })
+            for (index, message) in zip(missing, fetched) { found[index] = message }
+        }
+        return found.map { $0! }
     }
 }

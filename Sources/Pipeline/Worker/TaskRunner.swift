@@ -84,6 +84,9 @@ struct TaskRunner {
             logEEPSum: adder.eep.logEEPSum, hits: UInt64(adder.eep.hits)))
     }
 
+    /// True when the conditional `task` names is kept from an earlier task of its run.
+    func holdsConditional(of task: TaskFrame) -> Bool { conditionals[task.run]?.locations == task.conditional }
+
     /// The task's conditional, assembled from its parts unless kept from an earlier task.
     private mutating func conditional(for task: TaskFrame, from source: inout some ConditionalSource) throws -> ConditionalTable {
         if let kept = conditionals[task.run], kept.locations == task.conditional { return kept.table }

@@ -32,6 +32,11 @@ public final class Worker: Sendable {
         public var maxMessageBytes = 1_000_000
         /// The acceptance rule for rows.
         public var check = RowCheck()
+        /// Tasks taken in one round at most; their records are fetched together.
+        public var tasksPerRound = 64
+        /// Records (chunks, conditional parts) fetched ahead for a round at most: each may be
+        /// close to the message limit, so this bounds the memory a round holds.
+        public var prefetchRecords = 64
 
         /// Defaults.
         public init() {}
@@ -105,12 +110,13 @@ public final class Worker: Sendable {
         defer { health.stop() }
         while !shutdown.isTriggered {
             upkeep.round(consumer)
-            let started = ContinuousClock.now
-            var tookTasks = false
-            while ContinuousClock.now - started < options.flushInterval, let task = try consumer.pollPriority(timeoutMilliseconds: 0) {
-                handler.handle(task)
-                tookTasks = true
+            // Every task waiting, up to a round's worth: their records are fetched together.
+            var tasks: [KafkaMessage] = []
+            while tasks.count < options.tasksPerRound, let task = try consumer.pollPriority(timeoutMilliseconds: 0) {
+                tasks.append(task)
             }
+            handler.handle(tasks: tasks, prefetchingAtMost: options.prefetchRecords)
+            let tookTasks = !tasks.isEmpty
             // With sums pending, a short wait: a poll that comes back empty means the stream has
             // paused (often: the producer is done), and the aggregator is waiting for these sums.
             let message = try consumer.poll(timeoutMilliseconds: tookTasks ? 0 : outbox.hasPass1Sums ? 50 : 100)
@@ -172,6 +178,29 @@ private struct RecordHandler {
             "pass1_bytes": "\(pass1Bytes)", "chunk_cache_hits": "\(chunks.cache.hits)",
             "chunk_cache_misses": "\(chunks.cache.misses)",
         ]
+    }
+
+    /// Handles a round's task records: fetches, in one request per topic, the chunks the cache
+    /// lacks and the conditionals not kept, then does each task.
+    mutating func handle(tasks messages: [KafkaMessage], prefetchingAtMost limit: Int) {
+        guard !messages.isEmpty else { return }
+        let tasks = messages.compactMap { message -> TaskFrame? in
+            if case .task(let task) = try? Frame.decode(message.value) { return task }
+            return nil
+        }
+        let chunkLocations = tasks.flatMap(\.chunks).map(\.location).filter { !chunks.cache.holds($0) }
+        let conditionalLocations = tasks.filter { $0.pass.isPass2 && !runner.holdsConditional(of: $0) }.flatMap(\.conditional)
+        do {
+            // Conditionals first: a run's tasks share one, and small runs each need their own.
+            let conditionals = Array(conditionalLocations.prefix(limit))
+            try chunks.fallback.prefetch(
+                chunks: Array(chunkLocations.prefix(limit - conditionals.count)), conditionals: conditionals)
+        } catch {
+            // Each task then fetches what it needs itself, and fails on its own if it must.
+            logger.warning("prefetching the records of \(tasks.count) tasks failed", metadata: ["error": "\(error)"])
+        }
+        for message in messages { handle(message) }
+        chunks.fallback.dropPrefetched()
     }
 
     mutating func handle(_ message: KafkaMessage) {
