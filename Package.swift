@@ -50,6 +50,8 @@ let package = Package(
         ),
         .target(name: "PredictionFiles", dependencies: ["LEEPCore"]),
         .target(name: "WireFormat", dependencies: ["LEEPCore"]),
+        // glibc's malloc.h (malloc_trim): the aggregator gives closed runs' memory back.
+        .systemLibrary(name: "CMalloc"),
         .systemLibrary(name: "CRDKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .target(
             name: "Kafka", dependencies: ["CRDKafka", .product(name: "Logging", package: "swift-log")],
@@ -57,7 +59,7 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
-                "LEEPCore", "PredictionFiles", "WireFormat", "Kafka",
+                "LEEPCore", "PredictionFiles", "WireFormat", "Kafka", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Metrics", package: "swift-metrics"),

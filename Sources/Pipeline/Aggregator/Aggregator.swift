@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import CMalloc
+#endif
 import Kafka
 import LEEPCore
 import Logging
@@ -140,6 +143,8 @@ final class AggregatorCore: Sendable {
         var partitions: [Int32: OwnedPartition] = [:]
         /// Partitions of the tasks topic, once looked up.
         var taskPartitions: Int32?
+        /// When freed memory was last given back.
+        var lastTrim: ContinuousClock.Instant?
     }
 
     let producer: KafkaProducer
@@ -202,6 +207,22 @@ final class AggregatorCore: Sendable {
         tick(into: &outbox)
         deliver(outbox)
         commit(consumer)
+        if !outbox.closed.isEmpty { releaseFreedMemory() }
+    }
+
+    /// Gives the pages of closed runs back to the system. A run's sums are megabytes (Y×Z
+    /// float64); freed between live ones, they stay in the allocator's heap, and the process
+    /// would keep the memory of its busiest moment for good.
+    private func releaseFreedMemory() {
+        #if canImport(Glibc)
+        let now = ContinuousClock.now
+        guard state.withLock({ state in
+            guard state.lastTrim.map({ now - $0 >= .seconds(1) }) ?? true else { return false }
+            state.lastTrim = now
+            return true
+        }) else { return }
+        malloc_trim(0)
+        #endif
     }
 
     /// Reads the closed runs of newly assigned partitions and writes a barrier to each (again,
