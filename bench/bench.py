@@ -198,12 +198,14 @@ def zoo_once(broker: Broker, models: int, datasets: int) -> dict:
             "finals": len(finals), "worst_relative_difference": worst}
 
 
-def history_once(broker: Broker, closed: int, y: int, z: int) -> dict:
-    """An aggregator with `closed` runs of Y × Z behind it is killed (-9); a new one takes over.
-    Reports the new one's memory and the time from the kill to the final score of the next run."""
+def history_once(broker: Broker, closed: int, y: int, z: int, static_membership: bool = False) -> dict:
+    """An aggregator with `closed` runs of Y × Z behind it is killed (-9); a new one takes over
+    (with the same `group.instance.id` when `static_membership`). Reports the new one's memory
+    and the time from the kill to the final score of the next run."""
     broker.restart()
     roles = [broker.role("worker") for _ in range(2)]
-    first = broker.role("aggregate")
+    member = ["--kafka-config", "group.instance.id=bench-aggregator-0"] if static_membership else []
+    first = broker.role("aggregate", *member)
     wait_assigned(roles)
     if closed:
         waiter = subprocess.Popen([BUILD / "leep", "scores", "--wait-count", str(closed), "--timeout", "1800", "--json",
@@ -215,7 +217,7 @@ def history_once(broker: Broker, closed: int, y: int, z: int) -> dict:
     first.kill()
     first.wait()
     killed = time.time()
-    second = broker.role("aggregate")
+    second = broker.role("aggregate", *member)
     waiter = subprocess.Popen([BUILD / "leep", "scores", "--wait-count", str(closed + 1), "--timeout", "300", "--json",
                                *broker.common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run(sys.executable, ROOT / "bench" / "zoo.py", f"127.0.0.1:{PORT}", "bench.", "--models", 1, "--datasets", 1,
@@ -224,7 +226,7 @@ def history_once(broker: Broker, closed: int, y: int, z: int) -> dict:
     next_final = time.time() - killed
     log = pathlib.Path(second.log).read_text()
     assigned = re.search(r'closed_runs="?(\d+)', log)
-    result = {"closed": closed, "Y": y, "Z": z, "next_final_after_kill": next_final, "rss_mb": rss_mb(second),
+    result = {"closed": closed, "Y": y, "Z": z, "static": static_membership, "next_final_after_kill": next_final, "rss_mb": rss_mb(second),
               "first_owner_rss_mb": first_rss, "closed_ids_read": int(assigned.group(1)) if assigned else None}
     broker.stop()
     return result
@@ -239,9 +241,10 @@ def service_cases(reps: int) -> dict:
     broker = Broker()
     try:
         zoo = [zoo_once(broker, 30, 10) for _ in range(reps)]
-        history = {}
+        history = []
         for closed, y, z in [(0, 100, 1000), (1000, 100, 1000), (10000, 10, 100)]:
-            history[closed] = history_once(broker, closed, y, z)
+            history.append(history_once(broker, closed, y, z))
+        history.append(history_once(broker, 10000, 10, 100, static_membership=True))
         return {"zoo": zoo, "history": history}
     finally:
         broker.stop()
@@ -302,11 +305,13 @@ def report_service(service: dict) -> str:
              f"{each('wait')} |",
              f"| final scores, worst relative difference to the float64 reference | "
              f"{min(z['finals'] for z in zoo)} of 300, {max(z['worst_relative_difference'] for z in zoo):.1e} | |",
-             "", "| closed runs behind the aggregator (Y × Z) | closed ids read on take-over | new owner's memory (RSS) | "
-             "first owner's memory before the kill | kill -9 → next run final |", "| --- | --- | --- | --- | --- |"]
-    for closed, h in service["history"].items():
-        lines.append(f"| {int(closed):,} ({h['Y']} × {h['Z']:,}) | {h['closed_ids_read']} | {h['rss_mb']:.1f} MB | "
-                     f"{h['first_owner_rss_mb']:.1f} MB | {h['next_final_after_kill']:.1f} s |")
+             "", "| closed runs behind the aggregator (Y × Z) | membership | closed ids read on take-over | new owner's memory (RSS) | "
+             "first owner's memory before the kill | kill -9 → next run final (session timeout 6 s) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for h in service["history"]:
+        lines.append(f"| {h['closed']:,} ({h['Y']} × {h['Z']:,}) | {'static' if h.get('static') else 'dynamic'} | "
+                     f"{h['closed_ids_read']} | {h['rss_mb']:.1f} MB | {h['first_owner_rss_mb']:.1f} MB | "
+                     f"{h['next_final_after_kill']:.1f} s |")
     return "\n".join(lines)
 
 
