@@ -35,7 +35,7 @@ public struct Topics: Sendable {
 /// place these are decided. `leep topics create` creates it, `leep topics plan` prints it, and
 /// `ops/broker`, docker-compose.yml, the Kubernetes Job and `ops/validate-deploy` go through
 /// those two commands.
-public struct TopicPlan: Sendable, Equatable, Encodable {
+public struct TopicPlan: Sendable, Encodable {
     /// The choices an operator makes: partition counts, replication and retention.
     public struct Settings: Sendable, Equatable {
         /// Partitions of `chunks`, and of `tasks` (a pass-2 task goes to the tasks partition
@@ -99,14 +99,11 @@ public struct TopicPlan: Sendable, Equatable, Encodable {
         }
     }
 
-    /// The settings the plan was made from.
-    public let settings: Settings
     /// One entry per topic: chunks, tasks, conditionals, runs, closed, scores, deadletter.
     public let entries: [Entry]
 
     /// The plan for `topics` under `settings`.
     public init(topics: Topics, settings: Settings = Settings()) {
-        self.settings = settings
         let retention = Self.deleteAfter(hours: settings.retentionHours)
         let compact = ["cleanup.policy": "compact"]
         func entry(_ name: String, _ partitions: Int32, _ configs: [String: String], _ protects: String) -> Entry {
