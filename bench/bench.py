@@ -12,6 +12,7 @@ A warm-up, then `--reps` measured repetitions; medians and ratios. Results go to
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import pathlib
@@ -218,12 +219,17 @@ def history_once(broker: Broker, closed: int, y: int, z: int, static_membership:
     first.wait()
     killed = time.time()
     second = broker.role("aggregate", *member)
-    waiter = subprocess.Popen([BUILD / "leep", "scores", "--wait-count", str(closed + 1), "--timeout", "300", "--json",
-                               *broker.common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run(sys.executable, ROOT / "bench" / "zoo.py", f"127.0.0.1:{PORT}", "bench.", "--models", 1, "--datasets", 1,
         "--rows", 20, "--classes", z, "--targets", y, "--first-seed", 10 ** 6, "--no-reference")
-    waiter.wait()
-    next_final = time.time() - killed
+    # The new owner's own log says when the run closed (reading the whole score topic to find
+    # out would measure the reader, not the take-over).
+    closed_line = re.compile(r'ts=(\S+) .*msg="run closed".*run=model-0@dataset-0@1000000 status=final')
+    deadline = time.time() + 300
+    while not (match := closed_line.search(pathlib.Path(second.log).read_text())) and time.time() < deadline:
+        time.sleep(0.1)
+    if not match:
+        raise RuntimeError("the run after the take-over did not finish within 300 s")
+    next_final = datetime.datetime.fromisoformat(match.group(1).replace("Z", "+00:00")).timestamp() - killed
     log = pathlib.Path(second.log).read_text()
     assigned = re.search(r'closed_runs="?(\d+)', log)
     result = {"closed": closed, "Y": y, "Z": z, "static": static_membership, "next_final_after_kill": next_final, "rss_mb": rss_mb(second),

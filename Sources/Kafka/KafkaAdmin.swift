@@ -1,22 +1,49 @@
 import CRDKafka
 
+/// A topic to create: its name, partition count, replication factor and topic-level
+/// configuration (`cleanup.policy`, `retention.ms`, …), as CreateTopics takes them.
+public struct KafkaTopicSpecification: Sendable, Equatable {
+    /// The topic's full name.
+    public var name: String
+    /// The number of partitions.
+    public var partitions: Int32
+    /// Copies of each partition; -1 takes the broker's `default.replication.factor`.
+    public var replicationFactor: Int32
+    /// Topic-level configuration set on creation; keys the broker does not know fail the topic.
+    public var configs: [String: String]
+
+    /// A topic named `name` with `partitions` partitions.
+    public init(name: String, partitions: Int32, replicationFactor: Int32 = -1, configs: [String: String] = [:]) {
+        self.name = name
+        self.partitions = partitions
+        self.replicationFactor = replicationFactor
+        self.configs = configs
+    }
+}
+
 /// Topic administration: creating the topics leepstream uses.
 public enum KafkaAdmin {
-    /// Creates each topic that does not exist yet with its partition count (replication
-    /// `replicationFactor`, -1 for the broker's default). Existing topics are left as they are.
+    /// Creates each topic that does not exist yet, with its partitions, replication and
+    /// configuration. Existing topics are left as they are; their names are returned.
+    @discardableResult
     public static func createTopics(
-        _ topics: [(name: String, partitions: Int32)], configuration: KafkaConfiguration,
-        replicationFactor: Int32 = -1, timeoutMilliseconds: Int32 = 30_000
-    ) throws(KafkaError) {
+        _ topics: [KafkaTopicSpecification], configuration: KafkaConfiguration, timeoutMilliseconds: Int32 = 30_000
+    ) throws(KafkaError) -> Set<String> {
         let client = try RDKafkaClient(type: RD_KAFKA_PRODUCER, configuration: configuration)
         var errorText = [CChar](repeating: 0, count: 512)
         var newTopics: [OpaquePointer?] = []
         defer { for topic in newTopics { rd_kafka_NewTopic_destroy(topic) } }
         for topic in topics {
-            guard let newTopic = rd_kafka_NewTopic_new(topic.name, topic.partitions, replicationFactor, &errorText, errorText.count) else {
+            guard let newTopic = rd_kafka_NewTopic_new(
+                topic.name, topic.partitions, topic.replicationFactor, &errorText, errorText.count)
+            else {
                 throw KafkaError(message: "topic \(topic.name): \(cText(errorText))")
             }
             newTopics.append(newTopic)
+            for (key, value) in topic.configs.sorted(by: { $0.key < $1.key }) {
+                let code = rd_kafka_NewTopic_set_config(newTopic, key, value)
+                guard code == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code, context: "topic \(topic.name): \(key)=\(value)") }
+            }
         }
         let queue = rd_kafka_queue_new(client.handle)
         defer { rd_kafka_queue_destroy(queue) }
@@ -31,15 +58,18 @@ public enum KafkaAdmin {
         if rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR {
             throw KafkaError(message: "create topics: \(String(cString: rd_kafka_event_error_string(event)))")
         }
-        guard let result = rd_kafka_event_CreateTopics_result(event) else { return }
+        guard let result = rd_kafka_event_CreateTopics_result(event) else { return [] }
         var count = 0
-        guard let results = rd_kafka_CreateTopics_result_topics(result, &count) else { return }
+        guard let results = rd_kafka_CreateTopics_result_topics(result, &count) else { return [] }
+        var existing: Set<String> = []
         for index in 0..<count {
             let code = rd_kafka_topic_result_error(results[index])
-            guard code != RD_KAFKA_RESP_ERR_NO_ERROR, code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS else { continue }
             let name = String(cString: rd_kafka_topic_result_name(results[index]))
+            if code == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS { existing.insert(name) }
+            guard code != RD_KAFKA_RESP_ERR_NO_ERROR, code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS else { continue }
             let text = rd_kafka_topic_result_error_string(results[index]).map { String(cString: $0) } ?? ""
             throw KafkaError(code: code.rawValue, message: "create topic \(name): \(text)")
         }
+        return existing
     }
 }

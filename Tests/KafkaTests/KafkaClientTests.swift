@@ -13,9 +13,10 @@ struct KafkaClientTests {
 
     func freshTopic(partitions: Int32 = 3) throws -> String {
         let name = "kafka-test-\(UUID().uuidString.prefix(8))"
-        try KafkaAdmin.createTopics([(name, partitions)], configuration: configuration)
-        // Creating it again is not an error.
-        try KafkaAdmin.createTopics([(name, partitions)], configuration: configuration)
+        let topic = KafkaTopicSpecification(name: name, partitions: partitions)
+        #expect(try KafkaAdmin.createTopics([topic], configuration: configuration).isEmpty)
+        // Creating it again is not an error: it is reported as existing.
+        #expect(try KafkaAdmin.createTopics([topic], configuration: configuration) == [name])
         return name
     }
 
