@@ -8,7 +8,12 @@ struct AggregateCommand: AsyncParsableCommand {
         abstract: "Join the aggregators' consumer group: merge partials, run pass 2, publish scores.")
 
     @Option(help: "Consumer group of the aggregators (default: the topic prefix + \"aggregators\").") var group: String?
-    @Option(help: "Seconds without progress before missing chunks are recomputed.") var repairAfter: Double = 10
+    @Option(help: "Seconds without progress before missing chunks the workers have passed are recomputed.")
+    var repairAfter: Double = 10
+    @Option(help: "Seconds without progress before every missing chunk is recomputed, passed by the workers or not.")
+    var repairAnywayAfter: Double = 60
+    @Option(help: "Consumer group of the workers, whose committed offsets tell which chunks they have passed (default: the topic prefix + \"workers\").")
+    var workersGroup: String?
     @Option(help: "Seconds without any record before a run whose manifests are not all in is published as incomplete.")
     var incompleteAfter: Double = 60
     @Option(help: ArgumentHelp(
@@ -23,6 +28,8 @@ struct AggregateCommand: AsyncParsableCommand {
     func run() async throws {
         var options = Aggregator.Options()
         options.repairAfter = .milliseconds(Int(repairAfter * 1000))
+        options.repairAnywayAfter = .milliseconds(Int(repairAnywayAfter * 1000))
+        options.workersGroup = workersGroup ?? kafka.topicPrefix + "workers"
         options.incompleteAfter = .milliseconds(Int(incompleteAfter * 1000))
         options.abandonAfter = .milliseconds(Int(abandonAfter * 1000))
         options.maxMessageBytes = maxMessageBytes

@@ -68,6 +68,10 @@ struct KafkaClientTests {
         try first.commit()
         first.close()
         #expect(assignments.revokedCount > 0, "closing leaves the group with a revocation")
+        // Another client reads what the group committed without joining it (the aggregators
+        // read the workers' offsets so): the ten records, over both partitions.
+        let committed = try KafkaGroupOffsets(configuration: configuration, group: group).committed(topic: topic)
+        #expect(committed.values.reduce(0, +) == 10 && Set(committed.keys).isSubset(of: [0, 1]))
 
         try producer.send((10..<13).map { OutgoingRecord(topic: topic, value: [UInt8($0)]) })
         let second = try KafkaConsumer(configuration: configuration.merging(["group.id": group]), topics: [topic])

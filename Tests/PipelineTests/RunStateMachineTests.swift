@@ -135,6 +135,26 @@ import WireFormat
         #expect(Self.pass2Start(Self.feed(&machine, F.partial([2, 3]), at: Self.at(21))) != nil)
     }
 
+    @Test func onlyChunksTheWorkersHavePassedAreRepairedUntilTheSilenceIsLong() {
+        // Chunks 2 and 3 are missing, at offsets 2 and 3 of partition 0.
+        func repaired(_ actions: [Machine.Action]) -> [ChunkID]? {
+            for case .repair(let tasks, _) in actions { return tasks.flatMap(\.chunks).map(\.id) }
+            return nil
+        }
+        var machine = Self.live()
+        _ = Self.feed(&machine, [F.manifest()] + F.partial([0, 1]))
+        // The workers are at offset 2: both chunks still wait in their backlog.
+        let backlog = WorkerProgress(committed: [0: 2])
+        #expect(repaired(machine.handle(.tick(Self.at(10), workers: backlog))) == nil)
+        #expect(repaired(machine.handle(.tick(Self.at(30), workers: backlog))) == nil)
+        // They commit past chunk 2: its sums were delivered and are not accepted, so it is repaired.
+        #expect(repaired(machine.handle(.tick(Self.at(31), workers: WorkerProgress(committed: [0: 3])))) == [F.chunkID(2)])
+        #expect(repaired(machine.handle(.tick(Self.at(40), workers: WorkerProgress(committed: [0: 3])))) == nil, "once an interval")
+        // A minute of silence: every missing chunk, passed or not (a worker may be stuck).
+        #expect(repaired(machine.handle(.tick(Self.at(60), workers: WorkerProgress(committed: [0: 3])))) == [F.chunkID(2), F.chunkID(3)])
+        #expect(!WorkerProgress(committed: [:]).havePassed(RecordLocation(partition: 0, offset: 0)))
+    }
+
     @Test func pass2TasksWithoutResultsAreIssuedAgain() throws {
         var machine = Self.live()
         guard let (_, tasks) = Self.pass2Start(Self.feed(&machine, [F.manifest()] + F.partial([0, 1, 2, 3]))) else {

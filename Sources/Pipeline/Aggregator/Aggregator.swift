@@ -24,9 +24,15 @@ import WireFormat
 public final class Aggregator: Sendable {
     /// Tuning knobs.
     public struct Options: Sendable {
-        /// Issue repair tasks for chunks still missing after this long without progress; issue
-        /// pass-2 tasks again after this long without a result.
+        /// Issue repair tasks for chunks the workers have passed that are still missing after
+        /// this long without progress; issue pass-2 tasks again after this long without a result.
         public var repairAfter: Duration = .seconds(10)
+        /// Repair every missing chunk, passed by the workers or not, after this long without
+        /// progress.
+        public var repairAnywayAfter: Duration = .seconds(60)
+        /// The workers' consumer group, whose committed offsets say which chunks they have
+        /// passed (nil: the topic prefix + "workers", as `leep worker` defaults to).
+        public var workersGroup: String?
         /// Chunks per task.
         public var chunksPerTask = 32
         /// The broker's message limit: conditionals are split to stay under it.
@@ -48,7 +54,7 @@ public final class Aggregator: Sendable {
 
         var policy: RunStateMachine.Policy {
             RunStateMachine.Policy(
-                repairAfter: repairAfter, incompleteAfter: incompleteAfter, abandonAfter: abandonAfter,
+                repairAfter: repairAfter, repairAnywayAfter: max(repairAnywayAfter, repairAfter), incompleteAfter: incompleteAfter, abandonAfter: abandonAfter,
                 progressInterval: progressInterval, chunksPerTask: chunksPerTask)
         }
     }
@@ -145,9 +151,13 @@ final class AggregatorCore: Sendable {
         var taskPartitions: Int32?
         /// When freed memory was last given back.
         var lastTrim: ContinuousClock.Instant?
+        /// The workers' committed offsets on the chunks topic, and when they were read.
+        var workers: (progress: WorkerProgress, readAt: ContinuousClock.Instant)?
     }
 
     let producer: KafkaProducer
+    /// The workers' committed offsets (see `RunStateMachine.repairable`).
+    let workerOffsets: KafkaGroupOffsets
     let configuration: KafkaConfiguration
     let topics: Topics
     let options: Aggregator.Options
@@ -160,6 +170,8 @@ final class AggregatorCore: Sendable {
         configuration: KafkaConfiguration, topics: Topics, options: Aggregator.Options, clock: any WallClock, logger: Logger
     ) throws(KafkaError) {
         producer = try KafkaProducer(configuration: configuration)
+        workerOffsets = try KafkaGroupOffsets(
+            configuration: configuration, group: options.workersGroup ?? topics.prefix + "workers")
         self.configuration = configuration
         self.topics = topics
         self.options = options
@@ -389,6 +401,7 @@ final class AggregatorCore: Sendable {
 
     /// Lets time pass for every open run of every caught-up partition.
     private func tick(into outbox: inout Outbox) {
+        let workers = workerProgress()
         let now = clock.now()
         state.withLock { state in
             var open = 0
@@ -396,7 +409,7 @@ final class AggregatorCore: Sendable {
                 guard var owned = state.partitions[partition], owned.isLive else { continue }
                 for run in owned.runs.keys {
                     var entry = owned.runs[run]!
-                    outbox.add(entry.machine.handle(.tick(now)), of: entry.machine.run, partition: partition)
+                    outbox.add(entry.machine.handle(.tick(now, workers: workers)), of: entry.machine.run, partition: partition)
                     settle(entry, in: &owned, partition: partition, into: &outbox)
                 }
                 open += owned.runs.count
@@ -404,6 +417,21 @@ final class AggregatorCore: Sendable {
             }
             metrics.runsOpen.record(open)
         }
+    }
+
+    /// The workers' progress through the chunks, read again when a second old and some run is
+    /// open; nil while it cannot be read (repairs then go by time alone).
+    private func workerProgress() -> WorkerProgress? {
+        let now = ContinuousClock.now
+        let (known, due) = state.withLock { state in
+            let open = state.partitions.values.contains { !$0.runs.isEmpty }
+            return (state.workers?.progress, open && (state.workers.map { now - $0.readAt >= .seconds(1) } ?? true))
+        }
+        guard due else { return known }
+        // One short request; a slow coordinator costs a stale answer, not a stalled round.
+        let progress = (try? workerOffsets.committed(topic: topics.chunks, timeoutMilliseconds: 500)).map(WorkerProgress.init)
+        state.withLock { $0.workers = progress.map { ($0, now) } }
+        return progress
     }
 
     // MARK: Carrying out actions

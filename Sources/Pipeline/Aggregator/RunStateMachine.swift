@@ -28,8 +28,8 @@ struct RunStateMachine {
         /// Every record of the run's partition written before its owner's assignment has been
         /// applied: from now on the machine decides.
         case caughtUp(at: Timestamp)
-        /// Time passed.
-        case tick(Timestamp)
+        /// Time passed; `workers` says how far the workers have got, when known.
+        case tick(Timestamp, workers: WorkerProgress? = nil)
     }
 
     /// Where the run stands; each state carries what is valid in it.
@@ -93,7 +93,13 @@ struct RunStateMachine {
 
     /// When to act.
     struct Policy {
+        /// Silence before the chunks the workers have passed without their sums being accepted
+        /// are repaired (and before pass-2 tasks are issued again).
         var repairAfter: Duration = .seconds(10)
+        /// Silence before every missing chunk is repaired, passed by the workers or not (a
+        /// worker stuck on a partition, or their offsets unknown): repairs of chunks still
+        /// waiting in a backlog would only add to it.
+        var repairAnywayAfter: Duration = .seconds(60)
         var incompleteAfter: Duration = .seconds(60)
         var abandonAfter: Duration = .seconds(86_400)
         var progressInterval: Duration = .seconds(1)
@@ -109,6 +115,8 @@ struct RunStateMachine {
     /// The last manifest, partial, result or rejection (the aggregator's own markers are not
     /// activity: a run that only gets repaired is not alive).
     private(set) var lastActivity: Timestamp
+    /// How far the workers had got at the last tick.
+    private var workers: WorkerProgress?
     /// The last progress record published, and when (live bookkeeping; not replayed).
     private var lastProgressSummary: [Int]?
     private var lastProgressAt: Timestamp?
@@ -139,7 +147,8 @@ struct RunStateMachine {
         case .caughtUp(let now):
             isLive = true
             return decide(now: now)
-        case .tick(let now):
+        case .tick(let now, let workers):
+            if let workers { self.workers = workers }
             return isLive ? decide(now: now) : []
         }
     }
@@ -221,9 +230,10 @@ struct RunStateMachine {
             }
             if let abandoned = abandonment(now: now) { return abandoned }
             var actions: [Action] = []
-            if ledger.manifestsComplete, now - collecting.lastProgress >= policy.repairAfter,
-               collecting.lastRepair.map({ now - $0 >= policy.repairAfter }) ?? true {
-                let missing = ledger.missingChunks
+            let silence = now - collecting.lastProgress
+            if ledger.manifestsComplete, silence >= policy.repairAfter,
+               collecting.lastRepair.map({ now - $0 >= policy.repairAfter }) ?? true,
+               case let missing = repairable(silence: silence), !missing.isEmpty {
                 collecting.lastRepair = now
                 actions.append(.repair(tasks: plan(of: missing, pass: .repair), chunks: missing.count))
             } else if !ledger.manifestsComplete, !collecting.incompleteReported, now - lastActivity >= policy.incompleteAfter {
@@ -255,6 +265,17 @@ struct RunStateMachine {
             }
             return actions + progress(now: now)
         }
+    }
+
+    /// The missing chunks to repair after `silence`: those the workers have passed (their
+    /// committed offset is beyond the chunk, so its sums were delivered and then dropped or
+    /// lost), or every one once the silence reaches `repairAnywayAfter` or when the workers'
+    /// progress is unknown. A chunk still waiting in a backlog gets its sums in turn; repairing
+    /// it would only add work where work is already late.
+    private func repairable(silence: Duration) -> [LocatedChunk] {
+        let missing = ledger.missingChunks
+        guard let workers, silence < policy.repairAnywayAfter else { return missing }
+        return missing.filter { workers.havePassed($0.location) }
     }
 
     /// Closes a run that has had no activity for `abandonAfter`, so that it does not stay open —
@@ -345,6 +366,19 @@ struct RunStateMachine {
         record.partialsDropped = ledger.duplicatesDropped
         record.chunksRepaired = ledger.chunksRepaired
         return record
+    }
+}
+
+/// How far the workers have got through the chunks: their group's committed offset for each
+/// partition of the chunks topic. A worker commits only after the sums of every chunk before
+/// that offset are delivered.
+struct WorkerProgress: Equatable {
+    /// The offset the workers resume from, per partition (absent: nothing committed yet).
+    var committed: [Int32: Int64]
+
+    /// True when the workers have delivered the sums of the chunk at `location`.
+    func havePassed(_ location: RecordLocation) -> Bool {
+        committed[location.partition].map { location.offset < $0 } ?? false
     }
 }
 
