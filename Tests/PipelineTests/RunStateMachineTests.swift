@@ -224,6 +224,7 @@ import WireFormat
 
     enum FailureCase: CaseIterable, Sendable {
         case shardCount, sourceClassesOfAManifest, sourceClassesOfAPartial, otherBoundaries, strayChunk, rejection, noChunks
+        case otherPair
 
         var frames: [Frame] {
             switch self {
@@ -245,6 +246,10 @@ import WireFormat
                 F.partial([0, 1, 2, 3]) + [F.manifest(rows: [0, 1, 2], total: 3)]
             case .rejection:
                 [F.manifest(), .chunkRejected(ChunkRejectedFrame(run: F.identity, chunk: F.chunkID(2), reason: "row 2: column 1 is nan"))]
+            case .otherPair:
+                [F.manifest(rows: [0, 1], partCount: 2), .manifest(ManifestFrame(
+                    run: RunIdentity(id: F.identity.id, model: "m2", dataset: "d"), shard: 0, shardCount: 1, sourceClasses: F.z,
+                    targetClasses: 2, shardRows: 4, totalChunks: 4, partIndex: 1, partCount: 2, chunks: []))]
             case .noChunks:
                 [.manifest(ManifestFrame(
                     run: F.identity, shard: 0, shardCount: 1, sourceClasses: F.z, targetClasses: 2, shardRows: 0, totalChunks: 0,
@@ -261,6 +266,7 @@ import WireFormat
             case .strayChunk: "is not in its shard's manifest"
             case .rejection: "row 2: column 1 is nan"
             case .noChunks: "the manifests list no chunks"
+            case .otherPair: #"shard 0 scores model "m2" on data set "d", an earlier manifest model "m" on "d""#
             }
         }
     }

@@ -46,6 +46,8 @@ struct RunLedger {
 
     let run: String
     private(set) var identity: RunIdentity?
+    /// The identity comes from a manifest (not from a rejection, whose names a worker gave).
+    private var manifestNamed = false
     private(set) var shardCount: UInt32?
     private(set) var sourceClasses: Int?
     private(set) var manifests: [UInt32: ShardManifest] = [:]
@@ -87,7 +89,14 @@ struct RunLedger {
 
     private mutating func apply(_ manifest: ManifestFrame) -> Change {
         // A rejection may have named the run before; the manifest's names are the producer's own.
-        if identity == nil || identity?.model.isEmpty == true { identity = manifest.run }
+        if let named = identity, !named.model.isEmpty || !named.dataset.isEmpty, manifestNamed,
+           named.model != manifest.run.model || named.dataset != manifest.run.dataset {
+            // Shards of one run score one pair: a run id reused for another pair is not one run.
+            return .failure("shard \(manifest.shard) scores model \"\(manifest.run.model)\" on data set "
+                + "\"\(manifest.run.dataset)\", an earlier manifest model \"\(named.model)\" on \"\(named.dataset)\"")
+        }
+        if !manifestNamed { identity = manifest.run }
+        manifestNamed = true
         if let shardCount, shardCount != manifest.shardCount {
             return .failure("shard \(manifest.shard) says the run has \(manifest.shardCount) shards, an earlier manifest said \(shardCount)")
         }
