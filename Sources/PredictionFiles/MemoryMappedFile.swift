@@ -18,6 +18,8 @@ final class MemoryMappedFile: @unchecked Sendable {
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw .cannotOpen(reason: String(cString: strerror(errno))) }
+        // mmap of a directory fails with "No such device", which says nothing useful.
+        guard status.st_mode & S_IFMT != S_IFDIR else { throw .cannotOpen(reason: "it is a directory, not a .npy file") }
         let length = Int(status.st_size)
         guard length > 0 else {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)

@@ -37,6 +37,9 @@ struct ProduceCommand: ParsableCommand {
     @OptionGroup var kafka: KafkaOptions
 
     func validate() throws {
+        if let option = RawArguments.firstNotUTF8(among: ["--model", "--dataset", "--run"]) {
+            throw ValidationError("the value of \(option) is not valid UTF-8: names are published as UTF-8 text, and leep does not guess")
+        }
         for (option, name) in [("--model", model), ("--dataset", dataset), ("--run", runID ?? "run")] {
             guard !name.isEmpty, name.utf8.count <= 256 else {
                 throw ValidationError("\(option) must be 1 to 256 bytes long")

@@ -87,6 +87,8 @@ import Testing
             #expect(failure(empty, try fixture.labels(Self.labels))?.description.contains("not a NumPy .npy file") == true)
             let missing = fixture.directory.appendingPathComponent("missing.npy").path
             #expect(failure(missing, try fixture.labels(Self.labels))?.description.contains("cannot open") == true)
+            #expect(failure(fixture.directory.path, try fixture.labels(Self.labels))?.description
+                .contains("cannot open: it is a directory, not a .npy file") == true)
         }
     }
 
