@@ -62,6 +62,8 @@ def test_bad_records_are_dead_lettered_and_fail_only_their_run(fresh_cluster, tm
         "sizes that do not match": valid.replace(struct.pack("<QIII", 0, 100, Z, Y), struct.pack("<QIII", 0, 100, Z - 1, Y), 1),
     }
     producer.send(prefix + "chunks", list(malformed.values()))
+    # A valid frame on the wrong topic: a chunk on the runs topic, which the aggregator reads.
+    producer.send(prefix + "runs", [valid], key="run-garbage")
 
     # Well-formed chunks whose rows cannot be scored: their runs fail, the rest go on.
     bad_rows = {}
@@ -121,9 +123,10 @@ def test_bad_records_are_dead_lettered_and_fail_only_their_run(fresh_cluster, tm
     assert all(reasons), "every dead letter carries its reason"
     assert all(headers.get("leep.source.topic") for _, headers in letters)
     for text in ["bad magic", "unsupported frame version", "truncated", "do not match", "is nan",
-                 "negative probability", "sums to", "label 4 is outside", "source classes"]:
+                 "negative probability", "sums to", "label 4 is outside", "source classes",
+                 "a chunk frame does not belong on " + prefix + "runs"]:
         assert any(text in reason for reason in reasons), (text, reasons)
-    assert len(letters) >= len(malformed) + len(bad_rows)
+    assert len(letters) >= len(malformed) + 1 + len(bad_rows)
     summary = f"[bad records] {len(letters)} dead letters; {len(bad_rows)} runs failed with their reason; " \
               f"{len(good)} good runs exact; stalled run: {records['run-stalled']['reason']}"
     report(summary)

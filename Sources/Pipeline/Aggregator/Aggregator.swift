@@ -322,6 +322,12 @@ final class AggregatorCore: Sendable {
         } catch {
             return deadLetter(message, reason: error.description, into: &outbox)
         }
+        switch frame {
+        case .chunk, .task, .conditional:
+            return deadLetter(message, reason: "a \(frame.kindName) frame does not belong on \(message.topic)", into: &outbox)
+        case .manifest, .partial, .taskResult, .chunkRejected, .runMarker, .partitionMarker:
+            break
+        }
         state.withLock { state in
             guard var owned = state.partitions[partition] else { return }
             defer { state.partitions[partition] = owned }
@@ -352,14 +358,8 @@ final class AggregatorCore: Sendable {
                 outbox.add(actions, of: open.machine.run, partition: partition)
                 settle(open, in: &owned, partition: partition, into: &outbox)
             case .chunk, .task, .conditional:
-                // Dead-lettered below, outside the lock, like a malformed record.
-                break
+                break  // Dead-lettered above.
             }
-        }
-        if case .chunk = frame { deadLetter(message, reason: "a chunk frame does not belong on \(message.topic)", into: &outbox) }
-        if case .task = frame { deadLetter(message, reason: "a task frame does not belong on \(message.topic)", into: &outbox) }
-        if case .conditional = frame {
-            deadLetter(message, reason: "a conditional frame does not belong on \(message.topic)", into: &outbox)
         }
     }
 
