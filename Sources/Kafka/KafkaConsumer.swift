@@ -64,10 +64,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         let error = raw.pointee.err
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
             rd_kafka_message_destroy(raw)
-            var text = [CChar](repeating: 0, count: 512)
-            if rd_kafka_fatal_error(client.handle, &text, text.count) != RD_KAFKA_RESP_ERR_NO_ERROR {
-                throw KafkaError(code: error.rawValue, message: "consumer: \(cText(text))", isFatal: true)
-            }
+            if let fatal = client.fatalError { throw KafkaError(code: fatal.code, message: "consumer: \(fatal)", isFatal: true) }
             return nil
         }
         return KafkaMessage(raw, client: client)
@@ -139,6 +136,11 @@ public final class KafkaConsumer: @unchecked Sendable {
                 partition: KafkaTopicPartition(topic: String(cString: element.topic), partition: element.partition),
                 records: max(0, high - from))
         }
+    }
+
+    /// Asks the cluster for its brokers; nil when one answered within `timeoutMilliseconds`.
+    public func probeBroker(timeoutMilliseconds: Int32) -> KafkaError? {
+        client.probe(timeoutMilliseconds: timeoutMilliseconds)
     }
 
     /// Leaves the group cleanly (a last rebalance runs first) so partitions move at once

@@ -8,12 +8,15 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// True when the client cannot continue (a fatal error in librdkafka's sense).
     public let isFatal: Bool
+    /// True when the client's configuration is refused: a new client would fail the same way.
+    public let isConfigurationError: Bool
 
     /// Creates an error.
-    public init(code: Int32? = nil, message: String, isFatal: Bool = false) {
+    public init(code: Int32? = nil, message: String, isFatal: Bool = false, isConfigurationError: Bool = false) {
         self.code = code
         self.message = message
         self.isFatal = isFatal
+        self.isConfigurationError = isConfigurationError
     }
 
     init(_ code: rd_kafka_resp_err_t, context: String) {

@@ -88,7 +88,15 @@ public final class KafkaProducer: @unchecked Sendable {
         while !batch.isComplete {
             rd_kafka_poll(client.handle, 50)
         }
-        return try batch.reports()
+        do {
+            return try batch.reports()
+        } catch {
+            // A fatally failed producer (fenced, or its idempotence state lost with a broker's
+            // data) fails every record from now on: say so, so that the owner replaces it
+            // instead of retrying.
+            if let fatal = client.fatalError { throw KafkaError(code: fatal.code, message: "producer: \(fatal)", isFatal: true) }
+            throw error
+        }
     }
 
     /// Hands one record to librdkafka, waiting for queue space when its queue is full.

@@ -6,8 +6,9 @@ import Pipeline
 import Prometheus
 
 /// The HTTP endpoints an operator scrapes and probes: `/metrics` (Prometheus text format, every
-/// metric the role reports through swift-metrics) and `/health` (200 while the role's poll loop
-/// goes round, 503 otherwise, with a small JSON body either way).
+/// metric the role reports through swift-metrics) and `/health` (200 while the role can work —
+/// its poll loop goes round, its broker answers, its records go out — and 503 with the reason
+/// otherwise, as a small JSON body either way).
 public enum OperationsServer {
     /// Sends this process's swift-metrics to a fresh Prometheus registry and returns it.
     /// Call once per process, before the role creates its metrics.
@@ -32,12 +33,13 @@ public enum OperationsServer {
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         router.get("/health") { _, _ -> Response in
+            let problem = health.problem
             let body = HealthReport(
-                status: health.isHealthy ? "ok" : "unhealthy", role: health.role,
-                secondsSinceLastPoll: (health.secondsSinceLastRound * 1000).rounded() / 1000)
+                status: problem == nil ? "ok" : "unhealthy", role: health.role,
+                secondsSinceLastPoll: (health.secondsSinceLastRound * 1000).rounded() / 1000, reason: problem)
             let json = (try? JSONEncoder().encode(body)) ?? Data()
             return Response(
-                status: health.isHealthy ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+                status: problem == nil ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
         }
         return Application(
@@ -51,9 +53,11 @@ struct HealthReport: Encodable {
     let status: String
     let role: String
     let secondsSinceLastPoll: Double
+    /// Why the role is unhealthy (absent when it is not).
+    let reason: String?
 
     enum CodingKeys: String, CodingKey {
-        case status, role
+        case status, role, reason
         case secondsSinceLastPoll = "seconds_since_last_poll"
     }
 }

@@ -38,14 +38,15 @@ struct AggregateCommand: AsyncParsableCommand {
         let logger = kafka.logger(label: "leep.aggregate")
         let configuration = try kafka.configuration().merging(
             WorkerCommand.clientDefaults(maxMessageBytes: maxMessageBytes), keepingExisting: true)
+        let (topics, roleOptions) = (kafka.topics, options)
         try await operations.run(
-            logger: logger,
-            makeRole: {
+            role: "aggregator", logger: logger,
+            makeRole: { health in
                 let aggregator = try Aggregator(
-                    configuration: configuration, group: group, topics: kafka.topics, options: options, logger: logger)
+                    configuration: configuration, group: group, topics: topics, options: roleOptions, health: health, logger: logger)
                 logger.info("aggregator started", metadata: ["group": "\(group)", "kafka": "\(configuration)"])
                 return aggregator
             },
-            health: \.health, loop: { aggregator, shutdown in try aggregator.run(until: shutdown) })
+            loop: { aggregator, shutdown in try aggregator.run(until: shutdown) })
     }
 }

@@ -23,19 +23,21 @@ struct OperationsOptions: ParsableArguments {
         }
     }
 
-    /// Runs a role built by `makeRole` under swift-service-lifecycle, with the endpoints when
-    /// a port is set. Metrics are bootstrapped before the role exists, so its metrics land in
-    /// the registry that `/metrics` serves.
-    func run<Role: Sendable>(
-        logger: Logger, makeRole: () throws -> Role, health: (Role) -> RoleHealth,
+    /// Runs a role built by `makeRole` under swift-service-lifecycle and a `RoleSupervisor`
+    /// (which builds it again when its Kafka clients fail), with the endpoints when a port is
+    /// set. Metrics are bootstrapped before the role exists, so its metrics land in the
+    /// registry that `/metrics` serves.
+    func run<Role>(
+        role: String, logger: Logger, makeRole: @escaping @Sendable (RoleHealth) throws -> Role,
         loop: @escaping @Sendable (Role, ShutdownSignal) throws -> Void
     ) async throws {
         let registry = port.map { _ in OperationsServer.bootstrapMetrics() }
-        let role = try makeRole()
+        let health = RoleHealth(role: role)
+        let supervisor = RoleSupervisor(health: health, logger: logger)
         let endpoint = port.map { RoleRunner.Endpoint(host: metricsHost, port: $0) }
         if let endpoint { logger.info("serving /metrics and /health", metadata: ["address": "\(endpoint.host):\(endpoint.port)"]) }
         try await RoleRunner.run(
-            RoleService { shutdown in try loop(role, shutdown) }, health: health(role), endpoint: endpoint,
-            registry: registry, logger: logger)
+            RoleService { shutdown in try supervisor.run(until: shutdown, make: { try makeRole(health) }, loop: loop) },
+            health: health, endpoint: endpoint, registry: registry, logger: logger)
     }
 }

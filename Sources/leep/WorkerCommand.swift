@@ -24,14 +24,16 @@ struct WorkerCommand: AsyncParsableCommand {
         let group = self.group ?? kafka.topicPrefix + "workers"
         let logger = kafka.logger(label: "leep.worker")
         let configuration = try kafka.configuration().merging(Self.clientDefaults(maxMessageBytes: maxMessageBytes), keepingExisting: true)
+        let (topics, roleOptions) = (kafka.topics, options)
         try await operations.run(
-            logger: logger,
-            makeRole: {
-                let worker = try Worker(configuration: configuration, group: group, topics: kafka.topics, options: options, logger: logger)
+            role: "worker", logger: logger,
+            makeRole: { health in
+                let worker = try Worker(
+                    configuration: configuration, group: group, topics: topics, options: roleOptions, health: health, logger: logger)
                 logger.info("worker started", metadata: ["group": "\(group)", "kafka": "\(configuration)"])
                 return worker
             },
-            health: \.health, loop: { worker, shutdown in try worker.run(until: shutdown) })
+            loop: { worker, shutdown in try worker.run(until: shutdown) })
     }
 
     /// Client settings for long-running roles: fail over in seconds rather than 45 s, and

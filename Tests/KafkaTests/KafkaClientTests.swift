@@ -30,9 +30,46 @@ struct KafkaClientTests {
         let fetcher = try KafkaFetcher(configuration: configuration)
         // In an order of our choosing, across partitions.
         let wanted = [reports[13], reports[2], reports[19]]
-        let messages = try fetcher.fetch(topic: topic, locations: wanted.map { ($0.partition, $0.offset) })
+        let messages = try fetcher.fetch(topic: topic, locations: wanted.map { ($0.partition, $0.offset) }).map { outcome in
+            guard case .record(let message) = outcome else { throw KafkaError(message: "not fetched: \(outcome)") }
+            return message
+        }
         #expect(messages.map { String(decoding: $0.value, as: UTF8.self) } == ["record 13", "record 2", "record 19"])
         #expect(messages.map(\.partition) == wanted.map(\.partition))
+    }
+
+    /// A record past a partition's end is reported absent — by the broker's answer, well
+    /// within the fetch's bound — and does not keep the records beside it from being found.
+    @Test func aLocationPastThePartitionsEndIsAbsentNotAWait() throws {
+        let topic = try freshTopic(partitions: 1)
+        let producer = try KafkaProducer(configuration: configuration)
+        let reports = try producer.send((0..<5).map { OutgoingRecord(topic: topic, value: [UInt8($0)]) })
+        let fetcher = try KafkaFetcher(configuration: configuration, timeoutMilliseconds: 20_000)
+        let started = ContinuousClock.now
+        let outcomes = try fetcher.fetch(topic: topic, locations: [(0, reports[3].offset), (0, 1_000_000), (0, 1_000_001)])
+        let elapsed = ContinuousClock.now - started
+        guard case .record(let message) = outcomes[0] else { throw KafkaError(message: "record 3 not fetched: \(outcomes[0])") }
+        #expect(message.value.first == 3)
+        for outcome in outcomes.dropFirst() {
+            guard case .absent(let why) = outcome else { throw KafkaError(message: "not absent: \(outcome)") }
+            #expect(why.contains("partition 0") && why.contains("ends at offset 5"), "\(why)")
+        }
+        // Not a timing goal: only that the answer came from the broker, not from the bound.
+        #expect(elapsed < .seconds(15), "answered by the broker, not by the 20 s bound")
+        // The same fetcher, asked again right after, still finds what exists.
+        guard case .record = try fetcher.fetch(topic: topic, locations: [(0, reports[0].offset)])[0] else {
+            throw KafkaError(message: "record 0 not fetched after an absent one")
+        }
+    }
+
+    /// A fetch from a broker that does not answer ends at its bound with the records
+    /// unavailable — not absent: nothing is known about them.
+    @Test func noBrokerMeansUnavailableWithinTheBound() throws {
+        let unreachable = KafkaConfiguration(bootstrapServers: "127.0.0.1:1", properties: [:])
+        let fetcher = try KafkaFetcher(configuration: unreachable, timeoutMilliseconds: 500)
+        let outcomes = try fetcher.fetch(topic: "leep.chunks", locations: [(0, 7)])
+        guard case .unavailable(let why) = outcomes[0] else { throw KafkaError(message: "not unavailable: \(outcomes[0])") }
+        #expect(why.contains("offset 7 of partition 0") && why.contains("500 ms"), "\(why)")
     }
 
     @Test func keysHeadersAndKeyedPartitioning() throws {
@@ -42,8 +79,9 @@ struct KafkaClientTests {
             OutgoingRecord(topic: topic, key: "run-7", value: [1, 2, 3], headers: [("leep.reason", Array("why".utf8))])
         })
         #expect(Set(reports.map(\.partition)).count == 1, "one key, one partition")
-        let message = try KafkaFetcher(configuration: configuration)
+        guard case .record(let message) = try KafkaFetcher(configuration: configuration)
             .fetch(topic: topic, locations: [(reports[0].partition, reports[0].offset)])[0]
+        else { throw KafkaError(message: "record not fetched") }
         #expect(message.keyText == "run-7")
         #expect(message.headers.count == 1 && message.headers[0].0 == "leep.reason" && message.headers[0].1 == Array("why".utf8))
     }

@@ -140,10 +140,10 @@ import WireFormat
 
 /// The worker's outbox: what a round delivers, in one batch, and when offsets may be committed.
 @Suite struct WorkerOutboxTests {
-    static func outbox(sink: InMemorySink) -> WorkerOutbox {
+    static func outbox(sink: InMemorySink, health: RoleHealth = RoleHealth(role: "worker")) -> WorkerOutbox {
         WorkerOutbox(
             pass1: Pass1BufferTests.buffer(), sink: sink, runsTopic: "runs", metrics: WorkerMetrics(),
-            logger: Logger(label: "test"))
+            delivery: PersistentDelivery(health: health, logger: Logger(label: "test"), initialDelay: .milliseconds(1)))
     }
 
     @Test func aRoundIsOneBatchAndCommitsOnlyWhenNothingIsOwed() throws {
@@ -153,11 +153,11 @@ import WireFormat
         let outbox = Self.outbox(sink: sink)
         for chunk in first.chunks + second.chunks { _ = outbox.add(chunk.frame, bytes: chunk.bytes, now: .now) }
         outbox.enqueue([OutgoingRecord(topic: "runs", key: "a", value: [1])])
-        #expect(!outbox.deliver(flushingPass1: false), "pass-1 sums are still owed")
+        #expect(try !outbox.deliver(flushingPass1: false), "pass-1 sums are still owed")
         #expect(sink.batches.map(\.count) == [1])
-        #expect(outbox.deliver(flushingPass1: true))
+        #expect(try outbox.deliver(flushingPass1: true))
         #expect(sink.batches.count == 2 && sink.batches[1].count == 2, "both runs' partials in one batch")
-        #expect(outbox.deliver(flushingPass1: true) && sink.batches.count == 2, "nothing owed, nothing sent")
+        #expect(try outbox.deliver(flushingPass1: true) && sink.batches.count == 2, "nothing owed, nothing sent")
         #expect(outbox.partialsFlushed == 2)
     }
 
@@ -166,7 +166,35 @@ import WireFormat
         let sink = InMemorySink(failures: 2)
         let outbox = Self.outbox(sink: sink)
         _ = outbox.add(run.chunks[0].frame, bytes: 1, now: .now)
-        #expect(outbox.deliver(flushingPass1: true))
+        #expect(try outbox.deliver(flushingPass1: true))
         #expect(sink.attempts == 3 && sink.batches.count == 1)
+    }
+
+    @Test func healthReportsTheDeliveryProblemUntilItIsOver() throws {
+        let run = try WorkerFixture(run: "a", rows: 10, rowsPerChunk: 10)
+        let health = RoleHealth(role: "worker")
+        let sink = InMemorySink(failures: 3)
+        sink.onAttempt = { attempt in
+            // Seen from inside the retries: unhealthy from the first failure on.
+            if attempt == 3 { #expect(health.problem?.contains("delivery: cannot deliver 1 records") == true) }
+        }
+        let outbox = Self.outbox(sink: sink, health: health)
+        _ = outbox.add(run.chunks[0].frame, bytes: 1, now: .now)
+        #expect(try outbox.deliver(flushingPass1: true))
+        #expect(health.isHealthy, "healthy again once delivered")
+    }
+
+    /// A fatally failed sink is not retried: the error reaches the worker's loop (which is then
+    /// replaced), and no later delivery may report that nothing is owed — the records taken
+    /// for the failed batch are lost, so committing would lose their chunks.
+    @Test func aFatalFailureIsThrownAndNothingIsCommittedAfterIt() throws {
+        let run = try WorkerFixture(run: "a", rows: 20, rowsPerChunk: 10)
+        let sink = InMemorySink(failures: 100, fatal: true)
+        let outbox = Self.outbox(sink: sink)
+        _ = outbox.add(run.chunks[0].frame, bytes: 1, now: .now)
+        #expect(throws: KafkaError.self) { try outbox.deliver(flushingPass1: true) }
+        #expect(sink.attempts == 1, "not retried")
+        #expect(throws: KafkaError.self) { try outbox.deliver(flushingPass1: true) }
+        #expect(sink.attempts == 1, "nothing sent after a fatal failure")
     }
 }

@@ -103,32 +103,47 @@ struct InMemoryRecords: ChunkSource, ConditionalSource {
     private(set) var chunksAsked: [LocatedChunk] = []
     private(set) var conditionalFetches = 0
 
-    mutating func chunks(_ chunks: [LocatedChunk]) -> [ChunkFrame?] {
+    mutating func chunks(_ chunks: [LocatedChunk]) -> [Lookup<ChunkFrame>] {
         chunksAsked += chunks
-        return chunks.map { chunkRecords[$0.location] }
+        return chunks.map { chunkRecords[$0.location].map(Lookup.found) ?? .absent("no record at offset \($0.location.offset)") }
     }
 
-    mutating func conditionalParts(at locations: [RecordLocation]) -> [ConditionalFrame?] {
+    mutating func conditionalParts(at locations: [RecordLocation]) -> [Lookup<ConditionalFrame>] {
         conditionalFetches += 1
-        return locations.map { conditionalRecords[$0] }
+        return locations.map { conditionalRecords[$0].map(Lookup.found) ?? .absent("no record at offset \($0.offset)") }
     }
 }
 
-/// A sink in memory: the batches delivered, after failing the first `failures` attempts.
+/// A sink in memory: the batches delivered, after failing the first `failures` attempts
+/// (with fatal errors when `fatal`, as a fenced producer's).
 final class InMemorySink: RecordSink {
     private let state: Mutex<(batches: [[OutgoingRecord]], attempts: Int, failures: Int)>
+    private let fatal: Bool
+    private let observer = Mutex<(@Sendable (Int) -> Void)?>(nil)
 
-    init(failures: Int = 0) {
+    init(failures: Int = 0, fatal: Bool = false) {
         state = Mutex(([], 0, failures))
+        self.fatal = fatal
     }
 
     var batches: [[OutgoingRecord]] { state.withLock { $0.batches } }
     var attempts: Int { state.withLock { $0.attempts } }
+    /// Called with the attempt's number before each attempt.
+    var onAttempt: (@Sendable (Int) -> Void)? {
+        get { observer.withLock { $0 } }
+        set { observer.withLock { $0 = newValue } }
+    }
 
     func deliver(_ records: [OutgoingRecord]) throws {
-        try state.withLock { state in
+        let attempt = state.withLock { state in
             state.attempts += 1
-            guard state.attempts > state.failures else { throw KafkaError(message: "broker unreachable (test)") }
+            return state.attempts
+        }
+        onAttempt?(attempt)
+        try state.withLock { state in
+            guard state.attempts > state.failures else {
+                throw KafkaError(message: fatal ? "producer fenced (test)" : "broker unreachable (test)", isFatal: fatal)
+            }
             state.batches.append(records)
         }
     }

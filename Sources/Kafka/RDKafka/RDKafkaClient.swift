@@ -20,19 +20,38 @@ final class RDKafkaClient: @unchecked Sendable {
                 rd_kafka_conf_destroy(conf)
                 // librdkafka's text may quote the value: for a secret, name the key only.
                 let detail = KafkaConfiguration.isSecret(key) ? "invalid value (not shown: secret)" : cText(errorText)
-                throw KafkaError(message: "invalid Kafka property \(key): \(detail)")
+                throw KafkaError(message: "invalid Kafka property \(key): \(detail)", isConfigurationError: true)
             }
         }
         KafkaLibraryLog.install(on: conf)
         prepare(conf)
         guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {
             rd_kafka_conf_destroy(conf)
-            throw KafkaError(message: "cannot create Kafka client: \(cText(errorText))")
+            throw KafkaError(message: "cannot create Kafka client: \(cText(errorText))", isConfigurationError: true)
         }
         self.handle = handle
     }
 
-    deinit { rd_kafka_destroy(handle) }
+    // No implicit consumer close: a role closes its consumer itself when it stops cleanly, and
+    // one that failed must not wait on a broker that may not answer before it is rebuilt.
+    deinit { rd_kafka_destroy_flags(handle, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE) }
+
+    /// Asks the cluster for its brokers (a metadata request naming no topic); nil when one
+    /// answered within `timeoutMilliseconds`, else why not.
+    func probe(timeoutMilliseconds: Int32) -> KafkaError? {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let result = rd_kafka_metadata(handle, 0, nil, &metadata, timeoutMilliseconds)
+        if let metadata { rd_kafka_metadata_destroy(metadata) }
+        return result == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(result, context: "metadata request")
+    }
+
+    /// The client's fatal error, if it has had one: it can do nothing more and must be replaced.
+    var fatalError: KafkaError? {
+        var text = [CChar](repeating: 0, count: 512)
+        let code = rd_kafka_fatal_error(handle, &text, text.count)
+        guard code != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        return KafkaError(code: code.rawValue, message: "fatal error: \(cText(text))", isFatal: true)
+    }
 
     /// librdkafka's version string, for logs.
     static var libraryVersion: String { String(cString: rd_kafka_version_str()) }

@@ -61,15 +61,18 @@ public final class Aggregator: Sendable {
 
     private let core: AggregatorCore
     private let consumer: KafkaConsumer
-    /// Whether the poll loop is alive (`/health`).
-    public let health = RoleHealth(role: "aggregator")
+    /// What `/health` reports; the aggregator marks its rounds and its problems there.
+    private let health: RoleHealth
 
     /// Joins `group` and subscribes to the runs topic.
     public init(
         configuration: KafkaConfiguration, group: String, topics: Topics, options: Options = Options(),
-        clock: any WallClock = SystemWallClock(), logger: Logger
+        clock: any WallClock = SystemWallClock(), health: RoleHealth, logger: Logger
     ) throws(KafkaError) {
-        let core = try AggregatorCore(configuration: configuration, topics: topics, options: options, clock: clock, logger: logger)
+        let core = try AggregatorCore(
+            configuration: configuration, topics: topics, options: options, clock: clock,
+            delivery: PersistentDelivery(health: health, logger: logger), logger: logger)
+        self.health = health
         self.core = core
         consumer = try KafkaConsumer(
             configuration: configuration.merging(["group.id": group]), topics: [topics.runs]
@@ -83,10 +86,11 @@ public final class Aggregator: Sendable {
         }
     }
 
-    /// Processes records until `shutdown` is triggered.
+    /// Processes records until `shutdown` is triggered. Throws when a Kafka client failed
+    /// fatally: the aggregator is then to be replaced (`RoleSupervisor`), and its successor
+    /// takes over from the committed offsets like any new owner.
     public func run(until shutdown: ShutdownSignal) throws {
-        var upkeep = LoopUpkeep(health: health, topicPrefix: core.topics.prefix, lagFrom: .committed)
-        defer { health.stop() }
+        var upkeep = LoopUpkeep(health: health, topicPrefix: core.topics.prefix, lagFrom: .committed, logger: core.logger)
         while !shutdown.isTriggered {
             upkeep.round(consumer)
             try core.round(consumer)
@@ -163,12 +167,15 @@ final class AggregatorCore: Sendable {
     let options: Aggregator.Options
     let clock: any WallClock
     let metrics = AggregatorMetrics()
+    let delivery: PersistentDelivery
     let logger: Logger
     private let state = Mutex(State())
 
     init(
-        configuration: KafkaConfiguration, topics: Topics, options: Aggregator.Options, clock: any WallClock, logger: Logger
+        configuration: KafkaConfiguration, topics: Topics, options: Aggregator.Options, clock: any WallClock,
+        delivery: PersistentDelivery, logger: Logger
     ) throws(KafkaError) {
+        self.delivery = delivery
         producer = try KafkaProducer(configuration: configuration)
         workerOffsets = try KafkaGroupOffsets(
             configuration: configuration, group: options.workersGroup ?? topics.prefix + "workers")
@@ -217,7 +224,7 @@ final class AggregatorCore: Sendable {
             message = try consumer.poll(timeoutMilliseconds: 0)
         }
         tick(into: &outbox)
-        deliver(outbox)
+        try deliver(outbox)
         commit(consumer)
         if !outbox.closed.isEmpty { releaseFreedMemory() }
     }
@@ -441,7 +448,7 @@ final class AggregatorCore: Sendable {
     /// landed, and a decision is recorded (`pass2Issued`, `repairIssued`, `closed`, dead-lettered)
     /// only once what it records is delivered. Retries until delivered: nothing may be committed
     /// before.
-    private func deliver(_ outbox: Outbox) {
+    private func deliver(_ outbox: Outbox) throws {
         guard !outbox.isEmpty else { return }
         // First batch: each run's conditional parts, in order, then everything else.
         let conditionals = outbox.pass2.map { conditionalRecords($0.conditional, run: $0.run) }
@@ -451,7 +458,7 @@ final class AggregatorCore: Sendable {
             repair.tasks.map { TaskFrame(run: repair.run, pass: $0.pass, conditional: [], chunks: $0.chunks) }
         })
         first += outbox.deadLetters.map(\.record)
-        let reports = sendUntilDelivered(first, what: "conditionals, scores and repairs")
+        let reports = try delivery.deliver("conditionals, scores and repairs") { try producer.send(first) }
 
         var second: [OutgoingRecord] = []
         var reportIndex = 0
@@ -502,7 +509,7 @@ final class AggregatorCore: Sendable {
                 run: record.run, model: record.model, dataset: record.dataset, accepted: record.chunksAccepted ?? 0,
                 expected: record.chunksExpected, pass: record.pass ?? 1)
         }
-        if !second.isEmpty { sendUntilDelivered(second, what: "tasks and markers") }
+        if !second.isEmpty { try delivery.deliver("tasks and markers") { try producer.send(second) } }
     }
 
     private func marker(_ marker: RunMarkerFrame.Marker, run: String) -> OutgoingRecord {
@@ -593,20 +600,6 @@ final class AggregatorCore: Sendable {
         ])
         metrics.deadLetters.increment()
         outbox.deadLetters.append((record, message.offset, message.partition))
-    }
-
-    @discardableResult
-    private func sendUntilDelivered(_ records: [OutgoingRecord], what: String) -> [DeliveryReport] {
-        var delay = Duration.milliseconds(100)
-        while true {
-            do {
-                return try producer.send(records)
-            } catch {
-                logger.warning("sending \(what) failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
-                Thread.sleep(forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
-                delay = min(delay * 2, .seconds(5))
-            }
-        }
     }
 }
 

@@ -35,15 +35,21 @@ struct TaskRunner {
         _ task: TaskFrame, chunks chunkSource: inout some ChunkSource, conditionals conditionalSource: inout some ConditionalSource
     ) throws -> Output {
         var chunks: [ChunkFrame] = []
-        for (located, chunk) in zip(task.chunks, try chunkSource.chunks(task.chunks)) {
-            guard let chunk, chunk.id == located.id, chunk.run.id == task.run else {
+        for (located, lookup) in zip(task.chunks, try chunkSource.chunks(task.chunks)) {
+            let place = "\(located.id) of run \(task.run) (partition \(located.location.partition) offset \(located.location.offset))"
+            switch lookup {
+            case .found(let chunk) where chunk.id == located.id && chunk.run.id == task.run:
+                chunks.append(chunk)
+            case .found:
                 // A manifest pointing at a record that is not the chunk it names.
-                return .rejection(ChunkRejectedFrame(
-                    run: RunIdentity(id: task.run, model: "", dataset: ""), chunk: located.id,
-                    reason: "the record at partition \(located.location.partition) offset \(located.location.offset) "
-                        + "is not chunk \(located.id) of the run, as its manifest says"))
+                return .rejection(rejection(of: task, located, reason: "the record where the manifest puts chunk \(place) is another chunk"))
+            case .absent(let why):
+                // Lost with a broker's data, deleted by retention, or never there: the run
+                // cannot be scored, and saying so now beats asking again forever.
+                return .rejection(rejection(of: task, located, reason: "chunk \(place) is missing: \(why)"))
+            case .notHeld:
+                throw TaskError("no source holds chunk \(place)")
             }
-            chunks.append(chunk)
         }
         switch task.pass {
         case .repair:
@@ -51,6 +57,10 @@ struct TaskRunner {
         case .eep, .eepWithAccuracy:
             return eep(task, chunks: chunks, conditional: try conditional(for: task, from: &conditionalSource))
         }
+    }
+
+    private func rejection(of task: TaskFrame, _ located: LocatedChunk, reason: String) -> ChunkRejectedFrame {
+        ChunkRejectedFrame(run: RunIdentity(id: task.run, model: "", dataset: ""), chunk: located.id, reason: reason)
     }
 
     /// Pass 1 over exactly the task's chunks, as one partial.
@@ -93,8 +103,8 @@ struct TaskRunner {
         let parts = try source.conditionalParts(at: task.conditional)
         var values: [Double] = []
         var shape: (targetClasses: Int, sourceClasses: Int)?
-        for part in parts {
-            guard let part, part.run == task.run, part.part.partCount == UInt32(parts.count),
+        for lookup in parts {
+            guard case .found(let part) = lookup, part.run == task.run, part.part.partCount == UInt32(parts.count),
                   shape.map({ $0 == (part.targetClasses, part.sourceClasses) }) ?? true
             else {
                 throw TaskError("the conditional parts of run \(task.run) are missing, foreign or inconsistent")

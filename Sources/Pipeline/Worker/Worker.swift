@@ -49,12 +49,13 @@ public final class Worker: Sendable {
     private let options: Options
     private let metrics = WorkerMetrics()
     private let logger: Logger
-    /// Whether the poll loop is alive (`/health`).
-    public let health = RoleHealth(role: "worker")
+    /// What `/health` reports; the worker marks its rounds and its problems there.
+    private let health: RoleHealth
 
     /// Joins `group` and subscribes to the chunks and tasks topics.
     public init(
-        configuration: KafkaConfiguration, group: String, topics: Topics, options: Options = Options(), logger: Logger
+        configuration: KafkaConfiguration, group: String, topics: Topics, options: Options = Options(), health: RoleHealth,
+        logger: Logger
     ) throws(KafkaError) {
         let pass1 = Pass1Buffer(
             policy: .init(
@@ -63,12 +64,13 @@ public final class Worker: Sendable {
             check: options.check)
         let outbox = WorkerOutbox(
             pass1: pass1, sink: try KafkaProducer(configuration: configuration), runsTopic: topics.runs, metrics: metrics,
-            logger: logger)
+            delivery: PersistentDelivery(health: health, logger: logger))
         self.outbox = outbox
         fetcher = try KafkaFetcher(configuration: configuration)
         self.topics = topics
         self.options = options
         self.logger = logger
+        self.health = health
         // Workers scale by process: one core each, so pass 2's products stay on this thread.
         MatrixProducts.useCallingThreadOnly()
         // The range assignor gives each worker the same partition numbers of both topics, so a
@@ -81,8 +83,15 @@ public final class Worker: Sendable {
             // Partitions are about to move: deliver what their records produced, then commit,
             // so the next owner starts after them and nothing needs repair.
             if case .revoked(let partitions) = rebalance {
-                outbox.deliver(flushingPass1: true)
-                do { try commit() } catch { logger.warning("commit on revoke failed", metadata: ["error": "\(error)"]) }
+                // A failure here (the assignment was lost: the group moved on without this
+                // worker) only means the records are consumed again by their next owner; a
+                // fatal one comes back at the loop's next delivery.
+                do {
+                    try outbox.deliver(flushingPass1: true)
+                    try commit()
+                } catch {
+                    logger.warning("delivering and committing on revoke failed", metadata: ["error": "\(error)"])
+                }
                 logger.info("partitions revoked", metadata: ["partitions": "\(partitions.count)"])
             } else if case .assigned(let partitions) = rebalance {
                 logger.info("partitions assigned", metadata: ["partitions": "\(partitions)"])
@@ -98,16 +107,16 @@ public final class Worker: Sendable {
     ///
     /// Each round takes the tasks that are waiting (for at most the flush interval), then one
     /// chunk, and delivers what they produced — with the pass-1 sums when they are due — as one
-    /// batch. It commits only when nothing consumed is left undelivered.
+    /// batch. It commits only when nothing consumed is left undelivered. Throws when a Kafka
+    /// client failed fatally: the worker is then to be replaced (`RoleSupervisor`).
     public func run(until shutdown: ShutdownSignal) throws {
         var handler = RecordHandler(
             outbox: outbox, topics: topics, metrics: metrics, logger: logger,
             chunks: CachedChunkSource(
                 cache: ChunkCache(capacityBytes: options.chunkCacheBytes), fallback: BrokerRecords(fetcher: fetcher, topics: topics)),
             runner: TaskRunner(check: options.check, maxMessageBytes: options.maxMessageBytes))
-        var upkeep = LoopUpkeep(health: health, topicPrefix: topics.prefix, lagFrom: .committed)
+        var upkeep = LoopUpkeep(health: health, topicPrefix: topics.prefix, lagFrom: .committed, logger: logger)
         var uncommitted = false
-        defer { health.stop() }
         while !shutdown.isTriggered {
             upkeep.round(consumer)
             // Every task waiting, up to a round's worth: their records are fetched together.
@@ -123,7 +132,7 @@ public final class Worker: Sendable {
             if let message { handler.handle(message) }
             let idle = message == nil && !tookTasks
             uncommitted = uncommitted || !idle
-            let owesNothing = outbox.deliver(flushingPass1: outbox.pass1IsDue(now: .now, idle: idle))
+            let owesNothing = try outbox.deliver(flushingPass1: outbox.pass1IsDue(now: .now, idle: idle))
             if owesNothing && uncommitted {
                 // A commit that fails (the group took the partitions away meanwhile) only means
                 // records are consumed again, which the aggregator's rules make harmless.
@@ -131,8 +140,9 @@ public final class Worker: Sendable {
                 uncommitted = false
             }
         }
-        outbox.deliver(flushingPass1: true)
-        try consumer.commit()
+        try outbox.deliver(flushingPass1: true)
+        // Failing to commit now only means the next owner consumes these records again.
+        do { try consumer.commit() } catch { logger.warning("commit on shutdown failed", metadata: ["error": "\(error)"]) }
         consumer.close()
         logger.info("worker stopped", metadata: handler.statistics.merging(["partials": "\(outbox.partialsFlushed)"]) { $1 })
     }

@@ -1,5 +1,4 @@
 import Kafka
-import Logging
 import Synchronization
 import WireFormat
 
@@ -15,20 +14,23 @@ final class WorkerOutbox: Sendable {
         var pass1: Pass1Buffer
         var records: [OutgoingRecord] = []
         var partialsFlushed = 0
+        /// Set when the sink failed fatally: records taken for delivery were lost, so nothing
+        /// may be committed any more (every later `deliver` throws it).
+        var failure: (any Error)?
     }
 
     private let state: Mutex<State>
     private let sink: any RecordSink
     private let runsTopic: String
     private let metrics: WorkerMetrics
-    private let logger: Logger
+    private let delivery: PersistentDelivery
 
-    init(pass1: Pass1Buffer, sink: any RecordSink, runsTopic: String, metrics: WorkerMetrics, logger: Logger) {
+    init(pass1: Pass1Buffer, sink: any RecordSink, runsTopic: String, metrics: WorkerMetrics, delivery: PersistentDelivery) {
         state = Mutex(State(pass1: pass1))
         self.sink = sink
         self.runsTopic = runsTopic
         self.metrics = metrics
-        self.logger = logger
+        self.delivery = delivery
     }
 
     /// Adds a consumed chunk to the pass-1 sums (see `Pass1Buffer.add`).
@@ -54,10 +56,14 @@ final class WorkerOutbox: Sendable {
 
     /// Sends the queued records, and the pass-1 sums of every run when `flushingPass1`, as one
     /// batch with one wait for delivery. Returns whether nothing is owed any more, that is
-    /// whether the offsets of every record consumed so far may be committed.
+    /// whether the offsets of every record consumed so far may be committed. Retries until the
+    /// batch is delivered; throws only when the sink failed fatally, and then what it held is
+    /// lost with this outbox, its records uncommitted: the worker that replaces it consumes
+    /// them again.
     @discardableResult
-    func deliver(flushingPass1: Bool) -> Bool {
-        let (records, partials, owesNothing) = state.withLock { state in
+    func deliver(flushingPass1: Bool) throws -> Bool {
+        let (records, partials, owesNothing, failure) = state.withLock { state in
+            if let failure = state.failure { return ([OutgoingRecord](), 0, false, Optional(failure)) }
             var records = state.records
             state.records = []
             var partials = 0
@@ -67,29 +73,17 @@ final class WorkerOutbox: Sendable {
                 partials = flushed.partials
                 state.partialsFlushed += partials
             }
-            return (records, partials, state.pass1.isEmpty)
+            return (records, partials, state.pass1.isEmpty, nil)
         }
+        if let failure { throw failure }
         guard !records.isEmpty else { return owesNothing }
-        sendUntilDelivered(records)
+        do {
+            try delivery.deliver("\(records.count) records") { try sink.deliver(records) }
+        } catch {
+            state.withLock { $0.failure = error }
+            throw error
+        }
         metrics.partialsFlushed.increment(by: Int64(partials))
         return owesNothing
-    }
-
-    /// Sends, retrying while the broker is unreachable: nothing may be committed before these
-    /// records are delivered, and giving up would lose them. A retry may publish some twice,
-    /// which the aggregator's rules make harmless (docs/architecture.md, "Exactly once").
-    private func sendUntilDelivered(_ records: [OutgoingRecord]) {
-        var attempt = 0
-        while true {
-            do {
-                try sink.deliver(records)
-                return
-            } catch {
-                attempt += 1
-                logger.warning("sending \(records.count) records failed; retrying", metadata: [
-                    "attempt": "\(attempt)", "error": "\(error)",
-                ])
-            }
-        }
     }
 }
