@@ -33,4 +33,8 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// True for a record the broker did not acknowledge within the producer's
+    /// `message.timeout.ms` (librdkafka retries until then).
+    public var isDeliveryTimeout: Bool { code == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT.rawValue }
 }

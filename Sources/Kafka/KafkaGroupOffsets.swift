@@ -17,9 +17,10 @@ public final class KafkaGroupOffsets: @unchecked Sendable {
     }
 
     /// For each partition of `topic`, the offset the group resumes from; partitions the group
-    /// has never committed are left out.
+    /// has never committed are left out. Each of the (at most two) requests waits at most
+    /// `timeoutMilliseconds`.
     public func committed(topic: String, timeoutMilliseconds: Int32 = 2_000) throws(KafkaError) -> [Int32: Int64] {
-        let partitions = try client.partitionCount(of: topic)
+        let partitions = try client.partitionCount(of: topic, timeoutMilliseconds: timeoutMilliseconds)
         var result = RD_KAFKA_RESP_ERR_NO_ERROR
         let offsets = withTopicPartitionList((0..<partitions).map { (topic, $0, Int64(RD_KAFKA_OFFSET_INVALID)) }) { list in
             result = rd_kafka_committed(client.handle, list, timeoutMilliseconds)

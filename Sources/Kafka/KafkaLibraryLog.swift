@@ -8,8 +8,13 @@ import Synchronization
 /// break one-line structured logs. Once `route(to:)` is called, every client created afterwards
 /// hands them to that logger instead, with librdkafka's syslog level mapped to swift-log's and
 /// the facility and client name as metadata.
+///
+/// A broker that does not answer makes librdkafka say so on every reconnection attempt, many
+/// times a second; `RepeatFilter` lets through the first of a kind of message and then one a
+/// minute, with the count of those held back.
 public enum KafkaLibraryLog {
     private static let target = Mutex<Logger?>(nil)
+    private static let repeats = Mutex(RepeatFilter(window: .seconds(60)))
 
     /// Sends librdkafka's messages to `logger` from now on.
     public static func route(to logger: Logger) {
@@ -36,7 +41,10 @@ public enum KafkaLibraryLog {
 
     fileprivate static func emit(level: Int32, facility: String, message: String, client: String) {
         guard let logger = target.withLock({ $0 }) else { return }
-        logger.log(level: Self.level(syslog: level), "\(message)", metadata: ["facility": "\(facility)", "client": "\(client)"])
+        guard let heldBack = repeats.withLock({ $0.admit(facility + " " + message, at: .now) }) else { return }
+        var metadata: Logger.Metadata = ["facility": "\(facility)", "client": "\(client)"]
+        if heldBack > 0 { metadata["similar_held_back"] = "\(heldBack)" }
+        logger.log(level: Self.level(syslog: level), "\(message)", metadata: metadata)
     }
 }
 
@@ -46,4 +54,32 @@ private let libraryLogCallback: @convention(c) (OpaquePointer?, Int32, UnsafePoi
     KafkaLibraryLog.emit(
         level: level, facility: facility.map { String(cString: $0) } ?? "", message: message.map { String(cString: $0) } ?? "",
         client: handle.flatMap { rd_kafka_name($0) }.map { String(cString: $0) } ?? "")
+}
+
+/// Lets through the first message of each kind, then at most one per `window`, saying how many
+/// of its kind were held back. Messages are of one kind when they differ only in numbers
+/// (times, counts, ports): "Connect failed (after 0ms …)" and "(after 3ms …)" are one.
+struct RepeatFilter {
+    let window: Duration
+    private var seen: [String: (lastShown: ContinuousClock.Instant, heldBack: Int)] = [:]
+
+    init(window: Duration) { self.window = window }
+
+    /// Nil to hold `message` back; else the number of its kind held back since the last shown.
+    mutating func admit(_ message: String, at now: ContinuousClock.Instant) -> Int? {
+        var kind = ""
+        for character in message where !(character.isNumber && kind.last == "#") {
+            kind.append(character.isNumber ? "#" : character)
+        }
+        if let entry = seen[kind], now - entry.lastShown < window {
+            seen[kind]!.heldBack += 1
+            return nil
+        }
+        // Bounded: a long-lived process sees many kinds over months; forgetting them only means
+        // showing one more line.
+        if seen.count >= 1_000 { seen.removeAll() }
+        let heldBack = seen[kind]?.heldBack ?? 0
+        seen[kind] = (now, 0)
+        return heldBack
+    }
 }

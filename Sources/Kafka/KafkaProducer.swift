@@ -95,9 +95,21 @@ public final class KafkaProducer: @unchecked Sendable {
             // data) fails every record from now on: say so, so that the owner replaces it
             // instead of retrying.
             if let fatal = client.fatalError { throw KafkaError(code: fatal.code, message: "producer: \(fatal)", isFatal: true) }
+            // The broker no longer knows this producer's id (it lost its state, or another
+            // producer took the id over): librdkafka does not always call that fatal for an
+            // idempotent producer, yet every later batch fails the same way.
+            if let code = error.code, Self.replaceOn.contains(code) {
+                throw KafkaError(code: code, message: "producer must be replaced: \(error)", isFatal: true)
+            }
             throw error
         }
     }
+
+    /// Delivery errors that say the broker has no valid state for this producer's id.
+    private static let replaceOn: Set<Int32> = [
+        RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH,
+        RD_KAFKA_RESP_ERR_INVALID_PRODUCER_ID_MAPPING, RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
+    ].reduce(into: []) { $0.insert($1.rawValue) }
 
     /// Hands one record to librdkafka, waiting for queue space when its queue is full.
     private func enqueue(_ record: OutgoingRecord, slot: DeliverySlot) throws(KafkaError) {
@@ -151,6 +163,11 @@ public final class KafkaProducer: @unchecked Sendable {
     /// The number of partitions of `topic`, from the cluster's metadata.
     public func partitionCount(of topic: String) throws(KafkaError) -> Int32 {
         try client.partitionCount(of: topic)
+    }
+
+    /// Asks the cluster for its brokers; nil when one answered within `timeoutMilliseconds`.
+    public func probeBroker(timeoutMilliseconds: Int32) -> KafkaError? {
+        client.probe(timeoutMilliseconds: timeoutMilliseconds)
     }
 
     /// Waits up to `timeoutMilliseconds` for everything queued to be delivered.

@@ -55,8 +55,16 @@ struct ProduceCommand: ParsableCommand {
         let pair = try PredictionPair(predictionsPath: predictions, labelsPath: labels, targetClasses: targetClasses)
         let runID = self.runID ?? "\(model)@\(dataset)@\(UUID().uuidString.prefix(8).lowercased())"
         let logger = kafka.logger(label: "leep.produce")
-        let producer = try KafkaProducer(
-            configuration: try kafka.configuration().merging(["message.max.bytes": "\(max(maxMessageBytes, 1_000_000) + 100_000)"]))
+        let configuration = try kafka.configuration().merging(["message.max.bytes": "\(max(maxMessageBytes, 1_000_000) + 100_000)"])
+            // A record not acknowledged within 30 s fails the command (librdkafka's default is
+            // 300 s): a producer is run by a person or a job that wants to know.
+            .merging(["message.timeout.ms": "30000"], keepingExisting: true)
+        let producer = try KafkaProducer(configuration: configuration)
+        // Fail in seconds, with one line, when no broker answers (not after the message timeout).
+        if let failure = producer.probeBroker(timeoutMilliseconds: 10_000) {
+            throw KafkaError(message: "no Kafka broker answered at \(configuration["bootstrap.servers"] ?? "?") within 10 s "
+                + "(\(failure)); check --brokers and that the broker runs")
+        }
         let publisher = ShardPublisher(producer: producer, topics: kafka.topics, maxMessageBytes: maxMessageBytes, logger: logger)
         let started = ContinuousClock.now
         var display = ProgressDisplay(

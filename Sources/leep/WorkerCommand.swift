@@ -43,6 +43,11 @@ struct WorkerCommand: AsyncParsableCommand {
             "session.timeout.ms": "10000", "heartbeat.interval.ms": "1000",
             // A pass-2 task or a partial should not wait on a broker holding back a fetch.
             "fetch.wait.max.ms": "50",
+            // A batch not acknowledged within 30 s fails (librdkafka's default waits 300 s) and
+            // is sent again, or the clients are rebuilt if the producer failed for good: a
+            // producer whose broker lost its state can otherwise wait out the whole default
+            // with the poll loop blocked.
+            "message.timeout.ms": "30000",
             "message.max.bytes": "\(max(maxMessageBytes, 1_000_000) + 100_000)",
             "fetch.max.bytes": "\(max(maxMessageBytes, 1_000_000) * 50)",
             "receive.message.max.bytes": "\(max(maxMessageBytes, 1_000_000) * 50 + 1_000_000)",

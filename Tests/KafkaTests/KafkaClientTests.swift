@@ -1,5 +1,5 @@
 import Foundation
-import Kafka
+@testable import Kafka
 import Synchronization
 import Testing
 
@@ -152,4 +152,18 @@ final class AssignmentLog: Sendable {
 
     var assignedCount: Int { counts.withLock { $0.assigned } }
     var revokedCount: Int { counts.withLock { $0.revoked } }
+}
+
+/// librdkafka's repeated complaints are shown once a window, not once a try (no broker needed).
+@Suite struct RepeatFilterTests {
+    @Test func aKindOfMessageIsShownOnceAWindowWithTheCountHeldBack() {
+        var filter = RepeatFilter(window: .seconds(60))
+        let t0 = ContinuousClock.now
+        #expect(filter.admit("Connect to 127.0.0.1:1 failed (after 0ms in state CONNECT)", at: t0) == 0)
+        for step in 1...50 {
+            #expect(filter.admit("Connect to 127.0.0.1:1 failed (after \(step)ms in state CONNECT)", at: t0 + .milliseconds(step * 50)) == nil)
+        }
+        #expect(filter.admit("1/1 brokers are down", at: t0 + .seconds(1)) == 0, "another kind is shown")
+        #expect(filter.admit("Connect to 127.0.0.1:1 failed (after 2ms in state CONNECT)", at: t0 + .seconds(61)) == 50)
+    }
 }

@@ -184,6 +184,19 @@ import WireFormat
         #expect(health.isHealthy, "healthy again once delivered")
     }
 
+    /// A delivery that keeps failing is given up after `replaceAfter`, as fatal: the worker's
+    /// clients are then replaced rather than retried forever.
+    @Test func aDeliveryFailingForTooLongIsGivenUpAsFatal() throws {
+        let run = try WorkerFixture(run: "a", rows: 10, rowsPerChunk: 10)
+        let sink = InMemorySink(failures: .max)
+        var delivery = PersistentDelivery(health: RoleHealth(role: "worker"), logger: Logger(label: "test"), initialDelay: .milliseconds(1))
+        delivery.replaceAfter = .milliseconds(30)
+        let outbox = WorkerOutbox(pass1: Pass1BufferTests.buffer(), sink: sink, runsTopic: "runs", metrics: WorkerMetrics(), delivery: delivery)
+        _ = outbox.add(run.chunks[0].frame, bytes: 1, now: .now)
+        #expect { try outbox.deliver(flushingPass1: true) } throws: { ($0 as? KafkaError)?.isFatal == true }
+        #expect(sink.attempts > 1, "retried before giving up")
+    }
+
     /// A fatally failed sink is not retried: the error reaches the worker's loop (which is then
     /// replaced), and no later delivery may report that nothing is owed — the records taken
     /// for the failed batch are lost, so committing would lose their chunks.

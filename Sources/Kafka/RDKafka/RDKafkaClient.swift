@@ -57,11 +57,11 @@ final class RDKafkaClient: @unchecked Sendable {
     static var libraryVersion: String { String(cString: rd_kafka_version_str()) }
 
     /// The number of partitions of `topic`, from the cluster's metadata.
-    func partitionCount(of topic: String) throws(KafkaError) -> Int32 {
+    func partitionCount(of topic: String, timeoutMilliseconds: Int32 = 10_000) throws(KafkaError) -> Int32 {
         var metadata: UnsafePointer<rd_kafka_metadata>?
         let topicHandle = rd_kafka_topic_new(handle, topic, nil)
         defer { rd_kafka_topic_destroy(topicHandle) }
-        let result = rd_kafka_metadata(handle, 0, topicHandle, &metadata, 10_000)
+        let result = rd_kafka_metadata(handle, 0, topicHandle, &metadata, timeoutMilliseconds)
         guard result == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(result, context: "metadata of \(topic)") }
         defer { rd_kafka_metadata_destroy(metadata) }
         guard metadata.pointee.topic_cnt > 0, metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR else {

@@ -155,8 +155,9 @@ final class AggregatorCore: Sendable {
         var taskPartitions: Int32?
         /// When freed memory was last given back.
         var lastTrim: ContinuousClock.Instant?
-        /// The workers' committed offsets on the chunks topic, and when they were read.
-        var workers: (progress: WorkerProgress, readAt: ContinuousClock.Instant)?
+        /// The workers' committed offsets on the chunks topic (nil when the last read failed),
+        /// and when they were last asked for.
+        var workers: (progress: WorkerProgress?, askedAt: ContinuousClock.Instant)?
     }
 
     let producer: KafkaProducer
@@ -426,18 +427,21 @@ final class AggregatorCore: Sendable {
         }
     }
 
-    /// The workers' progress through the chunks, read again when a second old and some run is
-    /// open; nil while it cannot be read (repairs then go by time alone).
+    /// The workers' progress through the chunks, read again when a second old (five after a
+    /// failed read) and some run is open; nil while it cannot be read (repairs then go by time
+    /// alone).
     private func workerProgress() -> WorkerProgress? {
         let now = ContinuousClock.now
         let (known, due) = state.withLock { state in
             let open = state.partitions.values.contains { !$0.runs.isEmpty }
-            return (state.workers?.progress, open && (state.workers.map { now - $0.readAt >= .seconds(1) } ?? true))
+            let interval: Duration = state.workers?.progress == nil ? .seconds(5) : .seconds(1)
+            return (state.workers?.progress, open && (state.workers.map { now - $0.askedAt >= interval } ?? true))
         }
         guard due else { return known }
-        // One short request; a slow coordinator costs a stale answer, not a stalled round.
+        // Short requests, not retried every round: a slow or unreachable coordinator costs a
+        // stale answer, not a stalled loop.
         let progress = (try? workerOffsets.committed(topic: topics.chunks, timeoutMilliseconds: 500)).map(WorkerProgress.init)
-        state.withLock { $0.workers = progress.map { ($0, now) } }
+        state.withLock { $0.workers = (progress, now) }
         return progress
     }
 
