@@ -31,35 +31,42 @@ def leep_binary() -> pathlib.Path:
 class Cluster:
     """A broker plus leep worker and aggregator processes that share one topic prefix."""
 
-    def __init__(self, tmp: pathlib.Path, port: int):
+    def __init__(self, tmp: pathlib.Path, port: int, host: str = "127.0.0.1"):
         self.tmp = tmp
         self.port = port
+        self.host = host
         self.prefix = f"it{uuid.uuid4().hex[:8]}."
         self.leep = leep_binary()
         self.processes: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, pathlib.Path] = {}
-        self.env = dict(os.environ, LEEP_BROKER_PORT=str(port), LEEP_TOPIC_PREFIX=self.prefix)
+        self.env = dict(os.environ, LEEP_BROKER_PORT=str(port), LEEP_BROKER_HOST=host, LEEP_TOPIC_PREFIX=self.prefix)
+
+    def command_prefix(self, name: str | None) -> list[str]:
+        """What runs a command: nothing here, `ip netns exec NS` in the network-namespace harness
+        (netns.py), where every process has a host of its own. `name` is the process's name in
+        `processes`, "broker" for ops/broker, None for one-off commands (leep_run, kafka_run)."""
+        return []
 
     @property
     def common(self) -> list[str]:
         # Short session timeouts: a group forms and fails over in seconds, as the notes advise.
-        return ["--brokers", f"127.0.0.1:{self.port}", "--topic-prefix", self.prefix,
+        return ["--brokers", f"{self.host}:{self.port}", "--topic-prefix", self.prefix,
                 "--kafka-config", "session.timeout.ms=6000"]
 
     def broker(self, action: str) -> None:
-        subprocess.run([str(ROOT / "ops/broker"), action], check=True, env=self.env,
+        subprocess.run([*self.command_prefix("broker"), str(ROOT / "ops/broker"), action], check=True, env=self.env,
                        stdout=subprocess.DEVNULL, stderr=sys.stderr)
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
         log = self.tmp / f"{name}.log"
         self.logs[name] = log
-        process = subprocess.Popen([str(self.leep), *args, *self.common], stdout=log.open("w"),
+        process = subprocess.Popen([*self.command_prefix(name), str(self.leep), *args, *self.common], stdout=log.open("w"),
                                    stderr=subprocess.STDOUT, env=self.env)
         self.processes[name] = process
         return process
 
     def leep_run(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([str(self.leep), *args], capture_output=True, text=True, timeout=timeout,
+        return subprocess.run([*self.command_prefix(None), str(self.leep), *args], capture_output=True, text=True, timeout=timeout,
                               check=check, env=self.env)
 
     def kafka_run(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:

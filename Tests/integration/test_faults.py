@@ -43,11 +43,12 @@ def data(tmp_path_factory):
     return runs
 
 
-def produce(cluster, name, files, *extra, run=None):
+def produce(cluster, name, files, *extra, run=None, chunk_rows=CHUNK_ROWS):
     predictions, labels, _ = files
     return subprocess.Popen(
-        [str(cluster.leep), "produce", "--model", name, "--dataset", "faults", "--run", run or f"run-{name}",
-         "--predictions", str(predictions), "--labels", str(labels), "--chunk-rows", CHUNK_ROWS, "--eep-accuracy", *extra,
+        [*cluster.command_prefix("producer"), str(cluster.leep), "produce", "--model", name, "--dataset", "faults",
+         "--run", run or f"run-{name}", "--predictions", str(predictions), "--labels", str(labels),
+         "--chunk-rows", str(chunk_rows), "--eep-accuracy", *extra,
          *cluster.common],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cluster.env)
 
@@ -61,8 +62,9 @@ def wait_for_log(cluster, name, text, timeout=120):
     wait_for(lambda: text in cluster.logs[name].read_text(errors="replace"), timeout, 0.05, f"'{text}' in {name}")
 
 
-def check_exact(cluster, data, scenario, report, runs=None):
-    """Waits for every run, compares with the reference, prints the duplicate and repair counts."""
+def check_exact(cluster, data, scenario, report, runs=None, detail=""):
+    """Waits for every run, compares with the reference, prints the duplicate and repair counts
+    (then `detail`, if any, after a semicolon)."""
     runs = runs or {f"run-{name}": name for name in data}
     waited = cluster.kafka_run("scores", "--wait-count", str(len(runs)), "--timeout", "300", "--json", check=False)
     assert waited.returncode == 0, waited.stderr + "\n" + cluster.log_tails()
@@ -78,6 +80,8 @@ def check_exact(cluster, data, scenario, report, runs=None):
         dropped += record.get("partials_dropped", 0)
         repaired += record.get("chunks_repaired", 0)
     line = f"[{scenario}] {len(runs)} runs exact to 1e-9; partials dropped as duplicates: {dropped}; chunks repaired: {repaired}"
+    if detail:
+        line += f"; {detail}"
     report(line)
     (cluster.tmp / "result.txt").write_text(line + "\n")
     return records, dropped, repaired
