@@ -38,6 +38,9 @@ public final class KafkaMessage: @unchecked Sendable {
         UnsafeRawBufferPointer(start: message.pointee.payload, count: message.pointee.len)
     }
 
+    /// True when the record has a null value (a tombstone), as opposed to an empty one.
+    public var hasNullValue: Bool { message.pointee.payload == nil }
+
     /// The key's bytes, nil for a null key.
     public var key: UnsafeRawBufferPointer? {
         guard let key = message.pointee.key else { return nil }

@@ -4,8 +4,13 @@
 /// two reserved zero bytes. All integers and floats are little-endian; strings are a u16 byte
 /// length followed by UTF-8. Arrays of numbers start at an 8-byte boundary of the frame.
 public enum WireFormat {
-    /// The frame version this build writes and reads.
-    public static let version: UInt8 = 1
+    /// The newest frame version this build writes: 2 for partial frames (which since then carry
+    /// the run's model and data-set names), 1 for every other kind.
+    public static let version: UInt8 = 2
+
+    /// The version this build writes frames of `kind` in. It also reads partial frames of
+    /// version 1, from workers of older builds.
+    public static func version(of kind: FrameKind) -> UInt8 { kind == .partial ? 2 : 1 }
     /// The four magic bytes, "LPST".
     public static let magic: [UInt8] = Array("LPST".utf8)
     /// The largest Y×Z a frame may declare: 2^26 cells (Z = 21,843 with Y up to 3,072). It
@@ -34,12 +39,12 @@ public enum Frame: Sendable {
     /// Decodes one frame; every malformed input is refused with the reason.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(FrameError) -> Frame {
         var reader = ByteReader(bytes)
-        let kind = try readHeader(&reader)
+        let (kind, version) = try readHeader(&reader)
         let frame: Frame
         switch kind {
         case .chunk: frame = .chunk(try ChunkFrame(reading: &reader))
         case .manifest: frame = .manifest(try ManifestFrame(reading: &reader))
-        case .partial: frame = .partial(try PartialFrame(reading: &reader))
+        case .partial: frame = .partial(try PartialFrame(reading: &reader, version: version))
         case .task: frame = .task(try TaskFrame(reading: &reader))
         case .conditional: frame = .conditional(try ConditionalFrame(reading: &reader))
         case .taskResult: frame = .taskResult(try TaskResultFrame(reading: &reader))
@@ -92,18 +97,21 @@ public enum Frame: Sendable {
         }
     }
 
-    static func readHeader(_ reader: inout ByteReader) throws(FrameError) -> FrameKind {
+    static func readHeader(_ reader: inout ByteReader) throws(FrameError) -> (kind: FrameKind, version: UInt8) {
         guard reader.remaining >= 8 else { throw .truncated(field: "header", needed: 8, available: reader.remaining) }
         let magic = try reader.readRaw(count: 4, "magic")
         guard magic.elementsEqual(WireFormat.magic) else { throw .badMagic }
         let version = try reader.read(UInt8.self, "version")
-        guard version == WireFormat.version else { throw .unsupportedVersion(version) }
+        guard (1...WireFormat.version).contains(version) else { throw .unsupportedVersion(version) }
         let kindByte = try reader.read(UInt8.self, "kind")
         guard let kind = FrameKind(rawValue: kindByte) else { throw .unknownKind(kindByte) }
+        guard version == WireFormat.version(of: kind) || (kind == .partial && version == 1) else {
+            throw .unsupportedVersion(version)
+        }
         guard try reader.read(UInt16.self, "reserved") == 0 else {
             throw .invalidValue(field: "reserved", reason: "must be 0")
         }
-        return kind
+        return (kind, version)
     }
 }
 
@@ -112,7 +120,7 @@ extension ByteWriter {
     init(kind: FrameKind, capacity: Int = 256) {
         self.init(capacity: capacity)
         for byte in WireFormat.magic { write(byte) }
-        write(WireFormat.version)
+        write(WireFormat.version(of: kind))
         write(kind.rawValue)
         write(UInt16(0))
     }

@@ -1,9 +1,15 @@
 /// Kind 3: one part of a worker's pass-1 partial sums for a run — the joint sums and NCE counts
 /// of exactly the chunks it lists. Every part lists all the partial's chunks, so the aggregator
-/// can tell a partial's coverage from any of its parts.
+/// can tell a partial's coverage from any of its parts. Version 2 (this build's) carries the
+/// run's model and data-set names, from its chunks, so that a run the aggregator knows only
+/// from partials is reported under its names; version 1 frames read with empty names.
 public struct PartialFrame: Sendable, Equatable {
     /// The run id.
     public let run: String
+    /// The source model's and target data set's names, as the chunks gave them (empty in a
+    /// version-1 frame).
+    public let model: String
+    public let dataset: String
     /// Deterministic for the chunk set, so a partial flushed twice is recognised.
     public let partialID: UInt64
     /// Y of the sums (a worker uses the Y its chunks carry; the aggregator widens).
@@ -23,11 +29,13 @@ public struct PartialFrame: Sendable, Equatable {
 
     /// Creates a part.
     public init(
-        run: String, partialID: UInt64, targetClasses: Int, sourceClasses: Int, sampleCount: UInt64,
+        run: RunIdentity, partialID: UInt64, targetClasses: Int, sourceClasses: Int, sampleCount: UInt64,
         chunks: [ChunkID], part: MatrixPart, jointSums: [Double], argmaxCounts: [Int64]
     ) {
         precondition(jointSums.count == part.cellCount && argmaxCounts.count == part.cellCount)
-        self.run = run
+        self.run = run.id
+        self.model = run.model
+        self.dataset = run.dataset
         self.partialID = partialID
         self.targetClasses = targetClasses
         self.sourceClasses = sourceClasses
@@ -54,8 +62,10 @@ public struct PartialFrame: Sendable, Equatable {
     /// The bytes on the wire.
     public func encoded() -> [UInt8] {
         var writer = ByteWriter(
-            kind: .partial, capacity: 96 + run.utf8.count + chunks.count * Self.bytesPerChunk + part.cellCount * Self.bytesPerCell)
-        writer.write(run)
+            kind: .partial,
+            capacity: 96 + run.utf8.count + model.utf8.count + dataset.utf8.count + chunks.count * Self.bytesPerChunk
+                + part.cellCount * Self.bytesPerCell)
+        writer.write(RunIdentity(id: run, model: model, dataset: dataset))
         writer.write(partialID)
         writer.write(UInt32(targetClasses))
         writer.write(UInt32(sourceClasses))
@@ -69,8 +79,16 @@ public struct PartialFrame: Sendable, Equatable {
         return writer.bytes
     }
 
-    init(reading reader: inout ByteReader) throws(FrameError) {
-        run = try reader.readRunID()
+    /// The run's identity as this frame gives it.
+    public var identity: RunIdentity { RunIdentity(id: run, model: model, dataset: dataset) }
+
+    init(reading reader: inout ByteReader, version: UInt8) throws(FrameError) {
+        if version >= 2 {
+            let identity = try reader.readRunIdentity()
+            (run, model, dataset) = (identity.id, identity.model, identity.dataset)
+        } else {
+            (run, model, dataset) = (try reader.readRunID(), "", "")
+        }
         partialID = try reader.read(UInt64.self, "partial_id")
         (targetClasses, sourceClasses) = try reader.readShape(targetFirst: true)
         sampleCount = try reader.readCount64("sample_count")

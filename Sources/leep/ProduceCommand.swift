@@ -60,9 +60,10 @@ struct ProduceCommand: ParsableCommand {
             // 300 s): a producer is run by a person or a job that wants to know.
             .merging(["message.timeout.ms": "30000"], keepingExisting: true)
         let producer = try KafkaProducer(configuration: configuration)
-        // Fail in seconds, with one line, when no broker answers (not after the message timeout).
-        if let failure = producer.probeBroker(timeoutMilliseconds: 10_000) {
-            throw KafkaError(message: "no Kafka broker answered at \(configuration["bootstrap.servers"] ?? "?") within 10 s "
+        // Fail within 30 s, with one line, when no broker answers (not after the message
+        // timeout); long enough to ride out a broker's restart or a short network cut.
+        if let failure = producer.probeBroker(timeoutMilliseconds: 30_000) {
+            throw KafkaError(message: "no Kafka broker answered at \(configuration["bootstrap.servers"] ?? "?") within 30 s "
                 + "(\(failure)); check --brokers and that the broker runs")
         }
         let publisher = ShardPublisher(producer: producer, topics: kafka.topics, maxMessageBytes: maxMessageBytes, logger: logger)

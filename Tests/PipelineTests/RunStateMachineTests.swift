@@ -130,7 +130,11 @@ import WireFormat
         _ = Self.feed(&machine, [.runMarker(RunMarkerFrame(run: F.identity.id, marker: .repairIssued(chunks: 2)))], at: Self.at(10.1))
         #expect(machine.ledger.chunksRepaired == 2)
         #expect(machine.handle(.tick(Self.at(19))).allSatisfy { if case .repair = $0 { false } else { true } })
-        #expect(machine.handle(.tick(Self.at(20.2))).contains { if case .repair = $0 { true } else { false } })
+        // Issued again, the same chunks are not counted again: 2 chunks repaired, not 4.
+        let again = machine.handle(.tick(Self.at(20.2))).compactMap { if case .repair(_, let chunks) = $0 { chunks } else { nil } }
+        #expect(again == [0], "the chunks were repaired before")
+        _ = Self.feed(&machine, [.runMarker(RunMarkerFrame(run: F.identity.id, marker: .repairIssued(chunks: 0)))], at: Self.at(20.3))
+        #expect(machine.ledger.chunksRepaired == 2)
         // The repair's partial completes pass 1.
         #expect(Self.pass2Start(Self.feed(&machine, F.partial([2, 3]), at: Self.at(21))) != nil)
     }
@@ -224,7 +228,7 @@ import WireFormat
 
     enum FailureCase: CaseIterable, Sendable {
         case shardCount, sourceClassesOfAManifest, sourceClassesOfAPartial, otherBoundaries, strayChunk, rejection, noChunks
-        case otherPair
+        case otherPair, strayClassCountFirst
 
         var frames: [Frame] {
             switch self {
@@ -250,6 +254,15 @@ import WireFormat
                 [F.manifest(rows: [0, 1], partCount: 2), .manifest(ManifestFrame(
                     run: RunIdentity(id: F.identity.id, model: "m2", dataset: "d"), shard: 0, shardCount: 1, sourceClasses: F.z,
                     targetClasses: 2, shardRows: 4, totalChunks: 4, partIndex: 1, partCount: 2, chunks: []))]
+            case .strayClassCountFirst:
+                // A stray chunk with 4 source classes reaches the aggregator before the run's own
+                // (3) and its manifest: the stray is blamed, whichever came first.
+                [.partial(PartialFrame(
+                    run: F.identity, partialID: PartialFrame.id(run: F.identity.id, chunks: [F.chunkID(9)]), targetClasses: 2,
+                    sourceClasses: 4, sampleCount: 1, chunks: [F.chunkID(9)],
+                    part: MatrixPart.split(cells: 8, bytesPerCell: PartialFrame.bytesPerCell, maxPayloadBytes: 1_000)[0],
+                    jointSums: [Double](repeating: 0.125, count: 8), argmaxCounts: [Int64](repeating: 0, count: 8)))]
+                    + F.partial([0, 1]) + [F.manifest()] + F.partial([2, 3])
             case .noChunks:
                 [.manifest(ManifestFrame(
                     run: F.identity, shard: 0, shardCount: 1, sourceClasses: F.z, targetClasses: 2, shardRows: 0, totalChunks: 0,
@@ -260,8 +273,9 @@ import WireFormat
         var reason: String {
             switch self {
             case .shardCount: "says the run has 2 shards, an earlier manifest said 1"
-            case .sourceClassesOfAManifest: "has 4 source classes, the run has 3"
-            case .sourceClassesOfAPartial: "a partial has 3 source classes, the run has 4"
+            case .sourceClassesOfAManifest: "the manifest of shard 0 has 4 source classes, the run has 3"
+            case .sourceClassesOfAPartial: "chunk shard 0 rows 0..<1 has 3 source classes, its run's manifest 4"
+            case .strayClassCountFirst: "chunk shard 0 rows 9..<10 has 4 source classes, its run's manifest 3"
             case .otherBoundaries: "published again with other chunk boundaries"
             case .strayChunk: "is not in its shard's manifest"
             case .rejection: "row 2: column 1 is nan"

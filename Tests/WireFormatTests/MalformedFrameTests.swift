@@ -186,7 +186,7 @@ import WireFormat
         // More rows than the frame has labels for.
         #expect(decodeError(chunk.patching(34, UInt32(100))) == .truncated(field: "labels", needed: 400, available: 32))
         // A partial part claiming 2 cells while carrying 3; a conditional part claiming 3 of 4.
-        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(84, UInt32(2))) == .invalidValue(
+        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(101, UInt32(2))) == .invalidValue(
             field: "cells", reason: "2 cells need 32 bytes, 48 left"))
         #expect(decodeError(try Fixtures.bytes("conditional.bin").patching(32, UInt32(3))) == .invalidValue(
             field: "values", reason: "3 cells need 24 bytes, 32 left"))
@@ -203,8 +203,8 @@ import WireFormat
             == .countExceedsFrame(field: "chunk_count", count: 3, available: 48))
         #expect(decodeError(try Fixtures.bytes("manifest.bin").patching(66, UInt32.max))
             == .countExceedsFrame(field: "chunk_count", count: 4_294_967_295, available: 48))
-        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(36, UInt32(7)))
-            == .countExceedsFrame(field: "chunk_count", count: 7, available: 96))
+        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(53, UInt32(7)))
+            == .countExceedsFrame(field: "chunk_count", count: 7, available: 103))
         #expect(decodeError(try Fixtures.bytes("task_pass2.bin").patching(21, UInt32(100)))
             == .countExceedsFrame(field: "conditional_parts", count: 100, available: 84))
         #expect(decodeError(try Fixtures.bytes("task_pass2.bin").patching(49, UInt32(3)))
@@ -266,7 +266,7 @@ import WireFormat
             == .invalidValue(field: "part_index", reason: "1 is not below part_count 1"))
         #expect(decodeError(try Fixtures.bytes("manifest.bin").patching(61, UInt32(0)))
             == .invalidValue(field: "part_index", reason: "0 is not below part_count 0"))
-        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(72, UInt32(2)))
+        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(89, UInt32(2)))
             == .invalidValue(field: "part_index", reason: "2 is not below part_count 2"))
         #expect(decodeError(try Fixtures.bytes("conditional.bin").patching(24, UInt32(0)))
             == .invalidValue(field: "part_index", reason: "0 is not below part_count 0"))
@@ -278,9 +278,9 @@ import WireFormat
             == .invalidValue(field: "cell_count", reason: "cells 3..<7 exceed the 6 of the matrix"))
         #expect(decodeError(try Fixtures.bytes("conditional.bin").patching(12, UInt32(1)))
             == .invalidValue(field: "cell_count", reason: "cells 0..<4 exceed the 3 of the matrix"))
-        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(80, UInt32(4)))
+        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(97, UInt32(4)))
             == .invalidValue(field: "cell_count", reason: "cells 4..<7 exceed the 6 of the matrix"))
-        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(80, UInt32.max))
+        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(97, UInt32.max))
             == .invalidValue(field: "cell_count", reason: "cells 4294967295..<4294967298 exceed the 6 of the matrix"))
     }
 
@@ -332,7 +332,7 @@ import WireFormat
             ("chunk_f32.bin", 38, "source_classes"), ("chunk_f32.bin", 42, "target_classes"),
             ("chunk_f32.bin", 34, "row_count"),
             ("manifest.bin", 37, "source_classes"), ("manifest.bin", 41, "target_classes"),
-            ("partial.bin", 20, "target_classes"), ("partial.bin", 24, "source_classes"),
+            ("partial.bin", 37, "target_classes"), ("partial.bin", 41, "source_classes"),
             ("conditional.bin", 12, "target_classes"), ("conditional.bin", 16, "source_classes"),
         ]
         for (name, offset, field) in cases {
@@ -346,7 +346,7 @@ import WireFormat
     /// Y·Z beyond `WireFormat.maxCells` (here far beyond Int's range) is refused, not trapped
     /// on and not allocated.
     @Test func hugeClassCountsAreRefusedNotTrapped() throws {
-        for (name, yOffset, zOffset) in [("conditional.bin", 12, 16), ("partial.bin", 20, 24)] {
+        for (name, yOffset, zOffset) in [("conditional.bin", 12, 16), ("partial.bin", 37, 41)] {
             let frame = try Fixtures.bytes(name).patching(yOffset, UInt32.max).patching(zOffset, UInt32.max)
             #expect(decodeError(frame) != nil, "\(name)")
         }
@@ -368,8 +368,9 @@ import WireFormat
         #expect(manifest.u32(at: 57) == 0 && manifest.u32(at: 61) == 1 && manifest[65] == 1 && manifest.u32(at: 66) == 2)
         #expect(manifest.count == 70 + 48)
         let partial = try Fixtures.bytes("partial.bin")
-        #expect(partial.u32(at: 20) == 2 && partial.u32(at: 24) == 3 && partial.u32(at: 36) == 2)
-        #expect(partial.u32(at: 72) == 1 && partial.u32(at: 76) == 2 && partial.u32(at: 80) == 3 && partial.u32(at: 84) == 3)
+        // Version 2: the run id, model and data-set names ("r1", "vit-b/16", "café") take 21 bytes.
+        #expect(partial[4] == 2 && partial.u32(at: 37) == 2 && partial.u32(at: 41) == 3 && partial.u32(at: 53) == 2)
+        #expect(partial.u32(at: 89) == 1 && partial.u32(at: 93) == 2 && partial.u32(at: 97) == 3 && partial.u32(at: 101) == 3)
         let task = try Fixtures.bytes("task_pass2.bin")
         #expect(task[20] == 2 && task.u32(at: 21) == 2 && task.u32(at: 49) == 2 && task.u32(at: 53) == 0)
         #expect(task.u32(at: 69) == 3 && task.u32(at: 81) == 1 && task.u32(at: 93) == 2 && task.count == 53 + 56)

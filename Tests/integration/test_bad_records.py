@@ -61,7 +61,7 @@ def test_bad_records_are_dead_lettered_and_fail_only_their_run(fresh_cluster, tm
         # source_classes says 19 while the rows hold 20 values each.
         "sizes that do not match": valid.replace(struct.pack("<QIII", 0, 100, Z, Y), struct.pack("<QIII", 0, 100, Z - 1, Y), 1),
     }
-    producer.send(prefix + "chunks", list(malformed.values()))
+    producer.send(prefix + "chunks", list(malformed.values()) + [None])  # None: a null value, a tombstone
     # A valid frame on the wrong topic: a chunk on the runs topic, which the aggregator reads.
     producer.send(prefix + "runs", [valid], key="run-garbage")
 
@@ -90,7 +90,20 @@ def test_bad_records_are_dead_lettered_and_fail_only_their_run(fresh_cluster, tm
                              [int(y) for y in labels[:100]], wide.tolist())
     publish_run(producer, prefix, "run-bad-shape", "bad-shape", "bad-records", chunks + [(300, 100, odd)], Z, Y,
                 ROWS + 100)
-    bad_rows["run-bad-shape"] = "source classes"
+    # The aggregator knows the run's Z from its manifest and blames the chunk that differs.
+    bad_rows["run-bad-shape"] = "chunk shard 0 rows 300..<400 has 21 source classes, its run's manifest 20"
+
+    # A stray chunk with another class count published before the run's own, not listed by its
+    # manifest: whenever its sums arrive, the good chunks are neither blamed nor dead-lettered —
+    # the run is final and exact (the stray came after the run was complete) or fails naming
+    # the stray.
+    theta, labels = softmax_rows(5)
+    stray = frames.chunk_frame("run-stray-first", "stray", "bad-records", 0, 1, 900, Z + 1, Y, 2,
+                               [int(y) for y in labels[:100]], np.hstack([theta[:100], np.zeros((100, 1), np.float32)]).tolist())
+    producer.send(prefix + "chunks", [stray])
+    publish_run(producer, prefix, "run-stray-first", "stray", "bad-records",
+                chunk_frames("run-stray-first", "stray", "bad-records", theta, labels, 100, Y), Z, Y, ROWS)
+    stray_expected = leep_scores(theta, labels, Y)
 
     # A run of two shards of which only one ever arrives: incomplete, naming the missing shard.
     theta, labels = softmax_rows(4)
@@ -101,12 +114,19 @@ def test_bad_records_are_dead_lettered_and_fail_only_their_run(fresh_cluster, tm
         "run-stalled", "stalled", "bad-records", 0, 2, Z, Y, 100, 1, 0, 1, [(0, 100, *located[0])])],
         key="run-stalled")
 
+    # Chunks whose manifest never comes: incomplete, under the names the chunks carry.
+    theta, labels = softmax_rows(6)
+    producer.send(prefix + "chunks", [frame for _, _, frame in
+                                      chunk_frames("run-chunks-only", "orphan", "bad-records", theta, labels, 100, Y)])
+
     def settled():
         records = latest_records(cluster)
         done = all(records.get(run, {}).get("status") == "final" for run in good)
         failed = all(records.get(run, {}).get("status") == "failed" for run in bad_rows)
-        stalled = records.get("run-stalled", {}).get("status") == "incomplete"
-        return records if done and failed and stalled else None
+        stalled = records.get("run-stalled", {}).get("status") == "incomplete" \
+            and records.get("run-chunks-only", {}).get("status") == "incomplete"
+        stray_done = records.get("run-stray-first", {}).get("status") in ("final", "failed")
+        return records if done and failed and stalled and stray_done else None
 
     records = wait_for(settled, 120, 1, "good runs final, bad runs failed, the stalled run incomplete")
 
@@ -117,17 +137,30 @@ def test_bad_records_are_dead_lettered_and_fail_only_their_run(fresh_cluster, tm
         assert text in records[run]["reason"], (run, records[run]["reason"])
     assert "shard 1 of 2" in records["run-stalled"]["reason"], records["run-stalled"]["reason"]
     assert "1 chunks accepted" in records["run-stalled"]["reason"]
+    orphan = records["run-chunks-only"]
+    assert (orphan["model"], orphan["dataset"]) == ("orphan", "bad-records"), orphan
+    assert "no manifest from any shard" in orphan["reason"] and "3 chunks accepted" in orphan["reason"], orphan
+    stray_record = records["run-stray-first"]
+    if stray_record["status"] == "final":
+        assert math.isclose(stray_record["leep"], stray_expected["leep"], rel_tol=1e-9, abs_tol=1e-12)
+    else:
+        assert stray_record["reason"] == "chunk shard 0 rows 900..<1000 has 21 source classes, its run's manifest 20", \
+            stray_record["reason"]
 
     letters = read_topic(bootstrap, prefix + "deadletter")
     reasons = [headers.get("leep.reason", b"").decode() for _, headers in letters]
     assert all(reasons), "every dead letter carries its reason"
     assert all(headers.get("leep.source.topic") for _, headers in letters)
     for text in ["bad magic", "unsupported frame version", "truncated", "do not match", "is nan",
-                 "negative probability", "sums to", "label 4 is outside", "source classes",
+                 "negative probability", "sums to", "label 4 is outside", "null value (a tombstone)",
                  "a chunk frame does not belong on " + prefix + "runs"]:
         assert any(text in reason for reason in reasons), (text, reasons)
-    assert len(letters) >= len(malformed) + 1 + len(bad_rows)
+    assert not any("source classes" in reason for reason in reasons), "a class count is judged by the manifest"
+    # Every bad row's chunk is dead-lettered; the chunk with another class count is not (its
+    # run fails naming it).
+    assert len(letters) >= len(malformed) + 2 + len(bad_rows) - 1
     summary = f"[bad records] {len(letters)} dead letters; {len(bad_rows)} runs failed with their reason; " \
+              f"stray chunk with another Z published first: {stray_record['status']}; " \
               f"{len(good)} good runs exact; stalled run: {records['run-stalled']['reason']}"
     report(summary)
     (cluster.tmp / "result.txt").write_text(summary + "\n")

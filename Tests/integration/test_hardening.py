@@ -92,9 +92,9 @@ def test_a_producer_with_no_broker_fails_within_seconds_in_one_line(tmp_path, re
     seconds = time.monotonic() - started
     assert result.returncode != 0
     lines = (result.stdout + result.stderr).splitlines()
-    assert "no Kafka broker answered at 127.0.0.1:1 within 10 s" in lines[-1], lines[-1]
+    assert "no Kafka broker answered at 127.0.0.1:1 within 30 s" in lines[-1], lines[-1]
     assert len(lines) <= 10, "librdkafka's repeats are held back\n" + "\n".join(lines)
-    assert seconds < 60, seconds
+    assert seconds < 90, seconds
     report(f"[no broker] leep produce failed after {seconds:.1f} s with {len(lines)} lines: {lines[-1]}")
 
 

@@ -325,10 +325,9 @@ final class AggregatorCore: Sendable {
         }
         guard !isEarly else { return }
         let frame: Frame
-        do {
-            frame = try Frame.decode(message.value)
-        } catch {
-            return deadLetter(message, reason: error.description, into: &outbox)
+        switch DeadLetter.frame(of: message) {
+        case .success(let decoded): frame = decoded
+        case .failure(let refusal): return deadLetter(message, reason: refusal.reason, into: &outbox)
         }
         switch frame {
         case .chunk, .task, .conditional:

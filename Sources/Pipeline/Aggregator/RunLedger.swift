@@ -49,7 +49,12 @@ struct RunLedger {
     /// The identity comes from a manifest (not from a rejection, whose names a worker gave).
     private var manifestNamed = false
     private(set) var shardCount: UInt32?
-    private(set) var sourceClasses: Int?
+    /// Z as the manifests declare it: the run's own. Partials are checked against it, never
+    /// the other way round — whichever chunk a worker met first may be the stray one.
+    private var manifestSourceClasses: Int?
+    /// A partial with another Z than the accepted sums, met before any manifest: kept aside
+    /// (its first chunk, not its sums), so that the manifest can say which of the two is wrong.
+    private var otherShape: (sourceClasses: Int, chunk: ChunkID)?
     private(set) var manifests: [UInt32: ShardManifest] = [:]
     private(set) var joint: JointAccumulator?
     private(set) var accepted: Set<ChunkID> = []
@@ -101,8 +106,15 @@ struct RunLedger {
             return .failure("shard \(manifest.shard) says the run has \(manifest.shardCount) shards, an earlier manifest said \(shardCount)")
         }
         shardCount = manifest.shardCount
-        if let mismatch = checkSourceClasses(manifest.sourceClasses, from: "the manifest of shard \(manifest.shard)") {
-            return mismatch
+        if let known = manifestSourceClasses, known != manifest.sourceClasses {
+            return .failure("the manifest of shard \(manifest.shard) has \(manifest.sourceClasses) source classes, the run has \(known)")
+        }
+        manifestSourceClasses = manifest.sourceClasses
+        if let joint, joint.sourceClasses != manifest.sourceClasses, let chunk = accepted.min() {
+            return shapeFailure(chunk: chunk, sourceClasses: joint.sourceClasses)
+        }
+        if let otherShape, otherShape.sourceClasses != manifest.sourceClasses {
+            return shapeFailure(chunk: otherShape.chunk, sourceClasses: otherShape.sourceClasses)
         }
         if manifest.eepAccuracy { eepAccuracyRequested = true }
         var shard = manifests[manifest.shard] ?? ShardManifest(
@@ -127,7 +139,14 @@ struct RunLedger {
     }
 
     private mutating func apply(_ part: PartialFrame) -> Change {
-        if let mismatch = checkSourceClasses(part.sourceClasses, from: "a partial") { return mismatch }
+        if manifestSourceClasses.map({ $0 != part.sourceClasses }) ?? false, let chunk = part.chunks.min() {
+            return shapeFailure(chunk: chunk, sourceClasses: part.sourceClasses)
+        }
+        if let joint, joint.sourceClasses != part.sourceClasses {
+            // No manifest yet to say which Z is the run's: keep the evidence, not the sums.
+            if otherShape == nil, let chunk = part.chunks.min() { otherShape = (part.sourceClasses, chunk) }
+            return .none
+        }
         var partial = partials[part.partialID] ?? PartialParts(
             chunks: part.chunks, partCount: part.part.partCount, targetClasses: part.targetClasses,
             sourceClasses: part.sourceClasses, sampleCount: part.sampleCount)
@@ -137,6 +156,8 @@ struct RunLedger {
               part.targetClasses == partial.targetClasses, part.sampleCount == partial.sampleCount
         else { return .none }
         partial.parts[part.part.partIndex] = part
+        // A run known only from partials is reported under the names its chunks carry.
+        if identity == nil, !part.model.isEmpty || !part.dataset.isEmpty { identity = part.identity }
         guard partial.parts.count == Int(partial.partCount) else {
             partials[part.partialID] = partial
             return .none
@@ -175,12 +196,9 @@ struct RunLedger {
         joint = merged
     }
 
-    private mutating func checkSourceClasses(_ z: Int, from source: String) -> Change? {
-        if let sourceClasses, sourceClasses != z {
-            return .failure("\(source) has \(z) source classes, the run has \(sourceClasses)")
-        }
-        sourceClasses = z
-        return nil
+    /// The run fails, blaming the chunk whose Z is not its manifest's.
+    private func shapeFailure(chunk: ChunkID, sourceClasses z: Int) -> Change {
+        .failure("chunk \(chunk) has \(z) source classes, its run's manifest \(manifestSourceClasses ?? 0)")
     }
 
     /// Once every manifest is in, each must account for its shard's rows, and every accepted
@@ -204,6 +222,9 @@ struct RunLedger {
     }
 
     // MARK: Derived facts
+
+    /// Z of the run: its manifests', or, before any came in, that of the sums accepted so far.
+    var sourceClasses: Int? { manifestSourceClasses ?? joint?.sourceClasses }
 
     /// True when every shard's manifest is complete.
     var manifestsComplete: Bool {

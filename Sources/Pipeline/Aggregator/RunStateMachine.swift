@@ -50,6 +50,9 @@ struct RunStateMachine {
         var lastProgress: Timestamp
         /// The last repair issued, if any.
         var lastRepair: Timestamp?
+        /// The chunks this machine has issued repairs for, so that issuing one again is not
+        /// counted again (`chunksRepaired` counts chunks, not tries).
+        var repaired: Set<ChunkID> = []
         /// `incomplete` was published since the last activity.
         var incompleteReported = false
     }
@@ -83,7 +86,8 @@ struct RunStateMachine {
         case startPass2(conditional: ConditionalTable, tasks: [TaskPlan])
         /// Publish the conditional again and these tasks, whose results have not come.
         case reissuePass2(conditional: ConditionalTable, tasks: [TaskPlan])
-        /// Publish repair tasks for `chunks` missing chunks and record `repairIssued`.
+        /// Publish repair tasks for missing chunks and record `repairIssued`; `chunks` of them
+        /// were never repaired before.
         case repair(tasks: [TaskPlan], chunks: Int)
         /// Publish a progress or incomplete record.
         case publish(ScoreRecord)
@@ -235,7 +239,9 @@ struct RunStateMachine {
                collecting.lastRepair.map({ now - $0 >= policy.repairAfter }) ?? true,
                case let missing = repairable(silence: silence), !missing.isEmpty {
                 collecting.lastRepair = now
-                actions.append(.repair(tasks: plan(of: missing, pass: .repair), chunks: missing.count))
+                let first = missing.count { !collecting.repaired.contains($0.id) }
+                collecting.repaired.formUnion(missing.map(\.id))
+                actions.append(.repair(tasks: plan(of: missing, pass: .repair), chunks: first))
             } else if !ledger.manifestsComplete, !collecting.incompleteReported, now - lastActivity >= policy.incompleteAfter {
                 // Not a failure: the missing shards may still arrive, and the run then goes on.
                 collecting.incompleteReported = true

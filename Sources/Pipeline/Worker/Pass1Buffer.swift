@@ -32,7 +32,9 @@ struct Pass1Buffer {
     }
 
     /// A run's sums are kept apart per shape: a chunk whose Y differs (a shard that saw fewer
-    /// labels) makes a partial of its own, which the aggregator widens.
+    /// labels) makes a partial of its own, which the aggregator widens; one whose Z differs
+    /// makes one too, and the aggregator, which knows the run's Z from its manifest, fails the
+    /// run blaming the right chunk (a worker cannot tell which chunk of two is the stray).
     private struct Key: Hashable {
         let run: String
         let targetClasses: Int
@@ -42,8 +44,6 @@ struct Pass1Buffer {
     let policy: Policy
     let check: RowCheck
     private var pending: [Key: PendingPartial] = [:]
-    /// Z of each run as first seen here, to catch a chunk whose class count differs.
-    private var sourceClasses: [String: Int] = [:]
     /// Chunk record bytes in the pending sums.
     private(set) var pendingBytes = 0
     private var largestPartial = 0
@@ -60,17 +60,11 @@ struct Pass1Buffer {
 
     /// Adds `chunk`, a record of `bytes` bytes, to its run's pending sums at time `now`.
     mutating func add(_ chunk: ChunkFrame, bytes: Int, now: ContinuousClock.Instant) -> Outcome {
-        if sourceClasses.count > 100_000 { sourceClasses.removeAll() }
-        let known = sourceClasses[chunk.run.id, default: chunk.sourceClasses]
-        guard known == chunk.sourceClasses else {
-            return .rejected("\(chunk.id): the chunk has \(chunk.sourceClasses) source classes, its run has \(known)")
-        }
-        sourceClasses[chunk.run.id] = known
         let key = Key(run: chunk.run.id, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses)
         // Taken out of the dictionary while it is added to, so its arrays are not shared (a
         // shared array would be copied, Y×Z cells, by the first write).
         var partial = pending.removeValue(forKey: key)
-            ?? PendingPartial(run: chunk.run.id, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses)
+            ?? PendingPartial(run: chunk.run, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses)
         defer { if partial.chunks.isEmpty { pending[key] = nil } else { pending[key] = partial } }
         guard !partial.covers(chunk.id) else { return .duplicate }
         do {

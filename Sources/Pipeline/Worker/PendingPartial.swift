@@ -4,12 +4,12 @@ import WireFormat
 /// Pass-1 sums a worker has accumulated for one run since its last flush, and exactly which
 /// chunks they cover.
 struct PendingPartial {
-    let run: String
+    let run: RunIdentity
     var joint: JointAccumulator
     private(set) var chunks: [ChunkID] = []
     private var covered: Set<ChunkID> = []
 
-    init(run: String, targetClasses: Int, sourceClasses: Int) {
+    init(run: RunIdentity, targetClasses: Int, sourceClasses: Int) {
         self.run = run
         joint = JointAccumulator(targetClasses: targetClasses, sourceClasses: sourceClasses)
     }
@@ -36,7 +36,7 @@ struct PendingPartial {
 
     /// The partial as frames, each within `maxMessageBytes`.
     func frames(maxMessageBytes: Int) -> [PartialFrame] {
-        let id = PartialFrame.id(run: run, chunks: chunks)
+        let id = PartialFrame.id(run: run.id, chunks: chunks)
         let budget = max(PartialFrame.bytesPerCell, maxMessageBytes - 4096 - chunks.count * PartialFrame.bytesPerChunk)
         let sums = joint.jointSums
         let counts = joint.argmaxCounts

@@ -215,11 +215,9 @@ private struct RecordHandler {
 
     mutating func handle(_ message: KafkaMessage) {
         let frame: Frame
-        do {
-            frame = try Frame.decode(message.value)
-        } catch {
-            deadLetter(message, reason: error.description)
-            return
+        switch DeadLetter.frame(of: message) {
+        case .success(let decoded): frame = decoded
+        case .failure(let refusal): return deadLetter(message, reason: refusal.reason)
         }
         let isChunk = message.topic == topics.chunks
         (isChunk ? metrics.chunksConsumed : metrics.tasksConsumed).increment()

@@ -28,6 +28,8 @@ HERE = Path(__file__).resolve().parent
 
 MAGIC = b"LPST"
 VERSION = 1
+# Partial frames carry the run's names since version 2; every other kind is version 1.
+PARTIAL_VERSION = 2
 
 KIND_CHUNK = 1
 KIND_MANIFEST = 2
@@ -55,9 +57,9 @@ PARTITION_BARRIER = 1
 PARTITION_DEAD_LETTERED = 2
 
 
-def header(kind: int) -> bytearray:
+def header(kind: int, version: int = VERSION) -> bytearray:
     """The common 8 bytes: magic, version, kind, reserved u16 = 0."""
-    return bytearray(struct.pack("<4sBBH", MAGIC, VERSION, kind, 0))
+    return bytearray(struct.pack("<4sBBH", MAGIC, version, kind, 0))
 
 
 def string(text: str) -> bytes:
@@ -146,11 +148,17 @@ def manifest_frame(run, model, dataset, shard, shard_count, source_classes, targ
 
 
 def partial_frame(run, target_classes, source_classes, sample_count, chunks, part_index,
-                  part_count, cell_start, joint_sums, argmax_counts) -> bytes:
-    """`chunks`: (shard, first_row, row_count), in the order the frame lists them."""
+                  part_count, cell_start, joint_sums, argmax_counts, model=None, dataset=None) -> bytes:
+    """`chunks`: (shard, first_row, row_count), in the order the frame lists them. With the
+    model and data-set names, version 2 (what workers write); without, version 1 (the run id
+    only, as older workers wrote)."""
     assert len(joint_sums) == len(argmax_counts)
-    frame = header(KIND_PARTIAL)
-    frame += string(run)
+    if model is None:
+        frame = header(KIND_PARTIAL)
+        frame += string(run)
+    else:
+        frame = header(KIND_PARTIAL, version=PARTIAL_VERSION)
+        frame += run_identity(run, model, dataset)
     frame += struct.pack("<QIIQI", partial_id(run, chunks), target_classes, source_classes,
                          sample_count, len(chunks))
     for chunk in chunks:
@@ -251,6 +259,11 @@ def fixtures() -> dict[str, bytes]:
             chunks=[(0, 3, 2, 17), (3, 2, 5, 0x0102030405)], eep_accuracy=True),
         # Part 1 of 2 of a Y=2 × Z=3 partial; chunks listed unsorted (the id sorts them).
         "partial.bin": partial_frame(
+            "r1", target_classes=2, source_classes=3, sample_count=5,
+            chunks=[(1, 3, 2), (0, 0, 2)], part_index=1, part_count=2, cell_start=3,
+            joint_sums=[0.5, 1.25, 2.0], argmax_counts=[1, 0, 3], model="vit-b/16", dataset="café"),
+        # The same part as an older worker wrote it: version 1, no names.
+        "partial_v1.bin": partial_frame(
             "r1", target_classes=2, source_classes=3, sample_count=5,
             chunks=[(1, 3, 2), (0, 0, 2)], part_index=1, part_count=2, cell_start=3,
             joint_sums=[0.5, 1.25, 2.0], argmax_counts=[1, 0, 3]),
