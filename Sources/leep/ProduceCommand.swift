@@ -32,6 +32,10 @@ struct ProduceCommand: ParsableCommand {
     var runID: String?
     @Option(help: "Largest accepted |row sum − 1|.") var sumTolerance: Double = RowCheck.defaultSumTolerance
     @Option(help: "The broker's message size limit in bytes.") var maxMessageBytes: Int = 1_000_000
+    @Option(help: ArgumentHelp(
+        "Seconds to wait for a broker to answer before giving up; records not acknowledged within this long fail too.",
+        valueName: "seconds"))
+    var brokerWait: Double = 30
     @Flag(help: "Also compute EEP accuracy for this run (pass 2 then costs Y dot products a sample instead of one).")
     var eepAccuracy = false
     @OptionGroup var kafka: KafkaOptions
@@ -49,22 +53,24 @@ struct ProduceCommand: ParsableCommand {
         if shards > 1 && runID == nil { throw ValidationError("--run is required with --shards > 1: every shard must name the same run") }
         if let chunkRows, chunkRows < 1 { throw ValidationError("--chunk-rows must be at least 1") }
         if let targetClasses, targetClasses < 1 { throw ValidationError("--target-classes must be at least 1") }
+        guard brokerWait >= 1, brokerWait <= 86_400 else { throw ValidationError("--broker-wait must be 1 to 86400 seconds") }
     }
 
     func run() throws {
         let pair = try PredictionPair(predictionsPath: predictions, labelsPath: labels, targetClasses: targetClasses)
         let runID = self.runID ?? "\(model)@\(dataset)@\(UUID().uuidString.prefix(8).lowercased())"
         let logger = kafka.logger(label: "leep.produce")
+        let waitMilliseconds = Int32(brokerWait * 1000)
         let configuration = try kafka.configuration().merging(["message.max.bytes": "\(max(maxMessageBytes, 1_000_000) + 100_000)"])
-            // A record not acknowledged within 30 s fails the command (librdkafka's default is
-            // 300 s): a producer is run by a person or a job that wants to know.
-            .merging(["message.timeout.ms": "30000"], keepingExisting: true)
+            // A record not acknowledged within --broker-wait fails the command (librdkafka's
+            // default is 300 s): a producer is run by a person or a job that wants to know.
+            .merging(["message.timeout.ms": "\(waitMilliseconds)"], keepingExisting: true)
         let producer = try KafkaProducer(configuration: configuration)
-        // Fail within 30 s, with one line, when no broker answers (not after the message
-        // timeout); long enough to ride out a broker's restart or a short network cut.
-        if let failure = producer.probeBroker(timeoutMilliseconds: 30_000) {
-            throw KafkaError(message: "no Kafka broker answered at \(configuration["bootstrap.servers"] ?? "?") within 30 s "
-                + "(\(failure)); check --brokers and that the broker runs")
+        // Fail within --broker-wait, with one line, when no broker answers (not after the
+        // message timeout, and not with a line per reconnection attempt).
+        if let failure = producer.probeBroker(timeoutMilliseconds: waitMilliseconds) {
+            throw KafkaError(message: "no Kafka broker answered at \(configuration["bootstrap.servers"] ?? "?") within "
+                + "\(brokerWait.formatted()) s (\(failure)); check --brokers and that the broker runs")
         }
         let publisher = ShardPublisher(producer: producer, topics: kafka.topics, maxMessageBytes: maxMessageBytes, logger: logger)
         let started = ContinuousClock.now

@@ -162,8 +162,10 @@ def start_roles(cluster) -> Scores:
 
 
 def publish(cluster, data, shard: int):
+    # Producers are started while a host may be cut off (the broker for 20 s): they wait for it
+    # longer than leep produce's default 30 s, which a reconnection after a 20 s cut can exceed.
     return [produce(cluster, name, (*files[3][shard], None), "--shard", str(shard), "--shards", "2",
-                    chunk_rows=CHUNK_ROWS) for name, files in data.items()]
+                    "--broker-wait", "120", chunk_rows=CHUNK_ROWS) for name, files in data.items()]
 
 
 def cut_off(cluster, data, report, host: str, seconds: float, during: str, scenario: str):
