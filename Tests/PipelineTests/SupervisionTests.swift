@@ -99,6 +99,7 @@ import Testing
         #expect(health.report("no broker answered", from: "broker"))
         #expect(!health.report("no broker answered", from: "broker"), "a repeat is not a change")
         #expect(health.problem == "broker: no broker answered")
+        #expect(health.deadness == nil, "alive (/live 200) while its broker is away: restarting it would not help")
         #expect(health.report(nil, from: "broker"))
         #expect(health.isHealthy)
     }

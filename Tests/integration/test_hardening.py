@@ -98,9 +98,9 @@ def test_a_producer_with_no_broker_fails_within_seconds_in_one_line(tmp_path, re
     report(f"[no broker] leep produce failed after {seconds:.1f} s with {len(lines)} lines: {lines[-1]}")
 
 
-def health(port: int) -> tuple[int, dict]:
+def health(port: int, path: str = "/health") -> tuple[int, dict]:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
             return response.status, json.load(response)
     except urllib.error.HTTPError as error:
         return error.code, json.load(error)
@@ -118,6 +118,7 @@ def test_a_worker_with_no_broker_answers_503(tmp_path):
         status, body = wait_for(lambda: (lambda answer: answer if answer[0] == 503 else None)(health(port)), 30, 0.5,
                                 "/health 503")
         assert "no broker answered" in body["reason"], body
+        assert health(port, "/live")[0] == 200, "alive: a liveness probe must not restart it for a broker outage"
         assert process.poll() is None, "it waits for its broker rather than exiting"
     finally:
         process.terminate()

@@ -50,11 +50,20 @@ public final class RoleHealth: Sendable {
         Double(Self.nowNanoseconds() - lastRound.load(ordering: .relaxed)) / 1e9
     }
 
-    /// Why the role is not healthy, nil when it is.
-    public var problem: String? {
+    /// Why the role is not alive — stopped, or its loop stuck — nil while it is (`/live`). A
+    /// role waiting for its broker, or rebuilding its clients, is alive: restarting it would
+    /// not help, and a broker outage would restart every pod at once.
+    public var deadness: String? {
         if stopped.load(ordering: .relaxed) { return "the role has stopped" }
         let stalled = secondsSinceLastRound
         if stalled >= staleAfterSeconds { return "the poll loop has not gone round for \(Int(stalled)) s" }
+        return nil
+    }
+
+    /// Why the role cannot do its work, nil when it can (`/health`): not alive, or a problem
+    /// reported (its broker does not answer, deliveries fail, its clients are being rebuilt).
+    public var problem: String? {
+        if let deadness { return deadness }
         return problems.withLock { problems in
             problems.isEmpty ? nil : problems.keys.sorted().map { "\($0): \(problems[$0]!)" }.joined(separator: "; ")
         }

@@ -62,10 +62,12 @@ public struct RoleSupervisor: Sendable {
         }
     }
 
-    /// Sleeps for `duration`, waking early when `shutdown` is triggered.
+    /// Sleeps for `duration`, waking early when `shutdown` is triggered. Waiting is the
+    /// supervisor's work: it counts as rounds, so `/live` stays 200 meanwhile.
     private func wait(_ duration: Duration, unless shutdown: ShutdownSignal) {
         let end = ContinuousClock.now + duration
         while !shutdown.isTriggered, ContinuousClock.now < end {
+            health.round()
             Thread.sleep(forTimeInterval: 0.1)
         }
     }
