@@ -1,4 +1,5 @@
 import Kafka
+import Metrics
 import Logging
 import Synchronization
 
@@ -21,28 +22,42 @@ public final class RoleHealth: Sendable {
     private let stopped = Atomic<Bool>(false)
     /// What keeps the role from working, by who reports it ("broker", "delivery", "clients").
     private let problems = Mutex<[String: String]>([:])
+    /// `leep_ready{role}`: 1 while `/health` would answer 200, so that an alert sees what a
+    /// readiness probe sees. Create the health after bootstrapping metrics.
+    private let ready: Gauge
 
     /// Health of a role that has just started.
     public init(role: String, staleAfterSeconds: Double = 30) {
         self.role = role
         self.staleAfterSeconds = staleAfterSeconds
+        ready = Gauge(label: "leep_ready", dimensions: [("role", role)])
+        ready.record(0)
     }
+
+    /// Sets `leep_ready` from the current state (after each change, and on the loop's upkeep,
+    /// which is when a stalled loop would be noticed).
+    func publishReadiness() { ready.record(problem == nil ? 1 : 0) }
 
     /// The loop went round.
     func round() { lastRound.store(Self.nowNanoseconds(), ordering: .relaxed) }
 
     /// The role stopped for good.
-    public func stop() { stopped.store(true, ordering: .relaxed) }
+    public func stop() {
+        stopped.store(true, ordering: .relaxed)
+        ready.record(0)
+    }
 
     /// `source` reports `problem`, or (nil) that its problem is over. Returns whether that
     /// changed what `source` reports, so callers log changes, not repeats.
     @discardableResult
     func report(_ problem: String?, from source: String) -> Bool {
-        problems.withLock { problems in
+        let changed = problems.withLock { problems in
             guard problems[source] != problem else { return false }
             problems[source] = problem
             return true
         }
+        if changed { publishReadiness() }
+        return changed
     }
 
     /// Seconds since the loop last went round.
@@ -108,7 +123,9 @@ struct LoopUpkeep {
             // A short bound: while the broker is away the loop has nothing to do anyway, and
             // when it answers this takes a round trip.
             let failure = consumer.probeBroker(timeoutMilliseconds: 1_000)
-            if health.report(failure.map { "no broker answered: \($0)" }, from: "broker") {
+            let changed = health.report(failure.map { "no broker answered: \($0)" }, from: "broker")
+            health.publishReadiness()
+            if changed {
                 if let failure {
                     logger.error("the broker does not answer; /health reports 503 until it does", metadata: ["error": "\(failure)"])
                 } else {
