@@ -6,9 +6,9 @@
 public struct PartialFrame: Sendable, Equatable {
     /// The run id.
     public let run: String
-    /// The source model's and target data set's names, as the chunks gave them (empty in a
-    /// version-1 frame).
+    /// The source model's name, as the chunks gave it (empty in a version-1 frame).
     public let model: String
+    /// The target data set's name, as the chunks gave it (empty in a version-1 frame).
     public let dataset: String
     /// Deterministic for the chunk set, so a partial flushed twice is recognised.
     public let partialID: UInt64
