@@ -261,7 +261,7 @@ import WireFormat
                     run: F.identity, partialID: PartialFrame.id(run: F.identity.id, chunks: [F.chunkID(9)]), targetClasses: 2,
                     sourceClasses: 4, sampleCount: 1, chunks: [F.chunkID(9)],
                     part: MatrixPart.split(cells: 8, bytesPerCell: PartialFrame.bytesPerCell, maxPayloadBytes: 1_000)[0],
-                    jointSums: [Double](repeating: 0.125, count: 8), argmaxCounts: [Int64](repeating: 0, count: 8)))]
+                    jointSums: [Double](repeating: 0.125, count: 8), argmaxCounts: [1] + [Int64](repeating: 0, count: 7)))]
                     + F.partial([0, 1]) + [F.manifest()] + F.partial([2, 3])
             case .noChunks:
                 [.manifest(ManifestFrame(

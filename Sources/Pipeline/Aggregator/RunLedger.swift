@@ -139,6 +139,12 @@ struct RunLedger {
     }
 
     private mutating func apply(_ part: PartialFrame) -> Change {
+        // A worker lists each chunk once and counts every row of them. Decoding checks no more
+        // than the part's own fields; a part that does not add up cannot come from a worker,
+        // and accepting it would count rows twice or not at all.
+        guard Set(part.chunks).count == part.chunks.count,
+              part.sampleCount == part.chunks.reduce(0, { $0 + UInt64($1.rowCount) })
+        else { return .none }
         if manifestSourceClasses.map({ $0 != part.sourceClasses }) ?? false, let chunk = part.chunks.min() {
             return shapeFailure(chunk: chunk, sourceClasses: part.sourceClasses)
         }
@@ -153,7 +159,8 @@ struct RunLedger {
         // Every part of one partial must describe the same partial; a part that does not is
         // ignored (it cannot come from a worker, and mixing it in would corrupt the sums).
         guard part.chunks == partial.chunks, part.part.partCount == partial.partCount,
-              part.targetClasses == partial.targetClasses, part.sampleCount == partial.sampleCount
+              part.targetClasses == partial.targetClasses, part.sourceClasses == partial.sourceClasses,
+              part.sampleCount == partial.sampleCount
         else { return .none }
         partial.parts[part.part.partIndex] = part
         // A run known only from partials is reported under the names its chunks carry.
@@ -168,13 +175,17 @@ struct RunLedger {
             duplicatesDropped += 1
             return .none
         }
-        merge(partial)
+        guard let incoming = Self.sums(of: partial) else { return .none }
+        merge(incoming)
         accepted.formUnion(chunks)
         acceptedPartials += 1
         return checkAcceptedAgainstManifests() ?? .progress
     }
 
-    private mutating func merge(_ partial: PartialParts) {
+    /// A complete partial's sums; nil unless its argmax counts are a worker's: none negative,
+    /// one for each of its samples. Counts from anywhere else would make NCE wrong, or overflow
+    /// when merged.
+    private static func sums(of partial: PartialParts) -> JointAccumulator? {
         var sums = [Double](repeating: 0, count: partial.targetClasses * partial.sourceClasses)
         var counts = [Int64](repeating: 0, count: sums.count)
         for part in partial.parts.values {
@@ -182,16 +193,25 @@ struct RunLedger {
             sums.replaceSubrange(cells, with: part.jointSums)
             counts.replaceSubrange(cells, with: part.argmaxCounts)
         }
+        let samples = Int64(partial.sampleCount)  // below 2^63: decoding checks it
+        var counted: Int64 = 0
+        for count in counts {
+            guard count >= 0, count <= samples - counted else { return nil }
+            counted += count
+        }
+        guard counted == samples else { return nil }
         // Parts agree on Y and Z (checked as they arrive), so the shape always matches.
-        guard let incoming = try? JointAccumulator(
+        return try? JointAccumulator(
             targetClasses: partial.targetClasses, sourceClasses: partial.sourceClasses,
-            sampleCount: Int(partial.sampleCount), jointSums: sums, argmaxCounts: counts)
-        else { return }
+            sampleCount: Int(samples), jointSums: sums, argmaxCounts: counts)
+    }
+
+    private mutating func merge(_ incoming: JointAccumulator) {
         // Shards may know different Y (each its own largest label): widen to the larger.
         let targetClasses = max(incoming.targetClasses, joint?.targetClasses ?? 0)
         // Taken out of `joint` first, so merging adds in place instead of copying Y×Z.
         var merged = joint.take()?.widened(toTargetClasses: targetClasses)
-            ?? JointAccumulator(targetClasses: targetClasses, sourceClasses: partial.sourceClasses)
+            ?? JointAccumulator(targetClasses: targetClasses, sourceClasses: incoming.sourceClasses)
         try! merged.merge(incoming.widened(toTargetClasses: targetClasses))
         joint = merged
     }
@@ -213,12 +233,27 @@ struct RunLedger {
                 return .failure("the manifest of shard \(index) lists \(chunks.count) chunks of \(rows) rows, "
                     + "but declares \(shard.totalChunks) chunks of \(shard.shardRows) rows")
             }
+            guard Self.coverEachRowOnce(chunks, rows: shard.shardRows) else {
+                return .failure("the manifest of shard \(index) lists chunks that do not cover its rows 0..<\(shard.shardRows) once each")
+            }
         }
         let listed = Set(expectedChunks.map(\.id))
         if let stray = accepted.first(where: { !listed.contains($0) }) {
             return .failure("chunk \(stray) is not in its shard's manifest: the shard was published again with other chunk boundaries")
         }
         return nil
+    }
+
+    /// True when `chunks` cover rows 0..<`rows`, each row in exactly one chunk. The right count
+    /// of chunks and of rows is not enough: two chunks that overlap, or one listed twice, would
+    /// count rows twice.
+    private static func coverEachRowOnce(_ chunks: [LocatedChunk], rows: UInt64) -> Bool {
+        var next: UInt64 = 0
+        for chunk in chunks.sorted(by: { $0.id.firstRow < $1.id.firstRow }) {
+            guard chunk.id.firstRow == next else { return false }
+            next += UInt64(chunk.id.rowCount)
+        }
+        return next == rows
     }
 
     // MARK: Derived facts
@@ -260,15 +295,22 @@ struct RunLedger {
         return joint != nil && accepted.count == expected
     }
 
+    /// How many missing shards `missingSummary` names.
+    static let missingShardsNamed = 10
+
     /// Why the run cannot finish yet, while its manifests are incomplete: which shards have no
     /// complete manifest and how many listed chunks no accepted partial covers.
     var missingSummary: String {
         var parts: [String] = []
         if let shardCount {
-            let missing = (0..<shardCount).filter { manifests[$0]?.isComplete != true }
-            if !missing.isEmpty {
-                parts.append("no complete manifest from shard" + (missing.count == 1 ? " " : "s ")
-                    + missing.map(String.init).joined(separator: ", ") + " of \(shardCount)")
+            // The shard count is a record's word (up to 2^32 - 1): name the first few missing
+            // shards and count the rest, rather than list billions.
+            let missingCount = Int(shardCount) - manifests.values.count(where: \.isComplete)
+            if missingCount > 0 {
+                let named = (0..<shardCount).lazy.filter { manifests[$0]?.isComplete != true }.prefix(Self.missingShardsNamed)
+                parts.append("no complete manifest from shard" + (missingCount == 1 ? " " : "s ")
+                    + named.map(String.init).joined(separator: ", ")
+                    + (missingCount > Self.missingShardsNamed ? ", … (\(missingCount) in all)" : "") + " of \(shardCount)")
             }
         } else {
             parts.append("no manifest from any shard")
@@ -288,16 +330,31 @@ struct RunLedger {
     /// disagree; nil while results are missing.
     func finalScore(tasks: Set<UInt64>, accuracy: Bool) -> Result<LEEPScore, RunFailure>? {
         guard let joint, tasks.allSatisfy({ results[$0] != nil }) else { return nil }
+        // A score needs samples; a pass 2 of no task (a marker that lists none) covers none.
+        guard joint.sampleCount > 0 else { return .failure(RunFailure(reason: "pass 1 covered no samples")) }
         var eep = EEPAccumulator()
         // Sum in task-id order, so every aggregator rounds identically.
         for id in tasks.sorted() {
             let result = results[id]!
+            // The counts are a record's word: stop at the first that takes pass 2 past pass 1, or
+            // counts more hits than rows, before a sum of counts near 2^63 overflows.
+            guard result.sampleCount <= UInt64(joint.sampleCount - eep.sampleCount) else {
+                return .failure(RunFailure(reason: "pass 2 covered more samples than the \(joint.sampleCount) of pass 1"))
+            }
+            guard result.hits <= result.sampleCount else {
+                return .failure(RunFailure(reason: "a pass-2 result counts \(result.hits) hits in \(result.sampleCount) samples"))
+            }
             eep.merge(EEPAccumulator(sampleCount: Int(result.sampleCount), logEEPSum: result.logEEPSum, hits: Int(result.hits)))
         }
         guard eep.sampleCount == joint.sampleCount else {
             return .failure(RunFailure(reason: "pass 2 covered \(eep.sampleCount) samples but pass 1 covered \(joint.sampleCount)"))
         }
-        return .success(LEEPScore(joint: joint, eep: eep, accuracy: accuracy))
+        // A score record is JSON, which has no NaN or infinity: such a score fails the run.
+        let score = LEEPScore(joint: joint, eep: eep, accuracy: accuracy)
+        guard score.leep.isFinite, score.nce.isFinite else {
+            return .failure(RunFailure(reason: "the score is not a finite number (LEEP \(score.leep), NCE \(score.nce))"))
+        }
+        return .success(score)
     }
 }
 

@@ -194,8 +194,10 @@ struct RunStateMachine {
         switch (marker, state) {
         case (.closed, _):
             state = .closed
-        case (.pass2Issued(let ids), .collecting):
+        case (.pass2Issued(let ids), .collecting) where ledger.isPass1Complete:
             // The tasks are those the ledger gives now; an owner issued them from the same facts.
+            // (An owner records the marker after pass 1 is complete, so one read before that is
+            // no owner's decision: followed, it would score some of the rows as all of them.)
             let tasks = Set(ids)
             state = .pass2(Pass2(
                 tasks: tasks, plan: pass2Plan().filter { tasks.contains($0.id) }, accuracy: ledger.eepAccuracyRequested,
