@@ -96,6 +96,11 @@ let package = Package(
         .executableTarget(
             name: "leep-bench-kafka", dependencies: ["Kafka", "LEEPCore", "Pipeline", "PredictionFiles", "WireFormat"],
             path: "bench/RawKafka"),
+        // The fuzz targets (docs/reliability.md, "Fuzzing"): ops/fuzz builds them with libFuzzer and
+        // AddressSanitizer; any other build replays inputs through them. Not shipped.
+        .executableTarget(
+            name: "leep-fuzz", dependencies: ["LEEPCore", "PredictionFiles", "WireFormat", "Pipeline", "TestSupport"],
+            path: "Tests/Fuzz"),
         .testTarget(name: "LEEPCoreTests", dependencies: ["LEEPCore", "TestSupport"]),
         // Test helpers (.npy fixtures, a seeded generator); not shipped.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -32,7 +32,10 @@ public struct NumPyArray: Sendable {
         }
     }
 
-    private static func parse(
+    /// Checks a whole file's bytes — preamble, header, and that the data the header promises is
+    /// there — and returns the element type, the shape and where the elements lie. Pure, so the
+    /// fuzz target (Tests/Fuzz) can feed it any bytes without a file.
+    package static func parse(
         _ bytes: UnsafeRawBufferPointer, dtypes: Set<NumPyDType>, expected: String
     ) throws(FileProblem) -> (NumPyDType, [Int], Range<Int>) {
         guard bytes.count >= 10 else {

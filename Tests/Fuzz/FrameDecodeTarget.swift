@@ -1,0 +1,80 @@
+import LEEPCore
+import WireFormat
+
+/// `Frame.decode` of every frame kind, on raw bytes: it must refuse or accept without crashing,
+/// allocate in proportion to the bytes it is given (ops/fuzz runs it with a per-allocation limit
+/// far below what trusting any declared count would need), and whatever it accepts must satisfy
+/// the bounds docs/wire-format.md states and encode back to exactly the same bytes.
+enum FrameDecodeTarget {
+    static func run(_ bytes: UnsafeRawBufferPointer) {
+        guard let frame = try? Frame.decode(bytes) else { return }
+        checkBounds(frame)
+        let again = encoded(frame)
+        if case .partial(let partial) = frame, bytes[4] == 1 {
+            // A version-1 partial (an older worker's) is written back as version 2 with empty
+            // names, which must read back to the same fields (compared encoded: NaN ≠ NaN).
+            let upgraded = try? Frame.decode(again)
+            require(partial.model.isEmpty && partial.dataset.isEmpty && upgraded.map(encoded) == again, "a version-1 partial does not upgrade")
+        } else {
+            require(again.elementsEqual(bytes), "a decoded \(frame.kindName) frame does not encode back to its bytes")
+        }
+    }
+
+    private static func checkBounds(_ frame: Frame) {
+        switch frame {
+        case .chunk(let chunk):
+            require(chunk.targetClasses * chunk.sourceClasses <= WireFormat.maxCells, "chunk: Y×Z above maxCells")
+            require(chunk.labels.count == Int(chunk.id.rowCount), "chunk: labels do not match row_count")
+        case .partial(let partial):
+            require(partial.targetClasses * partial.sourceClasses <= WireFormat.maxCells, "partial: Y×Z above maxCells")
+            require(partial.part.cellStart + partial.part.cellCount <= partial.targetClasses * partial.sourceClasses, "partial: cells past Y×Z")
+            require(partial.partialID == PartialFrame.id(run: partial.run, chunks: partial.chunks), "partial: id not checked")
+        case .conditional(let conditional):
+            require(conditional.targetClasses * conditional.sourceClasses <= WireFormat.maxCells, "conditional: Y×Z above maxCells")
+            require(conditional.part.cellStart + conditional.part.cellCount <= conditional.targetClasses * conditional.sourceClasses,
+                    "conditional: cells past Y×Z")
+        case .manifest(let manifest):
+            require(manifest.shard < manifest.shardCount && manifest.partIndex < manifest.partCount, "manifest: index not below count")
+            require(manifest.chunks.allSatisfy { $0.id.shard == manifest.shard && $0.id.rowCount > 0 }, "manifest: entry of another shard")
+        case .task(let task):
+            require(task.taskID == TaskFrame.id(run: task.run, pass: task.pass, chunks: task.chunks.map(\.id)), "task: id not checked")
+            require(!task.pass.isPass2 || !task.conditional.isEmpty, "task: pass 2 without its conditional")
+        case .taskResult(let result):
+            require(result.sampleCount <= UInt64(Int64.max) && result.hits <= UInt64(Int64.max), "task result: count past 2^63")
+        case .chunkRejected, .runMarker, .partitionMarker:
+            break
+        }
+        require(frame.run.map { !$0.isEmpty } ?? true, "\(frame.kindName): empty run id")
+    }
+
+    /// The frame encoded by the encoders the roles use.
+    static func encoded(_ frame: Frame) -> [UInt8] {
+        switch frame {
+        case .chunk(let chunk):
+            var encoder = ChunkEncoder(frame: chunk)
+            // The visitor only encodes; it never throws.
+            try? chunk.visit(&encoder)
+            return encoder.bytes
+        case .manifest(let manifest): return manifest.encoded()
+        case .partial(let partial): return partial.encoded()
+        case .task(let task): return task.encoded()
+        case .conditional(let conditional): return conditional.encoded()
+        case .taskResult(let result): return result.encoded()
+        case .chunkRejected(let rejection): return rejection.encoded()
+        case .runMarker(let marker): return marker.encoded()
+        case .partitionMarker(let marker): return marker.encoded()
+        }
+    }
+
+    /// Encodes a chunk's rows through `ChunkFrame.encode`, the producers' entry point, which
+    /// takes them as a `PredictionChunk` of their concrete element type.
+    private struct ChunkEncoder: ChunkVisitor {
+        let frame: ChunkFrame
+        var bytes: [UInt8] = []
+
+        mutating func visit<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>) {
+            bytes = ChunkFrame.encode(
+                run: frame.run, shard: frame.id.shard, shardCount: frame.shardCount, targetClasses: frame.targetClasses, rows: chunk)
+        }
+    }
+}
