@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -143,11 +144,28 @@ def assert_matches_leep_score(cluster: Cluster, name: str, record: dict, predict
         assert record[key] == expected[key], (name, key, record[key], expected[key])
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.5, what: str = "condition"):
+def wait_for(predicate, timeout: float, interval: float = 0.5, what: str = "condition", diagnosis=None):
+    """The first true value of `predicate`, polled every `interval` s; after `timeout` s an
+    AssertionError naming `what`, followed by `diagnosis()` when given (read only then)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    detail = f"\n{diagnosis()}" if diagnosis else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}{detail}")
+
+
+@contextlib.contextmanager
+def own_broker(tmp: pathlib.Path, port: int, env: dict[str, str] | None = None):
+    """A cluster with a broker of its own on `port` (started with `env` added to its
+    environment), which a test may freeze, restart or stop; everything is stopped at the end."""
+    cluster = Cluster(tmp, port)
+    cluster.env.update(env or {})
+    cluster.broker("start")
+    try:
+        yield cluster
+    finally:
+        cluster.stop_all()
+        cluster.broker("stop")

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from cluster import ROOT, Cluster, make_run, wait_for
+from cluster import ROOT, make_run, own_broker, wait_for
 
 sys.path.insert(0, str(ROOT / "Tests" / "reference"))
 from leep_reference import leep_scores  # noqa: E402
@@ -175,19 +175,14 @@ def test_sigterm_worker_flushes_commits_and_leaves(fresh_cluster, data, report):
 def durable_cluster(tmp_path):
     """A broker of its own that keeps its data in a local S3 server, so it survives a restart."""
     port = int(os.environ.get("LEEP_TEST_DURABLE_BROKER_PORT", "19096"))
-    s3_port = os.environ.get("LEEP_TEST_S3_PORT", "19901")
-    cluster = Cluster(tmp_path, port)
-    cluster.env.update(LEEP_S3_PORT=s3_port, LEEP_BROKER_STORAGE="s3://tansu/")
-    subprocess.run([str(ROOT / "ops/s3"), "start"], check=True, env=cluster.env, stdout=subprocess.DEVNULL)
+    env = dict(LEEP_S3_PORT=os.environ.get("LEEP_TEST_S3_PORT", "19901"), LEEP_BROKER_STORAGE="s3://tansu/")
+    s3_env = dict(os.environ, **env)
+    subprocess.run([str(ROOT / "ops/s3"), "start"], check=True, env=s3_env, stdout=subprocess.DEVNULL)
     try:
-        cluster.broker("start")
-        try:
+        with own_broker(tmp_path, port, env) as cluster:
             yield cluster
-        finally:
-            cluster.stop_all()
-            cluster.broker("stop")
     finally:
-        subprocess.run([str(ROOT / "ops/s3"), "stop"], env=cluster.env, stdout=subprocess.DEVNULL)
+        subprocess.run([str(ROOT / "ops/s3"), "stop"], env=s3_env, stdout=subprocess.DEVNULL)
 
 
 def test_broker_restart_mid_run_with_durable_storage(durable_cluster, data, report):

@@ -17,6 +17,7 @@ import urllib.request
 import numpy as np
 import pytest
 
+import cluster as cluster_module
 from cluster import ROOT, Cluster, make_run, wait_for
 from wire import RawProducer, frames
 
@@ -128,13 +129,8 @@ def test_a_worker_with_no_broker_answers_503(tmp_path):
 @pytest.fixture
 def own_broker(tmp_path):
     """A memory broker of its own, which a test may freeze or restart (losing everything)."""
-    cluster = Cluster(tmp_path, int(os.environ.get("LEEP_TEST_OWN_BROKER_PORT", "19098")))
-    cluster.broker("start")
-    try:
+    with cluster_module.own_broker(tmp_path, int(os.environ.get("LEEP_TEST_OWN_BROKER_PORT", "19098"))) as cluster:
         yield cluster
-    finally:
-        cluster.stop_all()
-        cluster.broker("stop")
 
 
 def broker_pid(cluster) -> int:

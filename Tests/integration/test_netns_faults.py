@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 import netns
-from cluster import ROOT, make_run
+from cluster import ROOT, make_run, wait_for
 from test_faults import check_exact, finish, produce
 
 sys.path.insert(0, str(ROOT / "Tests" / "reference"))
@@ -131,13 +131,7 @@ def first_final(cluster) -> dict[str, float]:
 
 
 def wait(predicate, timeout: float, interval: float, what: str, cluster):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{diagnosis(cluster)}")
+    return wait_for(predicate, timeout, interval, what, diagnosis=lambda: diagnosis(cluster))
 
 
 def diagnosis(cluster) -> str:
