@@ -67,9 +67,11 @@ public struct EEPAccumulator: Sendable, Equatable {
         theta.withUnsafeBufferPointer { theta in
             conditional.probabilities.withUnsafeBufferPointer { table in
                 scores.withUnsafeMutableBufferPointer { scores in
-                    cblas_dgemm(
-                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(y), Int32(z), 1,
-                        theta.baseAddress, Int32(z), table.baseAddress, Int32(z), 0, scores.baseAddress, Int32(y))
+                    BLASLock.run {
+                        cblas_dgemm(
+                            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(y), Int32(z), 1,
+                            theta.baseAddress, Int32(z), table.baseAddress, Int32(z), 0, scores.baseAddress, Int32(y))
+                    }
                 }
             }
         }

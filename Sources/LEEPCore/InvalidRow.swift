@@ -10,6 +10,8 @@ public enum RowProblem: Equatable, Sendable {
     case labelOutOfRange(label: Int64, targetClasses: Int)
     /// The label is below 0 (reported this way when Y is not given but inferred).
     case negativeLabel(label: Int64)
+    /// A feature value is NaN or ±infinity.
+    case featureNotFinite(column: Int, value: Double)
 }
 
 /// A row that failed validation, named by its index in the whole data set.
@@ -49,6 +51,8 @@ extension RowProblem: CustomStringConvertible {
             return "label \(label) is outside [0, \(targetClasses))"
         case .negativeLabel(let label):
             return "label \(label) is negative; labels are class indices 0, 1, …"
+        case .featureNotFinite(let column, let value):
+            return "feature \(column) is \(value); features must be finite"
         }
     }
 }

@@ -54,7 +54,7 @@ public enum FileScorer {
 
     /// Runs `body` on every slice at once and returns the results in slice order, or the error
     /// of the first slice (in row order) that failed.
-    private static func inParallel<Result: Sendable>(
+    static func inParallel<Result: Sendable>(
         _ slices: [Range<Int>], _ body: @Sendable (Range<Int>) throws -> Result
     ) throws -> [Result] {
         let outcomes = Mutex([Int: Swift.Result<Result, any Error>]())

@@ -20,44 +20,25 @@ public struct PredictionPair: Sendable {
     /// Opens both files and checks shapes, lengths and every label; `targetClasses` nil means
     /// max label + 1.
     public init(predictionsPath: String, labelsPath: String, targetClasses: Int? = nil) throws(FileError) {
+        try self.init(predictionsPath: predictionsPath, labels: LabelFile(path: labelsPath, targetClasses: targetClasses))
+    }
+
+    /// Opens the predictions and checks them against labels already checked.
+    public init(predictionsPath: String, labels labelFile: LabelFile) throws(FileError) {
         predictions = try NumPyArray(
             path: predictionsPath, dtypes: [.float16, .float32, .float64],
             expected: "float16, float32 or float64 probabilities")
-        labels = try NumPyArray(
-            path: labelsPath, dtypes: Set(NumPyDType.allCases.filter { !$0.isFloatingPoint }),
-            expected: "integer labels (int8 to int64 or uint8 to uint64)")
+        labels = labelFile.array
         guard predictions.shape.count == 2 else {
             throw FileError(path: predictionsPath, problem: .wrongDimensions(shape: predictions.shape, expected: 2))
         }
-        guard labels.shape.count == 1 else {
-            throw FileError(path: labelsPath, problem: .wrongDimensions(shape: labels.shape, expected: 1))
-        }
         guard predictions.shape[0] == labels.shape[0] else {
             throw FileError(path: predictionsPath, problem: .lengthMismatch(
-                rows: predictions.shape[0], otherFile: labelsPath, otherRows: labels.shape[0]))
+                rows: predictions.shape[0], otherFile: labelFile.path, otherRows: labels.shape[0]))
         }
         guard predictions.shape[0] > 0 else { throw FileError(path: predictionsPath, problem: .noRows) }
         guard predictions.shape[1] > 0 else { throw FileError(path: predictionsPath, problem: .noColumns) }
-        self.targetClasses = try Self.checkLabels(labels, targetClasses: targetClasses)
-    }
-
-    /// Checks every label against [0, Y) before anything is scored, and returns Y.
-    private static func checkLabels(_ labels: NumPyArray, targetClasses: Int?) throws(FileError) -> Int {
-        var largest: Int64 = -1
-        // Without --target-classes, any label that fits the core's Int32 is a class index.
-        let limit = targetClasses ?? Int(Int32.max)
-        for row in 0..<labels.shape[0] {
-            let label = labels.label(at: row)
-            let problem: RowProblem? =
-                if label < 0 { .negativeLabel(label: label) }
-                else if label >= Int64(limit) { .labelOutOfRange(label: label, targetClasses: limit) }
-                else { nil }
-            if let problem {
-                throw FileError(path: labels.path, problem: .invalidRow(InvalidRow(row: row, problem: problem)))
-            }
-            largest = max(largest, label)
-        }
-        return targetClasses ?? Int(largest + 1)
+        self.targetClasses = labelFile.targetClasses
     }
 
     /// Calls `visitor` for consecutive chunks of at most `rowsPerChunk` rows of `rows` (all
@@ -99,7 +80,7 @@ public struct PredictionPair: Sendable {
                 } catch let error as InvalidRow {
                     let path = switch error.problem {
                     case .labelOutOfRange, .negativeLabel: labels.path
-                    case .notFinite, .negative, .notNormalised: predictions.path
+                    case .notFinite, .negative, .notNormalised, .featureNotFinite: predictions.path
                     }
                     throw FileError(path: path, problem: .invalidRow(error))
                 }

@@ -3,21 +3,29 @@ import Foundation
 import LEEPCore
 import PredictionFiles
 
-/// `leep score`: scores one predictions/labels pair of NumPy files on this machine.
+/// `leep score`: scores one model on one data set from NumPy files on this machine — LEEP, NCE
+/// and EEP accuracy from its softmax outputs, LogME and the H-scores from its features.
 struct ScoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "score",
-        abstract: "Compute LEEP, NCE and EEP accuracy of one model on one data set from .npy files.",
+        abstract: "Compute LEEP, NCE, LogME and H-scores of one model on one data set from .npy files.",
         discussion: """
-            PREDICTIONS is an n×Z array of softmax outputs (float16, float32 or float64, C order); \
-            LABELS holds the n target labels (any integer type). Both are memory-mapped and read \
-            twice; memory beyond the mapping is O(Y×Z). Rows must be finite, non-negative and sum \
-            to 1 within --sum-tolerance: pass probabilities, not logits.
+            PREDICTIONS is an n×Z array of softmax outputs (float16, float32 or float64, C order), \
+            for LEEP, NCE and EEP accuracy; FEATURES an n×D array of the source model's \
+            penultimate-layer features (float16, float32 or float64, C order), for LogME, the \
+            H-score and the shrinkage H-score; give either or both. LABELS holds the n target \
+            labels (any integer type). Files are memory-mapped: predictions are read twice, \
+            features once; memory beyond the mappings is O(Y×Z + D² + Y×D). Prediction rows must \
+            be finite, non-negative and sum to 1 within --sum-tolerance: pass probabilities, not \
+            logits. Features must be finite.
             """
     )
 
     @Option(name: .long, help: ArgumentHelp("Softmax outputs, an n×Z .npy file.", valueName: "path"))
-    var predictions: String
+    var predictions: String?
+
+    @Option(name: .long, help: ArgumentHelp("Penultimate-layer features, an n×D .npy file.", valueName: "path"))
+    var features: String?
 
     @Option(name: .long, help: ArgumentHelp("Target labels, a length-n .npy file of integers.", valueName: "path"))
     var labels: String
@@ -36,10 +44,19 @@ struct ScoreCommand: ParsableCommand {
         help: "Also compute EEP accuracy: Y dot products a sample in pass 2 instead of the one LEEP needs.")
     var eepAccuracy = false
 
-    @Flag(name: .long, help: "Print one JSON object: leep, nce, eep_accuracy, n, source_classes, target_classes.")
+    @Flag(
+        name: .long,
+        help: """
+            Print one JSON object: leep, nce, eep_accuracy, source_classes (with --predictions), \
+            logme, hscore, hscore_shrinkage, ledoit_wolf_shrinkage, feature_width (with \
+            --features), n, target_classes.
+            """)
     var json = false
 
     func validate() throws {
+        guard predictions != nil || features != nil else {
+            throw ValidationError("give --predictions, --features or both")
+        }
         if let targetClasses, targetClasses < 1 {
             throw ValidationError("--target-classes must be at least 1, got \(targetClasses)")
         }
@@ -50,24 +67,76 @@ struct ScoreCommand: ParsableCommand {
     }
 
     func run() throws {
-        let pair = try PredictionPair(predictionsPath: predictions, labelsPath: labels, targetClasses: targetClasses)
-        let score = try FileScorer.score(pair, check: RowCheck(sumTolerance: sumTolerance), threads: threads, accuracy: eepAccuracy)
+        let labelFile = try LabelFile(path: labels, targetClasses: targetClasses)
+        // Both files are checked against the labels before either is scored.
+        let pair = try predictions.map { path throws(FileError) in try PredictionPair(predictionsPath: path, labels: labelFile) }
+        let featureFile = try features.map { path throws(FileError) in try FeatureFile(path: path, labels: labelFile) }
+        let leep = try pair.map { pair in
+            try FileScorer.score(pair, check: RowCheck(sumTolerance: sumTolerance), threads: threads, accuracy: eepAccuracy)
+        }
+        let featureScores = try featureFile.map { file in
+            let statistics = try file.statistics(threads: threads)
+            do {
+                return try statistics.scores()
+            } catch {
+                throw ValidationError("\(file.features.path): \(error)")
+            }
+        }
+        let report = ScoreReport(
+            leep: leep, features: featureScores, featureWidth: featureFile?.width, sampleCount: labelFile.count,
+            targetClasses: labelFile.targetClasses)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(score), as: UTF8.self))
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
-            print(summary(of: score))
+            print(summary(of: report))
         }
     }
 
-    private func summary(of score: LEEPScore) -> String {
-        """
-        \(predictions): \(score.sampleCount) samples, \(score.sourceClasses) source classes, \
-        \(score.targetClasses) target classes
-          LEEP          \(score.leep)
-          NCE           \(score.nce)
-          EEP accuracy  \(score.eepAccuracy.map { String(format: "%.4f", $0) } ?? "not computed")
-        """
+    private func summary(of report: ScoreReport) -> String {
+        var lines = ["\(features ?? predictions ?? labels): \(report.sampleCount) samples, \(report.targetClasses) target classes"]
+        if let score = report.leep {
+            lines += [
+                "  source classes     \(score.sourceClasses)",
+                "  LEEP               \(score.leep)",
+                "  NCE                \(score.nce)",
+                "  EEP accuracy       \(score.eepAccuracy.map { String(format: "%.4f", $0) } ?? "not computed")",
+            ]
+        }
+        if let scores = report.features, let width = report.featureWidth {
+            lines += [
+                "  features           \(width)",
+                "  LogME              \(scores.logME)",
+                "  H-score            \(scores.hScore)",
+                "  shrinkage H-score  \(scores.shrinkageHScore) (Ledoit–Wolf α \(scores.shrinkage))",
+            ]
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// What `leep score --json` prints: the LEEP family's keys (`LEEPScore`), the feature metrics'
+/// (`FeatureScores`), and the sizes, in one flat object.
+struct ScoreReport: Encodable {
+    let leep: LEEPScore?
+    let features: FeatureScores?
+    let featureWidth: Int?
+    let sampleCount: Int
+    let targetClasses: Int
+
+    enum CodingKeys: String, CodingKey {
+        case featureWidth = "feature_width"
+        case sampleCount = "n"
+        case targetClasses = "target_classes"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try leep?.encode(to: encoder)
+        try features?.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(featureWidth, forKey: .featureWidth)
+        try container.encode(sampleCount, forKey: .sampleCount)
+        try container.encode(targetClasses, forKey: .targetClasses)
     }
 }

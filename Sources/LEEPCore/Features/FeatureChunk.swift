@@ -1,0 +1,86 @@
+/// A borrowed view of consecutive rows of a run's penultimate-layer features with their target
+/// labels: what `FeatureStatistics.add` reads.
+///
+/// Like `PredictionChunk`, the view does not own its memory (a memory-mapped file or a received
+/// Kafka message). The element type is the one the features were stored in; every value is
+/// widened exactly to `Double` before it is used.
+public struct FeatureChunk: @unchecked Sendable {
+    // @unchecked: a view of memory its owner keeps alive and does not mutate while it is read.
+
+    /// The features, `rowCount × width` values row-major, in their stored type.
+    public enum Values {
+        /// IEEE binary16 features.
+        case float16(UnsafeBufferPointer<Float16>)
+        /// IEEE binary32 features.
+        case float32(UnsafeBufferPointer<Float>)
+        /// IEEE binary64 features.
+        case float64(UnsafeBufferPointer<Double>)
+
+        /// How many values the view holds.
+        public var count: Int {
+            switch self {
+            case .float16(let values): values.count
+            case .float32(let values): values.count
+            case .float64(let values): values.count
+            }
+        }
+    }
+
+    /// The rows' features.
+    public let values: Values
+    /// y, one target label per row.
+    public let labels: UnsafeBufferPointer<Int32>
+    /// D, the length of each feature row.
+    public let width: Int
+    /// The index of the first row in the whole data set, so that errors name the real row.
+    public let firstRow: Int
+
+    /// The number of rows.
+    public var rowCount: Int { labels.count }
+
+    /// Creates a view; `values` must hold `labels.count × width` values.
+    public init(values: Values, labels: UnsafeBufferPointer<Int32>, width: Int, firstRow: Int = 0) {
+        precondition(width > 0, "a feature row needs at least one value")
+        precondition(
+            values.count == labels.count * width,
+            "\(values.count) feature values do not make \(labels.count) rows of \(width)")
+        self.values = values
+        self.labels = labels
+        self.width = width
+        self.firstRow = firstRow
+    }
+
+    /// Widens rows `start ..< start + count` (chunk-relative) into `destination`, row-major.
+    func widen(rows start: Int, count: Int, into destination: UnsafeMutablePointer<Double>) {
+        let first = start * width
+        let total = count * width
+        switch values {
+        case .float16(let source): for k in 0..<total { destination[k] = Double(source[first + k]) }
+        case .float32(let source): for k in 0..<total { destination[k] = Double(source[first + k]) }
+        case .float64(let source): destination.update(from: source.baseAddress! + first, count: total)
+        }
+    }
+
+    /// The first value that is NaN or infinite, as (chunk-relative row, column, value).
+    func firstNonFinite() -> (row: Int, column: Int, value: Double)? {
+        func scan<Scalar: BinaryFloatingPoint>(_ source: UnsafeBufferPointer<Scalar>) -> (Int, Int, Double)? {
+            // Summing a row is a vectorisable read; a non-finite value makes the sum non-finite,
+            // and only then is the row searched.
+            for row in 0..<rowCount {
+                let base = row * width
+                var sum = 0.0
+                for k in base..<(base + width) { sum += Double(source[k]) * 0 }
+                guard !sum.isFinite else { continue }
+                for column in 0..<width where !source[base + column].isFinite {
+                    return (row, column, Double(source[base + column]))
+                }
+            }
+            return nil
+        }
+        switch values {
+        case .float16(let source): return scan(source)
+        case .float32(let source): return scan(source)
+        case .float64(let source): return scan(source)
+        }
+    }
+}
