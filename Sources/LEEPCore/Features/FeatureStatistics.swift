@@ -406,6 +406,12 @@ public struct FeatureWidthMismatch: Error, Equatable, Sendable, CustomStringConv
     /// The other statistics' D.
     public let actual: Int
 
+    /// Creates the error.
+    public init(expected: Int, actual: Int) {
+        self.expected = expected
+        self.actual = actual
+    }
+
     public var description: String { "statistics of \(actual) features cannot join statistics of \(expected)" }
 }
 
