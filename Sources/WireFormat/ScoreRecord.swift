@@ -23,6 +23,16 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
     public var nce: Double?
     /// Accuracy of the expected empirical predictor (final only).
     public var eepAccuracy: Double?
+    /// LogME (final only, for a run that sent features).
+    public var logME: Double?
+    /// H-score (final only, for a run that sent features).
+    public var hScore: Double?
+    /// Shrinkage H-score (final only, for a run that sent features).
+    public var shrinkageHScore: Double?
+    /// Ledoit–Wolf's shrinkage α of the shrinkage H-score (final only, with features).
+    public var ledoitWolfShrinkage: Double?
+    /// D, the width of the features (final only, for a run that sent features).
+    public var featureWidth: Int?
     /// Samples (final only).
     public var n: Int?
     /// Z, when known.
@@ -65,6 +75,11 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case model, dataset, run, status, leep, nce
         case eepAccuracy = "eep_accuracy"
+        case logME = "logme"
+        case hScore = "hscore"
+        case shrinkageHScore = "hscore_shrinkage"
+        case ledoitWolfShrinkage = "ledoit_wolf_shrinkage"
+        case featureWidth = "feature_width"
         case n
         case sourceClasses = "source_classes"
         case targetClasses = "target_classes"

@@ -28,7 +28,7 @@ enum RunFixture {
 
     /// A worker's partial over `chunkRows`, split into parts of at most `cellsPerPart` cells.
     static func partial(_ chunkRows: [Int], targetClasses: Int = 2, cellsPerPart: Int = 100) -> [Frame] {
-        var pending = PendingPartial(run: identity, targetClasses: targetClasses, sourceClasses: z)
+        var pending = PendingPartial(run: identity, targetClasses: targetClasses, sourceClasses: z, featureWidth: 0)
         for row in chunkRows {
             var adder = JointAdder(partial: pending, check: RowCheck())
             let theta = rows[row]

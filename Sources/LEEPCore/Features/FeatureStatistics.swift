@@ -51,9 +51,9 @@ public struct FeatureStatistics: Sendable, Equatable {
 
     // MARK: Adding rows
 
-    /// Adds every row of `chunk`, or none of them: labels in [0, Y) and every feature finite
-    /// are checked first, and the first bad row is thrown with the statistics unchanged.
-    public mutating func add(_ chunk: FeatureChunk) throws(FeatureAddError) {
+    /// Throws the first problem of `chunk` that `add` would refuse it for: rows that are not D
+    /// values long, a label outside [0, Y), a feature that is NaN or infinite.
+    public func validate(_ chunk: FeatureChunk) throws(FeatureAddError) {
         guard chunk.width == featureWidth else {
             throw .width(expected: featureWidth, actual: chunk.width)
         }
@@ -69,6 +69,12 @@ public struct FeatureStatistics: Sendable, Equatable {
             throw .row(InvalidRow(
                 row: chunk.firstRow + bad.row, problem: .featureNotFinite(column: bad.column, value: bad.value)))
         }
+    }
+
+    /// Adds every row of `chunk`, or none of them: the chunk is validated first (`validate`),
+    /// and the first bad row is thrown with the statistics unchanged.
+    public mutating func add(_ chunk: FeatureChunk) throws(FeatureAddError) {
+        try validate(chunk)
         let d = featureWidth
         let rows = min(Self.blockRows, chunk.rowCount)
         guard rows > 0 else { return }

@@ -39,9 +39,22 @@ struct RunLedger {
         let chunks: [ChunkID]
         let partCount: UInt32
         let targetClasses: Int
-        let sourceClasses: Int
+        let shape: RunShape
         let sampleCount: UInt64
         var parts: [UInt32: PartialFrame] = [:]
+    }
+
+    /// What every chunk of a run has in common beyond its Y: Z, and D (0 without features).
+    struct RunShape: Equatable {
+        let sourceClasses: Int
+        let featureWidth: Int
+
+        /// "3 source classes", "16 features a row", "no features": what differs from `other`.
+        func difference(from other: RunShape) -> (String, String) {
+            if sourceClasses != other.sourceClasses { return ("\(sourceClasses) source classes", "\(other.sourceClasses)") }
+            func features(_ width: Int) -> String { width == 0 ? "no features" : "\(width) features a row" }
+            return (features(featureWidth), other.featureWidth == 0 ? "none" : "\(other.featureWidth)")
+        }
     }
 
     let run: String
@@ -49,14 +62,16 @@ struct RunLedger {
     /// The identity comes from a manifest (not from a rejection, whose names a worker gave).
     private var manifestNamed = false
     private(set) var shardCount: UInt32?
-    /// Z as the manifests declare it: the run's own. Partials are checked against it, never
-    /// the other way round — whichever chunk a worker met first may be the stray one.
-    private var manifestSourceClasses: Int?
-    /// A partial with another Z than the accepted sums, met before any manifest: kept aside
-    /// (its first chunk, not its sums), so that the manifest can say which of the two is wrong.
-    private var otherShape: (sourceClasses: Int, chunk: ChunkID)?
+    /// Z and D as the manifests declare them: the run's own. Partials are checked against
+    /// them, never the other way round — whichever chunk a worker met first may be the stray.
+    private var manifestShape: RunShape?
+    /// A partial with another Z or D than the accepted sums, met before any manifest: kept
+    /// aside (its first chunk, not its sums), so that the manifest can say which is wrong.
+    private var otherShape: (shape: RunShape, chunk: ChunkID)?
     private(set) var manifests: [UInt32: ShardManifest] = [:]
     private(set) var joint: JointAccumulator?
+    /// The merged feature statistics of the accepted partials (nil for a run without features).
+    private(set) var features: FeatureStatistics?
     private(set) var accepted: Set<ChunkID> = []
     private var partials: [UInt64: PartialParts] = [:]
     private(set) var results: [UInt64: TaskResultFrame] = [:]
@@ -106,15 +121,17 @@ struct RunLedger {
             return .failure("shard \(manifest.shard) says the run has \(manifest.shardCount) shards, an earlier manifest said \(shardCount)")
         }
         shardCount = manifest.shardCount
-        if let known = manifestSourceClasses, known != manifest.sourceClasses {
-            return .failure("the manifest of shard \(manifest.shard) has \(manifest.sourceClasses) source classes, the run has \(known)")
+        let shape = RunShape(sourceClasses: manifest.sourceClasses, featureWidth: manifest.featureWidth)
+        if let known = manifestShape, known != shape {
+            let (this, run) = shape.difference(from: known)
+            return .failure("the manifest of shard \(manifest.shard) has \(this), the run has \(run)")
         }
-        manifestSourceClasses = manifest.sourceClasses
-        if let joint, joint.sourceClasses != manifest.sourceClasses, let chunk = accepted.min() {
-            return shapeFailure(chunk: chunk, sourceClasses: joint.sourceClasses)
+        manifestShape = shape
+        if let acceptedShape, acceptedShape != shape, let chunk = accepted.min() {
+            return shapeFailure(chunk: chunk, shape: acceptedShape)
         }
-        if let otherShape, otherShape.sourceClasses != manifest.sourceClasses {
-            return shapeFailure(chunk: otherShape.chunk, sourceClasses: otherShape.sourceClasses)
+        if let otherShape, otherShape.shape != shape {
+            return shapeFailure(chunk: otherShape.chunk, shape: otherShape.shape)
         }
         if manifest.eepAccuracy { eepAccuracyRequested = true }
         var shard = manifests[manifest.shard] ?? ShardManifest(
@@ -145,21 +162,22 @@ struct RunLedger {
         guard Set(part.chunks).count == part.chunks.count,
               part.sampleCount == part.chunks.reduce(0, { $0 + UInt64($1.rowCount) })
         else { return .none }
-        if manifestSourceClasses.map({ $0 != part.sourceClasses }) ?? false, let chunk = part.chunks.min() {
-            return shapeFailure(chunk: chunk, sourceClasses: part.sourceClasses)
+        let shape = RunShape(sourceClasses: part.sourceClasses, featureWidth: part.featureWidth)
+        if manifestShape.map({ $0 != shape }) ?? false, let chunk = part.chunks.min() {
+            return shapeFailure(chunk: chunk, shape: shape)
         }
-        if let joint, joint.sourceClasses != part.sourceClasses {
-            // No manifest yet to say which Z is the run's: keep the evidence, not the sums.
-            if otherShape == nil, let chunk = part.chunks.min() { otherShape = (part.sourceClasses, chunk) }
+        if let acceptedShape, acceptedShape != shape {
+            // No manifest yet to say which shape is the run's: keep the evidence, not the sums.
+            if otherShape == nil, let chunk = part.chunks.min() { otherShape = (shape, chunk) }
             return .none
         }
         var partial = partials[part.partialID] ?? PartialParts(
             chunks: part.chunks, partCount: part.part.partCount, targetClasses: part.targetClasses,
-            sourceClasses: part.sourceClasses, sampleCount: part.sampleCount)
+            shape: shape, sampleCount: part.sampleCount)
         // Every part of one partial must describe the same partial; a part that does not is
         // ignored (it cannot come from a worker, and mixing it in would corrupt the sums).
         guard part.chunks == partial.chunks, part.part.partCount == partial.partCount,
-              part.targetClasses == partial.targetClasses, part.sourceClasses == partial.sourceClasses,
+              part.targetClasses == partial.targetClasses, shape == partial.shape,
               part.sampleCount == partial.sampleCount
         else { return .none }
         partial.parts[part.part.partIndex] = part
@@ -176,7 +194,15 @@ struct RunLedger {
             return .none
         }
         guard let incoming = Self.sums(of: partial) else { return .none }
+        let incomingFeatures: FeatureStatistics?
+        if partial.shape.featureWidth > 0 {
+            guard let statistics = Self.featureStatistics(of: partial) else { return .none }
+            incomingFeatures = statistics
+        } else {
+            incomingFeatures = nil
+        }
         merge(incoming)
+        if let incomingFeatures { merge(incomingFeatures) }
         accepted.formUnion(chunks)
         acceptedPartials += 1
         return checkAcceptedAgainstManifests() ?? .progress
@@ -186,9 +212,9 @@ struct RunLedger {
     /// one for each of its samples. Counts from anywhere else would make NCE wrong, or overflow
     /// when merged.
     private static func sums(of partial: PartialParts) -> JointAccumulator? {
-        var sums = [Double](repeating: 0, count: partial.targetClasses * partial.sourceClasses)
+        var sums = [Double](repeating: 0, count: partial.targetClasses * partial.shape.sourceClasses)
         var counts = [Int64](repeating: 0, count: sums.count)
-        for part in partial.parts.values {
+        for part in partial.parts.values where part.section == .joint {
             let cells = part.part.cellStart..<(part.part.cellStart + part.part.cellCount)
             sums.replaceSubrange(cells, with: part.jointSums)
             counts.replaceSubrange(cells, with: part.argmaxCounts)
@@ -202,8 +228,28 @@ struct RunLedger {
         guard counted == samples else { return nil }
         // Parts agree on Y and Z (checked as they arrive), so the shape always matches.
         return try? JointAccumulator(
-            targetClasses: partial.targetClasses, sourceClasses: partial.sourceClasses,
+            targetClasses: partial.targetClasses, sourceClasses: partial.shape.sourceClasses,
             sampleCount: Int(samples), jointSums: sums, argmaxCounts: counts)
+    }
+
+    /// A complete partial's feature statistics; nil unless its values are statistics of rows
+    /// (`FeatureStatistics(flattened:)` says what it refuses) whose class counts are the joint's.
+    private static func featureStatistics(of partial: PartialParts) -> FeatureStatistics? {
+        let width = partial.shape.featureWidth
+        var values = [Double](
+            repeating: 0, count: FeatureStatistics.flattenedCount(targetClasses: partial.targetClasses, featureWidth: width))
+        var filled = 0
+        for part in partial.parts.values where part.section == .featureStatistics {
+            let cells = part.part.cellStart..<(part.part.cellStart + part.part.cellCount)
+            values.replaceSubrange(cells, with: part.featureValues)
+            filled += cells.count
+        }
+        // Parts are numbered across both sections, so a complete partial may still lack a
+        // section: a worker always sends both.
+        guard filled == values.count else { return nil }
+        return try? FeatureStatistics(
+            flattened: values, sampleCount: Int(partial.sampleCount), featureWidth: width,
+            targetClasses: partial.targetClasses)
     }
 
     private mutating func merge(_ incoming: JointAccumulator) {
@@ -216,9 +262,24 @@ struct RunLedger {
         joint = merged
     }
 
-    /// The run fails, blaming the chunk whose Z is not its manifest's.
-    private func shapeFailure(chunk: ChunkID, sourceClasses z: Int) -> Change {
-        .failure("chunk \(chunk) has \(z) source classes, its run's manifest \(manifestSourceClasses ?? 0)")
+    private mutating func merge(_ incoming: FeatureStatistics) {
+        let targetClasses = max(incoming.targetClasses, features?.targetClasses ?? 0)
+        var merged = features.take()?.widened(toTargetClasses: targetClasses)
+            ?? FeatureStatistics(featureWidth: incoming.featureWidth, targetClasses: targetClasses)
+        // Partials of another D never get here (their shape is checked first).
+        try! merged.merge(incoming)
+        features = merged
+    }
+
+    /// Z and D of the sums accepted so far.
+    private var acceptedShape: RunShape? {
+        joint.map { RunShape(sourceClasses: $0.sourceClasses, featureWidth: features?.featureWidth ?? 0) }
+    }
+
+    /// The run fails, blaming the chunk whose Z or D is not its manifest's.
+    private func shapeFailure(chunk: ChunkID, shape: RunShape) -> Change {
+        let (this, run) = shape.difference(from: manifestShape ?? RunShape(sourceClasses: 0, featureWidth: 0))
+        return .failure("chunk \(chunk) has \(this), its run's manifest \(run)")
     }
 
     /// Once every manifest is in, each must account for its shard's rows, and every accepted
@@ -259,7 +320,7 @@ struct RunLedger {
     // MARK: Derived facts
 
     /// Z of the run: its manifests', or, before any came in, that of the sums accepted so far.
-    var sourceClasses: Int? { manifestSourceClasses ?? joint?.sourceClasses }
+    var sourceClasses: Int? { manifestShape?.sourceClasses ?? joint?.sourceClasses }
 
     /// True when every shard's manifest is complete.
     var manifestsComplete: Bool {
@@ -328,7 +389,7 @@ struct RunLedger {
 
     /// The final score once every one of `tasks` has its result; a failure if the passes
     /// disagree; nil while results are missing.
-    func finalScore(tasks: Set<UInt64>, accuracy: Bool) -> Result<LEEPScore, RunFailure>? {
+    func finalScore(tasks: Set<UInt64>, accuracy: Bool) -> Result<RunScore, RunFailure>? {
         guard let joint, tasks.allSatisfy({ results[$0] != nil }) else { return nil }
         // A score needs samples; a pass 2 of no task (a marker that lists none) covers none.
         guard joint.sampleCount > 0 else { return .failure(RunFailure(reason: "pass 1 covered no samples")) }
@@ -354,8 +415,24 @@ struct RunLedger {
         guard score.leep.isFinite, score.nce.isFinite else {
             return .failure(RunFailure(reason: "the score is not a finite number (LEEP \(score.leep), NCE \(score.nce))"))
         }
-        return .success(score)
+        guard let features else { return .success(RunScore(leep: score, features: nil)) }
+        // Pass 1 accepted the same chunks for both, so the statistics cover pass 1's rows.
+        guard features.sampleCount == joint.sampleCount else {
+            return .failure(RunFailure(
+                reason: "the feature statistics cover \(features.sampleCount) samples but pass 1 covered \(joint.sampleCount)"))
+        }
+        do {
+            return .success(RunScore(leep: score, features: (try features.scores(), features.featureWidth)))
+        } catch {
+            return .failure(RunFailure(reason: "LogME and the H-scores: \(error)"))
+        }
     }
+}
+
+/// A run's final scores: the LEEP family's, and LogME and the H-scores when it sent features.
+struct RunScore {
+    let leep: LEEPScore
+    let features: (scores: FeatureScores, width: Int)?
 }
 
 /// Why a run cannot be scored.

@@ -350,8 +350,16 @@ struct RunStateMachine {
         return record
     }
 
-    private func finalRecord(_ score: LEEPScore) -> ScoreRecord {
+    private func finalRecord(_ run: RunScore) -> ScoreRecord {
+        let score = run.leep
         var record = baseRecord(status: .final)
+        if let (features, width) = run.features {
+            record.logME = features.logME
+            record.hScore = features.hScore
+            record.shrinkageHScore = features.shrinkageHScore
+            record.ledoitWolfShrinkage = features.shrinkage
+            record.featureWidth = width
+        }
         record.leep = score.leep
         record.nce = score.nce
         record.eepAccuracy = score.eepAccuracy

@@ -32,13 +32,15 @@ struct Pass1Buffer {
     }
 
     /// A run's sums are kept apart per shape: a chunk whose Y differs (a shard that saw fewer
-    /// labels) makes a partial of its own, which the aggregator widens; one whose Z differs
-    /// makes one too, and the aggregator, which knows the run's Z from its manifest, fails the
-    /// run blaming the right chunk (a worker cannot tell which chunk of two is the stray).
+    /// labels) makes a partial of its own, which the aggregator widens; one whose Z or feature
+    /// width D differs makes one too, and the aggregator, which knows the run's Z and D from its
+    /// manifest, fails the run blaming the right chunk (a worker cannot tell which chunk of two
+    /// is the stray).
     private struct Key: Hashable {
         let run: String
         let targetClasses: Int
         let sourceClasses: Int
+        let featureWidth: Int
     }
 
     let policy: Policy
@@ -60,11 +62,16 @@ struct Pass1Buffer {
 
     /// Adds `chunk`, a record of `bytes` bytes, to its run's pending sums at time `now`.
     mutating func add(_ chunk: ChunkFrame, bytes: Int, now: ContinuousClock.Instant) -> Outcome {
-        let key = Key(run: chunk.run.id, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses)
+        let featureWidth = chunk.features?.width ?? 0
+        let key = Key(
+            run: chunk.run.id, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses,
+            featureWidth: featureWidth)
         // Taken out of the dictionary while it is added to, so its arrays are not shared (a
         // shared array would be copied, Y×Z cells, by the first write).
         var partial = pending.removeValue(forKey: key)
-            ?? PendingPartial(run: chunk.run, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses)
+            ?? PendingPartial(
+                run: chunk.run, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses,
+                featureWidth: featureWidth)
         defer { if partial.chunks.isEmpty { pending[key] = nil } else { pending[key] = partial } }
         guard !partial.covers(chunk.id) else { return .duplicate }
         do {

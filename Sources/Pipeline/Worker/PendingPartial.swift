@@ -1,17 +1,22 @@
 import LEEPCore
 import WireFormat
 
-/// Pass-1 sums a worker has accumulated for one run since its last flush, and exactly which
+/// Pass-1 sums a worker has accumulated for one run since its last flush — the joint of the
+/// softmax outputs and, when the chunks carry features, their statistics — and exactly which
 /// chunks they cover.
 struct PendingPartial {
     let run: RunIdentity
     var joint: JointAccumulator
+    /// The feature statistics; nil for a run without features.
+    var features: FeatureStatistics?
     private(set) var chunks: [ChunkID] = []
     private var covered: Set<ChunkID> = []
 
-    init(run: RunIdentity, targetClasses: Int, sourceClasses: Int) {
+    /// Empty sums for chunks of Y target classes, Z source classes and D features (0: none).
+    init(run: RunIdentity, targetClasses: Int, sourceClasses: Int, featureWidth: Int) {
         self.run = run
         joint = JointAccumulator(targetClasses: targetClasses, sourceClasses: sourceClasses)
+        features = featureWidth > 0 ? FeatureStatistics(featureWidth: featureWidth, targetClasses: targetClasses) : nil
     }
 
     /// True when the chunk is already in these sums (the same record consumed twice).
@@ -24,29 +29,72 @@ struct PendingPartial {
 
     /// Adds a chunk frame's rows, or none of them (the sums are unchanged when it throws).
     ///
-    /// The sums move into the visitor and back rather than being copied: a copy would make
-    /// every chunk duplicate the Y×Z arrays (copy-on-write), which for large Y×Z costs more
-    /// than the chunk itself.
+    /// Features are checked first, the softmax outputs are added (all or nothing), and only
+    /// then the features, which can no longer fail. The sums move into the visitor and back
+    /// rather than being copied: a copy would make every chunk duplicate the Y×Z arrays
+    /// (copy-on-write), which for large Y×Z costs more than the chunk itself.
     mutating func add(_ frame: ChunkFrame, check: RowCheck) throws {
-        var adder = JointAdder(partial: PendingPartial(run: run, targetClasses: 1, sourceClasses: 1), check: check)
+        guard (frame.features?.width ?? 0) == (features?.featureWidth ?? 0) else {
+            throw ChunkFeatureWidthError(chunk: frame.features?.width ?? 0, run: features?.featureWidth ?? 0)
+        }
+        if let features { try frame.withFeatureChunk { chunk throws(FeatureAddError) in try features.validate(chunk) } }
+        var adder = JointAdder(
+            partial: PendingPartial(run: run, targetClasses: 1, sourceClasses: 1, featureWidth: 0), check: check)
         swap(&adder.partial, &self)
         defer { swap(&adder.partial, &self) }
         try frame.visit(&adder)
+        if var statistics = adder.partial.features.take() {
+            try! frame.withFeatureChunk { chunk throws(FeatureAddError) in try statistics.add(chunk) }
+            adder.partial.features = statistics
+        }
     }
 
     /// The partial as frames, each within `maxMessageBytes`.
     func frames(maxMessageBytes: Int) -> [PartialFrame] {
-        let id = PartialFrame.id(run: run.id, chunks: chunks)
-        let budget = max(PartialFrame.bytesPerCell, maxMessageBytes - 4096 - chunks.count * PartialFrame.bytesPerChunk)
-        let sums = joint.jointSums
-        let counts = joint.argmaxCounts
-        return MatrixPart.split(cells: sums.count, bytesPerCell: PartialFrame.bytesPerCell, maxPayloadBytes: budget).map { part in
-            let cells = part.cellStart..<(part.cellStart + part.cellCount)
-            return PartialFrame(
-                run: run, partialID: id, targetClasses: joint.targetClasses, sourceClasses: joint.sourceClasses,
-                sampleCount: UInt64(joint.sampleCount), chunks: chunks, part: part,
-                jointSums: Array(sums[cells]), argmaxCounts: Array(counts[cells]))
+        PartialFrame.parts(
+            run: run, partialID: PartialFrame.id(run: run.id, chunks: chunks), targetClasses: joint.targetClasses,
+            sourceClasses: joint.sourceClasses, sampleCount: UInt64(joint.sampleCount), chunks: chunks,
+            jointSums: joint.jointSums, argmaxCounts: joint.argmaxCounts, featureWidth: features?.featureWidth ?? 0,
+            featureValues: features?.flattened ?? [], messageLimit: maxMessageBytes)
+    }
+}
+
+extension ChunkFrame {
+    /// Calls `body` with the chunk's features and labels as a `FeatureChunk` (nothing when the
+    /// chunk has no features).
+    func withFeatureChunk(_ body: (FeatureChunk) throws(FeatureAddError) -> Void) throws(FeatureAddError) {
+        guard let features else { return }
+        func call<Scalar>(
+            _ values: [Scalar], _ wrap: (UnsafeBufferPointer<Scalar>) -> FeatureChunk.Values
+        ) throws(FeatureAddError) {
+            let outcome: FeatureAddError? = values.withUnsafeBufferPointer { values in
+                labels.withUnsafeBufferPointer { labels in
+                    do throws(FeatureAddError) {
+                        try body(FeatureChunk(
+                            values: wrap(values), labels: labels, width: features.width, firstRow: Int(id.firstRow)))
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+            }
+            if let outcome { throw outcome }
         }
+        switch features.values {
+        case .float16(let values): try call(values, FeatureChunk.Values.float16)
+        case .float32(let values): try call(values, FeatureChunk.Values.float32)
+        case .float64(let values): try call(values, FeatureChunk.Values.float64)
+        }
+    }
+}
+
+/// A chunk whose feature width (0: no features) differs from the other chunks' of its partial.
+struct ChunkFeatureWidthError: Error, CustomStringConvertible {
+    let chunk: Int
+    let run: Int
+    var description: String {
+        "the chunk has \(chunk == 0 ? "no features" : "\(chunk) features a row") where its run's other chunks have "
+            + (run == 0 ? "none" : "\(run)")
     }
 }
 

@@ -67,7 +67,8 @@ struct TaskRunner {
     private func repair(_ task: TaskFrame, chunks: [ChunkFrame]) -> Output {
         guard let first = chunks.first else { return .partial([]) }
         var partial = PendingPartial(
-            run: first.run, targetClasses: chunks.map(\.targetClasses).max()!, sourceClasses: first.sourceClasses)
+            run: first.run, targetClasses: chunks.map(\.targetClasses).max()!, sourceClasses: first.sourceClasses,
+            featureWidth: first.features?.width ?? 0)
         for chunk in chunks {
             do {
                 try partial.add(chunk, check: check)
