@@ -49,6 +49,35 @@ public struct FeatureFile: Sendable {
         }
     }
 
+    /// Throws the first non-finite feature in row order, naming the file (what a producer
+    /// checks before it publishes anything).
+    public func checkFinite(rowsPerChunk: Int = 4096) throws(FileError) {
+        var first = 0
+        let empty = [Int32](repeating: 0, count: rowsPerChunk)
+        while first < sampleCount {
+            let count = min(rowsPerChunk, sampleCount - first)
+            let problem: InvalidRow? = empty.withUnsafeBufferPointer { labels in
+                do throws(InvalidRow) {
+                    try FeatureChunk(
+                        values: values(rows: first..<(first + count)),
+                        labels: UnsafeBufferPointer(rebasing: labels[0..<count]), width: width, firstRow: first
+                    ).checkFinite()
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            if let problem { throw FileError(path: features.path, problem: .invalidRow(problem)) }
+            first += count
+        }
+    }
+
+    /// The bytes of `rows` as they lie in the file (row-major, the file's element type).
+    public func bytes(rows: Range<Int>) -> UnsafeRawBufferPointer {
+        let rowBytes = width * features.dtype.size
+        return UnsafeRawBufferPointer(rebasing: features.data[(rows.lowerBound * rowBytes)..<(rows.upperBound * rowBytes)])
+    }
+
     /// The statistics of `rows`, chunk by chunk.
     func statistics(of rows: Range<Int>, rowsPerChunk: Int) throws(FileError) -> FeatureStatistics {
         var statistics = FeatureStatistics(featureWidth: width, targetClasses: labels.targetClasses)

@@ -10,19 +10,24 @@ import WireFormat
 struct ProduceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "produce",
-        abstract: "Publish a predictions/labels pair (or one shard of a run) to Kafka for scoring.",
+        abstract: "Publish a predictions/labels pair, and features, (or one shard of a run) to Kafka for scoring.",
         discussion: """
             The files are validated first, with the same rules and messages as `leep score`; \
             nothing is published if they are bad. The command exits 0 once every chunk and the \
             manifest are delivered. With --shard I --shards K the files hold shard I's rows only; \
             the run is scored once all K shards of the same --run are in. Publishing a shard again \
-            with the same --chunk-rows is safe: each chunk is counted once.
+            with the same --chunk-rows is safe: each chunk is counted once. With --features (the \
+            source model's penultimate-layer features for the same rows) the run's score record \
+            also carries LogME, the H-score and the shrinkage H-score; every shard of a run must \
+            then send features of the same width.
             """)
 
     @Option(help: "The source model's name.") var model: String
     @Option(help: "The target data set's name.") var dataset: String
     @Option(help: ArgumentHelp("Softmax outputs, an n×Z .npy file.", valueName: "path")) var predictions: String
     @Option(help: ArgumentHelp("Target labels, a length-n .npy file of integers.", valueName: "path")) var labels: String
+    @Option(help: ArgumentHelp("Penultimate-layer features, an n×D .npy file (float16/32/64).", valueName: "path"))
+    var features: String?
     @Option(help: ArgumentHelp("Y (default: max label + 1; with shards, the largest over shards).", valueName: "Y"))
     var targetClasses: Int?
     @Option(help: "Rows per chunk (default: as many as fit the message limit).") var chunkRows: Int?
@@ -57,7 +62,9 @@ struct ProduceCommand: ParsableCommand {
     }
 
     func run() throws {
-        let pair = try PredictionPair(predictionsPath: predictions, labelsPath: labels, targetClasses: targetClasses)
+        let labelFile = try LabelFile(path: labels, targetClasses: targetClasses)
+        let pair = try PredictionPair(predictionsPath: predictions, labels: labelFile)
+        let featureFile = try features.map { path throws(FileError) in try FeatureFile(path: path, labels: labelFile) }
         let runID = self.runID ?? "\(model)@\(dataset)@\(UUID().uuidString.prefix(8).lowercased())"
         let logger = kafka.logger(label: "leep.produce")
         let waitMilliseconds = Int32(brokerWait * 1000)
@@ -76,9 +83,10 @@ struct ProduceCommand: ParsableCommand {
         let started = ContinuousClock.now
         var display = ProgressDisplay(
             unit: "rows", total: pair.sampleCount,
-            bytesPerUnit: Double(pair.sourceClasses * pair.predictions.dtype.size + 4))
+            bytesPerUnit: Double(pair.sourceClasses * pair.predictions.dtype.size + 4
+                + (featureFile.map { $0.width * $0.features.dtype.size } ?? 0)))
         let summary = try publisher.publish(
-            pair, shard: .init(run: RunIdentity(id: runID, model: model, dataset: dataset), index: shard, count: shards,
+            pair, features: featureFile, shard: .init(run: RunIdentity(id: runID, model: model, dataset: dataset), index: shard, count: shards,
                 eepAccuracy: eepAccuracy),
             check: RowCheck(sumTolerance: sumTolerance), rowsPerChunk: chunkRows, progress: { display.update($0) })
         let elapsed = ContinuousClock.now - started

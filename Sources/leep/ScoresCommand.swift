@@ -12,6 +12,9 @@ struct ScoresCommand: ParsableCommand {
     @Flag(help: "Keep reading and print records as they arrive.") var follow = false
     @Flag(help: "One JSON object per line (the latest record of each run).") var json = false
     @Option(help: "Only this data set.") var dataset: String?
+    @Option(help: ArgumentHelp(
+        "The score the leaderboard ranks by: leep, nce, logme, hscore or hscore_shrinkage.", valueName: "score"))
+    var rankBy: ScoreBoard.Ranking = .leep
     @Option(help: "Return once this many runs are final.") var waitCount: Int?
     @Option(help: "With --wait-count: give up (exit 1) after this many seconds.") var timeout: Double?
     @OptionGroup var kafka: KafkaOptions
@@ -37,7 +40,7 @@ struct ScoresCommand: ParsableCommand {
             let draw = { (board: ScoreBoard) in
                 let clock = Date().formatted(date: .omitted, time: .standard)
                 print("\u{1B}[H\u{1B}[2J" + "leep scores --follow  \(kafka.topics.scores)  \(board.summary(dataset: dataset))  \(clock)\n")
-                print(board.leaderboard(dataset: dataset))
+                print(board.leaderboard(dataset: dataset, rankedBy: rankBy))
                 fflush(nil)
             }
             if terminal { draw(board) }
@@ -71,7 +74,7 @@ struct ScoresCommand: ParsableCommand {
         if json {
             board.records(dataset: dataset).forEach(printLine)
         } else {
-            print(board.leaderboard(dataset: dataset))
+            print(board.leaderboard(dataset: dataset, rankedBy: rankBy))
         }
         if !reached, let waitCount {
             FileHandle.standardError.write(Data(
@@ -80,3 +83,5 @@ struct ScoresCommand: ParsableCommand {
         }
     }
 }
+
+extension ScoreBoard.Ranking: ExpressibleByArgument {}

@@ -61,6 +61,13 @@ public struct FeatureChunk: @unchecked Sendable {
         }
     }
 
+    /// Throws the first row with a NaN or infinite feature, named by its row in the data set.
+    public func checkFinite() throws(InvalidRow) {
+        if let bad = firstNonFinite() {
+            throw InvalidRow(row: firstRow + bad.row, problem: .featureNotFinite(column: bad.column, value: bad.value))
+        }
+    }
+
     /// The first value that is NaN or infinite, as (chunk-relative row, column, value).
     func firstNonFinite() -> (row: Int, column: Int, value: Double)? {
         func scan<Scalar: BinaryFloatingPoint>(_ source: UnsafeBufferPointer<Scalar>) -> (Int, Int, Double)? {

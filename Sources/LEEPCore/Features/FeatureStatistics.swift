@@ -65,10 +65,7 @@ public struct FeatureStatistics: Sendable, Equatable {
                     problem: .labelOutOfRange(label: Int64(label), targetClasses: targetClasses)))
             }
         }
-        if let bad = chunk.firstNonFinite() {
-            throw .row(InvalidRow(
-                row: chunk.firstRow + bad.row, problem: .featureNotFinite(column: bad.column, value: bad.value)))
-        }
+        do { try chunk.checkFinite() } catch { throw .row(error) }
     }
 
     /// Adds every row of `chunk`, or none of them: the chunk is validated first (`validate`),

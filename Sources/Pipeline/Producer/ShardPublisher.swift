@@ -4,8 +4,9 @@ import Logging
 import PredictionFiles
 import WireFormat
 
-/// `leep produce`: publishes one shard of a run — a predictions/labels file pair — as chunk
-/// frames, then the shard's manifest with where every chunk landed.
+/// `leep produce`: publishes one shard of a run — a predictions/labels file pair, and the
+/// source model's features when given — as chunk frames, then the shard's manifest with where
+/// every chunk landed.
 ///
 /// The files are validated completely before the first record is sent, so a bad file
 /// publishes nothing. Chunks are cut at fixed row boundaries (`rowsPerChunk`), so publishing
@@ -56,29 +57,36 @@ public struct ShardPublisher {
     }
 
     /// How `pair` is cut: rows per chunk so that a chunk frame stays within the message limit
-    /// (a header of at most a few KiB — names are short — plus 4 bytes of label and Z values a
-    /// row), at most `requestedRows`; and rows per send, whole chunks of about 32 MiB, so chunk
-    /// boundaries stay at multiples of the chunk size from row 0.
+    /// (a header of at most a few KiB — names are short — plus 4 bytes of label, Z values and D
+    /// features a row), at most `requestedRows`; and rows per send, whole chunks of about
+    /// 32 MiB, so chunk boundaries stay at multiples of the chunk size from row 0.
     public static func chunking(
-        of pair: PredictionPair, maxMessageBytes: Int, requestedRows: Int? = nil
+        of pair: PredictionPair, features: FeatureFile? = nil, maxMessageBytes: Int, requestedRows: Int? = nil
     ) -> (rowsPerChunk: Int, rowsPerBatch: Int) {
         let rowBytes = pair.sourceClasses * pair.predictions.dtype.size
+            + (features.map { $0.width * $0.features.dtype.size } ?? 0)
         let rows = min(requestedRows ?? Int.max, max(1, (maxMessageBytes - 4096) / (rowBytes + 4)))
         return (rows, rows * max(1, (32 << 20) / (rows * rowBytes)))
     }
 
-    /// Validates the pair, then publishes every chunk and the manifest; returns when all are
-    /// delivered. `progress` is called after each batch with the rows published so far.
+    /// Validates the pair (and the features, whose rows must be the pair's), then publishes
+    /// every chunk and the manifest; returns when all are delivered. `progress` is called after
+    /// each batch with the rows published so far.
     public func publish(
-        _ pair: PredictionPair, shard: Shard, check: RowCheck, rowsPerChunk requested: Int? = nil,
-        progress: (Int) -> Void = { _ in }
+        _ pair: PredictionPair, features: FeatureFile? = nil, shard: Shard, check: RowCheck,
+        rowsPerChunk requested: Int? = nil, progress: (Int) -> Void = { _ in }
     ) throws -> Summary {
         // Same rules as `leep score`, before anything leaves this machine.
         var validator = Validator(check: check, targetClasses: pair.targetClasses)
         try pair.forEachChunk(rowsPerChunk: pair.defaultRowsPerChunk, &validator)
+        if let features {
+            precondition(features.sampleCount == pair.sampleCount, "FeatureFile checks its rows against the labels")
+            try features.checkFinite()
+        }
 
-        let (rows, batchRows) = Self.chunking(of: pair, maxMessageBytes: maxMessageBytes, requestedRows: requested)
-        var encoder = ChunkEncoder(shard: shard, targetClasses: pair.targetClasses)
+        let (rows, batchRows) = Self.chunking(
+            of: pair, features: features, maxMessageBytes: maxMessageBytes, requestedRows: requested)
+        var encoder = ChunkEncoder(shard: shard, targetClasses: pair.targetClasses, features: features)
         var located: [LocatedChunk] = []
         var bytes = 0
         // Send in batches: one delivery wait per batch, while librdkafka pipelines within it.
@@ -95,7 +103,7 @@ public struct ShardPublisher {
             first = end
             progress(first)
         }
-        try publishManifest(located, pair: pair, shard: shard)
+        try publishManifest(located, pair: pair, featureWidth: features?.width ?? 0, shard: shard)
         logger.info("published shard", metadata: [
             "run": "\(shard.run.id)", "shard": "\(shard.index)/\(shard.count)", "rows": "\(pair.sampleCount)",
             "chunks": "\(located.count)",
@@ -103,7 +111,9 @@ public struct ShardPublisher {
         return Summary(rows: pair.sampleCount, chunks: located.count, bytes: bytes)
     }
 
-    private func publishManifest(_ located: [LocatedChunk], pair: PredictionPair, shard: Shard) throws {
+    private func publishManifest(
+        _ located: [LocatedChunk], pair: PredictionPair, featureWidth: Int, shard: Shard
+    ) throws {
         let perPart = max(1, (maxMessageBytes - 4096) / ManifestFrame.bytesPerChunk)
         let parts = stride(from: 0, to: max(located.count, 1), by: perPart).map { start in
             Array(located[start..<min(located.count, start + perPart)])
@@ -113,7 +123,7 @@ public struct ShardPublisher {
                 run: shard.run, shard: shard.index, shardCount: shard.count, sourceClasses: pair.sourceClasses,
                 targetClasses: pair.targetClasses, shardRows: UInt64(pair.sampleCount), totalChunks: UInt32(located.count),
                 partIndex: UInt32(index), partCount: UInt32(parts.count), chunks: chunks,
-                eepAccuracy: shard.eepAccuracy
+                eepAccuracy: shard.eepAccuracy, featureWidth: featureWidth
             ).encoded())
         }
         try producer.send(records)
@@ -130,20 +140,40 @@ private struct Validator: ChunkVisitor {
     }
 }
 
-/// Encodes each chunk it is shown as a frame.
+/// Encodes each chunk it is shown as a frame, with the same rows of the features if any.
 private struct ChunkEncoder: ChunkVisitor {
     let shard: ShardPublisher.Shard
     let targetClasses: Int
+    let features: FeatureFile?
     var frames: [(id: ChunkID, bytes: [UInt8])] = []
 
-    init(shard: ShardPublisher.Shard, targetClasses: Int) {
+    init(shard: ShardPublisher.Shard, targetClasses: Int, features: FeatureFile?) {
         self.shard = shard
         self.targetClasses = targetClasses
+        self.features = features
     }
 
     mutating func visit<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>) throws {
         let id = ChunkID(shard: shard.index, firstRow: UInt64(chunk.firstRow), rowCount: UInt32(chunk.rowCount))
+        let view = features.map { file in
+            FeatureRowsView(
+                width: file.width, type: ProbabilityType(file.features.dtype),
+                bytes: file.bytes(rows: chunk.firstRow..<(chunk.firstRow + chunk.rowCount)))
+        }
         frames.append((id, ChunkFrame.encode(
-            run: shard.run, shard: shard.index, shardCount: shard.count, targetClasses: targetClasses, rows: chunk)))
+            run: shard.run, shard: shard.index, shardCount: shard.count, targetClasses: targetClasses, rows: chunk,
+            features: view)))
+    }
+}
+
+extension ProbabilityType {
+    /// The wire's code for a floating-point .npy element type.
+    init(_ dtype: NumPyDType) {
+        switch dtype {
+        case .float16: self = .float16
+        case .float32: self = .float32
+        case .float64: self = .float64
+        default: preconditionFailure("feature and prediction files hold floats")
+        }
     }
 }

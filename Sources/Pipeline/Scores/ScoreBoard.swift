@@ -32,21 +32,46 @@ public struct ScoreBoard: Sendable {
         order.compactMap { latest[$0] }.filter { dataset == nil || $0.dataset == dataset }
     }
 
-    /// A leaderboard per data set: final runs ranked by LEEP, then the runs still going or
-    /// failed.
-    public func leaderboard(dataset: String? = nil) -> String {
+    /// The score a leaderboard ranks by (higher is better for each).
+    public enum Ranking: String, CaseIterable, Sendable {
+        case leep, nce, logme, hscore
+        case hscoreShrinkage = "hscore_shrinkage"
+
+        func value(of record: ScoreRecord) -> Double? {
+            switch self {
+            case .leep: record.leep
+            case .nce: record.nce
+            case .logme: record.logME
+            case .hscore: record.hScore
+            case .hscoreShrinkage: record.shrinkageHScore
+            }
+        }
+    }
+
+    /// A leaderboard per data set: final runs ranked by `ranking` (LEEP by default; runs
+    /// without that score last), then the runs still going or failed. LogME and the H-scores
+    /// get columns when a run of the data set sent features.
+    public func leaderboard(dataset: String? = nil, rankedBy ranking: Ranking = .leep) -> String {
         let records = records(dataset: dataset)
         let datasets = records.map(\.dataset).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         var lines: [String] = []
         for name in datasets {
             let runs = records.filter { $0.dataset == name }
-            let ranked = runs.filter { $0.status == .final }.sorted { ($0.leep ?? -.infinity) > ($1.leep ?? -.infinity) }
-            lines.append("data set \(name)")
+            let ranked = runs.filter { $0.status == .final }
+                .sorted { (ranking.value(of: $0) ?? -.infinity) > (ranking.value(of: $1) ?? -.infinity) }
+            let features = ranked.contains { $0.featureWidth != nil }
+            lines.append("data set \(name)" + (ranking == .leep ? "" : " (ranked by \(ranking.rawValue))"))
             lines.append(pad("rank", 4) + "  " + pad("model", 28, left: true) + pad("LEEP", 10) + pad("NCE", 10)
-                + pad("EEP acc", 9) + pad("n", 9) + pad("Z", 7) + pad("Y", 6) + "  run")
+                + pad("EEP acc", 9)
+                + (features ? pad("LogME", 10) + pad("H-score", 10) + pad("H shrunk", 10) + pad("D", 6) : "")
+                + pad("n", 9) + pad("Z", 7) + pad("Y", 6) + "  run")
             for (rank, record) in ranked.enumerated() {
                 lines.append(pad("\(rank + 1)", 4) + "  " + pad(record.model, 28, left: true)
                     + pad(format(record.leep), 10) + pad(format(record.nce), 10) + pad(format(record.eepAccuracy, digits: 3), 9)
+                    + (features
+                        ? pad(format(record.logME), 10) + pad(format(record.hScore), 10)
+                            + pad(format(record.shrinkageHScore), 10) + pad(record.featureWidth.map(String.init) ?? "", 6)
+                        : "")
                     + pad(record.n.map(String.init) ?? "", 9) + pad(record.sourceClasses.map(String.init) ?? "", 7)
                     + pad(record.targetClasses.map(String.init) ?? "", 6) + "  " + record.run)
             }
@@ -63,7 +88,10 @@ public struct ScoreBoard: Sendable {
     public func line(for record: ScoreRecord) -> String {
         let detail = record.status == .final
             ? "LEEP \(format(record.leep))  NCE \(format(record.nce))"
-                + (record.eepAccuracy.map { "  EEP accuracy " + String(format: "%.3f", $0) } ?? "") + "  n \(record.n ?? 0)"
+                + (record.eepAccuracy.map { "  EEP accuracy " + String(format: "%.3f", $0) } ?? "")
+                + (record.featureWidth == nil ? ""
+                    : "  LogME \(format(record.logME))  H-score \(format(record.hScore))  shrinkage H-score \(format(record.shrinkageHScore))")
+                + "  n \(record.n ?? 0)"
             : describe(record)
         return "\(record.status.rawValue) \(record.model) on \(record.dataset): \(detail)  (\(record.run))"
     }
