@@ -1,7 +1,9 @@
 import LEEPCore
 
-/// Kind 1: consecutive rows of one shard of a run — labels and softmax outputs — as a producer
-/// publishes them to the chunks topic.
+/// Kind 1: consecutive rows of one shard of a run — labels and softmax outputs, and the source
+/// model's penultimate-layer features when the producer sends them — as a producer publishes
+/// them to the chunks topic. A chunk with features is a version-2 frame; one without is written
+/// as version 1, byte-identical to older builds, so their workers still read feature-less runs.
 public struct ChunkFrame: Sendable {
     /// The run and the pair it scores.
     public let run: RunIdentity
@@ -17,27 +19,56 @@ public struct ChunkFrame: Sendable {
     public let labels: [Int32]
     /// θ, row-major, in the type it was published in.
     public let probabilities: ProbabilityValues
+    /// The rows' features, row-major, in the type they were published in; nil when the chunk
+    /// carries none (a version-1 frame).
+    public let features: FeatureRows?
 
-    /// θ as published: the element type is chosen by the producer.
+    /// θ (or features) as published: the element type is chosen by the producer.
     public enum ProbabilityValues: Sendable {
         case float16([Float16])
         case float32([Float])
         case float64([Double])
+
+        /// The element type, as the wire's `dtype` code names it.
+        public var type: ProbabilityType {
+            switch self {
+            case .float16: .float16
+            case .float32: .float32
+            case .float64: .float64
+            }
+        }
+
+        /// The number of values.
+        public var count: Int {
+            switch self {
+            case .float16(let values): values.count
+            case .float32(let values): values.count
+            case .float64(let values): values.count
+            }
+        }
     }
 
     /// Encodes rows straight from a view (for example of a memory-mapped file), without
-    /// building a `ChunkFrame` first.
+    /// building a `ChunkFrame` first: version 2 with `features` (exactly `chunk.rowCount` rows
+    /// of them), version 1 without.
     public static func encode<Scalar: ProbabilityScalar>(
-        run: RunIdentity, shard: UInt32, shardCount: UInt32, targetClasses: Int, rows chunk: PredictionChunk<Scalar>
+        run: RunIdentity, shard: UInt32, shardCount: UInt32, targetClasses: Int, rows chunk: PredictionChunk<Scalar>,
+        features: FeatureRowsView? = nil
     ) -> [UInt8] {
         let type: ProbabilityType = switch MemoryLayout<Scalar>.size {
         case 2: .float16
         case 4: .float32
         default: .float64
         }
+        if let features {
+            precondition(
+                features.bytes.count == chunk.rowCount * features.width * features.type.size,
+                "\(features.bytes.count) bytes of features do not make \(chunk.rowCount) rows of \(features.width) \(features.type.size)-byte values")
+        }
         var writer = ByteWriter(
-            kind: .chunk, capacity: 128 + run.id.utf8.count + run.model.utf8.count + run.dataset.utf8.count
-                + chunk.rowCount * 4 + chunk.probabilities.count * type.size)
+            kind: .chunk, version: features == nil ? 1 : 2,
+            capacity: 128 + run.id.utf8.count + run.model.utf8.count + run.dataset.utf8.count
+                + chunk.rowCount * 4 + chunk.probabilities.count * type.size + (features?.bytes.count ?? 0))
         writer.write(run)
         writer.write(shard)
         writer.write(shardCount)
@@ -46,16 +77,24 @@ public struct ChunkFrame: Sendable {
         writer.write(UInt32(chunk.sourceClasses))
         writer.write(UInt32(targetClasses))
         writer.write(type.rawValue)
+        if let features {
+            writer.write(UInt32(features.width))
+            writer.write(features.type.rawValue)
+        }
         writer.alignTo8()
-        // Labels and θ are copied as they lie in memory: the wire is little-endian, like every
-        // platform this runs on.
+        // Labels, θ and features are copied as they lie in memory: the wire is little-endian,
+        // like every platform this runs on.
         writer.write(raw: UnsafeRawBufferPointer(chunk.labels))
         writer.alignTo8()
         writer.write(raw: UnsafeRawBufferPointer(chunk.probabilities))
+        if let features {
+            writer.alignTo8()
+            writer.write(raw: features.bytes)
+        }
         return writer.bytes
     }
 
-    init(reading reader: inout ByteReader) throws(FrameError) {
+    init(reading reader: inout ByteReader, version: UInt8) throws(FrameError) {
         run = try reader.readRunIdentity()
         let shard = try reader.read(UInt32.self, "shard")
         shardCount = try reader.read(UInt32.self, "shard_count")
@@ -67,25 +106,56 @@ public struct ChunkFrame: Sendable {
         try ChunkID.check(firstRow: firstRow, rowCount: rowCount)
         id = ChunkID(shard: shard, firstRow: firstRow, rowCount: rowCount)
         (targetClasses, sourceClasses) = try reader.readShape(targetFirst: false)
-        let typeByte = try reader.read(UInt8.self, "dtype")
-        guard let type = ProbabilityType(rawValue: typeByte) else {
-            throw .invalidValue(field: "dtype", reason: "unknown code \(typeByte)")
+        let type = try reader.readType("dtype")
+        // Version 2: the features' width and type follow θ's type.
+        let featureLayout: (width: Int, type: ProbabilityType)? = if version >= 2 {
+            (try reader.readFeatureWidth(targetClasses: targetClasses, required: true), try reader.readType("feature_dtype"))
+        } else {
+            nil
         }
         try reader.skipPadding()
         labels = try reader.readArray(Int32.self, count: Int(rowCount), "labels")
         try reader.skipPadding()
-        let (values, overflow) = Int(rowCount).multipliedReportingOverflow(by: sourceClasses)
-        let byteCount = values.multipliedReportingOverflow(by: type.size)
-        guard !overflow, !byteCount.overflow, byteCount.partialValue == reader.remaining else {
+        // Without features θ ends the frame and must take exactly the bytes left; with them, it
+        // must leave room for them (their own check follows).
+        guard let byteCount = Self.byteCount(rows: rowCount, width: sourceClasses, type: type),
+              featureLayout == nil ? byteCount == reader.remaining : byteCount <= reader.remaining
+        else {
             throw .invalidValue(
                 field: "probabilities",
-                reason: "\(rowCount) rows × \(sourceClasses) classes × \(type.size) bytes do not match the \(reader.remaining) bytes left")
+                reason: "\(rowCount) rows × \(sourceClasses) classes × \(type.size) bytes \(featureLayout == nil ? "do not match" : "exceed") the \(reader.remaining) bytes left")
         }
-        let raw = try reader.readRaw(count: byteCount.partialValue, "probabilities")
-        probabilities = switch type {
-        case .float16: .float16(Self.copy(raw, as: Float16.self))
-        case .float32: .float32(Self.copy(raw, as: Float.self))
-        case .float64: .float64(Self.copy(raw, as: Double.self))
+        probabilities = Self.values(try reader.readRaw(count: byteCount, "probabilities"), type)
+        if let featureLayout {
+            try reader.skipPadding()
+            // The features end the frame: they must take exactly the bytes left.
+            guard let featureBytes = Self.byteCount(rows: rowCount, width: featureLayout.width, type: featureLayout.type),
+                  featureBytes == reader.remaining
+            else {
+                throw .invalidValue(
+                    field: "features",
+                    reason: "\(rowCount) rows × \(featureLayout.width) features × \(featureLayout.type.size) bytes do not match the \(reader.remaining) bytes left")
+            }
+            features = FeatureRows(
+                width: featureLayout.width, values: Self.values(try reader.readRaw(count: featureBytes, "features"), featureLayout.type))
+        } else {
+            features = nil
+        }
+    }
+
+    /// rows × width × the type's size, or nil when it overflows (a frame's claim, not checked yet).
+    private static func byteCount(rows: UInt32, width: Int, type: ProbabilityType) -> Int? {
+        let (values, overflow) = Int(rows).multipliedReportingOverflow(by: width)
+        let bytes = values.multipliedReportingOverflow(by: type.size)
+        return overflow || bytes.overflow ? nil : bytes.partialValue
+    }
+
+    /// The values of `type` in `raw`, copied.
+    private static func values(_ raw: UnsafeRawBufferPointer, _ type: ProbabilityType) -> ProbabilityValues {
+        switch type {
+        case .float16: .float16(copy(raw, as: Float16.self))
+        case .float32: .float32(copy(raw, as: Float.self))
+        case .float64: .float64(copy(raw, as: Double.self))
         }
     }
 
@@ -121,5 +191,57 @@ public struct ChunkFrame: Sendable {
                     probabilities: theta, labels: labels, sourceClasses: sourceClasses, firstRow: Int(id.firstRow)))
             }
         }
+    }
+}
+
+/// A chunk's features, as decoded: one row of `width` values per row of the chunk, row-major
+/// (C order), in the type the producer published them in — the source model's penultimate-layer
+/// activations, from which workers accumulate the statistics of LogME and the H-score.
+public struct FeatureRows: Sendable {
+    /// D, the number of features a row (at least 1).
+    public let width: Int
+    /// rows × `width` values, row-major.
+    public let values: ChunkFrame.ProbabilityValues
+
+    /// Creates features of `width` values a row; `values.count` must be a multiple of `width`.
+    public init(width: Int, values: ChunkFrame.ProbabilityValues) {
+        precondition(width >= 1, "a feature row has at least one value")
+        precondition(values.count % width == 0, "\(values.count) feature values do not make rows of \(width)")
+        self.width = width
+        self.values = values
+    }
+
+    /// The number of rows.
+    public var rowCount: Int { values.count / width }
+
+    /// Shows the values to `body` as a `FeatureRowsView`, for instance to encode them again.
+    public func withView<Result>(_ body: (FeatureRowsView) throws -> Result) rethrows -> Result {
+        switch values {
+        case .float16(let values): try values.withUnsafeBytes { try body(FeatureRowsView(width: width, type: .float16, bytes: $0)) }
+        case .float32(let values): try values.withUnsafeBytes { try body(FeatureRowsView(width: width, type: .float32, bytes: $0)) }
+        case .float64(let values): try values.withUnsafeBytes { try body(FeatureRowsView(width: width, type: .float64, bytes: $0)) }
+        }
+    }
+}
+
+/// Features as they lie in memory — for example a memory-mapped .npy file of n×D activations —
+/// for `ChunkFrame.encode` to copy straight into a frame: `bytes` holds exactly the chunk's rows
+/// × `width` values of `type`, row-major, in the platform's (little-endian) byte order. Valid
+/// only as long as the memory it points to.
+public struct FeatureRowsView {
+    /// D, the number of features a row (at least 1).
+    public let width: Int
+    /// The element type (the same codes as θ's `dtype`).
+    public let type: ProbabilityType
+    /// The values' bytes: rows × `width` × `type.size` of them.
+    public let bytes: UnsafeRawBufferPointer
+
+    /// Creates a view; `bytes` must hold whole rows of `width` values of `type`.
+    public init(width: Int, type: ProbabilityType, bytes: UnsafeRawBufferPointer) {
+        precondition(width >= 1, "a feature row has at least one value")
+        precondition(bytes.count % (width * type.size) == 0, "\(bytes.count) bytes do not make rows of \(width) \(type.size)-byte values")
+        self.width = width
+        self.type = type
+        self.bytes = bytes
     }
 }

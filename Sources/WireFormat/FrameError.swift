@@ -14,7 +14,7 @@ public enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .badMagic: "bad magic: not a leepstream frame"
-        case .unsupportedVersion(let version): "unsupported frame version \(version) (this build reads version 1, and 2 for partial frames)"
+        case .unsupportedVersion(let version): "unsupported frame version \(version) (this build reads versions 1 to 2 of chunk and manifest frames, 1 to 3 of partial frames, 1 of the other kinds)"
         case .unknownKind(let kind): "unknown frame kind \(kind)"
         case .truncated(let field, let needed, let available):
             "truncated at \(field): needs \(needed) bytes, \(available) left"

@@ -4,18 +4,44 @@
 /// two reserved zero bytes. All integers and floats are little-endian; strings are a u16 byte
 /// length followed by UTF-8. Arrays of numbers start at an 8-byte boundary of the frame.
 public enum WireFormat {
-    /// The newest frame version this build writes: 2 for partial frames (which since then carry
-    /// the run's model and data-set names), 1 for every other kind.
-    public static let version: UInt8 = 2
+    /// The newest frame version of any kind this build reads or writes: 3, the partial's.
+    public static let version: UInt8 = 3
 
-    /// The version this build writes frames of `kind` in. It also reads partial frames of
-    /// version 1, from workers of older builds.
-    public static func version(of kind: FrameKind) -> UInt8 { kind == .partial ? 2 : 1 }
+    /// The newest version of `kind` this build reads and writes; it reads every version from 1
+    /// up to it, so that frames of older builds still read. Chunk and manifest frames are version
+    /// 2 when they carry features and still version 1 otherwise (byte-identical to older builds,
+    /// so older workers and aggregators read feature-less runs); partials are always written as
+    /// version 3 (a partial's version 2 added the run's names, version 3 the feature statistics).
+    public static func version(of kind: FrameKind) -> UInt8 {
+        switch kind {
+        case .chunk, .manifest: 2
+        case .partial: 3
+        default: 1
+        }
+    }
     /// The four magic bytes, "LPST".
     public static let magic: [UInt8] = Array("LPST".utf8)
     /// The largest Y×Z a frame may declare: 2^26 cells (Z = 21,843 with Y up to 3,072). It
     /// bounds what a worker or aggregator allocates for one run, whatever a record claims.
     public static let maxCells = 1 << 26
+    /// The largest feature width D a frame may declare: 8,192, twice the widest penultimate
+    /// layers expected (~4,096). It keeps D·(D+1)/2 and Y·D far from overflowing an `Int`.
+    public static let maxFeatureWidth = 1 << 13
+    /// The largest number of feature statistics, `featureValueCount(targetClasses:featureWidth:)`,
+    /// a frame may imply: 2^27 (1 GiB of float64; D = 4,096 with Y up to about 30,000). Like
+    /// `maxCells`, it bounds what a worker or aggregator allocates for one run.
+    public static let maxFeatureValues = 1 << 27
+
+    /// L, the length of the flat float64 vector of feature statistics that section 1 of a
+    /// partial frame carries for Y target classes and D features. LEEPCore lays it out as
+    /// class counts [Y], mean [D], M2's upper triangle packed row by row [D·(D+1)/2], V3 [D],
+    /// M4 [1], class means [Y·D] (row-major by class): L = Y + D + D·(D+1)/2 + D + 1 + Y·D.
+    /// The wire only needs the length; docs/wire-format.md, "Feature statistics".
+    public static func featureValueCount(targetClasses: Int, featureWidth: Int) -> Int {
+        precondition(targetClasses >= 0 && featureWidth >= 0, "class and feature counts are not negative")
+        let (y, d) = (targetClasses, featureWidth)
+        return y + d + d * (d + 1) / 2 + d + 1 + y * d
+    }
 }
 
 /// The kind byte of a frame.
@@ -42,8 +68,8 @@ public enum Frame: Sendable {
         let (kind, version) = try readHeader(&reader)
         let frame: Frame
         switch kind {
-        case .chunk: frame = .chunk(try ChunkFrame(reading: &reader))
-        case .manifest: frame = .manifest(try ManifestFrame(reading: &reader))
+        case .chunk: frame = .chunk(try ChunkFrame(reading: &reader, version: version))
+        case .manifest: frame = .manifest(try ManifestFrame(reading: &reader, version: version))
         case .partial: frame = .partial(try PartialFrame(reading: &reader, version: version))
         case .task: frame = .task(try TaskFrame(reading: &reader))
         case .conditional: frame = .conditional(try ConditionalFrame(reading: &reader))
@@ -105,9 +131,7 @@ public enum Frame: Sendable {
         guard (1...WireFormat.version).contains(version) else { throw .unsupportedVersion(version) }
         let kindByte = try reader.read(UInt8.self, "kind")
         guard let kind = FrameKind(rawValue: kindByte) else { throw .unknownKind(kindByte) }
-        guard version == WireFormat.version(of: kind) || (kind == .partial && version == 1) else {
-            throw .unsupportedVersion(version)
-        }
+        guard version <= WireFormat.version(of: kind) else { throw .unsupportedVersion(version) }
         guard try reader.read(UInt16.self, "reserved") == 0 else {
             throw .invalidValue(field: "reserved", reason: "must be 0")
         }
@@ -116,11 +140,11 @@ public enum Frame: Sendable {
 }
 
 extension ByteWriter {
-    /// Starts a frame of `kind`.
-    init(kind: FrameKind, capacity: Int = 256) {
+    /// Starts a frame of `kind`, of `version` (by default the kind's newest).
+    init(kind: FrameKind, version: UInt8? = nil, capacity: Int = 256) {
         self.init(capacity: capacity)
         for byte in WireFormat.magic { write(byte) }
-        write(WireFormat.version(of: kind))
+        write(version ?? WireFormat.version(of: kind))
         write(kind.rawValue)
         write(UInt16(0))
     }
@@ -184,6 +208,34 @@ extension ByteReader {
     mutating func readRunIdentity() throws(FrameError) -> RunIdentity {
         let id = try readRunID()
         return RunIdentity(id: id, model: try readString("model"), dataset: try readString("dataset"))
+    }
+
+    /// Reads an element-type code (`dtype`, `feature_dtype`): 1 = f16, 2 = f32, 3 = f64.
+    mutating func readType(_ field: StaticString) throws(FrameError) -> ProbabilityType {
+        let code = try read(UInt8.self, field)
+        guard let type = ProbabilityType(rawValue: code) else { throw .invalidValue(field: "\(field)", reason: "unknown code \(code)") }
+        return type
+    }
+
+    /// Reads `feature_width`, D: at least 1 where the frame's version implies features
+    /// (`required`), else 0 for none; at most `WireFormat.maxFeatureWidth`, and with `targetClasses`
+    /// no more than `WireFormat.maxFeatureValues` statistics (what a worker or aggregator
+    /// allocates for the run's features, whatever a record claims).
+    mutating func readFeatureWidth(targetClasses: Int, required: Bool) throws(FrameError) -> Int {
+        let width = Int(try read(UInt32.self, "feature_width"))
+        guard width > 0 || !required else { throw .invalidValue(field: "feature_width", reason: "must be at least 1") }
+        guard width <= WireFormat.maxFeatureWidth else {
+            throw .invalidValue(field: "feature_width", reason: "\(width) exceeds the limit of \(WireFormat.maxFeatureWidth)")
+        }
+        if width > 0 {
+            let values = WireFormat.featureValueCount(targetClasses: targetClasses, featureWidth: width)
+            guard values <= WireFormat.maxFeatureValues else {
+                throw .invalidValue(
+                    field: "feature_width",
+                    reason: "\(width) features and \(targetClasses) target classes make \(values) statistics, beyond the limit of \(WireFormat.maxFeatureValues)")
+            }
+        }
+        return width
     }
 
     /// Reads a positive u32 class count.

@@ -1,6 +1,7 @@
 /// Kind 2: a shard's list of chunks and where each landed, published once the shard's chunks
 /// are all delivered. Long lists are split into parts; the shard's manifest is complete when
-/// all `partCount` parts are in.
+/// all `partCount` parts are in. A manifest of a run with features is a version-2 frame (it
+/// carries the feature width); one without is written as version 1, as older builds wrote it.
 public struct ManifestFrame: Sendable, Equatable {
     /// The run and the pair it scores.
     public let run: RunIdentity
@@ -25,6 +26,8 @@ public struct ManifestFrame: Sendable, Equatable {
     /// The producer asks for EEP accuracy: pass 2 then computes Y dot products a sample instead
     /// of the one LEEP needs. A run computes it when any of its manifests asks.
     public let eepAccuracy: Bool
+    /// D, the number of features a row the run's chunks carry; 0 when they carry none.
+    public let featureWidth: Int
 
     /// Bit 0 of the `flags` byte: `eepAccuracy`. The other bits are reserved and must be 0.
     static let eepAccuracyFlag: UInt8 = 1
@@ -33,8 +36,9 @@ public struct ManifestFrame: Sendable, Equatable {
     public init(
         run: RunIdentity, shard: UInt32, shardCount: UInt32, sourceClasses: Int, targetClasses: Int,
         shardRows: UInt64, totalChunks: UInt32, partIndex: UInt32, partCount: UInt32, chunks: [LocatedChunk],
-        eepAccuracy: Bool = false
+        eepAccuracy: Bool = false, featureWidth: Int = 0
     ) {
+        precondition(featureWidth >= 0, "a feature width is not negative")
         self.run = run
         self.shard = shard
         self.shardCount = shardCount
@@ -46,11 +50,12 @@ public struct ManifestFrame: Sendable, Equatable {
         self.partCount = partCount
         self.chunks = chunks
         self.eepAccuracy = eepAccuracy
+        self.featureWidth = featureWidth
     }
 
     /// The bytes on the wire.
     public func encoded() -> [UInt8] {
-        var writer = ByteWriter(kind: .manifest, capacity: 96 + chunks.count * 28)
+        var writer = ByteWriter(kind: .manifest, version: featureWidth > 0 ? 2 : 1, capacity: 96 + chunks.count * 28)
         writer.write(run)
         writer.write(shard)
         writer.write(shardCount)
@@ -61,6 +66,7 @@ public struct ManifestFrame: Sendable, Equatable {
         writer.write(partIndex)
         writer.write(partCount)
         writer.write(eepAccuracy ? Self.eepAccuracyFlag : 0)
+        if featureWidth > 0 { writer.write(UInt32(featureWidth)) }
         writer.write(UInt32(chunks.count))
         for chunk in chunks {
             writer.write(chunk.id.firstRow)
@@ -73,7 +79,7 @@ public struct ManifestFrame: Sendable, Equatable {
     /// Bytes per listed chunk on the wire.
     public static let bytesPerChunk = 24
 
-    init(reading reader: inout ByteReader) throws(FrameError) {
+    init(reading reader: inout ByteReader, version: UInt8) throws(FrameError) {
         run = try reader.readRunIdentity()
         shard = try reader.read(UInt32.self, "shard")
         shardCount = try reader.read(UInt32.self, "shard_count")
@@ -93,6 +99,7 @@ public struct ManifestFrame: Sendable, Equatable {
             throw .invalidValue(field: "flags", reason: "reserved bits set in \(flags)")
         }
         eepAccuracy = flags & Self.eepAccuracyFlag != 0
+        featureWidth = version >= 2 ? try reader.readFeatureWidth(targetClasses: targetClasses, required: true) : 0
         let count = try reader.readCount("chunk_count", elementSize: Self.bytesPerChunk)
         var chunks: [LocatedChunk] = []
         chunks.reserveCapacity(count)

@@ -39,6 +39,13 @@ public struct MatrixPart: Sendable, Equatable {
     }
 
     init(reading reader: inout ByteReader, totalCells: Int) throws(FrameError) {
+        try self.init(reading: &reader)
+        try check(totalCells: totalCells)
+    }
+
+    /// Reads the four fields, checking the index only: a version-3 partial learns how many
+    /// cells its part's section has from the `section` byte that follows.
+    init(reading reader: inout ByteReader) throws(FrameError) {
         partIndex = try reader.read(UInt32.self, "part_index")
         partCount = try reader.read(UInt32.self, "part_count")
         guard partIndex < partCount else {
@@ -46,9 +53,14 @@ public struct MatrixPart: Sendable, Equatable {
         }
         cellStart = Int(try reader.read(UInt32.self, "cell_start"))
         cellCount = Int(try reader.read(UInt32.self, "cell_count"))
+    }
+
+    /// Fails unless the part's cells lie within the `totalCells` of its matrix (`whole` names it
+    /// in the reason).
+    func check(totalCells: Int, whole: String = "of the matrix") throws(FrameError) {
         guard cellStart + cellCount <= totalCells else {
             throw .invalidValue(
-                field: "cell_count", reason: "cells \(cellStart)..<\(cellStart + cellCount) exceed the \(totalCells) of the matrix")
+                field: "cell_count", reason: "cells \(cellStart)..<\(cellStart + cellCount) exceed the \(totalCells) \(whole)")
         }
     }
 }

@@ -1,8 +1,11 @@
 /// Kind 3: one part of a worker's pass-1 partial sums for a run — the joint sums and NCE counts
-/// of exactly the chunks it lists. Every part lists all the partial's chunks, so the aggregator
-/// can tell a partial's coverage from any of its parts. Version 2 (this build's) carries the
-/// run's model and data-set names, from its chunks, so that a run the aggregator knows only
-/// from partials is reported under its names; version 1 frames read with empty names.
+/// of exactly the chunks it lists, and, for a run with features, their feature statistics.
+/// Every part lists all the partial's chunks, so the aggregator can tell a partial's coverage
+/// from any of its parts. Version 2 carries the run's model and data-set names, from its chunks,
+/// so that a run the aggregator knows only from partials is reported under its names (version-1
+/// frames read with empty names). Version 3 (this build's) adds the feature width and a
+/// `section` to each part: the joint cells (section 0) or the feature statistics (section 1);
+/// versions 1 and 2 read as feature-less, section-0 parts.
 public struct PartialFrame: Sendable, Equatable {
     /// The run id.
     public let run: String
@@ -16,40 +19,92 @@ public struct PartialFrame: Sendable, Equatable {
     public let targetClasses: Int
     /// Z.
     public let sourceClasses: Int
+    /// D, the features a row of the run's chunks; 0 when the run has none (and in frames of
+    /// versions 1 and 2).
+    public let featureWidth: Int
     /// The samples the whole partial covers.
     public let sampleCount: UInt64
     /// The chunks the whole partial covers.
     public let chunks: [ChunkID]
-    /// Which cells this part carries.
+    /// This part: `partIndex` and `partCount` number all parts of the partial, both sections
+    /// together; `cellStart` and `cellCount` are a range within this part's `section`.
     public let part: MatrixPart
-    /// n·P(y, z) sums for the part's cells.
+    /// What the part carries.
+    public let section: Section
+    /// n·P(y, z) sums for the part's cells (section 0; empty in a section-1 part).
     public let jointSums: [Double]
-    /// NCE's argmax counts for the part's cells.
+    /// NCE's argmax counts for the part's cells (section 0; empty in a section-1 part).
     public let argmaxCounts: [Int64]
+    /// The part's range of the feature statistics (section 1; empty in a section-0 part): the
+    /// flat vector of `WireFormat.featureValueCount(targetClasses:featureWidth:)` values that
+    /// LEEPCore lays out.
+    public let featureValues: [Double]
 
-    /// Creates a part.
+    /// What a part of a partial carries: the `section` byte of a version-3 frame.
+    public enum Section: UInt8, Sendable {
+        /// The Y×Z joint cells: a float64 sum and an int64 argmax count each.
+        case joint = 0
+        /// The feature statistics: float64 values of the flat vector of
+        /// `WireFormat.featureValueCount(targetClasses:featureWidth:)`.
+        case featureStatistics = 1
+    }
+
+    /// Creates a part of the joint cells (section 0); `featureWidth` is the run's D (0: none).
     public init(
-        run: RunIdentity, partialID: UInt64, targetClasses: Int, sourceClasses: Int, sampleCount: UInt64,
-        chunks: [ChunkID], part: MatrixPart, jointSums: [Double], argmaxCounts: [Int64]
+        run: RunIdentity, partialID: UInt64, targetClasses: Int, sourceClasses: Int, featureWidth: Int = 0,
+        sampleCount: UInt64, chunks: [ChunkID], part: MatrixPart, jointSums: [Double], argmaxCounts: [Int64]
     ) {
         precondition(jointSums.count == part.cellCount && argmaxCounts.count == part.cellCount)
+        self.init(
+            run: run, partialID: partialID, targetClasses: targetClasses, sourceClasses: sourceClasses,
+            featureWidth: featureWidth, sampleCount: sampleCount, chunks: chunks, part: part, section: .joint,
+            jointSums: jointSums, argmaxCounts: argmaxCounts, featureValues: [])
+    }
+
+    /// Creates a part of the feature statistics (section 1) of a run with `featureWidth` ≥ 1
+    /// features a row.
+    public init(
+        run: RunIdentity, partialID: UInt64, targetClasses: Int, sourceClasses: Int, featureWidth: Int,
+        sampleCount: UInt64, chunks: [ChunkID], part: MatrixPart, featureValues: [Double]
+    ) {
+        precondition(featureWidth >= 1, "feature statistics need a feature width of at least 1")
+        precondition(featureValues.count == part.cellCount)
+        self.init(
+            run: run, partialID: partialID, targetClasses: targetClasses, sourceClasses: sourceClasses,
+            featureWidth: featureWidth, sampleCount: sampleCount, chunks: chunks, part: part, section: .featureStatistics,
+            jointSums: [], argmaxCounts: [], featureValues: featureValues)
+    }
+
+    private init(
+        run: RunIdentity, partialID: UInt64, targetClasses: Int, sourceClasses: Int, featureWidth: Int,
+        sampleCount: UInt64, chunks: [ChunkID], part: MatrixPart, section: Section, jointSums: [Double],
+        argmaxCounts: [Int64], featureValues: [Double]
+    ) {
+        precondition(featureWidth >= 0, "a feature width is not negative")
         self.run = run.id
         self.model = run.model
         self.dataset = run.dataset
         self.partialID = partialID
         self.targetClasses = targetClasses
         self.sourceClasses = sourceClasses
+        self.featureWidth = featureWidth
         self.sampleCount = sampleCount
         self.chunks = chunks
         self.part = part
+        self.section = section
         self.jointSums = jointSums
         self.argmaxCounts = argmaxCounts
+        self.featureValues = featureValues
     }
 
-    /// Bytes per cell on the wire: a float64 sum and an int64 count.
+    /// Bytes per joint cell on the wire: a float64 sum and an int64 count.
     public static let bytesPerCell = 16
+    /// Bytes per feature statistic on the wire: a float64.
+    public static let bytesPerFeatureValue = 8
     /// Bytes per listed chunk on the wire.
     public static let bytesPerChunk = 16
+    /// Bytes of every part's message kept for the header, the fixed fields and the strings.
+    public static let headroomBytes = 4096
 
     /// The id of a partial covering `chunks` of `run`: the same set gives the same id anywhere.
     public static func id(run: String, chunks: [ChunkID]) -> UInt64 {
@@ -59,23 +114,75 @@ public struct PartialFrame: Sendable, Equatable {
         return hasher.value
     }
 
-    /// The bytes on the wire.
+    /// A whole partial as frames, each within `messageLimit` bytes: the Y×Z joint cells
+    /// (`jointSums`, `argmaxCounts`, Y·Z each) in section-0 parts, then, when `featureWidth` ≥ 1,
+    /// the feature statistics (`featureValues`, exactly
+    /// `WireFormat.featureValueCount(targetClasses:featureWidth:)` of them; empty when
+    /// `featureWidth` is 0) in section-1 parts.
+    ///
+    /// Every part has a payload budget of `messageLimit` − 4,096 − 16·C bytes (C listed chunks;
+    /// at least one joint cell), so that 16-byte joint cells and 8-byte feature values are cut
+    /// the way `MatrixPart.split` cuts a matrix. Each present section has at least one part and
+    /// no part mixes sections; the parts are numbered 0..<total over both sections.
+    public static func parts(
+        run: RunIdentity, partialID: UInt64, targetClasses: Int, sourceClasses: Int, sampleCount: UInt64,
+        chunks: [ChunkID], jointSums: [Double], argmaxCounts: [Int64], featureWidth: Int, featureValues: [Double],
+        messageLimit: Int
+    ) -> [PartialFrame] {
+        let cells = targetClasses * sourceClasses
+        precondition(jointSums.count == cells && argmaxCounts.count == cells, "the joint sums and counts are Y·Z cells each")
+        precondition(featureWidth >= 0, "a feature width is not negative")
+        let statistics = featureWidth > 0 ? WireFormat.featureValueCount(targetClasses: targetClasses, featureWidth: featureWidth) : 0
+        precondition(
+            featureValues.count == statistics,
+            "\(featureValues.count) feature values, but \(featureWidth) features and \(targetClasses) target classes make \(statistics)")
+        let budget = max(bytesPerCell, messageLimit - headroomBytes - chunks.count * bytesPerChunk)
+        let jointParts = MatrixPart.split(cells: cells, bytesPerCell: bytesPerCell, maxPayloadBytes: budget)
+        let featureParts = featureWidth > 0
+            ? MatrixPart.split(cells: statistics, bytesPerCell: bytesPerFeatureValue, maxPayloadBytes: budget) : []
+        let total = UInt32(jointParts.count + featureParts.count)
+        // Renumbered over both sections: the partial is complete when `total` indices are in.
+        func numbered(_ part: MatrixPart, from first: Int) -> MatrixPart {
+            MatrixPart(
+                partIndex: UInt32(first) + part.partIndex, partCount: total, cellStart: part.cellStart, cellCount: part.cellCount)
+        }
+        let joint = jointParts.map { part in
+            let range = part.cellStart..<(part.cellStart + part.cellCount)
+            return PartialFrame(
+                run: run, partialID: partialID, targetClasses: targetClasses, sourceClasses: sourceClasses,
+                featureWidth: featureWidth, sampleCount: sampleCount, chunks: chunks, part: numbered(part, from: 0),
+                jointSums: Array(jointSums[range]), argmaxCounts: Array(argmaxCounts[range]))
+        }
+        let features = featureParts.map { part in
+            PartialFrame(
+                run: run, partialID: partialID, targetClasses: targetClasses, sourceClasses: sourceClasses,
+                featureWidth: featureWidth, sampleCount: sampleCount, chunks: chunks,
+                part: numbered(part, from: jointParts.count),
+                featureValues: Array(featureValues[part.cellStart..<(part.cellStart + part.cellCount)]))
+        }
+        return joint + features
+    }
+
+    /// The bytes on the wire: always version 3.
     public func encoded() -> [UInt8] {
         var writer = ByteWriter(
             kind: .partial,
             capacity: 96 + run.utf8.count + model.utf8.count + dataset.utf8.count + chunks.count * Self.bytesPerChunk
-                + part.cellCount * Self.bytesPerCell)
+                + jointSums.count * Self.bytesPerCell + featureValues.count * Self.bytesPerFeatureValue)
         writer.write(RunIdentity(id: run, model: model, dataset: dataset))
         writer.write(partialID)
         writer.write(UInt32(targetClasses))
         writer.write(UInt32(sourceClasses))
+        writer.write(UInt32(featureWidth))
         writer.write(sampleCount)
         writer.write(UInt32(chunks.count))
         for chunk in chunks { writer.write(chunk) }
         part.write(to: &writer)
+        writer.write(section.rawValue)
         writer.alignTo8()
         for sum in jointSums { writer.write(sum) }
         for count in argmaxCounts { writer.write(count) }
+        for value in featureValues { writer.write(value) }
         return writer.bytes
     }
 
@@ -91,6 +198,7 @@ public struct PartialFrame: Sendable, Equatable {
         }
         partialID = try reader.read(UInt64.self, "partial_id")
         (targetClasses, sourceClasses) = try reader.readShape(targetFirst: true)
+        featureWidth = version >= 3 ? try reader.readFeatureWidth(targetClasses: targetClasses, required: false) : 0
         sampleCount = try reader.readCount64("sample_count")
         let chunkCount = try reader.readCount("chunk_count", elementSize: Self.bytesPerChunk)
         var chunks: [ChunkID] = []
@@ -99,13 +207,40 @@ public struct PartialFrame: Sendable, Equatable {
         guard partialID == Self.id(run: run, chunks: chunks) else {
             throw .invalidValue(field: "partial_id", reason: "does not match the run and chunks")
         }
-        part = try MatrixPart(reading: &reader, totalCells: targetClasses * sourceClasses)
-        try reader.skipPadding()
-        guard reader.remaining == part.cellCount * Self.bytesPerCell else {
-            throw .invalidValue(
-                field: "cells", reason: "\(part.cellCount) cells need \(part.cellCount * Self.bytesPerCell) bytes, \(reader.remaining) left")
+        part = try MatrixPart(reading: &reader)
+        if version >= 3 {
+            let code = try reader.read(UInt8.self, "section")
+            guard let section = Section(rawValue: code) else { throw .invalidValue(field: "section", reason: "unknown section \(code)") }
+            guard section == .joint || featureWidth > 0 else {
+                throw .invalidValue(field: "section", reason: "feature statistics in a partial with feature_width 0")
+            }
+            self.section = section
+        } else {
+            section = .joint
         }
-        jointSums = try reader.readDoubles(count: part.cellCount, "joint_sums")
-        argmaxCounts = try reader.readArray(Int64.self, count: part.cellCount, "argmax_counts")
+        let count = part.cellCount
+        switch section {
+        case .joint:
+            try part.check(totalCells: targetClasses * sourceClasses)
+            try reader.skipPadding()
+            guard reader.remaining == count * Self.bytesPerCell else {
+                throw .invalidValue(field: "cells", reason: "\(count) cells need \(count * Self.bytesPerCell) bytes, \(reader.remaining) left")
+            }
+            jointSums = try reader.readDoubles(count: count, "joint_sums")
+            argmaxCounts = try reader.readArray(Int64.self, count: count, "argmax_counts")
+            featureValues = []
+        case .featureStatistics:
+            try part.check(
+                totalCells: WireFormat.featureValueCount(targetClasses: targetClasses, featureWidth: featureWidth),
+                whole: "feature statistics")
+            try reader.skipPadding()
+            guard reader.remaining == count * Self.bytesPerFeatureValue else {
+                throw .invalidValue(
+                    field: "feature_values",
+                    reason: "\(count) values need \(count * Self.bytesPerFeatureValue) bytes, \(reader.remaining) left")
+            }
+            featureValues = try reader.readDoubles(count: count, "feature_values")
+            (jointSums, argmaxCounts) = ([], [])
+        }
     }
 }

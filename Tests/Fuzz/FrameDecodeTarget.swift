@@ -10,11 +10,14 @@ enum FrameDecodeTarget {
         guard let frame = try? Frame.decode(bytes) else { return }
         checkBounds(frame)
         let again = encoded(frame)
-        if case .partial(let partial) = frame, bytes[4] == 1 {
-            // A version-1 partial (an older worker's) is written back as version 2 with empty
-            // names, which must read back to the same fields (compared encoded: NaN ≠ NaN).
+        if case .partial(let partial) = frame, bytes[4] < 3 {
+            // A partial of version 1 or 2 (an older worker's) is written back as version 3
+            // without features (and, from version 1, with empty names), which must read back to
+            // the same fields (compared encoded: NaN ≠ NaN).
             let upgraded = try? Frame.decode(again)
-            require(partial.model.isEmpty && partial.dataset.isEmpty && upgraded.map(encoded) == again, "a version-1 partial does not upgrade")
+            require(partial.featureWidth == 0 && partial.section == .joint && upgraded.map(encoded) == again,
+                    "an older partial does not upgrade")
+            require(bytes[4] == 2 || (partial.model.isEmpty && partial.dataset.isEmpty), "a version-1 partial has names")
         } else {
             require(again.elementsEqual(bytes), "a decoded \(frame.kindName) frame does not encode back to its bytes")
         }
@@ -25,9 +28,24 @@ enum FrameDecodeTarget {
         case .chunk(let chunk):
             require(chunk.targetClasses * chunk.sourceClasses <= WireFormat.maxCells, "chunk: Y×Z above maxCells")
             require(chunk.labels.count == Int(chunk.id.rowCount), "chunk: labels do not match row_count")
+            if let features = chunk.features {
+                require(features.rowCount == Int(chunk.id.rowCount), "chunk: feature rows do not match row_count")
+                requireFeatureBounds(width: features.width, targetClasses: chunk.targetClasses, "chunk")
+            }
         case .partial(let partial):
             require(partial.targetClasses * partial.sourceClasses <= WireFormat.maxCells, "partial: Y×Z above maxCells")
-            require(partial.part.cellStart + partial.part.cellCount <= partial.targetClasses * partial.sourceClasses, "partial: cells past Y×Z")
+            switch partial.section {
+            case .joint:
+                require(partial.part.cellStart + partial.part.cellCount <= partial.targetClasses * partial.sourceClasses, "partial: cells past Y×Z")
+                require(partial.featureValues.isEmpty, "partial: feature values in a joint part")
+            case .featureStatistics:
+                requireFeatureBounds(width: partial.featureWidth, targetClasses: partial.targetClasses, "partial")
+                require(
+                    partial.part.cellStart + partial.part.cellCount
+                        <= WireFormat.featureValueCount(targetClasses: partial.targetClasses, featureWidth: partial.featureWidth),
+                    "partial: values past L")
+                require(partial.jointSums.isEmpty && partial.argmaxCounts.isEmpty, "partial: joint cells in a feature part")
+            }
             require(partial.partialID == PartialFrame.id(run: partial.run, chunks: partial.chunks), "partial: id not checked")
         case .conditional(let conditional):
             require(conditional.targetClasses * conditional.sourceClasses <= WireFormat.maxCells, "conditional: Y×Z above maxCells")
@@ -36,6 +54,9 @@ enum FrameDecodeTarget {
         case .manifest(let manifest):
             require(manifest.shard < manifest.shardCount && manifest.partIndex < manifest.partCount, "manifest: index not below count")
             require(manifest.chunks.allSatisfy { $0.id.shard == manifest.shard && $0.id.rowCount > 0 }, "manifest: entry of another shard")
+            if manifest.featureWidth > 0 {
+                requireFeatureBounds(width: manifest.featureWidth, targetClasses: manifest.targetClasses, "manifest")
+            }
         case .task(let task):
             require(task.taskID == TaskFrame.id(run: task.run, pass: task.pass, chunks: task.chunks.map(\.id)), "task: id not checked")
             require(!task.pass.isPass2 || !task.conditional.isEmpty, "task: pass 2 without its conditional")
@@ -45,6 +66,14 @@ enum FrameDecodeTarget {
             break
         }
         require(frame.run.map { !$0.isEmpty } ?? true, "\(frame.kindName): empty run id")
+    }
+
+    /// D within 1…`maxFeatureWidth`, and the statistics it implies within `maxFeatureValues`.
+    private static func requireFeatureBounds(width: Int, targetClasses: Int, _ kind: String) {
+        require(width >= 1 && width <= WireFormat.maxFeatureWidth, "\(kind): feature width \(width) out of bounds")
+        require(
+            WireFormat.featureValueCount(targetClasses: targetClasses, featureWidth: width) <= WireFormat.maxFeatureValues,
+            "\(kind): feature statistics above maxFeatureValues")
     }
 
     /// The frame encoded by the encoders the roles use.
@@ -73,8 +102,16 @@ enum FrameDecodeTarget {
         var bytes: [UInt8] = []
 
         mutating func visit<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>) {
-            bytes = ChunkFrame.encode(
-                run: frame.run, shard: frame.id.shard, shardCount: frame.shardCount, targetClasses: frame.targetClasses, rows: chunk)
+            guard let features = frame.features else {
+                bytes = ChunkFrame.encode(
+                    run: frame.run, shard: frame.id.shard, shardCount: frame.shardCount, targetClasses: frame.targetClasses, rows: chunk)
+                return
+            }
+            bytes = features.withView { view in
+                ChunkFrame.encode(
+                    run: frame.run, shard: frame.id.shard, shardCount: frame.shardCount, targetClasses: frame.targetClasses,
+                    rows: chunk, features: view)
+            }
         }
     }
 }

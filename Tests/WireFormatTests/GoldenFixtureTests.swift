@@ -14,7 +14,7 @@ import WireFormat
         #expect(expected.encoded() == fixture, "Swift's encoding differs from \(name)")
     }
 
-    @Test(arguments: Golden.names)
+    @Test(arguments: Golden.names + Golden.olderVersions)
     func swiftDecodesTheFixtureValues(name: String) throws {
         let fixture = try Fixtures.bytes(name)
         let frame = try Frame.decode(fixture)
@@ -26,21 +26,57 @@ import WireFormat
     @Test func everyFixtureIsTested() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: Fixtures.directory.path)
             .filter { $0.hasSuffix(".bin") }
-        #expect(Set(files) == Set(Golden.names + ["partial_v1.bin"]))
+        #expect(Set(files) == Set(Golden.names + Golden.olderVersions))
     }
 
-    /// A version-1 partial, as workers of older builds wrote it, still reads: the same part,
-    /// without names (an aggregator upgraded first keeps merging what they send).
-    @Test func aVersion1PartialStillReads() throws {
-        guard case .partial(let old) = try Frame.decode(try Fixtures.bytes("partial_v1.bin")),
-              case .partial(let new) = try Frame.decode(try Fixtures.bytes("partial.bin"))
+    /// Partials of versions 1 and 2, as workers of older builds wrote them, still read: the same
+    /// part, without names in version 1, and without features in both (an aggregator upgraded
+    /// first keeps merging what they send). Written again, they become version 3.
+    @Test func olderPartialsStillRead() throws {
+        guard case .partial(let v1) = try Frame.decode(try Fixtures.bytes("partial_v1.bin")),
+              case .partial(let v2) = try Frame.decode(try Fixtures.bytes("partial.bin")),
+              case .partial(let v3) = try Frame.decode(try Fixtures.bytes("partial_v3.bin"))
         else {
             Issue.record("not partials")
             return
         }
-        #expect(old.model == "" && old.dataset == "" && new.model == "vit-b/16" && new.dataset == "café")
-        #expect(old.chunks == new.chunks && old.jointSums == new.jointSums && old.argmaxCounts == new.argmaxCounts)
-        #expect(old.partialID == new.partialID, "the id is the run id's and the chunks', not the names'")
+        #expect(v1.model == "" && v1.dataset == "" && v2.model == "vit-b/16" && v2.dataset == "café")
+        #expect(v1.chunks == v2.chunks && v1.jointSums == v2.jointSums && v1.argmaxCounts == v2.argmaxCounts)
+        #expect(v1.partialID == v2.partialID, "the id is the run id's and the chunks', not the names'")
+        for old in [v1, v2] {
+            #expect(old.featureWidth == 0 && old.section == .joint && old.featureValues.isEmpty)
+        }
+        #expect(v2 == v3, "version 3 without features carries what version 2 did")
+        #expect(v2.encoded() == (try Fixtures.bytes("partial_v3.bin")), "a version-2 partial is written again as version 3")
+    }
+
+    /// Chunks and manifests without features are still version 1, byte-identical to older
+    /// builds' (the fixtures above predate features); with features, version 2.
+    @Test func versionsFollowTheFeatures() throws {
+        for name in ["chunk_f32.bin", "chunk_f64.bin", "chunk_f16.bin", "manifest.bin", "conditional.bin", "task_pass2.bin"] {
+            #expect(try Fixtures.bytes(name)[4] == 1, "\(name)")
+        }
+        for name in ["chunk_features_f32.bin", "chunk_features_f16.bin", "manifest_features.bin"] {
+            #expect(try Fixtures.bytes(name)[4] == 2, "\(name)")
+        }
+        for name in ["partial_v3.bin", "partial_v3_joint.bin", "partial_v3_features.bin"] {
+            #expect(try Fixtures.bytes(name)[4] == 3, "\(name)")
+        }
+        #expect(WireFormat.version == 3)
+        #expect(WireFormat.version(of: .chunk) == 2 && WireFormat.version(of: .manifest) == 2 && WireFormat.version(of: .partial) == 3)
+        #expect(WireFormat.version(of: .task) == 1 && WireFormat.version(of: .partitionMarker) == 1)
+    }
+
+    /// L = Y + D + D(D+1)/2 + D + 1 + Y·D (docs/wire-format.md, "Feature statistics").
+    @Test func featureValueCountIsTheDocumentedLength() {
+        #expect(WireFormat.featureValueCount(targetClasses: 2, featureWidth: 2) == 14)
+        #expect(WireFormat.featureValueCount(targetClasses: 1, featureWidth: 1) == 1 + 1 + 1 + 1 + 1 + 1)
+        #expect(WireFormat.featureValueCount(targetClasses: 1000, featureWidth: 4096) == 12_495_849)
+        #expect(WireFormat.featureValueCount(targetClasses: 10, featureWidth: 512) == 10 + 512 + 131_328 + 512 + 1 + 5120)
+        // The limits: D = 4,096 allows Y up to 30,710.
+        #expect(WireFormat.featureValueCount(targetClasses: 30710, featureWidth: 4096) <= WireFormat.maxFeatureValues)
+        #expect(WireFormat.featureValueCount(targetClasses: 30711, featureWidth: 4096) > WireFormat.maxFeatureValues)
+        #expect(WireFormat.maxFeatureWidth == 8192 && WireFormat.maxFeatureValues == 134_217_728)
     }
 
     /// The ids the Python encoder computed (make_fixtures.py prints the pass-2 one).
@@ -133,6 +169,36 @@ struct ChunkValues: Equatable, Sendable {
         case float16([Float16])
         case float32([Float])
         case float64([Double])
+
+        init(_ values: ChunkFrame.ProbabilityValues) {
+            self = switch values {
+            case .float16(let values): .float16(values)
+            case .float32(let values): .float32(values)
+            case .float64(let values): .float64(values)
+            }
+        }
+
+        var wire: ChunkFrame.ProbabilityValues {
+            switch self {
+            case .float16(let values): .float16(values)
+            case .float32(let values): .float32(values)
+            case .float64(let values): .float64(values)
+            }
+        }
+
+        var size: Int {
+            switch self {
+            case .float16: 2
+            case .float32: 4
+            case .float64: 8
+            }
+        }
+    }
+
+    /// A chunk's features: D and the values, row-major.
+    struct Features: Equatable, Sendable {
+        var width: Int
+        var values: Probabilities
     }
 
     var run: RunIdentity
@@ -143,10 +209,11 @@ struct ChunkValues: Equatable, Sendable {
     var targetClasses: Int
     var labels: [Int32]
     var probabilities: Probabilities
+    var features: Features?
 
     init(
         run: RunIdentity, shard: UInt32, shardCount: UInt32, firstRow: UInt64, sourceClasses: Int,
-        targetClasses: Int, labels: [Int32], probabilities: Probabilities
+        targetClasses: Int, labels: [Int32], probabilities: Probabilities, features: Features? = nil
     ) {
         self.run = run
         self.shard = shard
@@ -156,6 +223,7 @@ struct ChunkValues: Equatable, Sendable {
         self.targetClasses = targetClasses
         self.labels = labels
         self.probabilities = probabilities
+        self.features = features
     }
 
     init(_ frame: ChunkFrame) {
@@ -166,15 +234,14 @@ struct ChunkValues: Equatable, Sendable {
         sourceClasses = frame.sourceClasses
         targetClasses = frame.targetClasses
         labels = frame.labels
-        probabilities = switch frame.probabilities {
-        case .float16(let values): .float16(values)
-        case .float32(let values): .float32(values)
-        case .float64(let values): .float64(values)
-        }
+        probabilities = Probabilities(frame.probabilities)
+        features = frame.features.map { Features(width: $0.width, values: Probabilities($0.values)) }
         #expect(frame.id.rowCount == UInt32(frame.labels.count))
+        #expect(frame.features.map { $0.rowCount == frame.labels.count } ?? true)
     }
 
-    /// Encodes through the public entry point producers use, from a `PredictionChunk` view.
+    /// Encodes through the public entry point producers use, from a `PredictionChunk` view
+    /// (and a `FeatureRowsView` of the features).
     func encoded() -> [UInt8] {
         switch probabilities {
         case .float16(let values): encode(values)
@@ -186,10 +253,14 @@ struct ChunkValues: Equatable, Sendable {
     private func encode<Scalar: ProbabilityScalar>(_ values: [Scalar]) -> [UInt8] {
         values.withUnsafeBufferPointer { theta in
             labels.withUnsafeBufferPointer { labels in
-                ChunkFrame.encode(
-                    run: run, shard: shard, shardCount: shardCount, targetClasses: targetClasses,
-                    rows: PredictionChunk(
-                        probabilities: theta, labels: labels, sourceClasses: sourceClasses, firstRow: Int(firstRow)))
+                let rows = PredictionChunk(probabilities: theta, labels: labels, sourceClasses: sourceClasses, firstRow: Int(firstRow))
+                guard let features else {
+                    return ChunkFrame.encode(run: run, shard: shard, shardCount: shardCount, targetClasses: targetClasses, rows: rows)
+                }
+                return FeatureRows(width: features.width, values: features.values.wire).withView { view in
+                    ChunkFrame.encode(
+                        run: run, shard: shard, shardCount: shardCount, targetClasses: targetClasses, rows: rows, features: view)
+                }
             }
         }
     }
@@ -239,11 +310,16 @@ enum FrameValue: Equatable, Sendable {
 // MARK: - The fixtures' field values (the same as in make_fixtures.py)
 
 enum Golden {
+    /// Fixtures in the versions this build writes: Swift encodes their values to their bytes.
     static let names = [
-        "chunk_f32.bin", "chunk_f64.bin", "chunk_f16.bin", "manifest.bin", "partial.bin", "task_pass2.bin",
+        "chunk_f32.bin", "chunk_f64.bin", "chunk_f16.bin", "chunk_features_f32.bin", "chunk_features_f16.bin", "manifest.bin",
+        "manifest_features.bin", "partial_v3.bin", "partial_v3_joint.bin", "partial_v3_features.bin", "task_pass2.bin",
         "task_pass2_accuracy.bin", "task_repair.bin", "conditional.bin", "task_result.bin", "chunk_rejected.bin", "run_marker_pass2.bin",
         "run_marker_closed.bin", "partition_barrier.bin", "partition_dead_lettered.bin",
     ]
+
+    /// Fixtures of older versions this build still reads (and writes in the newer version).
+    static let olderVersions = ["partial.bin", "partial_v1.bin"]
 
     static let partialChunks = [ChunkID(shard: 1, firstRow: 3, rowCount: 2), ChunkID(shard: 0, firstRow: 0, rowCount: 2)]
 
@@ -257,8 +333,11 @@ enum Golden {
 
     static var pass2TaskID: UInt64 { pass2Task.taskID }
 
+    static let vitCafe = RunIdentity(id: "r1", model: "vit-b/16", dataset: "café")
+
     static func value(_ name: String) -> FrameValue? {
         let r1 = RunIdentity(id: "r1", model: "m", dataset: "d")
+        let partialID = PartialFrame.id(run: "r1", chunks: partialChunks)
         switch name {
         case "chunk_f32.bin":
             return .chunk(ChunkValues(
@@ -272,6 +351,25 @@ enum Golden {
             return .chunk(ChunkValues(
                 run: r1, shard: 0, shardCount: 1, firstRow: 4, sourceClasses: 3, targetClasses: 2, labels: [1, 1, 0],
                 probabilities: .float16([0.25, 0.5, 0.25, 1, 0, 0, 0.125, 0.375, 0.5])))
+        case "chunk_features_f32.bin":
+            return .chunk(ChunkValues(
+                run: r1, shard: 0, shardCount: 1, firstRow: 0, sourceClasses: 3, targetClasses: 2, labels: [0, 1, 1],
+                probabilities: .float16([0.5, 0.25, 0.25, 0.125, 0.625, 0.25, 0, 0, 1]),
+                features: .init(width: 4, values: .float32([1.5, -2, 0, 3.25, 0.5, 0.25, -0.125, 8, -1, 2, 4, -0.5]))))
+        case "chunk_features_f16.bin":
+            return .chunk(ChunkValues(
+                run: RunIdentity(id: "r1", model: "model-b", dataset: "d"), shard: 1, shardCount: 2, firstRow: 2,
+                sourceClasses: 3, targetClasses: 3, labels: [2, 0], probabilities: .float64([0.1, 0.2, 0.7, 0.6, 0.3, 0.1]),
+                features: .init(width: 3, values: .float16([0.5, -1, 2, 0, 1.5, -0.25]))))
+        case "manifest_features.bin":
+            return .manifest(ManifestFrame(
+                run: vitCafe, shard: 0, shardCount: 1, sourceClasses: 1000, targetClasses: 37, shardRows: 300, totalChunks: 2,
+                partIndex: 0, partCount: 1,
+                chunks: [
+                    LocatedChunk(id: ChunkID(shard: 0, firstRow: 0, rowCount: 248), location: RecordLocation(partition: 3, offset: 9)),
+                    LocatedChunk(id: ChunkID(shard: 0, firstRow: 248, rowCount: 52), location: RecordLocation(partition: 0, offset: 1 << 40)),
+                ],
+                featureWidth: 2048))
         case "manifest.bin":
             return .manifest(ManifestFrame(
                 run: RunIdentity(id: "r1", model: "vit-b/16", dataset: "café"), shard: 1, shardCount: 2, sourceClasses: 3,
@@ -282,12 +380,23 @@ enum Golden {
                         id: ChunkID(shard: 1, firstRow: 3, rowCount: 2), location: RecordLocation(partition: 5, offset: 0x01_0203_0405)),
                 ],
                 eepAccuracy: true))
-        case "partial.bin":
+        case "partial.bin", "partial_v3.bin", "partial_v1.bin":
+            // One part in three versions: the names are missing from version 1 only.
             return .partial(PartialFrame(
-                run: RunIdentity(id: "r1", model: "vit-b/16", dataset: "café"),
-                partialID: PartialFrame.id(run: "r1", chunks: partialChunks), targetClasses: 2, sourceClasses: 3,
+                run: name == "partial_v1.bin" ? RunIdentity(id: "r1", model: "", dataset: "") : vitCafe,
+                partialID: partialID, targetClasses: 2, sourceClasses: 3,
                 sampleCount: 5, chunks: partialChunks, part: MatrixPart(partIndex: 1, partCount: 2, cellStart: 3, cellCount: 3),
                 jointSums: [0.5, 1.25, 2.0], argmaxCounts: [1, 0, 3]))
+        case "partial_v3_joint.bin":
+            return .partial(PartialFrame(
+                run: vitCafe, partialID: partialID, targetClasses: 2, sourceClasses: 3, featureWidth: 2, sampleCount: 5,
+                chunks: partialChunks, part: MatrixPart(partIndex: 0, partCount: 3, cellStart: 0, cellCount: 6),
+                jointSums: [0.5, 1.25, 2.0, 0.25, 0.0, 1.0], argmaxCounts: [1, 0, 3, 0, 1, 0]))
+        case "partial_v3_features.bin":
+            return .partial(PartialFrame(
+                run: vitCafe, partialID: partialID, targetClasses: 2, sourceClasses: 3, featureWidth: 2, sampleCount: 5,
+                chunks: partialChunks, part: MatrixPart(partIndex: 2, partCount: 3, cellStart: 7, cellCount: 7),
+                featureValues: [7.0, -0.5, 0.125, 3.0, 0.001, 2.5, -4.0]))
         case "task_pass2.bin":
             return .task(pass2Task)
         case "task_pass2_accuracy.bin":
@@ -359,17 +468,72 @@ enum Golden {
         }
     }
 
-    /// The length docs/wire-format.md gives: header, strings, 29 fixed bytes, pad8, labels,
-    /// pad8, θ.
+    /// The length docs/wire-format.md gives: header, strings, 29 fixed bytes (34 with
+    /// features), pad8, labels, pad8, θ, and with features pad8 and the features.
     static func documentedChunkLength(_ chunk: ChunkValues) -> Int {
         func roundUp(_ n: Int) -> Int { (n + 7) / 8 * 8 }
         let strings = [chunk.run.id, chunk.run.model, chunk.run.dataset].reduce(0) { $0 + 2 + $1.utf8.count }
-        let size = switch chunk.probabilities {
-        case .float16: 2
-        case .float32: 4
-        case .float64: 8
+        let rows = chunk.labels.count
+        let fixed = chunk.features == nil ? 29 : 34
+        let theta = roundUp(roundUp(8 + strings + fixed) + 4 * rows) + rows * chunk.sourceClasses * chunk.probabilities.size
+        guard let features = chunk.features else { return theta }
+        return roundUp(theta) + rows * features.width * features.values.size
+    }
+
+    @Test func chunksWithFeaturesOfEveryType() throws {
+        var random = SplitMix64(seed: 13)
+        let run = RunIdentity(id: "run-ß∑🙂", model: "vit-b/16", dataset: "d")
+        for rows in [1, 2, 3, 5, 8] {
+            for z in [1, 3, 7] {
+                for width in [1, 2, 3, 5, 64] {
+                    let labels = (0..<rows).map { _ in Int32.random(in: 0..<5, using: &random) }
+                    let theta = (0..<rows * z).map { _ in Double.random(in: 0..<1, using: &random) }
+                    // Features are activations: any sign, any size (only finiteness is the worker's to check).
+                    let features = (0..<rows * width).map { _ in Double.random(in: -50..<50, using: &random) }
+                    for probabilities: ChunkValues.Probabilities in [
+                        .float16(theta.map { Float16($0) }), .float32(theta.map { Float($0) }), .float64(theta),
+                    ] {
+                        for values: ChunkValues.Probabilities in [
+                            .float16(features.map { Float16($0) }), .float32(features.map { Float($0) }), .float64(features),
+                        ] {
+                            let chunk = ChunkValues(
+                                run: run, shard: 0, shardCount: 2, firstRow: UInt64(rows * 1000), sourceClasses: z, targetClasses: 5,
+                                labels: labels, probabilities: probabilities, features: .init(width: width, values: values))
+                            try roundTrip(.chunk(chunk))
+                            #expect(chunk.encoded().count == Self.documentedChunkLength(chunk))
+                            #expect(chunk.encoded()[4] == 2)
+                        }
+                    }
+                }
+            }
         }
-        return roundUp(roundUp(8 + strings + 29) + 4 * chunk.labels.count) + chunk.labels.count * chunk.sourceClasses * size
+    }
+
+    /// Features are encoded straight from memory: here rows 3..<6 of a 10×D matrix, as a view
+    /// into a memory-mapped .npy file would give them.
+    @Test func featuresEncodeFromAViewOfLargerMemory() throws {
+        let width = 5
+        let matrix = (0..<(10 * width)).map { Float($0) - 20.5 }
+        let theta: [Double] = [0.5, 0.5, 1, 0, 0.25, 0.75]
+        let labels: [Int32] = [1, 0, 1]
+        let bytes = matrix.withUnsafeBytes { all in
+            theta.withUnsafeBufferPointer { theta in
+                labels.withUnsafeBufferPointer { labels in
+                    ChunkFrame.encode(
+                        run: RunIdentity(id: "r", model: "m", dataset: "d"), shard: 0, shardCount: 1, targetClasses: 2,
+                        rows: PredictionChunk(probabilities: theta, labels: labels, sourceClasses: 2, firstRow: 3),
+                        features: FeatureRowsView(
+                            width: width, type: .float32, bytes: UnsafeRawBufferPointer(rebasing: all[(3 * width * 4)..<(6 * width * 4)])))
+                }
+            }
+        }
+        guard case .chunk(let chunk) = try Frame.decode(bytes), let features = chunk.features, case .float32(let values) = features.values
+        else {
+            Issue.record("not a chunk with float32 features")
+            return
+        }
+        #expect(features.width == width && features.rowCount == 3 && features.values.type == .float32)
+        #expect(values == Array(matrix[(3 * width)..<(6 * width)]))
     }
 
     @Test func chunkValuesArePassedThroughUnchecked() throws {
@@ -384,7 +548,8 @@ enum Golden {
         #expect(values[0].isNaN && values[1] == -1 && decoded.labels == [7])
     }
 
-    @Test func manifests() throws {
+    @Test(arguments: [0, 1, 4096, WireFormat.maxFeatureWidth])
+    func manifests(featureWidth: Int) throws {
         let run = RunIdentity(id: "r", model: "m", dataset: "d")
         for count in [0, 1, 5, 1000] {
             let chunks = (0..<count).map { index in
@@ -394,7 +559,14 @@ enum Golden {
             }
             try roundTrip(.manifest(ManifestFrame(
                 run: run, shard: 4, shardCount: 5, sourceClasses: 21843, targetClasses: 1, shardRows: UInt64(count) * 64,
-                totalChunks: UInt32(count), partIndex: 2, partCount: 3, chunks: chunks, eepAccuracy: count % 2 == 1)))
+                totalChunks: UInt32(count), partIndex: 2, partCount: 3, chunks: chunks, eepAccuracy: count % 2 == 1,
+                featureWidth: featureWidth)))
+            let manifest = ManifestFrame(
+                run: run, shard: 0, shardCount: 1, sourceClasses: 3, targetClasses: 2, shardRows: 0, totalChunks: 0, partIndex: 0,
+                partCount: 1, chunks: [], featureWidth: featureWidth)
+            // Version 2 is version 1 with the 4-byte feature_width.
+            #expect(manifest.encoded()[4] == (featureWidth == 0 ? 1 : 2))
+            #expect(manifest.encoded().count == 8 + 9 + 41 + (featureWidth == 0 ? 0 : 4))
         }
     }
 
@@ -419,6 +591,76 @@ enum Golden {
                 reassembledCounts.replaceSubrange(cells, with: decoded.argmaxCounts)
             }
             #expect(reassembled == sums && reassembledCounts == counts)
+        }
+    }
+
+    /// A partial of Y = 10, Z = 7 and D = 512 (L = 137,483 feature statistics) cut by
+    /// `PartialFrame.parts` under message limits from 4,096 + 50 cells up to far more than
+    /// needed: every part fits, the parts are numbered over both sections, each section is
+    /// covered exactly once, and the decoded parts reassemble to the same values.
+    @Test(arguments: [4096 + 48 + 800, 20_000, 100_000, 1_000_000, 64 << 20])
+    func partialPartsCutBothSectionsAndReassemble(messageLimit: Int) throws {
+        let (y, z, d) = (10, 7, 512)
+        let statistics = WireFormat.featureValueCount(targetClasses: y, featureWidth: d)
+        #expect(statistics == 137_483)
+        var random = SplitMix64(seed: 512)
+        let sums = (0..<(y * z)).map { _ in Double.random(in: 0..<100, using: &random) }
+        let counts = (0..<(y * z)).map { _ in Int64.random(in: 0..<1000, using: &random) }
+        let values = (0..<statistics).map { _ in Double.random(in: -1e6..<1e6, using: &random) }
+        let chunks = (0..<3).map { ChunkID(shard: 0, firstRow: UInt64($0) * 100, rowCount: 100) }
+        let run = RunIdentity(id: "r", model: "m", dataset: "d")
+        let parts = PartialFrame.parts(
+            run: run, partialID: PartialFrame.id(run: "r", chunks: chunks), targetClasses: y, sourceClasses: z, sampleCount: 300,
+            chunks: chunks, jointSums: sums, argmaxCounts: counts, featureWidth: d, featureValues: values, messageLimit: messageLimit)
+        let budget = messageLimit - 4096 - 16 * chunks.count
+        let jointParts = (y * z + max(1, budget / 16) - 1) / max(1, budget / 16)
+        let featureParts = (statistics + max(1, budget / 8) - 1) / max(1, budget / 8)
+        #expect(parts.count == jointParts + featureParts)
+        if messageLimit == 20_000 { #expect(parts.count == 1 + 70, "15,856 bytes a part: 70 cells, or 1,982 values") }
+        var (joint, jointCounts, features) = ([Double](repeating: .nan, count: y * z), [Int64](repeating: -1, count: y * z),
+                                               [Double](repeating: .nan, count: statistics))
+        var next = (joint: 0, features: 0)
+        for (index, frame) in parts.enumerated() {
+            #expect(frame.part.partIndex == UInt32(index) && frame.part.partCount == UInt32(parts.count))
+            #expect(frame.section == (index < jointParts ? .joint : .featureStatistics), "joint parts come first")
+            #expect(frame.featureWidth == d && frame.chunks == chunks && frame.sampleCount == 300)
+            let bytes = frame.encoded()
+            #expect(bytes.count <= messageLimit, "part \(index) of \(bytes.count) bytes")
+            try roundTrip(.partial(frame))
+            guard case .partial(let decoded) = try Frame.decode(bytes) else { continue }
+            let range = decoded.part.cellStart..<(decoded.part.cellStart + decoded.part.cellCount)
+            switch decoded.section {
+            case .joint:
+                #expect(range.lowerBound == next.joint && decoded.featureValues.isEmpty)
+                next.joint = range.upperBound
+                joint.replaceSubrange(range, with: decoded.jointSums)
+                jointCounts.replaceSubrange(range, with: decoded.argmaxCounts)
+            case .featureStatistics:
+                #expect(range.lowerBound == next.features && decoded.jointSums.isEmpty && decoded.argmaxCounts.isEmpty)
+                next.features = range.upperBound
+                features.replaceSubrange(range, with: decoded.featureValues)
+            }
+        }
+        #expect(next.joint == y * z && next.features == statistics)
+        #expect(joint == sums && jointCounts == counts && features == values)
+    }
+
+    /// Without features, `parts` gives the joint cells alone, as version-3 frames with
+    /// feature_width 0, cut as the worker cut them before (`MatrixPart.split`).
+    @Test func partialPartsWithoutFeatures() throws {
+        let (y, z) = (4, 1000)
+        let sums = (0..<(y * z)).map { Double($0) }
+        let counts = (0..<(y * z)).map { Int64($0) }
+        let chunks = [ChunkID(shard: 1, firstRow: 0, rowCount: 10)]
+        let parts = PartialFrame.parts(
+            run: RunIdentity(id: "r", model: "m", dataset: "d"), partialID: PartialFrame.id(run: "r", chunks: chunks), targetClasses: y,
+            sourceClasses: z, sampleCount: 10, chunks: chunks, jointSums: sums, argmaxCounts: counts, featureWidth: 0, featureValues: [],
+            messageLimit: 4096 + 16 + 16_000)
+        #expect(parts.map(\.part) == MatrixPart.split(cells: y * z, bytesPerCell: 16, maxPayloadBytes: 16_000))
+        #expect(parts.count == 4 && parts.allSatisfy { $0.section == .joint && $0.featureWidth == 0 && $0.featureValues.isEmpty })
+        for part in parts {
+            try roundTrip(.partial(part))
+            #expect(part.encoded()[4] == 3)
         }
     }
 

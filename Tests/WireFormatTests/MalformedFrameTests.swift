@@ -33,22 +33,27 @@ import WireFormat
         }
     }
 
-    /// Valid headers followed by random bodies: every kind's decoder must refuse or accept
-    /// without crashing, and what it accepts must encode back to the same bytes.
-    @Test(arguments: 1...8)
-    func randomBodiesNeverCrash(kind: Int) {
+    /// Valid headers of every version a kind has, followed by random bodies: every kind's
+    /// decoder must refuse or accept without crashing, and what it accepts must encode back to
+    /// the same bytes.
+    @Test(arguments: 1...9)
+    func randomBodiesNeverCrash(kind: Int) throws {
+        let frameKind = try #require(FrameKind(rawValue: UInt8(kind)))
         var random = SplitMix64(seed: UInt64(kind) * 7919)
-        for _ in 0..<300 {
-            let count = Int.random(in: 0...120, using: &random)
-            var bytes = WireFormat.magic + [WireFormat.version, UInt8(kind), 0, 0]
-            bytes += (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
-            expectCanonicalOrRejected(bytes)
+        for version in 1...WireFormat.version(of: frameKind) {
+            for _ in 0..<300 {
+                let count = Int.random(in: 0...120, using: &random)
+                var bytes = WireFormat.magic + [version, UInt8(kind), 0, 0]
+                bytes += (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
+                expectCanonicalOrRejected(bytes)
+            }
         }
     }
 
     /// Every single-byte change of every fixture: refused, or decoded to values that encode
-    /// back to exactly the changed bytes. Never a crash.
-    @Test(arguments: Golden.names)
+    /// back to exactly the changed bytes (an older partial: to a version-3 frame of the same
+    /// values). Never a crash.
+    @Test(arguments: Golden.names + Golden.olderVersions)
     func singleByteMutationsNeverCrash(name: String) throws {
         let fixture = try Fixtures.bytes(name)
         for offset in fixture.indices {
@@ -71,10 +76,36 @@ import WireFormat
         #expect(decodeError([UInt8](repeating: 0, count: 80)) == .badMagic)
     }
 
-    @Test(arguments: [UInt8(0), 2, 255])
-    func wrongVersion(version: UInt8) throws {
-        let chunk = try Fixtures.bytes("chunk_f32.bin")
-        #expect(decodeError(chunk.patching(4, [version])) == .unsupportedVersion(version))
+    /// Version 0, and any version above the kind's newest: 2 for chunk and manifest, 3 for
+    /// partial, 1 for the others.
+    @Test(arguments: [
+        ("chunk_f32.bin", UInt8(0)), ("chunk_f32.bin", 3), ("chunk_features_f32.bin", 3), ("chunk_f32.bin", 255),
+        ("manifest.bin", 3), ("manifest_features.bin", 4), ("partial_v3.bin", 4), ("partial.bin", 0), ("conditional.bin", 2),
+        ("task_pass2.bin", 2), ("task_result.bin", 3), ("partition_barrier.bin", 2),
+    ])
+    func wrongVersion(name: String, version: UInt8) throws {
+        #expect(decodeError(try Fixtures.bytes(name).patching(4, [version])) == .unsupportedVersion(version))
+    }
+
+    @Test func unsupportedVersionNamesWhatThisBuildReads() {
+        #expect(FrameError.unsupportedVersion(9).description
+            == "unsupported frame version 9 (this build reads versions 1 to 2 of chunk and manifest frames, 1 to 3 of partial frames, 1 of the other kinds)")
+    }
+
+    /// A frame relabelled with another version of its kind is read in that version's layout,
+    /// and refused there.
+    @Test func relabelledVersionsAreRefused() throws {
+        // Version 1 → 2: feature_width is read from the padding and the first label (all zero).
+        #expect(decodeError(try Fixtures.bytes("chunk_f32.bin").patching(4, [2]))
+            == .invalidValue(field: "feature_width", reason: "must be at least 1"))
+        // Version 2 → 1: the padding after dtype is read where feature_width (4) is.
+        #expect(decodeError(try Fixtures.bytes("chunk_features_f32.bin").patching(4, [1])) == .nonZeroPadding)
+        #expect(decodeError(try Fixtures.bytes("manifest.bin").patching(4, [2])) != nil)
+        #expect(decodeError(try Fixtures.bytes("manifest_features.bin").patching(4, [1])) != nil)
+        for version: UInt8 in [1, 2] {
+            #expect(decodeError(try Fixtures.bytes("partial_v3_joint.bin").patching(4, [version])) != nil)
+        }
+        #expect(decodeError(try Fixtures.bytes("partial.bin").patching(4, [3])) != nil)
     }
 
     @Test(arguments: [UInt8(0), 10, 255])
@@ -84,7 +115,7 @@ import WireFormat
     }
 
     @Test func nonZeroReserved() throws {
-        for name in Golden.names {
+        for name in Golden.names + Golden.olderVersions {
             let frame = try Fixtures.bytes(name)
             #expect(decodeError(frame.patching(6, [1])) == .invalidValue(field: "reserved", reason: "must be 0"))
             #expect(decodeError(frame.patching(7, [0x80])) == .invalidValue(field: "reserved", reason: "must be 0"))
@@ -131,7 +162,7 @@ import WireFormat
         }
     }
 
-    @Test(arguments: Golden.names)
+    @Test(arguments: Golden.names + Golden.olderVersions)
     func everyFixtureTruncatedAtEveryLengthIsRefused(name: String) throws {
         let frame = try Fixtures.bytes(name)
         for count in 0..<frame.count {
@@ -140,8 +171,8 @@ import WireFormat
     }
 
     @Test func trailingBytes() throws {
-        for name in ["manifest.bin", "task_pass2.bin", "task_repair.bin", "task_result.bin", "chunk_rejected.bin",
-                     "run_marker_pass2.bin", "run_marker_closed.bin"]
+        for name in ["manifest.bin", "manifest_features.bin", "task_pass2.bin", "task_repair.bin", "task_result.bin",
+                     "chunk_rejected.bin", "run_marker_pass2.bin", "run_marker_closed.bin"]
         {
             let frame = try Fixtures.bytes(name)
             #expect(decodeError(frame + [0]) == .trailingBytes(1), "\(name)")
@@ -154,14 +185,110 @@ import WireFormat
             field: "cells", reason: "3 cells need 48 bytes, 64 left"))
         #expect(decodeError(try Fixtures.bytes("conditional.bin") + [UInt8](repeating: 0, count: 8)) == .invalidValue(
             field: "values", reason: "4 cells need 32 bytes, 40 left"))
+        #expect(decodeError(try Fixtures.bytes("partial_v3_joint.bin") + [UInt8](repeating: 0, count: 16)) == .invalidValue(
+            field: "cells", reason: "6 cells need 96 bytes, 112 left"))
+        #expect(decodeError(try Fixtures.bytes("partial_v3_features.bin") + [UInt8](repeating: 0, count: 8)) == .invalidValue(
+            field: "feature_values", reason: "7 values need 56 bytes, 64 left"))
+    }
+
+    // MARK: Features (chunk and manifest version 2, partial version 3)
+
+    /// The feature byte count must be exact: one byte more or less is refused.
+    @Test func featureBytesOffByOne() throws {
+        let chunk = try Fixtures.bytes("chunk_features_f32.bin")
+        #expect(decodeError(chunk + [0]) == .invalidValue(
+            field: "features", reason: "3 rows × 4 features × 4 bytes do not match the 49 bytes left"))
+        #expect(decodeError(Array(chunk.dropLast())) == .invalidValue(
+            field: "features", reason: "3 rows × 4 features × 4 bytes do not match the 47 bytes left"))
+        // feature_dtype f32 → f64 and → f16; feature_width 4 → 5.
+        #expect(decodeError(chunk.patching(51, [3])) == .invalidValue(
+            field: "features", reason: "3 rows × 4 features × 8 bytes do not match the 48 bytes left"))
+        #expect(decodeError(chunk.patching(51, [1])) == .invalidValue(
+            field: "features", reason: "3 rows × 4 features × 2 bytes do not match the 48 bytes left"))
+        #expect(decodeError(chunk.patching(47, UInt32(5))) == .invalidValue(
+            field: "features", reason: "3 rows × 5 features × 4 bytes do not match the 48 bytes left"))
+        // Cut inside the padding between θ (ending at 90) and the features.
+        for count in 90..<96 {
+            #expect(decodeError(Array(chunk.prefix(count))) == .truncated(field: "padding", needed: 1, available: 0))
+        }
+        // θ longer than what is left (Z 3 → 100) is named before the features.
+        #expect(decodeError(chunk.patching(38, UInt32(100))) == .invalidValue(
+            field: "probabilities", reason: "3 rows × 100 classes × 2 bytes exceed the 72 bytes left"))
+        #expect(decodeError(Array(chunk.prefix(80))) == .invalidValue(
+            field: "probabilities", reason: "3 rows × 3 classes × 2 bytes exceed the 8 bytes left"))
+    }
+
+    @Test(arguments: [UInt8(0), 4, 255])
+    func unknownFeatureDtype(code: UInt8) throws {
+        #expect(decodeError(try Fixtures.bytes("chunk_features_f32.bin").patching(51, [code]))
+            == .invalidValue(field: "feature_dtype", reason: "unknown code \(code)"))
+        #expect(decodeError(try Fixtures.bytes("chunk_features_f16.bin").patching(57, [code]))
+            == .invalidValue(field: "feature_dtype", reason: "unknown code \(code)"))
+    }
+
+    @Test func featureWidthOutOfRange() throws {
+        let atLeastOne = FrameError.invalidValue(field: "feature_width", reason: "must be at least 1")
+        let tooWide = FrameError.invalidValue(field: "feature_width", reason: "8193 exceeds the limit of 8192")
+        for (name, offset) in [("chunk_features_f32.bin", 47), ("chunk_features_f16.bin", 53), ("manifest_features.bin", 66)] {
+            let frame = try Fixtures.bytes(name)
+            #expect(decodeError(frame.patching(offset, UInt32(0))) == atLeastOne, "\(name)")
+            #expect(decodeError(frame.patching(offset, UInt32(8193))) == tooWide, "\(name)")
+            #expect(decodeError(frame.patching(offset, UInt32.max))
+                == .invalidValue(field: "feature_width", reason: "4294967295 exceeds the limit of 8192"), "\(name)")
+        }
+        // In a version-3 partial, 0 means no features (valid for joint cells), and the limit holds.
+        #expect(decodeError(try Fixtures.bytes("partial_v3_joint.bin").patching(45, UInt32(0))) == nil)
+        #expect(decodeError(try Fixtures.bytes("partial_v3_joint.bin").patching(45, UInt32(8193))) == tooWide)
+        // D = 8,192 with Y = 20,000 would need 197,434,913 statistics.
+        let manifest = try Fixtures.bytes("manifest_features.bin").patching(66, UInt32(8192)).patching(41, UInt32(20000))
+        #expect(decodeError(manifest) == .invalidValue(
+            field: "feature_width", reason: "8192 features and 20000 target classes make 197434913 statistics, beyond the limit of 134217728"))
+        #expect(decodeError(try Fixtures.bytes("manifest_features.bin").patching(66, UInt32(8192))) == nil, "Y = 37 is fine")
+    }
+
+    @Test func sectionsOfAVersion3Partial() throws {
+        let features = try Fixtures.bytes("partial_v3_features.bin")
+        // Feature statistics in a partial without features.
+        #expect(decodeError(features.patching(45, UInt32(0)))
+            == .invalidValue(field: "section", reason: "feature statistics in a partial with feature_width 0"))
+        for code: UInt8 in [2, 3, 255] {
+            #expect(decodeError(features.patching(109, [code])) == .invalidValue(field: "section", reason: "unknown section \(code)"))
+        }
+        #expect(decodeError(Array(features.prefix(109))) == .truncated(field: "section", needed: 1, available: 0))
+        // A range beyond the section's L = 14 values, or beyond its Y·Z = 6 cells.
+        #expect(decodeError(features.patching(101, UInt32(8)))
+            == .invalidValue(field: "cell_count", reason: "cells 8..<15 exceed the 14 feature statistics"))
+        #expect(decodeError(features.patching(105, UInt32(8)))
+            == .invalidValue(field: "cell_count", reason: "cells 7..<15 exceed the 14 feature statistics"))
+        let joint = try Fixtures.bytes("partial_v3_joint.bin")
+        #expect(decodeError(joint.patching(101, UInt32(1)))
+            == .invalidValue(field: "cell_count", reason: "cells 1..<7 exceed the 6 of the matrix"))
+        // Relabelled: the joint part's 96 bytes read as 6 feature values need 48; the features
+        // part's 7 values as joint cells need 112.
+        #expect(decodeError(joint.patching(109, [1]))
+            == .invalidValue(field: "feature_values", reason: "6 values need 48 bytes, 96 left"))
+        #expect(decodeError(features.patching(109, [0]))
+            == .invalidValue(field: "cell_count", reason: "cells 7..<14 exceed the 6 of the matrix"))
+        #expect(decodeError(features.patching(105, UInt32(6)))
+            == .invalidValue(field: "feature_values", reason: "6 values need 48 bytes, 56 left"))
+        #expect(decodeError(joint.patching(105, UInt32(5))) == .invalidValue(field: "cells", reason: "5 cells need 80 bytes, 96 left"))
+        // A part index at or beyond the count over both sections.
+        #expect(decodeError(features.patching(93, UInt32(3)))
+            == .invalidValue(field: "part_index", reason: "3 is not below part_count 3"))
     }
 
     @Test func nonZeroPadding() throws {
         // After dtype (47 → 48), after 3 labels (60 → 64), after a longer header (53 → 56), after
         // a matrix part (36 → 40 in the conditional; the partial's part ends at 88: no padding).
+        // With features: after feature_dtype (52 → 56, 58 → 64), after 3 labels (68 → 72), after
+        // θ, before the features (90 → 96); after a version-3 partial's section byte (110 → 112).
         let cases: [(String, Int)] = [
             ("chunk_f32.bin", 47), ("chunk_f16.bin", 60), ("chunk_f16.bin", 63), ("chunk_f64.bin", 53), ("chunk_f64.bin", 55),
             ("conditional.bin", 36), ("conditional.bin", 39),
+            ("chunk_features_f32.bin", 52), ("chunk_features_f32.bin", 55), ("chunk_features_f32.bin", 68),
+            ("chunk_features_f32.bin", 71), ("chunk_features_f32.bin", 90), ("chunk_features_f32.bin", 95),
+            ("chunk_features_f16.bin", 58), ("chunk_features_f16.bin", 63),
+            ("partial_v3_joint.bin", 110), ("partial_v3_features.bin", 111),
         ]
         for (name, offset) in cases {
             let frame = try Fixtures.bytes(name)
@@ -381,6 +508,23 @@ import WireFormat
         #expect(marker[12] == 1 && marker.u32(at: 13) == 2)
         let rejected = try Fixtures.bytes("chunk_rejected.bin")
         #expect(rejected.u32(at: 30) == 2 && rejected[34] == UInt8(rejected.count - 36))
+        // Version 2 with features: dtype f16 at 46, feature_width 4 at 47, feature_dtype f32 at 51;
+        // labels at 56, θ at 72 (18 bytes), features at 96 (48 bytes).
+        let features32 = try Fixtures.bytes("chunk_features_f32.bin")
+        #expect(features32[4] == 2 && features32.u32(at: 34) == 3 && features32.u32(at: 38) == 3 && features32[46] == 1)
+        #expect(features32.u32(at: 47) == 4 && features32[51] == 2 && features32.u32(at: 60) == 1 && features32.count == 144)
+        let features16 = try Fixtures.bytes("chunk_features_f16.bin")
+        #expect(features16[52] == 3 && features16.u32(at: 53) == 3 && features16[57] == 1 && features16.count == 132)
+        let manifestFeatures = try Fixtures.bytes("manifest_features.bin")
+        #expect(manifestFeatures[4] == 2 && manifestFeatures.u32(at: 41) == 37 && manifestFeatures[65] == 0)
+        #expect(manifestFeatures.u32(at: 66) == 2048 && manifestFeatures.u32(at: 70) == 2 && manifestFeatures.count == 74 + 48)
+        // Version 3: feature_width at 45, matrix part at 93, section at 109, payload at 112.
+        for (name, width, index, section) in [("partial_v3.bin", 0, 1, 0), ("partial_v3_joint.bin", 2, 0, 0), ("partial_v3_features.bin", 2, 2, 1)] {
+            let partial = try Fixtures.bytes(name)
+            #expect(partial[4] == 3 && partial.u32(at: 37) == 2 && partial.u32(at: 41) == 3 && partial.u32(at: 45) == UInt32(width))
+            #expect(partial.u32(at: 57) == 2 && partial.u32(at: 93) == UInt32(index) && partial[109] == UInt8(section), "\(name)")
+        }
+        #expect(try Fixtures.bytes("partial_v3_features.bin").count == 112 + 56)
     }
 }
 
@@ -401,7 +545,16 @@ func expectCanonicalOrRejected(_ bytes: [UInt8], sourceLocation: SourceLocation 
     guard let frame = try? Frame.decode(bytes) else { return }
     // Swift encodes chunks from a `PredictionChunk`, whose first row is an `Int`.
     if case .chunk(let chunk) = frame, chunk.id.firstRow > UInt64(Int.max) { return }
-    #expect(FrameValue(frame).encoded() == bytes, "accepted bytes do not re-encode identically", sourceLocation: sourceLocation)
+    let again = FrameValue(frame).encoded()
+    if case .partial = frame, bytes[4] < 3 {
+        // An older partial is written as version 3; that must read back to the same fields
+        // (compared encoded: NaN ≠ NaN).
+        let upgraded = try? Frame.decode(again)
+        #expect(again[4] == 3 && upgraded.map { FrameValue($0).encoded() } == again, "an older partial does not upgrade",
+                sourceLocation: sourceLocation)
+        return
+    }
+    #expect(again == bytes, "accepted bytes do not re-encode identically", sourceLocation: sourceLocation)
 }
 
 extension [UInt8] {

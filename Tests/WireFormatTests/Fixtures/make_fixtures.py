@@ -28,8 +28,15 @@ HERE = Path(__file__).resolve().parent
 
 MAGIC = b"LPST"
 VERSION = 1
-# Partial frames carry the run's names since version 2; every other kind is version 1.
-PARTIAL_VERSION = 2
+# Partial frames carried the run's names in version 2; version 3 (what workers write now) adds
+# the feature width and a section byte to each part.
+PARTIAL_VERSION_NAMES = 2
+PARTIAL_VERSION = 3
+# Chunks and manifests are version 2 when the run carries features, still version 1 otherwise.
+FEATURES_VERSION = 2
+
+SECTION_JOINT = 0
+SECTION_FEATURE_STATISTICS = 1
 
 KIND_CHUNK = 1
 KIND_MANIFEST = 2
@@ -78,6 +85,13 @@ def run_identity(run: str, model: str, dataset: str) -> bytes:
     return string(run) + string(model) + string(dataset)
 
 
+def feature_value_count(target_classes: int, feature_width: int) -> int:
+    """L, the length of a partial's section 1 (docs/wire-format.md, "Feature statistics"):
+    class counts [Y], mean [D], M2's upper triangle [D(D+1)/2], V3 [D], M4 [1], class means [Y·D]."""
+    y, d = target_classes, feature_width
+    return y + d + d * (d + 1) // 2 + d + 1 + y * d
+
+
 # --------------------------------------------------------------------------------------------
 # Identifiers: FNV-1a 64 (docs/wire-format.md, "Identifiers")
 # --------------------------------------------------------------------------------------------
@@ -119,29 +133,44 @@ def task_id(run: str, pass_code: int, chunks: list[tuple[int, int, int]]) -> int
 
 
 def chunk_frame(run, model, dataset, shard, shard_count, first_row, source_classes,
-                target_classes, dtype, labels, rows) -> bytes:
+                target_classes, dtype, labels, rows, features=None, feature_dtype=None) -> bytes:
+    """Without `features`, version 1. With them (one row of D values per label, of
+    `feature_dtype`), version 2: feature_width u32 and feature_dtype u8 after dtype, and the
+    features after θ, behind a pad8 of their own."""
     assert all(len(row) == source_classes for row in rows) and len(rows) == len(labels)
-    frame = header(KIND_CHUNK)
+    frame = header(KIND_CHUNK, VERSION if features is None else FEATURES_VERSION)
     frame += run_identity(run, model, dataset)
     frame += struct.pack("<IIQIIIB", shard, shard_count, first_row, len(labels), source_classes,
                          target_classes, dtype)
+    if features is not None:
+        width = len(features[0])
+        assert len(features) == len(labels) and all(len(row) == width for row in features)
+        frame += struct.pack("<IB", width, feature_dtype)
     pad8(frame)
     frame += struct.pack(f"<{len(labels)}i", *labels)
     pad8(frame)
     values = [value for row in rows for value in row]
     frame += struct.pack(f"<{len(values)}{DTYPE_FORMAT[dtype]}", *values)
+    if features is not None:
+        pad8(frame)
+        values = [value for row in features for value in row]
+        frame += struct.pack(f"<{len(values)}{DTYPE_FORMAT[feature_dtype]}", *values)
     return bytes(frame)
 
 
 def manifest_frame(run, model, dataset, shard, shard_count, source_classes, target_classes,
                    shard_rows, total_chunks, part_index, part_count, chunks,
-                   eep_accuracy=False) -> bytes:
-    """`chunks`: (first_row, row_count, partition, offset) per listed chunk."""
-    frame = header(KIND_MANIFEST)
+                   eep_accuracy=False, feature_width=0) -> bytes:
+    """`chunks`: (first_row, row_count, partition, offset) per listed chunk. With a
+    `feature_width` D ≥ 1, version 2 (D as a u32 right after flags); with 0, version 1."""
+    frame = header(KIND_MANIFEST, FEATURES_VERSION if feature_width else VERSION)
     frame += run_identity(run, model, dataset)
-    frame += struct.pack("<IIIIQIIIBI", shard, shard_count, source_classes, target_classes,
+    frame += struct.pack("<IIIIQIIIB", shard, shard_count, source_classes, target_classes,
                          shard_rows, total_chunks, part_index, part_count,
-                         1 if eep_accuracy else 0, len(chunks))
+                         1 if eep_accuracy else 0)
+    if feature_width:
+        frame += struct.pack("<I", feature_width)
+    frame += struct.pack("<I", len(chunks))
     for chunk in chunks:
         frame += struct.pack("<QIiq", *chunk)
     return bytes(frame)
@@ -150,14 +179,14 @@ def manifest_frame(run, model, dataset, shard, shard_count, source_classes, targ
 def partial_frame(run, target_classes, source_classes, sample_count, chunks, part_index,
                   part_count, cell_start, joint_sums, argmax_counts, model=None, dataset=None) -> bytes:
     """`chunks`: (shard, first_row, row_count), in the order the frame lists them. With the
-    model and data-set names, version 2 (what workers write); without, version 1 (the run id
-    only, as older workers wrote)."""
+    model and data-set names, version 2 (as workers wrote before version 3); without, version 1
+    (the run id only, as the oldest workers wrote)."""
     assert len(joint_sums) == len(argmax_counts)
     if model is None:
         frame = header(KIND_PARTIAL)
         frame += string(run)
     else:
-        frame = header(KIND_PARTIAL, version=PARTIAL_VERSION)
+        frame = header(KIND_PARTIAL, version=PARTIAL_VERSION_NAMES)
         frame += run_identity(run, model, dataset)
     frame += struct.pack("<QIIQI", partial_id(run, chunks), target_classes, source_classes,
                          sample_count, len(chunks))
@@ -167,6 +196,34 @@ def partial_frame(run, target_classes, source_classes, sample_count, chunks, par
     pad8(frame)
     frame += struct.pack(f"<{len(joint_sums)}d", *joint_sums)
     frame += struct.pack(f"<{len(argmax_counts)}q", *argmax_counts)
+    return bytes(frame)
+
+
+def partial_v3_frame(run, model, dataset, target_classes, source_classes, feature_width, sample_count,
+                     chunks, part_index, part_count, cell_start, section, joint_sums=(),
+                     argmax_counts=(), feature_values=()) -> bytes:
+    """A version-3 partial part (what workers write): feature_width after source_classes, a
+    section byte after the matrix part, then section 0's joint sums and argmax counts or section
+    1's feature values. `part_index`/`part_count` number all parts of the partial; `cell_start`
+    is within the part's section."""
+    if section == SECTION_JOINT:
+        assert len(joint_sums) == len(argmax_counts) and not feature_values
+        cells, section_length = len(joint_sums), target_classes * source_classes
+    else:
+        assert feature_width >= 1 and not joint_sums and not argmax_counts
+        cells, section_length = len(feature_values), feature_value_count(target_classes, feature_width)
+    assert cell_start + cells <= section_length
+    frame = header(KIND_PARTIAL, version=PARTIAL_VERSION)
+    frame += run_identity(run, model, dataset)
+    frame += struct.pack("<QIIIQI", partial_id(run, chunks), target_classes, source_classes, feature_width,
+                         sample_count, len(chunks))
+    for chunk in chunks:
+        frame += struct.pack("<IQI", *chunk)
+    frame += struct.pack("<IIIIB", part_index, part_count, cell_start, cells, section)
+    pad8(frame)
+    frame += struct.pack(f"<{len(joint_sums)}d", *joint_sums)
+    frame += struct.pack(f"<{len(argmax_counts)}q", *argmax_counts)
+    frame += struct.pack(f"<{len(feature_values)}d", *feature_values)
     return bytes(frame)
 
 
@@ -232,6 +289,7 @@ def partition_marker_frame(marker, value) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 PASS2_CHUNKS = [(0, 0, 2, 3, 10), (1, 2, 2, 3, 11)]
+PARTIAL_CHUNKS = [(1, 3, 2), (0, 0, 2)]
 PASS2_TASK_ID = task_id("r1", PASS_EEP, [chunk[:3] for chunk in PASS2_CHUNKS])
 
 
@@ -267,6 +325,41 @@ def fixtures() -> dict[str, bytes]:
             "r1", target_classes=2, source_classes=3, sample_count=5,
             chunks=[(1, 3, 2), (0, 0, 2)], part_index=1, part_count=2, cell_start=3,
             joint_sums=[0.5, 1.25, 2.0], argmax_counts=[1, 0, 3]),
+        # The same part again as workers write it now: version 3, a run without features.
+        "partial_v3.bin": partial_v3_frame(
+            "r1", "vit-b/16", "café", target_classes=2, source_classes=3, feature_width=0, sample_count=5,
+            chunks=PARTIAL_CHUNKS, part_index=1, part_count=2, cell_start=3, section=SECTION_JOINT,
+            joint_sums=[0.5, 1.25, 2.0], argmax_counts=[1, 0, 3]),
+        # A run with D = 2 features: Y·Z = 6 joint cells in part 0 (section 0), L = 14 feature
+        # statistics in parts 1 (values 0..<7) and 2 (values 7..<14) of section 1; 3 parts in all.
+        "partial_v3_joint.bin": partial_v3_frame(
+            "r1", "vit-b/16", "café", target_classes=2, source_classes=3, feature_width=2, sample_count=5,
+            chunks=PARTIAL_CHUNKS, part_index=0, part_count=3, cell_start=0, section=SECTION_JOINT,
+            joint_sums=[0.5, 1.25, 2.0, 0.25, 0.0, 1.0], argmax_counts=[1, 0, 3, 0, 1, 0]),
+        "partial_v3_features.bin": partial_v3_frame(
+            "r1", "vit-b/16", "café", target_classes=2, source_classes=3, feature_width=2, sample_count=5,
+            chunks=PARTIAL_CHUNKS, part_index=2, part_count=3, cell_start=7, section=SECTION_FEATURE_STATISTICS,
+            feature_values=[7.0, -0.5, 0.125, 3.0, 0.001, 2.5, -4.0]),
+        # Version 2 with features: θ of float16 (3 rows × 3: 18 bytes, then 6 bytes of padding
+        # before the features), 4 features a row of float32; 4 bytes of padding after the fixed
+        # fields and 4 after the labels.
+        "chunk_features_f32.bin": chunk_frame(
+            "r1", "m", "d", shard=0, shard_count=1, first_row=0, source_classes=3,
+            target_classes=2, dtype=DTYPE_FLOAT16, labels=[0, 1, 1],
+            rows=[[0.5, 0.25, 0.25], [0.125, 0.625, 0.25], [0.0, 0.0, 1.0]],
+            features=[[1.5, -2.0, 0.0, 3.25], [0.5, 0.25, -0.125, 8.0], [-1.0, 2.0, 4.0, -0.5]],
+            feature_dtype=DTYPE_FLOAT32),
+        # θ of float64, 3 features a row of float16; no padding after the labels or θ.
+        "chunk_features_f16.bin": chunk_frame(
+            "r1", "model-b", "d", shard=1, shard_count=2, first_row=2, source_classes=3,
+            target_classes=3, dtype=DTYPE_FLOAT64, labels=[2, 0],
+            rows=[[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]],
+            features=[[0.5, -1.0, 2.0], [0.0, 1.5, -0.25]], feature_dtype=DTYPE_FLOAT16),
+        # Version 2: D = 2,048 after the flags (EEP accuracy off), an offset above 2^32.
+        "manifest_features.bin": manifest_frame(
+            "r1", "vit-b/16", "café", shard=0, shard_count=1, source_classes=1000, target_classes=37,
+            shard_rows=300, total_chunks=2, part_index=0, part_count=1,
+            chunks=[(0, 248, 3, 9), (248, 52, 0, 1 << 40)], feature_width=2048),
         "task_pass2.bin": task_frame("r1", PASS_EEP, conditional=[(0, 7), (1, 8)], chunks=PASS2_CHUNKS),
         "task_pass2_accuracy.bin": task_frame("r1", PASS_EEP_ACCURACY, conditional=[(0, 7)], chunks=PASS2_CHUNKS),
         "task_repair.bin": task_frame("r1", PASS_REPAIR, conditional=[], chunks=[(1, 2, 2, 4, 12)]),

@@ -288,3 +288,140 @@ def test_stream_whose_chunk_is_not_delivered_publishes_no_manifest(producer):
     assert sent("t.runs") == []
     with pytest.raises(RuntimeError, match="failed"):
         stream.close()
+
+
+# -- features ----------------------------------------------------------------------------------
+
+
+def features(rows: int, d: int = 6, dtype=np.float32, seed: int = 1):
+    return np.random.default_rng(seed).normal(0, 5, size=(rows, d)).astype(dtype)
+
+
+def test_publish_with_features(producer):
+    theta, labels = data(23)
+    phi = features(23, dtype=np.float16)
+    summary = producer.publish("m", "d", theta, labels, run="r", rows_per_chunk=5, features=phi)
+    values = [value for _, value in sent("t.chunks")]
+    assert {value[4] for value in values} == {2}  # version 2: with features
+    chunks = [wire.decode_chunk(value) for value in values]
+    assert [(c.first_row, c.row_count, c.feature_width) for c in chunks] == [(0, 5, 6), (5, 5, 6), (10, 5, 6),
+                                                                          (15, 5, 6), (20, 3, 6)]
+    assert {c.features.dtype for c in chunks} == {np.dtype("<f2")}
+    np.testing.assert_array_equal(np.concatenate([c.features for c in chunks]), phi)
+    np.testing.assert_array_equal(np.concatenate([c.probabilities for c in chunks]), theta)
+    [(key, value)] = sent("t.runs")
+    assert value[4] == 2 and wire.decode_manifest(value).feature_width == 6
+    assert summary.feature_width == 6 and summary.chunks == 5
+
+
+def test_publish_without_features_is_version_1(producer):
+    theta, labels = data(10)
+    summary = producer.publish("m", "d", theta, labels, run="r", rows_per_chunk=4)
+    assert {value[4] for _, value in sent("t.chunks")} == {1} and sent("t.runs")[0][1][4] == 1
+    assert summary.feature_width == 0 and wire.decode_manifest(sent("t.runs")[0][1]).feature_width == 0
+
+
+def test_features_size_the_chunks(producer):
+    theta, labels = data(100, z=1000, y=10)
+    summary = producer.publish("m", "d", theta, labels, features=features(100, d=4096))
+    # ⌊(1,000,000 − 4,096) ÷ (1000·4 + 4096·4 + 4)⌋
+    assert summary.rows_per_chunk == 48 and summary.chunks == 3
+    assert all(len(value) <= 1_000_000 for _, value in sent("t.chunks"))
+
+
+@pytest.mark.parametrize("bad,message", [
+    (lambda phi: np.where((np.arange(40) == 17)[:, None] & (np.arange(6) == 3), np.nan, phi),
+     "features: row 17: column 3 is NaN; features must be finite"),
+    (lambda phi: np.where((np.arange(40) == 39)[:, None], -np.inf, phi), "features: row 39: column 0 is -inf"),
+    (lambda phi: phi[:39], "features: has 39 rows but predictions has 40"),
+    (lambda phi: phi.astype(np.int64), "features: has dtype int64; expected float16, float32 or float64 features"),
+    (lambda phi: phi[:, 0], "features: must be 2-D"),
+    (lambda phi: np.zeros((40, 8193), np.float32), "features: feature_width = 8193 is outside [1, 8192]"),
+])
+def test_bad_features_publish_nothing(producer, bad, message):
+    theta, labels = data(40)
+    with pytest.raises(InvalidInput) as caught:
+        producer.publish("m", "d", theta, labels, target_classes=3, rows_per_chunk=4, features=bad(features(40)))
+    assert str(caught.value).startswith(message)
+    assert client().records == []
+
+
+def test_stream_with_features_cuts_the_same_chunks_as_publish(producer):
+    theta, labels = data(1000, z=7, y=4, dtype=np.float64, seed=3)
+    phi = features(1000, d=9, dtype=np.float32)
+    producer.publish("m", "d", theta, labels, run="r", shard=1, shards=2, rows_per_chunk=64, target_classes=4,
+                     features=phi)
+    whole = list(client().records)
+    client().records.clear()
+    with producer.run("m", "d", run="r", shard=1, shards=2, target_classes=4, rows_per_chunk=64) as stream:
+        start = 0
+        for size in [1, 63, 64, 200, 0, 5, 300, 17, 350]:
+            stream.add(theta[start:start + size], labels[start:start + size], features=phi[start:start + size])
+            start += size
+    streamed = client().records
+    assert [value for _, _, value in streamed[:-1]] == [value for _, _, value in whole[:-1]]
+    manifest = wire.decode_manifest(streamed[-1][2])
+    assert manifest.feature_width == 9 and manifest.chunks == stream.summary.locations
+    assert stream.summary.feature_width == 9 and stream.summary.chunks == 16
+
+
+def test_stream_features_are_all_or_nothing(producer):
+    theta, labels = data(40)
+    phi = features(40)
+    stream = producer.run("m", "d", target_classes=3, rows_per_chunk=10)
+    stream.add(theta[:5], labels[:5], features=phi[:5])
+    with pytest.raises(InvalidInput) as caught:
+        stream.add(theta[5:10], labels[5:10])
+    assert str(caught.value) == ("batch 1 features: missing, but the run carries 6 features a row (set by batch 0): "
+                                 "every batch of it must carry them")
+    with pytest.raises(InvalidInput) as caught:
+        stream.add(theta[5:10], labels[5:10], features=features(5, d=4))
+    assert str(caught.value) == ("batch 2 features: has 4 features a row (rows 5..<10 of the shard); the run has 6, "
+                                 "set by batch 0")
+    bad = phi[5:10].copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(InvalidInput, match=r"batch 3 features: row 8 \(row 3 of the batch\): column 2 is NaN"):
+        stream.add(theta[5:10], labels[5:10], features=bad)
+    with pytest.raises(InvalidInput, match="batch 4 features: has 4 rows but batch 4 predictions has 5"):
+        stream.add(theta[5:10], labels[5:10], features=phi[5:9])
+    assert sent("t.chunks") == []  # nothing of the refused batches was sent
+    stream.add(theta[5:], labels[5:], features=phi[5:].astype(np.float64))  # cast to the first batch's float32
+    summary = stream.close()
+    chunks = [wire.decode_chunk(v) for _, v in sent("t.chunks")]
+    assert summary.rows == 40 and {c.features.dtype for c in chunks} == {np.dtype("<f4")}
+    np.testing.assert_array_equal(np.concatenate([c.features for c in chunks]), phi)
+    assert wire.decode_manifest(sent("t.runs")[0][1]).feature_width == 6
+
+
+def test_stream_without_features_refuses_them_later(producer):
+    theta, labels = data(10)
+    stream = producer.run("m", "d", target_classes=3)
+    # A refused first batch decides nothing.
+    with pytest.raises(InvalidInput, match="batch 0 labels"):
+        stream.add(theta[:2], np.full(2, 7), features=features(2))
+    stream.add(theta[:5], labels[:5])
+    with pytest.raises(InvalidInput) as caught:
+        stream.add(theta[5:], labels[5:], features=features(5))
+    assert str(caught.value) == ("batch 2 features: given, but batch 1 carried none: a run carries features in every "
+                                 "batch or in none")
+    stream.add(theta[5:], labels[5:])
+    assert stream.close().feature_width == 0 and sent("t.runs")[0][1][4] == 1
+
+
+def test_stream_feature_width_given_up_front(producer):
+    theta, labels = data(10)
+    stream = producer.run("m", "d", target_classes=3, feature_width=6)
+    with pytest.raises(InvalidInput, match=r"batch 0 features: missing, but the run carries 6 features a row \(set by "
+                                           r"feature_width=\)"):
+        stream.add(theta, labels)
+    with pytest.raises(InvalidInput, match="has 5 features a row"):
+        stream.add(theta, labels, features=features(10, d=5))
+    stream.add(theta, labels, features=features(10))
+    assert stream.close().feature_width == 6
+    # An empty shard of a run with features declares them in its (version-2) manifest.
+    summary = producer.run("m", "d", run="r", shard=1, shards=2, target_classes=3, source_classes=5,
+                           feature_width=768).close()
+    manifest = wire.decode_manifest(sent("t.runs")[-1][1])
+    assert summary.chunks == 0 and manifest.feature_width == 768 and manifest.chunks == ()
+    with pytest.raises(InvalidInput, match=r"feature_width: must be in \[1, 8192\], got 0"):
+        producer.run("m", "d", target_classes=3, feature_width=0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leepstream import InvalidInput, validate
+from leepstream import InvalidInput, validate, validate_features
 from leepstream.validation import check_rows
 
 
@@ -165,3 +165,57 @@ def test_array_likes():
             raise RuntimeError("boom")
 
     assert str(refused(Broken(), labels)) == "predictions: cannot be converted to a NumPy array: boom"
+
+
+# -- features -----------------------------------------------------------------------------------
+
+
+def features_refused(features, rows: int = 6, **options) -> InvalidInput:
+    with pytest.raises(InvalidInput) as caught:
+        validate_features(features, rows, **options)
+    return caught.value
+
+
+def test_good_features_pass_in_their_dtype():
+    for dtype in (np.float16, np.float32, np.float64):
+        # Activations: any sign and size, no row rule.
+        phi = np.random.default_rng(0).normal(0, 100, size=(6, 5)).astype(dtype)
+        checked = validate_features(phi, 6)
+        assert checked.dtype == dtype and checked is phi
+
+
+def test_features_nan_and_infinities_name_row_and_column():
+    phi = np.zeros((6, 5), np.float32)
+    phi[4, 3] = np.nan
+    error = features_refused(phi)
+    assert str(error) == "features: row 4: column 3 is NaN; features must be finite"
+    assert (error.array, error.row) == ("features", 4)
+    phi[4, 3] = 0
+    phi[2, 0] = np.inf
+    assert str(features_refused(phi)) == "features: row 2: column 0 is inf; features must be finite"
+    phi[2, 0] = -np.inf
+    assert str(features_refused(phi.astype(np.float16))) == "features: row 2: column 0 is -inf; features must be finite"
+    # The first bad value in row order: row 1 column 4 before row 2 column 0.
+    phi[1, 4] = np.nan
+    assert str(features_refused(phi)).startswith("features: row 1: column 4 is NaN")
+
+
+def test_features_in_a_batch_and_beyond_the_first_block():
+    phi = np.ones((3000, 1000), np.float32)
+    phi[2345, 999] = np.inf
+    error = features_refused(phi, rows=3000, name="batch 2 features", first_row=10_000, in_batch=True)
+    assert str(error) == "batch 2 features: row 12345 (row 2345 of the batch): column 999 is inf; features must be finite"
+    assert (error.row, error.batch_row) == (12_345, 2345)
+
+
+def test_features_shape_and_dtype():
+    assert str(features_refused(np.zeros((5, 3), np.float32))) == "features: has 5 rows but predictions has 6"
+    assert str(features_refused(np.zeros((5, 3), np.float32), rows_name="batch 1 predictions")) == (
+        "features: has 5 rows but batch 1 predictions has 6")
+    assert str(features_refused(np.zeros(6, np.float32))) == "features: must be 2-D (rows × features), got shape (6,)"
+    assert str(features_refused(np.zeros((6, 0), np.float32))) == "features: has no columns (features)"
+    assert str(features_refused(np.zeros((6, 2), np.int32))) == (
+        "features: has dtype int32; expected float16, float32 or float64 features; cast with .astype(np.float32)")
+    assert "has dtype complex128" in str(features_refused(np.zeros((6, 2), np.complex128)))
+    # Lists convert as NumPy converts them (float64).
+    assert validate_features([[1.0, 2.0]] * 6, 6).dtype == np.float64

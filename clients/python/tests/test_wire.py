@@ -35,6 +35,20 @@ GOLDEN_CHUNKS = {
 GOLDEN_MANIFEST = dict(run="r1", model="vit-b/16", dataset="café", shard=1, shard_count=2, source_classes=3,
                        target_classes=3, shard_rows=5, total_chunks=2, part_index=0, part_count=1,
                        chunks=[(0, 3, 2, 17), (3, 2, 5, 0x0102030405)], eep_accuracy=True)
+# Version 2: chunks with features, a manifest with the feature width.
+GOLDEN_FEATURE_CHUNKS = {
+    "chunk_features_f32.bin": dict(
+        run="r1", model="m", dataset="d", shard=0, shard_count=1, first_row=0, target_classes=2, labels=[0, 1, 1],
+        probabilities=np.array([[0.5, 0.25, 0.25], [0.125, 0.625, 0.25], [0, 0, 1]], np.float16),
+        features=np.array([[1.5, -2, 0, 3.25], [0.5, 0.25, -0.125, 8], [-1, 2, 4, -0.5]], np.float32)),
+    "chunk_features_f16.bin": dict(
+        run="r1", model="model-b", dataset="d", shard=1, shard_count=2, first_row=2, target_classes=3, labels=[2, 0],
+        probabilities=np.array([[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]], np.float64),
+        features=np.array([[0.5, -1, 2], [0, 1.5, -0.25]], np.float16)),
+}
+GOLDEN_FEATURE_MANIFEST = dict(run="r1", model="vit-b/16", dataset="café", shard=0, shard_count=1,
+                               source_classes=1000, target_classes=37, shard_rows=300, total_chunks=2, part_index=0,
+                               part_count=1, chunks=[(0, 248, 3, 9), (248, 52, 0, 1 << 40)], feature_width=2048)
 
 
 def chunk(spec: dict) -> bytes:
@@ -45,6 +59,75 @@ def chunk(spec: dict) -> bytes:
 @pytest.mark.parametrize("name", sorted(GOLDEN_CHUNKS))
 def test_chunk_matches_golden_fixture(name):
     assert chunk(GOLDEN_CHUNKS[name]) == fixture(name)
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_FEATURE_CHUNKS))
+def test_chunk_with_features_matches_golden_fixture(name):
+    assert chunk(GOLDEN_FEATURE_CHUNKS[name]) == fixture(name)
+    assert fixture(name)[4] == 2
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_FEATURE_CHUNKS))
+def test_golden_chunks_with_features_decode(name):
+    spec = GOLDEN_FEATURE_CHUNKS[name]
+    frame = wire.decode_chunk(fixture(name))
+    assert frame.labels.tolist() == spec["labels"] and frame.first_row == spec["first_row"]
+    assert frame.probabilities.dtype == spec["probabilities"].dtype
+    np.testing.assert_array_equal(frame.probabilities, spec["probabilities"])
+    assert frame.features is not None and frame.features.dtype == spec["features"].dtype
+    assert frame.feature_width == spec["features"].shape[1]
+    np.testing.assert_array_equal(frame.features, spec["features"])
+
+
+def test_manifest_with_features_matches_golden_fixture():
+    spec = dict(GOLDEN_FEATURE_MANIFEST)
+    data = wire.encode_manifest(spec.pop("run"), spec.pop("model"), spec.pop("dataset"), **spec)
+    assert data == fixture("manifest_features.bin") and data[4] == 2
+    frame = wire.decode_manifest(data)
+    assert frame.feature_width == 2048 and not frame.eep_accuracy and frame.target_classes == 37
+    assert frame.chunks == (ChunkLocation(0, 248, 3, 9), ChunkLocation(248, 52, 0, 1 << 40))
+    # Without features the same manifest is version 1, 4 bytes shorter.
+    spec = dict(GOLDEN_FEATURE_MANIFEST, feature_width=0)
+    plain = wire.encode_manifest(spec.pop("run"), spec.pop("model"), spec.pop("dataset"), **spec)
+    assert plain[4] == 1 and len(plain) == len(data) - 4 and wire.decode_manifest(plain).feature_width == 0
+
+
+def test_a_chunk_without_features_is_still_version_1():
+    assert wire.decode_chunk(fixture("chunk_f32.bin")).features is None
+    assert wire.decode_chunk(fixture("chunk_f32.bin")).feature_width == 0
+    assert chunk(dict(GOLDEN_CHUNKS["chunk_f32.bin"], features=None)) == fixture("chunk_f32.bin")
+
+
+@pytest.mark.parametrize("theta_dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("feature_dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("rows,z,d", [(1, 1, 1), (3, 2, 5), (5, 7, 3), (8, 8, 64), (2, 33, 7)])
+def test_chunk_with_features_round_trip(theta_dtype, feature_dtype, rows, z, d):
+    rng = np.random.default_rng(rows * 100 + z + d)
+    theta = rng.dirichlet(np.ones(z), size=rows).astype(theta_dtype)
+    phi = rng.normal(0, 10, size=(rows, d)).astype(feature_dtype)
+    labels = rng.integers(0, 4, size=rows)
+    data = wire.encode_chunk("run-é", "model", "", shard=0, shard_count=1, first_row=7, target_classes=4,
+                             labels=labels, probabilities=theta, features=phi)
+    frame = wire.decode_chunk(data)
+    np.testing.assert_array_equal(frame.probabilities, theta)
+    np.testing.assert_array_equal(frame.features, phi)
+    assert frame.features.dtype == np.dtype(feature_dtype)
+    # The documented layout: 34 fixed bytes, pad8, labels, pad8, θ, pad8, features.
+    s = 8 + 2 + len("run-é".encode()) + 2 + 5 + 2
+    a = -(-(s + 34) // 8) * 8
+    b = -(-(a + 4 * rows) // 8) * 8
+    c = -(-(b + rows * z * np.dtype(theta_dtype).itemsize) // 8) * 8
+    assert len(data) == c + rows * d * np.dtype(feature_dtype).itemsize
+
+
+def test_feature_value_count_and_limits():
+    assert wire.feature_value_count(2, 2) == 14
+    assert wire.feature_value_count(1000, 4096) == 12_495_849
+    wire.check_feature_width(4096, 30_710)
+    with pytest.raises(WireError, match="beyond the limit of 134217728"):
+        wire.check_feature_width(4096, 30_711)
+    with pytest.raises(WireError, match=r"feature_width = 8193 is outside \[1, 8192\]"):
+        wire.check_feature_width(8193, 1)
 
 
 def test_manifest_matches_golden_fixture():
@@ -132,6 +215,25 @@ def test_manifest_parts_split_like_swift():
     assert [c for p in parts for c in p.chunks] == located
 
 
+def test_rows_per_chunk_with_features():
+    # max(1, ⌊(limit − 4,096) ÷ (Z·size + D·fsize + 4)⌋)
+    assert wire.rows_per_chunk(1000, np.float32, feature_width=4096, feature_dtype=np.float32) == 995_904 // 20_388 == 48
+    assert wire.rows_per_chunk(1000, np.float16, feature_width=768, feature_dtype=np.float16) == 995_904 // 3540
+    assert wire.rows_per_chunk(10, np.float64, feature_width=2048, feature_dtype=np.float64, requested=5) == 5
+    assert wire.rows_per_chunk(3, np.float32, feature_width=0, feature_dtype=np.float64) == wire.rows_per_chunk(3, np.float32)
+    with pytest.raises(WireError, match="and 248975 × 4-byte features does not fit"):
+        wire.rows_per_chunk(1, np.float32, feature_width=248_975, feature_dtype=np.float32)
+
+
+def test_a_full_chunk_with_features_fits_the_message_limit():
+    z, d = 1000, 4096
+    rows = wire.rows_per_chunk(z, np.float32, feature_width=d, feature_dtype=np.float32)
+    data = wire.encode_chunk("x" * 256, "m" * 256, "d" * 256, shard=0, shard_count=1, first_row=0, target_classes=1,
+                             labels=np.zeros(rows, int), probabilities=np.full((rows, z), 1 / z, np.float32),
+                             features=np.ones((rows, d), np.float32))
+    assert len(data) <= wire.DEFAULT_MAX_MESSAGE_BYTES
+
+
 def test_rows_per_chunk_like_leep_produce():
     assert wire.rows_per_chunk(1000, np.float32) == (1_000_000 - 4096) // 4004 == 248
     assert wire.rows_per_chunk(21_843, np.float32) == 11
@@ -174,9 +276,14 @@ def good_chunk(**changes):
     (dict(labels=[0.0, 1.0]), "integers"),
     (dict(labels=[0, 1 << 31]), "i32"),
     (dict(first_row=-1), "first_row"),
+    (dict(features=np.zeros((3, 2), np.float32)), r"one row per label \(2 × D\)"),
+    (dict(features=np.zeros(2, np.float32)), "features must be 2-D"),
+    (dict(features=np.zeros((2, 2), np.int64)), "features have dtype int64"),
+    (dict(features=np.zeros((2, 0), np.float32)), r"feature_width = 0 is outside \[1, 8192\]"),
+    (dict(features=np.zeros((2, 8193), np.float32)), "feature_width = 8193"),
 ])
 def test_encode_chunk_refuses(changes, message):
-    with pytest.raises(WireError, match=message.replace("(", r"\(")):
+    with pytest.raises(WireError, match=message if "\\" in message else message.replace("(", r"\(")):
         good_chunk(**changes)
 
 
@@ -202,8 +309,12 @@ def corrupt(data: bytes, offset: int, value: bytes) -> bytes:
 @pytest.mark.parametrize("mutate,message", [
     (lambda d: d[:5], "truncated at header: needs 8 bytes, 5 left"),
     (lambda d: b"XPST" + d[4:], "bad magic"),
-    (lambda d: corrupt(d, 4, b"\x02"), "unsupported frame version 2"),
-    (lambda d: corrupt(d, 5, b"\x09"), "unknown frame kind 9"),
+    (lambda d: corrupt(d, 4, b"\x03"), "unsupported frame version 3"),
+    (lambda d: corrupt(d, 4, b"\x04"), "unsupported frame version 4"),
+    (lambda d: corrupt(d, 4, b"\x00"), "unsupported frame version 0"),
+    (lambda d: corrupt(d, 4, b"\x02"), "feature_width: must be at least 1"),  # read in version 2's layout
+    (lambda d: corrupt(d, 5, b"\x0a"), "unknown frame kind 10"),
+    (lambda d: corrupt(d, 5, b"\x09"), "a frame of kind 9, not 1"),
     (lambda d: corrupt(d, 5, b"\x02"), "kind 2, not 1"),
     (lambda d: corrupt(d, 6, b"\x01"), "reserved: must be 0"),
     (lambda d: corrupt(d, 10, b"\xff"), "run is not valid UTF-8"),
@@ -218,6 +329,38 @@ def corrupt(data: bytes, offset: int, value: bytes) -> bytes:
 def test_decode_chunk_refuses(mutate, message):
     with pytest.raises(WireError, match=message):
         wire.decode_chunk(mutate(fixture("chunk_f32.bin")))
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda d: d + b"\x00", "features: 3 rows × 4 features × 4 bytes do not match the 49 bytes left"),
+    (lambda d: d[:-1], "features: 3 rows × 4 features × 4 bytes do not match the 47 bytes left"),
+    (lambda d: corrupt(d, 51, b"\x03"), "features: 3 rows × 4 features × 8 bytes do not match the 48 bytes left"),
+    (lambda d: corrupt(d, 51, b"\x07"), "feature_dtype: unknown code 7"),
+    (lambda d: corrupt(d, 47, struct.pack("<I", 0)), "feature_width: must be at least 1"),
+    (lambda d: corrupt(d, 47, struct.pack("<I", 8193)), "feature_width: 8193 exceeds the limit of 8192"),
+    (lambda d: corrupt(d, 90, b"\x01"), "padding bytes are not zero"),  # before the features
+    (lambda d: corrupt(d, 53, b"\x01"), "padding bytes are not zero"),  # after feature_dtype
+    (lambda d: corrupt(d, 38, struct.pack("<I", 100)), "probabilities: 3 rows × 100 classes × 2 bytes exceed the 72"),
+    (lambda d: corrupt(d, 4, b"\x01"), "padding bytes are not zero"),  # read in version 1's layout
+    (lambda d: d[:93], "truncated at padding"),
+])
+def test_decode_chunk_with_features_refuses(mutate, message):
+    with pytest.raises(WireError, match=message):
+        wire.decode_chunk(mutate(fixture("chunk_features_f32.bin")))
+
+
+def test_decode_manifest_with_features_refuses():
+    data = fixture("manifest_features.bin")
+    with pytest.raises(WireError, match="feature_width: must be at least 1"):
+        wire.decode_manifest(corrupt(data, 66, struct.pack("<I", 0)))
+    with pytest.raises(WireError, match="8192 features and 20000 target classes make 197434913 statistics"):
+        wire.decode_manifest(corrupt(corrupt(data, 66, struct.pack("<I", 8192)), 41, struct.pack("<I", 20000)))
+    with pytest.raises(WireError, match="1 bytes after the last field"):
+        wire.decode_manifest(data + b"\x00")
+    with pytest.raises(WireError, match="flags: reserved bits set in 2"):
+        wire.decode_manifest(corrupt(data, 65, b"\x02"))
+    with pytest.raises(WireError, match="unsupported frame version 3"):
+        wire.decode_manifest(corrupt(data, 4, b"\x03"))
 
 
 def test_decode_manifest_refuses():

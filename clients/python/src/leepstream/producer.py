@@ -1,6 +1,8 @@
 """Publishing runs to leepstream over Kafka with confluent-kafka: chunks to `<prefix>chunks` with
 no key, then, once every chunk is delivered, the shard's manifest to `<prefix>runs` keyed by
-the run id (docs/wire-format.md, "Publishing a run from another language").
+the run id (docs/wire-format.md, "Publishing a run from another language"). A run may carry the
+source model's penultimate-layer features beside the probabilities (chunk and manifest frames
+of version 2), for the aggregator's LogME and H-score.
 
 Behaves like `leep produce`: input is validated with the same rules before anything of it is
 sent; chunks are cut at fixed row boundaries from row 0 of the shard, so publishing a shard
@@ -19,7 +21,8 @@ import numpy as np
 from confluent_kafka import Producer
 
 from . import wire
-from .validation import DEFAULT_SUM_TOLERANCE, InvalidInput, as_labels, as_probabilities, validate
+from .validation import (DEFAULT_SUM_TOLERANCE, InvalidInput, as_labels, as_probabilities, validate,
+                         validate_features)
 
 #: Partitioners that hash a key as the Java client and the Swift processes do.
 _JAVA_COMPATIBLE = ("murmur2_random", "murmur2")
@@ -54,6 +57,8 @@ class RunSummary:
     manifest_partition: int
     #: Every chunk of the shard and where it landed, by first row.
     locations: tuple[wire.ChunkLocation, ...]
+    #: D, the features a row the chunks carry; 0 without features.
+    feature_width: int = 0
 
 
 def default_run_id(model: str, dataset: str) -> str:
@@ -113,25 +118,34 @@ class LeepProducer:
         eep_accuracy: bool = False,
         rows_per_chunk: int | None = None,
         target_classes: int | None = None,
+        features: Any = None,
     ) -> RunSummary:
         """Publishes one shard of a run: `predictions` (n×Z softmax outputs, float16/32/64,
-        anything with `__array__`) and their `labels` (n integers). Validates every row first
-        and publishes nothing if one is bad (`InvalidInput`); returns once every chunk and the
-        manifest are delivered.
+        anything with `__array__`) and their `labels` (n integers), and optionally `features`
+        (n×D, the source model's penultimate-layer features of the same rows, float16/32/64,
+        kept in their dtype, every value finite). Validates every row first and publishes
+        nothing if one is bad (`InvalidInput`); returns once every chunk and the manifest are
+        delivered.
 
         `run` is shared by the shards of a run (required when `shards` > 1; default: a new id);
         `target_classes` is Y (default: the largest label + 1); `rows_per_chunk` caps the
-        chunk size and must be the same whenever the shard is published again."""
+        chunk size and must be the same whenever the shard is published again (as must the
+        features' width and dtype, which size the chunks too). Every shard of a run with
+        features must carry them, with the same D."""
         run = _check_identity(model, dataset, run, shard, shards)
         theta, y = validate(predictions, labels, target_classes=target_classes, sum_tolerance=self.sum_tolerance)
+        phi = None if features is None else validate_features(features, theta.shape[0])
         if theta.shape[0] == 0 and shards == 1:
             raise InvalidInput("predictions", "has no rows; a run needs at least one")
         if target_classes is None:
             target_classes = int(y.max()) + 1 if y.size else 1
         sender = _ShardSender(self, run, model, dataset, shard, shards, theta.shape[1], target_classes, theta.dtype,
-                              eep_accuracy, rows_per_chunk)
-        for first in range(0, theta.shape[0], sender.rows_per_chunk):
-            sender.send(first, theta[first:first + sender.rows_per_chunk], y[first:first + sender.rows_per_chunk])
+                              eep_accuracy, rows_per_chunk, feature_width=0 if phi is None else phi.shape[1],
+                              feature_dtype=None if phi is None else phi.dtype)
+        step = sender.rows_per_chunk
+        for first in range(0, theta.shape[0], step):
+            sender.send(first, theta[first:first + step], y[first:first + step],
+                        None if phi is None else phi[first:first + step])
         return sender.finish()
 
     # -- streaming ------------------------------------------------------------------------------
@@ -149,20 +163,27 @@ class LeepProducer:
         eep_accuracy: bool = False,
         rows_per_chunk: int | None = None,
         dtype: Any = None,
+        feature_width: int | None = None,
     ) -> ShardStream:
         """A shard published as batches arrive, for inference loops:
 
             with producer.run(model="vit-b/16", dataset="pets", target_classes=37) as stream:
                 for images, labels in loader:
-                    stream.add(softmax(model(images)), labels)
+                    logits, features = model(images)
+                    stream.add(softmax(logits), labels, features=features)   # or without features
             print(stream.summary)
 
         `target_classes` (Y) is required, since every chunk carries it before the later labels
         are seen. `source_classes` (Z) and `dtype` default to the first batch's; later batches
-        of another float dtype are cast to it. Chunks are cut at fixed row boundaries whatever
-        the batch sizes; the manifest is published when the `with` block ends without an
-        exception (or on `close()`). If it ends with one, no manifest is published and the run
-        does not complete: publish the shard again, with the same run id, to complete it."""
+        of another float dtype are cast to it. Features are optional, but all or nothing: the
+        first batch decides (or `feature_width`, D, when given: then every batch must carry D
+        features a row), and every later batch must carry features of the same width, or none;
+        they are cast to the first batch's float dtype like the probabilities. Give
+        `feature_width` to publish an empty shard of a run with features. Chunks are cut at
+        fixed row boundaries whatever the batch sizes; the manifest is published when the
+        `with` block ends without an exception (or on `close()`). If it ends with one, no
+        manifest is published and the run does not complete: publish the shard again, with
+        the same run id, to complete it."""
         run = _check_identity(model, dataset, run, shard, shards)
         if target_classes < 1:
             raise InvalidInput("target_classes", f"must be at least 1, got {target_classes}")
@@ -170,8 +191,10 @@ class LeepProducer:
             raise InvalidInput("source_classes", f"must be at least 1, got {source_classes}")
         if dtype is not None and wire.dtype_code(np.dtype(dtype)) is None:
             raise InvalidInput("dtype", f"{np.dtype(dtype)} is not float16, float32 or float64")
+        if feature_width is not None and not 1 <= feature_width <= wire.MAX_FEATURE_WIDTH:
+            raise InvalidInput("feature_width", f"must be in [1, {wire.MAX_FEATURE_WIDTH}], got {feature_width}")
         return ShardStream(self, run, model, dataset, shard, shards, target_classes, source_classes,
-                           None if dtype is None else np.dtype(dtype), eep_accuracy, rows_per_chunk)
+                           None if dtype is None else np.dtype(dtype), eep_accuracy, rows_per_chunk, feature_width)
 
     # -- the client -------------------------------------------------------------------------------
 
@@ -211,7 +234,7 @@ class ShardStream:
 
     def __init__(self, producer: LeepProducer, run: str, model: str, dataset: str, shard: int, shards: int,
                  target_classes: int, source_classes: int | None, dtype: np.dtype | None, eep_accuracy: bool,
-                 rows_per_chunk: int | None):
+                 rows_per_chunk: int | None, feature_width: int | None = None):
         self._producer = producer
         self.run_id = run
         self.model = model
@@ -226,19 +249,28 @@ class ShardStream:
         self._sender: _ShardSender | None = None
         self._buffer: np.ndarray | None = None
         self._buffer_labels: np.ndarray | None = None
+        self._buffer_features: np.ndarray | None = None
+        # Whether the run carries features (None: no batch has decided yet), their width and
+        # dtype, and what decided it (for messages).
+        self._with_features: bool | None = None if feature_width is None else True
+        self._feature_width = feature_width
+        self._feature_dtype: np.dtype | None = None
+        self._features_decided_by = "feature_width=" if feature_width is not None else ""
         self._pending = 0
         self._batches = 0
         self.rows = 0
         self.summary: RunSummary | None = None
         self._state = "open"
 
-    def add(self, probabilities: Any, labels: Any) -> None:
-        """Adds a batch: `probabilities` (b×Z softmax outputs) and `labels` (b integers < Y).
-        The batch is validated whole before any of it is sent (`InvalidInput` names the batch,
-        the shard row and the batch row); full chunks are sent, the remainder is buffered."""
+    def add(self, probabilities: Any, labels: Any, features: Any = None) -> None:
+        """Adds a batch: `probabilities` (b×Z softmax outputs), `labels` (b integers < Y) and,
+        in a run with features, `features` (b×D, finite, the same D in every batch). The batch
+        is validated whole before any of it is sent (`InvalidInput` names the batch, the shard
+        row and the batch row); full chunks are sent, the remainder is buffered."""
         if self._state != "open":
             raise RuntimeError(f"the stream of run {self.run_id} is {self._state}")
-        names = (f"batch {self._batches} predictions", f"batch {self._batches} labels")
+        batch = self._batches
+        names = (f"batch {batch} predictions", f"batch {batch} labels")
         self._batches += 1  # every call counts, refused or not, so the name matches the caller's loop
         theta = as_probabilities(probabilities, names[0])
         if self._source_classes is not None and theta.shape[1] != self._source_classes:
@@ -249,31 +281,68 @@ class ShardStream:
         theta, y = validate(theta, as_labels(labels, names[1]), target_classes=self.target_classes,
                             sum_tolerance=self._producer.sum_tolerance, names=names, first_row=self.rows,
                             in_batch=True)
+        phi = self._batch_features(features, batch, theta.shape[0])
+        if self._with_features is None:  # the first accepted batch decides for the run
+            self._with_features = phi is not None
+            self._features_decided_by = f"batch {batch}"
+            if phi is not None:
+                self._feature_width = phi.shape[1]
         count = theta.shape[0]
         if count == 0:
             return
-        sender = self._start(theta)
+        sender = self._start(theta, phi)
         step = sender.rows_per_chunk
         assert self._buffer is not None and self._buffer_labels is not None
+        buffer_phi = self._buffer_features
+
+        def part(array: np.ndarray | None, start: int, end: int) -> np.ndarray | None:
+            return None if array is None else array[start:end]
+
         taken = 0
         if self._pending:
             taken = min(step - self._pending, count)
             self._buffer[self._pending:self._pending + taken] = theta[:taken]
             self._buffer_labels[self._pending:self._pending + taken] = y[:taken]
+            if buffer_phi is not None and phi is not None:
+                buffer_phi[self._pending:self._pending + taken] = phi[:taken]
             self._pending += taken
             if self._pending == step:
-                sender.send(sender.rows_sent, self._buffer, self._buffer_labels)
+                sender.send(sender.rows_sent, self._buffer, self._buffer_labels, buffer_phi)
                 self._pending = 0
         while count - taken >= step:  # whole chunks straight from the batch
-            sender.send(sender.rows_sent, theta[taken:taken + step], y[taken:taken + step])
+            sender.send(sender.rows_sent, theta[taken:taken + step], y[taken:taken + step],
+                        part(phi, taken, taken + step))
             taken += step
         if taken < count:
             left = count - taken
             self._buffer[:left] = theta[taken:]
             self._buffer_labels[:left] = y[taken:]
+            if buffer_phi is not None and phi is not None:
+                buffer_phi[:left] = phi[taken:]
             self._pending = left
         self.rows += count
         sender.check_deliveries()
+
+    def _batch_features(self, features: Any, batch: int, rows: int) -> np.ndarray | None:
+        """The batch's features, checked against the run's (all or nothing, one width), cast to
+        the run's feature dtype."""
+        name = f"batch {batch} features"
+        if features is None:
+            if self._with_features:
+                raise InvalidInput(name, f"missing, but the run carries {self._feature_width} features a row (set by "
+                                         f"{self._features_decided_by}): every batch of it must carry them")
+            return None
+        if self._with_features is False:
+            raise InvalidInput(name, f"given, but {self._features_decided_by} carried none: a run carries features in "
+                                     f"every batch or in none")
+        phi = validate_features(features, rows, name=name, rows_name=f"batch {batch} predictions",
+                                first_row=self.rows, in_batch=True)
+        if self._feature_width is not None and phi.shape[1] != self._feature_width:
+            raise InvalidInput(name, f"has {phi.shape[1]} features a row (rows {self.rows}..<{self.rows + rows} of the "
+                                     f"shard); the run has {self._feature_width}, set by {self._features_decided_by}")
+        if self._feature_dtype is not None and phi.dtype != self._feature_dtype:
+            phi = phi.astype(self._feature_dtype)
+        return phi
 
     def close(self) -> RunSummary:
         """Sends the buffered rows as the last chunk, waits for every delivery and publishes
@@ -290,10 +359,11 @@ class ShardStream:
             self._state = "aborted"
             raise InvalidInput("source_classes", "unknown: no batch was added; give source_classes= to publish "
                                                  "an empty shard")
-        sender = self._start(None)
+        sender = self._start(None, None)
         if self._pending:
             assert self._buffer is not None and self._buffer_labels is not None
-            sender.send(sender.rows_sent, self._buffer[:self._pending], self._buffer_labels[:self._pending])
+            sender.send(sender.rows_sent, self._buffer[:self._pending], self._buffer_labels[:self._pending],
+                        None if self._buffer_features is None else self._buffer_features[:self._pending])
             self._pending = 0
         self._state = "closing"
         try:
@@ -321,23 +391,32 @@ class ShardStream:
         else:
             self.abort()
 
-    def _start(self, first: np.ndarray | None) -> _ShardSender:
-        """The sender, created on the first batch (which fixes Z and the dtype if not given)."""
+    def _start(self, first: np.ndarray | None, first_features: np.ndarray | None) -> _ShardSender:
+        """The sender, created on the first batch with rows (which fixes Z and the dtypes if
+        not given)."""
         if self._sender is None:
             if first is not None:
                 if self._source_classes is None:
                     self._source_classes = first.shape[1]
                 if self._dtype is None:
                     self._dtype = first.dtype
+            if first_features is not None:
+                self._feature_dtype = first_features.dtype
             # (np.dtype has a length, so never test one for truth.)
             dtype = self._dtype if self._dtype is not None else np.dtype(np.float32)
+            feature_width = self._feature_width if self._with_features else 0
+            assert feature_width is not None
+            feature_dtype = self._feature_dtype if self._feature_dtype is not None else np.dtype(np.float32)
             assert self._source_classes is not None
             self._sender = _ShardSender(self._producer, self.run_id, self.model, self.dataset, self.shard,
                                         self.shards, self._source_classes, self.target_classes, dtype,
-                                        self._eep_accuracy, self._requested_rows)
+                                        self._eep_accuracy, self._requested_rows, feature_width=feature_width,
+                                        feature_dtype=feature_dtype if feature_width else None)
             rows = self._sender.rows_per_chunk
             self._buffer = np.empty((rows, self._source_classes), dtype=dtype)
             self._buffer_labels = np.empty(rows, dtype=np.int64)
+            if feature_width:
+                self._buffer_features = np.empty((rows, feature_width), dtype=feature_dtype)
         return self._sender
 
 
@@ -346,17 +425,23 @@ class _ShardSender:
 
     def __init__(self, producer: LeepProducer, run: str, model: str, dataset: str, shard: int, shards: int,
                  source_classes: int, target_classes: int, dtype: np.dtype, eep_accuracy: bool,
-                 requested_rows: int | None):
+                 requested_rows: int | None, feature_width: int = 0, feature_dtype: np.dtype | None = None):
         if target_classes * source_classes >= 1 << 32:
             raise InvalidInput("target_classes", f"Y·Z = {target_classes}·{source_classes} must stay below 2^32")
+        if feature_width:
+            try:
+                wire.check_feature_width(feature_width, target_classes)
+            except wire.WireError as error:
+                raise InvalidInput("features", str(error)) from None
         self.producer = producer
         self.run, self.model, self.dataset = run, model, dataset
         self.shard, self.shards = shard, shards
         self.source_classes, self.target_classes = source_classes, target_classes
         self.eep_accuracy = eep_accuracy
+        self.feature_width = feature_width
         try:
             self.rows_per_chunk = wire.rows_per_chunk(source_classes, dtype, producer.max_message_bytes,
-                                                      requested_rows)
+                                                      requested_rows, feature_width, feature_dtype)
         except wire.WireError as error:
             raise InvalidInput("rows_per_chunk" if requested_rows is not None and requested_rows < 1
                                else "predictions", str(error)) from None
@@ -366,10 +451,11 @@ class _ShardSender:
         self._locations: dict[int, tuple[int, int]] = {}
         self._errors: list[str] = []
 
-    def send(self, first_row: int, theta: np.ndarray, labels: np.ndarray) -> None:
+    def send(self, first_row: int, theta: np.ndarray, labels: np.ndarray, features: np.ndarray | None = None) -> None:
+        assert (features is None) == (self.feature_width == 0), "every chunk of a run with features carries them"
         frame = wire.encode_chunk(self.run, self.model, self.dataset, shard=self.shard, shard_count=self.shards,
                                   first_row=first_row, target_classes=self.target_classes, labels=labels,
-                                  probabilities=theta)
+                                  probabilities=theta, features=features)
         if len(frame) > self.producer.max_message_bytes:
             raise InvalidInput("predictions", f"a chunk frame of {len(frame)} bytes exceeds the {self.producer.max_message_bytes}"
                                               f"-byte message limit (are the names very long?)")
@@ -405,7 +491,8 @@ class _ShardSender:
         parts = wire.encode_manifest_parts(
             self.run, self.model, self.dataset, shard=self.shard, shard_count=self.shards,
             source_classes=self.source_classes, target_classes=self.target_classes, shard_rows=self.rows_sent,
-            chunks=located, eep_accuracy=self.eep_accuracy, max_message_bytes=self.producer.max_message_bytes)
+            chunks=located, eep_accuracy=self.eep_accuracy, max_message_bytes=self.producer.max_message_bytes,
+            feature_width=self.feature_width)
         partitions: list[int] = []
         errors: list[str] = []
 
@@ -426,7 +513,7 @@ class _ShardSender:
             rows=self.rows_sent, chunks=len(located), chunk_bytes=self.chunk_bytes,
             source_classes=self.source_classes, target_classes=self.target_classes, eep_accuracy=self.eep_accuracy,
             rows_per_chunk=self.rows_per_chunk, manifest_parts=len(parts), manifest_partition=partitions[0],
-            locations=tuple(located))
+            locations=tuple(located), feature_width=self.feature_width)
 
 
 def _check_identity(model: str, dataset: str, run: str | None, shard: int, shards: int) -> str:

@@ -5,6 +5,9 @@ tolerance (10⁻³ by default, the sum taken in float64), and its label lies in 
 never renormalised or clipped. Problems are reported as `leep` words them, naming the array,
 the row and the problem: the first bad label over all rows first (as `leep` checks the labels
 file before any row), then the first bad row.
+
+Features (the source model's penultimate-layer activations, n×D) have one rule: every value
+finite. Like θ they must be float16, float32 or float64 and are kept in their dtype.
 """
 
 from __future__ import annotations
@@ -79,6 +82,53 @@ def as_labels(value: Any, name: str = "labels") -> np.ndarray:
         clamped: np.ndarray = np.minimum(labels, np.iinfo(np.int64).max).astype(np.int64)
         return clamped
     return labels.astype(np.int64, copy=False)
+
+
+def as_features(value: Any, name: str = "features") -> np.ndarray:
+    """A 2-D float16, float32 or float64 array (kept in its dtype), D ≥ 1 columns."""
+    features = to_numpy(value, name)
+    if features.ndim != 2:
+        raise InvalidInput(name, f"must be 2-D (rows × features), got shape {features.shape}")
+    if features.dtype.kind != "f" or features.dtype.itemsize not in (2, 4, 8):
+        hint = "; cast with .astype(np.float32)" if features.dtype.kind in "fiub" else ""
+        raise InvalidInput(name, f"has dtype {features.dtype}; expected float16, float32 or float64 features{hint}")
+    if features.shape[1] == 0:
+        raise InvalidInput(name, "has no columns (features)")
+    return features
+
+
+def check_features(features: np.ndarray, name: str = "features", first_row: int = 0, in_batch: bool = False) -> None:
+    """Every feature value finite: the first NaN or ±inf is reported with its row and column."""
+    rows, width = features.shape
+    block = max(1, _BLOCK_ELEMENTS // width)
+    for start in range(0, rows, block):
+        finite = np.isfinite(features[start:start + block])
+        if finite.all():
+            continue
+        index, column = (int(i) for i in np.argwhere(~finite)[0])
+        value = float(features[start + index, column])
+        shown = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+        raise InvalidInput(name, f"column {column} is {shown}; features must be finite", first_row + start + index,
+                           start + index if in_batch else None)
+
+
+def validate_features(
+    features: Any,
+    rows: int,
+    *,
+    name: str = "features",
+    rows_name: str = "predictions",
+    first_row: int = 0,
+    in_batch: bool = False,
+) -> np.ndarray:
+    """Converts and checks features for `rows` rows of predictions (named `rows_name` in
+    messages); returns them in their float dtype. Raises `InvalidInput` naming the array, the
+    row and the problem."""
+    phi = as_features(features, name)
+    if phi.shape[0] != rows:
+        raise InvalidInput(name, f"has {phi.shape[0]} rows but {rows_name} has {rows}")
+    check_features(phi, name, first_row, in_batch)
+    return phi
 
 
 def check_pair(theta: np.ndarray, labels: np.ndarray, names: tuple[str, str] = ("predictions", "labels")) -> None:

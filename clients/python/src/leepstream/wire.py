@@ -1,5 +1,6 @@
 """Frame encoders (and decoders) for the two records a producer publishes: chunks (kind 1) and
-manifests (kind 2), as specified in docs/wire-format.md, version 1.
+manifests (kind 2), as specified in docs/wire-format.md: version 1, or version 2 when the run
+carries the source model's features (a chunk with features, a manifest with the feature width).
 
 Pure functions: bytes in, bytes out, nothing touches Kafka. Every integer and float is
 little-endian; strings are a u16 byte length and UTF-8; `pad8` pads with zeros to a multiple of
@@ -16,8 +17,19 @@ import numpy as np
 
 MAGIC = b"LPST"
 VERSION = 1
+#: The version of chunks and manifests that carry features (without them: `VERSION`, 1).
+FEATURES_VERSION = 2
 KIND_CHUNK = 1
 KIND_MANIFEST = 2
+#: The newest version of any kind (the partial's), for the first check of a header.
+_NEWEST_VERSION = 3
+#: The newest version of each kind this module decodes.
+_KIND_VERSIONS = {KIND_CHUNK: FEATURES_VERSION, KIND_MANIFEST: FEATURES_VERSION}
+
+#: The largest feature width D a frame may declare (Swift `WireFormat.maxFeatureWidth`).
+MAX_FEATURE_WIDTH = 8192
+#: The largest number of feature statistics L a frame may imply (Swift `WireFormat.maxFeatureValues`).
+MAX_FEATURE_VALUES = 1 << 27
 
 #: The probability dtype of each wire code, little-endian as on the wire.
 DTYPES_BY_CODE: dict[int, np.dtype] = {1: np.dtype("<f2"), 2: np.dtype("<f4"), 3: np.dtype("<f8")}
@@ -41,7 +53,10 @@ MANIFEST_ENTRY_BYTES = 24
 
 _HEADER = struct.Struct("<4sBBH")
 _CHUNK_FIELDS = struct.Struct("<IIQIIIB")
-_MANIFEST_FIELDS = struct.Struct("<IIIIQIIIBI")
+_CHUNK_FEATURE_FIELDS = struct.Struct("<IB")
+# Up to and including flags; then feature_width (version 2 only) and chunk_count.
+_MANIFEST_FIELDS = struct.Struct("<IIIIQIIIB")
+_U32_FIELD = struct.Struct("<I")
 _ENTRY = struct.Struct("<QIiq")
 _ENTRY_DTYPE = np.dtype([("first_row", "<u8"), ("row_count", "<u4"), ("partition", "<i4"), ("offset", "<i8")])
 
@@ -69,9 +84,26 @@ class ChunkLocation(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 
 
-def encode_header(kind: int) -> bytes:
-    """The common 8 bytes: magic `LPST`, version 1, `kind`, reserved u16 = 0."""
-    return _HEADER.pack(MAGIC, VERSION, kind, 0)
+def feature_value_count(target_classes: int, feature_width: int) -> int:
+    """L = Y + D + D(D+1)/2 + D + 1 + Y·D, the feature statistics a worker keeps for Y target
+    classes and D features (docs/wire-format.md, "Feature statistics")."""
+    y, d = target_classes, feature_width
+    return y + d + d * (d + 1) // 2 + d + 1 + y * d
+
+
+def check_feature_width(feature_width: int, target_classes: int) -> None:
+    """D within [1, 8192], and the L statistics it implies with Y within 2^27, as decoders require."""
+    if not 1 <= feature_width <= MAX_FEATURE_WIDTH:
+        raise WireError(f"feature_width = {feature_width} is outside [1, {MAX_FEATURE_WIDTH}]")
+    values = feature_value_count(target_classes, feature_width)
+    if values > MAX_FEATURE_VALUES:
+        raise WireError(f"feature_width: {feature_width} features and {target_classes} target classes make {values} "
+                        f"statistics, beyond the limit of {MAX_FEATURE_VALUES}")
+
+
+def encode_header(kind: int, version: int = VERSION) -> bytes:
+    """The common 8 bytes: magic `LPST`, `version`, `kind`, reserved u16 = 0."""
+    return _HEADER.pack(MAGIC, version, kind, 0)
 
 
 def encode_string(text: str, field: str = "string") -> bytes:
@@ -115,12 +147,14 @@ def encode_chunk(
     target_classes: int,
     labels: np.ndarray | Sequence[int],
     probabilities: np.ndarray,
+    features: np.ndarray | None = None,
 ) -> bytes:
     """A chunk frame (kind 1) of `probabilities` (R×Z, float16, float32 or float64, kept in its
-    dtype) and their `labels` (R integers, sent as i32).
+    dtype) and their `labels` (R integers, sent as i32): version 1, or version 2 with
+    `features` (R×D, float16, float32 or float64 independently of θ, kept in their dtype).
 
-    Checks the frame's structure only (R ≥ 1, Z ≥ 1, Y ≥ 1, shapes, ranges of the fields);
-    the rows themselves are the caller's to validate (see `leepstream.validation`)."""
+    Checks the frame's structure only (R ≥ 1, Z ≥ 1, Y ≥ 1, 1 ≤ D ≤ 8192, shapes, ranges of
+    the fields); the rows themselves are the caller's to validate (see `leepstream.validation`)."""
     theta = np.asarray(probabilities)
     if theta.ndim != 2:
         raise WireError(f"probabilities must be 2-D (rows × source classes), got shape {theta.shape}")
@@ -141,15 +175,30 @@ def encode_chunk(
     _check_u32("target_classes", target_classes, 1)
     if not 0 <= first_row <= _U63 - rows:
         raise WireError(f"first_row = {first_row} is outside [0, 2^63 - row_count]")
+    phi = None if features is None else np.asarray(features)
+    feature_code = None
+    if phi is not None:
+        if phi.ndim != 2 or phi.shape[0] != rows:
+            raise WireError(f"features must be 2-D with one row per label ({rows} × D), got shape {phi.shape}")
+        feature_code = dtype_code(phi.dtype)
+        if feature_code is None:
+            raise WireError(f"features have dtype {phi.dtype}; the wire carries float16, float32 or float64")
+        check_feature_width(phi.shape[1], target_classes)
 
-    head = bytearray(encode_header(KIND_CHUNK))
+    head = bytearray(encode_header(KIND_CHUNK, VERSION if phi is None else FEATURES_VERSION))
     head += encode_run_identity(run, model, dataset)
     head += _CHUNK_FIELDS.pack(shard, shard_count, first_row, rows, source_classes, target_classes, code)
+    if phi is not None:
+        head += _CHUNK_FEATURE_FIELDS.pack(phi.shape[1], feature_code)
     head += _pad8(len(head))
     label_bytes = y.astype("<i4", copy=False).tobytes()
     middle = _pad8(len(head) + len(label_bytes))
     theta_bytes = np.ascontiguousarray(theta, dtype=theta.dtype.newbyteorder("<")).tobytes()
-    return b"".join((head, label_bytes, middle, theta_bytes))
+    parts = [head, label_bytes, middle, theta_bytes]
+    if phi is not None:
+        parts.append(_pad8(len(head) + len(label_bytes) + len(middle) + len(theta_bytes)))
+        parts.append(np.ascontiguousarray(phi, dtype=phi.dtype.newbyteorder("<")).tobytes())
+    return b"".join(parts)
 
 
 def encode_manifest(
@@ -167,10 +216,12 @@ def encode_manifest(
     part_index: int = 0,
     part_count: int = 1,
     eep_accuracy: bool = False,
+    feature_width: int = 0,
 ) -> bytes:
     """One part of a shard's manifest (kind 2): `chunks` are this part's (first_row, row_count,
     partition, offset) entries, in the order given; `total_chunks` defaults to their number
-    (right for a one-part manifest)."""
+    (right for a one-part manifest). With a `feature_width` D ≥ 1 (the run's chunks carry D
+    features a row) the manifest is version 2; with 0, version 1."""
     entries = [ChunkLocation(*entry) for entry in chunks]
     total = len(entries) if total_chunks is None else total_chunks
     _check_shard(shard, shard_count)
@@ -186,11 +237,15 @@ def encode_manifest(
         if not (0 <= entry.first_row <= _U63 and 1 <= entry.row_count <= _U32
                 and _I32_MIN <= entry.partition <= _I32_MAX and _I64_MIN <= entry.offset <= _I64_MAX):
             raise WireError(f"manifest entry {tuple(entry)} is out of range")
-    frame = bytearray(encode_header(KIND_MANIFEST))
+    if feature_width:
+        check_feature_width(feature_width, target_classes)
+    frame = bytearray(encode_header(KIND_MANIFEST, FEATURES_VERSION if feature_width else VERSION))
     frame += encode_run_identity(run, model, dataset)
     frame += _MANIFEST_FIELDS.pack(shard, shard_count, source_classes, target_classes, shard_rows, total,
-                                   part_index, part_count, FLAG_EEP_ACCURACY if eep_accuracy else 0,
-                                   len(entries))
+                                   part_index, part_count, FLAG_EEP_ACCURACY if eep_accuracy else 0)
+    if feature_width:
+        frame += _U32_FIELD.pack(feature_width)
+    frame += _U32_FIELD.pack(len(entries))
     for entry in entries:
         frame += _ENTRY.pack(*entry)
     return bytes(frame)
@@ -214,16 +269,18 @@ def encode_manifest_parts(
     chunks: Sequence[tuple[int, int, int, int]],
     eep_accuracy: bool = False,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    feature_width: int = 0,
 ) -> list[bytes]:
     """A whole shard's manifest, split into parts that fit the message limit. `chunks` must be
-    every chunk of the shard; an empty shard yields one part with no entries."""
+    every chunk of the shard; an empty shard yields one part with no entries. `feature_width`:
+    D of the run's features, 0 for none."""
     per_part = manifest_entries_per_part(max_message_bytes)
     slices = [chunks[start:start + per_part] for start in range(0, max(len(chunks), 1), per_part)]
     return [
         encode_manifest(run, model, dataset, shard=shard, shard_count=shard_count, source_classes=source_classes,
                         target_classes=target_classes, shard_rows=shard_rows, chunks=part,
                         total_chunks=len(chunks), part_index=index, part_count=len(slices),
-                        eep_accuracy=eep_accuracy)
+                        eep_accuracy=eep_accuracy, feature_width=feature_width)
         for index, part in enumerate(slices)
     ]
 
@@ -233,16 +290,21 @@ def rows_per_chunk(
     dtype: np.dtype | type,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     requested: int | None = None,
+    feature_width: int = 0,
+    feature_dtype: np.dtype | type | None = None,
 ) -> int:
     """Rows per chunk so that a chunk frame stays within `max_message_bytes`, at most
-    `requested`: max(1, ⌊(limit − 4,096) ÷ (Z·size + 4)⌋), exactly as `leep produce` cuts.
+    `requested`: max(1, ⌊(limit − 4,096) ÷ (Z·size + D·fsize + 4)⌋), exactly as `leep produce`
+    cuts (D = `feature_width` features of `feature_dtype` a row; 0 without features).
 
     Chunks start at multiples of this from row 0 of the shard, which is what makes publishing
     a shard again idempotent; so a shard must always be published with the same value."""
     size = np.dtype(dtype).itemsize
-    row_bytes = source_classes * size + 4
+    feature_size = np.dtype(feature_dtype).itemsize if feature_width else 0
+    row_bytes = source_classes * size + feature_width * feature_size + 4
     if row_bytes + HEADROOM > max_message_bytes:
-        raise WireError(f"one row of {source_classes} × {size}-byte values does not fit a {max_message_bytes}-byte "
+        features = f" and {feature_width} × {feature_size}-byte features" if feature_width else ""
+        raise WireError(f"one row of {source_classes} × {size}-byte values{features} does not fit a {max_message_bytes}-byte "
                         f"message (with {HEADROOM} bytes of headroom); raise the message limit")
     rows = max(1, (max_message_bytes - HEADROOM) // row_bytes)
     if requested is not None:
@@ -259,8 +321,8 @@ def rows_per_chunk(
 
 @dataclass(frozen=True)
 class ChunkFrame:
-    """A decoded chunk. `labels` are int32, `probabilities` R×Z in the frame's dtype (views of
-    the frame's bytes, read-only)."""
+    """A decoded chunk. `labels` are int32, `probabilities` R×Z in the frame's dtype, `features`
+    R×D in theirs or None in a version-1 frame (views of the frame's bytes, read-only)."""
 
     run: str
     model: str
@@ -271,6 +333,7 @@ class ChunkFrame:
     target_classes: int
     labels: np.ndarray
     probabilities: np.ndarray
+    features: np.ndarray | None = None
 
     @property
     def row_count(self) -> int:
@@ -279,6 +342,11 @@ class ChunkFrame:
     @property
     def source_classes(self) -> int:
         return int(self.probabilities.shape[1])
+
+    @property
+    def feature_width(self) -> int:
+        """D, or 0 when the chunk carries no features."""
+        return 0 if self.features is None else int(self.features.shape[1])
 
 
 @dataclass(frozen=True)
@@ -298,6 +366,8 @@ class ManifestFrame:
     part_count: int
     eep_accuracy: bool
     chunks: tuple[ChunkLocation, ...]
+    #: D of the run's features; 0 in a version-1 manifest (none).
+    feature_width: int = 0
 
 
 class _Reader:
@@ -333,18 +403,34 @@ class _Reader:
             raise WireError("padding bytes are not zero")
 
 
-def _read_header(reader: _Reader, kind: int) -> None:
+def _read_header(reader: _Reader, kind: int) -> int:
+    """Checks the header of a frame of `kind`; returns its version."""
     magic, version, found, reserved = reader.unpack(_HEADER, "header")
+    unsupported = (f"unsupported frame version {version} (this client reads versions 1 to 2 of chunk and manifest "
+                   f"frames)")
     if magic != MAGIC:
         raise WireError("bad magic: not a leepstream frame")
-    if version != VERSION:
-        raise WireError(f"unsupported frame version {version} (this build reads version 1)")
-    if not 1 <= found <= 8:
+    if not 1 <= version <= _NEWEST_VERSION:
+        raise WireError(unsupported)
+    if not 1 <= found <= 9:
         raise WireError(f"unknown frame kind {found}")
     if reserved != 0:
         raise WireError("reserved: must be 0")
     if found != kind:
         raise WireError(f"a frame of kind {found}, not {kind}")
+    if version > _KIND_VERSIONS[kind]:
+        raise WireError(unsupported)
+    return int(version)
+
+
+def _read_feature_width(reader: _Reader, target_classes: int) -> int:
+    (width,) = reader.unpack(_U32_FIELD, "feature_width")
+    if width < 1:
+        raise WireError("feature_width: must be at least 1")
+    if width > MAX_FEATURE_WIDTH:
+        raise WireError(f"feature_width: {width} exceeds the limit of {MAX_FEATURE_WIDTH}")
+    check_feature_width(width, target_classes)
+    return int(width)
 
 
 def _read_identity(reader: _Reader) -> tuple[str, str, str]:
@@ -357,7 +443,7 @@ def _read_identity(reader: _Reader) -> tuple[str, str, str]:
 def decode_chunk(data: bytes | bytearray | memoryview) -> ChunkFrame:
     """Decodes a chunk frame, rejecting what Swift's `Frame.decode` rejects."""
     reader = _Reader(data)
-    _read_header(reader, KIND_CHUNK)
+    version = _read_header(reader, KIND_CHUNK)
     run, model, dataset = _read_identity(reader)
     shard, shard_count, first_row, rows, z, y, code = reader.unpack(_CHUNK_FIELDS, "chunk fields")
     if shard >= shard_count:
@@ -371,23 +457,41 @@ def decode_chunk(data: bytes | bytearray | memoryview) -> ChunkFrame:
     dtype = DTYPES_BY_CODE.get(code)
     if dtype is None:
         raise WireError(f"dtype: unknown code {code}")
+    width, feature_dtype = 0, None
+    if version >= FEATURES_VERSION:
+        width = _read_feature_width(reader, y)
+        (feature_code,) = reader.unpack(struct.Struct("<B"), "feature_dtype")
+        feature_dtype = DTYPES_BY_CODE.get(feature_code)
+        if feature_dtype is None:
+            raise WireError(f"feature_dtype: unknown code {feature_code}")
     reader.pad8()
     labels = np.frombuffer(reader.take(4 * rows, "labels"), dtype="<i4")
     reader.pad8()
-    if reader.left != rows * z * dtype.itemsize:
+    theta_bytes = rows * z * dtype.itemsize
+    if feature_dtype is None and reader.left != theta_bytes:
         raise WireError(f"probabilities: {rows} rows × {z} classes × {dtype.itemsize} bytes do not match "
                         f"the {reader.left} bytes left")
-    theta = np.frombuffer(reader.take(reader.left, "probabilities"), dtype=dtype).reshape(rows, z)
-    return ChunkFrame(run, model, dataset, shard, shard_count, first_row, y, labels, theta)
+    if feature_dtype is not None and reader.left < theta_bytes:
+        raise WireError(f"probabilities: {rows} rows × {z} classes × {dtype.itemsize} bytes exceed "
+                        f"the {reader.left} bytes left")
+    theta = np.frombuffer(reader.take(theta_bytes, "probabilities"), dtype=dtype).reshape(rows, z)
+    features = None
+    if feature_dtype is not None:
+        reader.pad8()
+        if reader.left != rows * width * feature_dtype.itemsize:
+            raise WireError(f"features: {rows} rows × {width} features × {feature_dtype.itemsize} bytes do not match "
+                            f"the {reader.left} bytes left")
+        features = np.frombuffer(reader.take(reader.left, "features"), dtype=feature_dtype).reshape(rows, width)
+    return ChunkFrame(run, model, dataset, shard, shard_count, first_row, y, labels, theta, features)
 
 
 def decode_manifest(data: bytes | bytearray | memoryview) -> ManifestFrame:
     """Decodes a manifest part, rejecting what Swift's `Frame.decode` rejects."""
     reader = _Reader(data)
-    _read_header(reader, KIND_MANIFEST)
+    version = _read_header(reader, KIND_MANIFEST)
     run, model, dataset = _read_identity(reader)
-    (shard, shard_count, z, y, shard_rows, total, part_index, part_count, flags,
-     count) = reader.unpack(_MANIFEST_FIELDS, "manifest fields")
+    (shard, shard_count, z, y, shard_rows, total, part_index, part_count,
+     flags) = reader.unpack(_MANIFEST_FIELDS, "manifest fields")
     if shard >= shard_count:
         raise WireError(f"shard: {shard} is not below shard_count {shard_count}")
     if z < 1:
@@ -396,6 +500,10 @@ def decode_manifest(data: bytes | bytearray | memoryview) -> ManifestFrame:
         raise WireError("target_classes: must be at least 1")
     if part_index >= part_count:
         raise WireError(f"part_index: {part_index} is not below part_count {part_count}")
+    if flags & ~FLAG_EEP_ACCURACY:
+        raise WireError(f"flags: reserved bits set in {flags}")
+    width = _read_feature_width(reader, y) if version >= FEATURES_VERSION else 0
+    (count,) = reader.unpack(_U32_FIELD, "chunk_count")
     if count * MANIFEST_ENTRY_BYTES > reader.left:
         raise WireError(f"chunk_count = {count} does not fit in the {reader.left} bytes left")
     entries = np.frombuffer(reader.take(count * MANIFEST_ENTRY_BYTES, "chunks"), dtype=_ENTRY_DTYPE)
@@ -404,7 +512,7 @@ def decode_manifest(data: bytes | bytearray | memoryview) -> ManifestFrame:
     chunks = tuple(ChunkLocation(int(e["first_row"]), int(e["row_count"]), int(e["partition"]), int(e["offset"]))
                    for e in entries)
     return ManifestFrame(run, model, dataset, shard, shard_count, z, y, shard_rows, total, part_index, part_count,
-                         bool(flags & FLAG_EEP_ACCURACY), chunks)
+                         bool(flags & FLAG_EEP_ACCURACY), chunks, width)
 
 
 # ---------------------------------------------------------------------------------------------
