@@ -95,18 +95,20 @@ struct ScoreCommand: ParsableCommand {
     }
 
     private func summary(of report: ScoreReport) -> String {
-        var lines = ["\(features ?? predictions ?? labels): \(report.sampleCount) samples, \(report.targetClasses) target classes"]
+        var sizes = ["\(report.sampleCount) samples"]
+        if let score = report.leep { sizes.append("\(score.sourceClasses) source classes") }
+        sizes.append("\(report.targetClasses) target classes")
+        if let width = report.featureWidth { sizes.append("\(width) features") }
+        var lines = ["\(predictions ?? features ?? labels): " + sizes.joined(separator: ", ")]
         if let score = report.leep {
             lines += [
-                "  source classes     \(score.sourceClasses)",
                 "  LEEP               \(score.leep)",
                 "  NCE                \(score.nce)",
                 "  EEP accuracy       \(score.eepAccuracy.map { String(format: "%.4f", $0) } ?? "not computed")",
             ]
         }
-        if let scores = report.features, let width = report.featureWidth {
+        if let scores = report.features {
             lines += [
-                "  features           \(width)",
                 "  LogME              \(scores.logME)",
                 "  H-score            \(scores.hScore)",
                 "  shrinkage H-score  \(scores.shrinkageHScore) (Ledoit–Wolf α \(scores.shrinkage))",

@@ -85,7 +85,7 @@ import Testing
         #expect(outcome.status == 0)
         #expect(outcome.standardOutput.contains("4 samples, 2 source classes, 3 target classes"))
         #expect(outcome.standardOutput.contains("LEEP"))
-        #expect(outcome.standardOutput.contains("EEP accuracy  1.0000"))
+        #expect(outcome.standardOutput.contains("EEP accuracy       1.0000"))
     }
 
     @Test func badInputExitsNonZeroNamingFileRowAndProblem() throws {

@@ -90,13 +90,6 @@ import Testing
         }
     }
 
-    /// ‖a − b‖∞ / max(‖b‖∞, tiny) (or / `scale`): normwise, since entries that are 0 in exact
-    /// arithmetic come out as rounding noise in any order of summation.
-    static func relativeError(_ a: [Double], _ b: [Double], scale: Double? = nil) -> Double {
-        let scale = max(scale ?? b.map(abs).max() ?? 0, 1e-300)
-        return zip(a, b).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
-    }
-
     /// 1e-12, plus what a common offset K costs any float64 computation: the centre of the data
     /// is itself known only to about ulp(K), and the spread here is about 1, so every merge's
     /// δ = μ_b − μ_a carries that much error (8 ulp(K): 1.5e-11 at K = 1e4).
@@ -105,11 +98,11 @@ import Testing
         let direct = data.direct()
         #expect(statistics.sampleCount == data.rows)
         #expect(statistics.classCounts == direct.counts)
-        #expect(relativeError(statistics.mean, direct.mean) < tolerance)
-        #expect(relativeError(statistics.centredSquares, direct.squares) < tolerance)
-        #expect(relativeError(statistics.centredCubes, direct.cubes, scale: direct.cubeScale) < tolerance)
-        #expect(relativeError([statistics.centredFourth], [direct.fourth]) < tolerance)
-        #expect(relativeError(statistics.classMeans, direct.classMeans) < tolerance)
+        #expect(normwiseRelativeError(statistics.mean, direct.mean) < tolerance)
+        #expect(normwiseRelativeError(statistics.centredSquares, direct.squares) < tolerance)
+        #expect(normwiseRelativeError(statistics.centredCubes, direct.cubes, scale: direct.cubeScale) < tolerance)
+        #expect(normwiseRelativeError([statistics.centredFourth], [direct.fourth]) < tolerance)
+        #expect(normwiseRelativeError(statistics.classMeans, direct.classMeans) < tolerance)
     }
 
     @Test(arguments: seeds) func oneChunkGivesTheDirectStatistics(seed: UInt64) throws {

@@ -126,7 +126,7 @@ import WireFormat
         #expect(ledger.accepted.isEmpty && ledger.joint == nil)
     }
 
-    static func reason(_ outcome: Result<LEEPScore, RunFailure>?) -> String? {
+    static func reason(_ outcome: Result<RunScore, RunFailure>?) -> String? {
         if case .failure(let failure) = outcome { failure.reason } else { nil }
     }
 }
