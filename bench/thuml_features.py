@@ -150,7 +150,7 @@ def main(argv: list[str]) -> int:
         "hscore_shrinkage": regularized_h_score(features, labels),
     }
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # ru_maxrss is KiB on Linux
     print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, **scores}))
     return 0
 

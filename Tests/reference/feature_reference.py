@@ -27,10 +27,10 @@ LogME (tllib ``log_maximum_evidence``, classification)
     ``np.linalg.svd(G)``, which for a symmetric positive semi-definite G is the same thing with
     s = |λ|.  Here the same decomposition is computed without forming G: f = QR, R = UΣVᵀ,
     s = σ² (padded with zeros to D when n < D).  Reason, measured against 40-digit arithmetic
-    (mpmath) on features 1e4 + N(0, 1): eigen-decomposing a formed G in float64 puts LogME off
-    by up to ~5e-7 relative — more than the 1e-8 the cross-check asks for — while this route is
-    within ~4e-11 (docs/transferability.md, "Accuracy").  On ordinary data the two agree to
-    ~1e-13.
+    (mpmath) on features offset + N(0, 1): eigen-decomposing a formed G in float64 puts LogME
+    off by up to ~8e-8 relative at offset 1e4 and ~7e-7 at 1e5 — more than the 1e-8 the
+    cross-check asks for — while this route stays within ~1e-12 (docs/transferability.md,
+    section 5).  On ordinary data the two agree to ~1e-14.
     For each class c with at least one sample: y_c = (y == c) as float64, t = Vᵀ(fᵀy_c);
     α = β = 1, λ = α/β; up to 11 times:
         γ = Σ_k s_k/(s_k + λ);  m = V (t·β/(α + β s));  α_de = ‖m‖²;  α = γ/α_de;
@@ -152,10 +152,10 @@ def gram_spectrum(f):
 
     Computed as f = QR (Householder), R = U diag(σ) Vᵀ, s = σ² — so G = RᵀR = V diag(σ²) Vᵀ is
     never formed.  Mathematically this is tllib's ``np.linalg.svd(fᵀf)``; numerically it is
-    better: an eigen-decomposition of a formed G errs by ε·‖G‖ on every eigenvalue, and when the
-    features share a large common offset (mean 1e4, spread 1) that is ~1e-7 of the small ones,
-    which moves LogME by up to ~5e-7 relative (docs/transferability.md, "Accuracy"), whereas
-    the singular values of f (or R) err by ε·‖f‖, i.e. ~1e-11 relative there.
+    better: an eigen-decomposition of a formed G errs by about ε·‖G‖ on every eigenvalue, and
+    when the features share a large common offset μ that is ~ε‖μ‖²/variance of the small ones
+    (~1e-7 at an offset of 1e4), whereas the singular values of f (or R) err by ε·‖f‖, i.e.
+    ~1e-11 relative there (docs/transferability.md, section 5).
     When n < D the D − n missing eigenvalues are exact zeros (padded), which is what thuml's
     issue 23 is about; their eigenvectors are not needed (fᵀy_c has no component there).
     """
