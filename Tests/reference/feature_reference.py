@@ -85,8 +85,9 @@ Usage as a command-line tool::
 
     python3 feature_reference.py F.npy L.npy [--target-classes Y]
 
-prints one JSON object with the keys logme, hscore, hscore_shrinkage, n, target_classes,
-feature_width (the feature part of what ``leep score --features … --json`` prints).
+prints one JSON object with the keys logme, hscore, hscore_shrinkage, ledoit_wolf_shrinkage (the
+α of the shrinkage H-score), n, target_classes, feature_width (the feature part of what
+``leep score --features … --json`` prints).
 """
 
 from __future__ import annotations
@@ -268,23 +269,31 @@ def ledoit_wolf(x):
     return shrunk, float(shrinkage)
 
 
-def hscore_shrinkage(features, labels, target_classes=None) -> float:
-    """Shrinkage H-score tr(pinv(cov_a)·(1 − a)·cov E[f|y]) (tllib regularized_h_score)."""
+def shrinkage_hscore_and_alpha(features, labels, target_classes=None) -> tuple[float, float]:
+    """(shrinkage H-score, Ledoit–Wolf shrinkage α) — tllib regularized_h_score and its α."""
     f, labels, _ = _validated_inputs(features, labels, target_classes)
     f = f - np.mean(f, axis=0, keepdims=True)
     cov_a, shrinkage = ledoit_wolf(f)
     cov_g = _covariance(class_mean_rows(f, labels))
     pinv = np.linalg.pinv(cov_a, rcond=pinv_rcond(f.shape[1]), hermitian=True)
-    return float(np.trace(pinv @ ((1.0 - shrinkage) * cov_g)))
+    return float(np.trace(pinv @ ((1.0 - shrinkage) * cov_g))), shrinkage
+
+
+def hscore_shrinkage(features, labels, target_classes=None) -> float:
+    """Shrinkage H-score tr(pinv(cov_a)·(1 − a)·cov E[f|y]) (tllib regularized_h_score)."""
+    return shrinkage_hscore_and_alpha(features, labels, target_classes)[0]
 
 
 def feature_scores(features, labels, target_classes=None) -> dict:
-    """The feature part of `leep score --features … --json`: the three scores and the counts."""
+    """The feature part of `leep score --features … --json`: the three scores, the Ledoit–Wolf
+    shrinkage α the shrinkage H-score used, and the counts."""
     f, label_array, num_target = _validated_inputs(features, labels, target_classes)
+    shrinkage_score, alpha = shrinkage_hscore_and_alpha(f, label_array, num_target)
     return {
         "logme": logme(f, label_array, num_target),
         "hscore": hscore(f, label_array, num_target),
-        "hscore_shrinkage": hscore_shrinkage(f, label_array, num_target),
+        "hscore_shrinkage": shrinkage_score,
+        "ledoit_wolf_shrinkage": alpha,
         "n": int(f.shape[0]),
         "target_classes": int(num_target),
         "feature_width": int(f.shape[1]),

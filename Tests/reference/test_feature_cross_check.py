@@ -3,7 +3,8 @@
 
 Every case is generated with a fixed seed into pytest's tmp_path, written as .npy files, scored by
 the binary and by the reference on the very same (loaded) arrays, and compared key by key: the
-three scores to 1e-8 relative (1e-12 absolute near zero), the counts exactly.  Bad inputs are
+three scores and the Ledoit–Wolf shrinkage α to 1e-8 relative (1e-12 absolute near zero), the
+counts exactly.  Bad inputs are
 refused with a message on stderr, a nonzero exit and nothing on stdout.
 
 The second half needs no binary: it checks the reference itself against independent
@@ -43,6 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import thuml_features  # noqa: E402  (the published algorithms, rewritten: bench/thuml_features.py)
 
 SCORE_KEYS = ("logme", "hscore", "hscore_shrinkage")
+#: Compared like the scores (1e-8 relative, 1e-12 absolute: it is exactly 0 for D = 1).
+CHECKED_KEYS = SCORE_KEYS + ("ledoit_wolf_shrinkage",)
 COUNT_KEYS = ("n", "target_classes", "feature_width")
 REL_TOL = 1e-8
 ABS_TOL = 1e-12
@@ -140,13 +143,13 @@ def relative_difference(actual: float, expected: float) -> float:
 def assert_feature_scores_match(actual: dict, expected: dict, label: str = "",
                                 exact_keys: bool = True) -> None:
     if exact_keys:
-        assert set(actual) == set(SCORE_KEYS + COUNT_KEYS), f"{label}: keys {sorted(actual)}"
+        assert set(actual) == set(CHECKED_KEYS + COUNT_KEYS), f"{label}: keys {sorted(actual)}"
     problems = []
     for key in COUNT_KEYS:
         value = actual.get(key)
         if type(value) is not int or value != expected[key]:
             problems.append(f"{key}: binary {value!r}, reference {expected[key]!r}")
-    for key in SCORE_KEYS:
+    for key in CHECKED_KEYS:
         value = actual.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             problems.append(f"{key}: binary {value!r} is not a number")
