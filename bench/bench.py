@@ -4,7 +4,8 @@
 
 For each case: `leep score` against thuml's NumPy LEEP (bench/thuml_leep.py), the float64 NumPy
 reference (Tests/reference) and the floor (two plain read passes over the mapped file,
-bench/Floor). For the 800 MB case, the pipeline on a local broker with 2 workers against raw
+bench/Floor). For 50,000 × 2,048 float32 features: `leep score --features` (LogME, H-score,
+shrinkage H-score) against thuml's NumPy code (bench/thuml_features.py) and one DSYRK pass. For the 800 MB case, the pipeline on a local broker with 2 workers against raw
 librdkafka producing and consuming the same records (bench/RawKafka), and 1 against 2 workers.
 A warm-up, then `--reps` measured repetitions; medians and ratios. Results go to
 .deps/bench/results.json and are printed as the tables of docs/benchmarks.md."""
@@ -28,7 +29,8 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "Tests" / "reference"))
-from generate import CASES, generate  # noqa: E402
+from feature_reference import feature_scores  # noqa: E402
+from generate import CASES, FEATURE_CASE, generate, generate_features  # noqa: E402
 from leep_reference import leep_scores  # noqa: E402
 from thuml_leep import log_expected_empirical_prediction  # noqa: E402
 
@@ -82,6 +84,57 @@ def score_case(name: str, reps: int) -> dict:
         abs(ours_accuracy["eep_accuracy"] - expected["eep_accuracy"]) <= 1e-12
     result["leep"] = ours["leep"]
     return result
+
+
+def features_case(reps: int) -> dict:
+    """`leep score --features` (LogME, H-score, shrinkage H-score) on 50,000 × 2,048 float32 against
+    thuml's published NumPy algorithms (bench/thuml_features.py, its own process: load, the three
+    metrics, its peak memory), the float64 reference (agreement, once) and the floor: one DSYRK
+    pass over the file (`leep-bench-floor dsyrk FILE`, which prints its seconds), when built."""
+    features, labels = generate_features(DATA)
+    name, n, d, y = FEATURE_CASE
+    size = features.stat().st_size
+    result = {"case": name, "n": n, "D": d, "Y": y, "bytes": size}
+    leep_cli = [BUILD / "leep", "score", "--features", features, "--labels", labels, "--json"]
+    result["leep_score"] = timed(lambda: run(*leep_cli), reps)
+    ours = json.loads(run(*leep_cli))
+    peak = subprocess.run(["/usr/bin/time", "-f", "%M", *map(str, leep_cli)], capture_output=True, text=True)
+    result["peak_rss_mb"] = int(peak.stderr.strip().splitlines()[-1]) * 1024 / 1e6
+    # thuml's code takes minutes here: at most 3 runs (the page cache is warm from ours).
+    thuml_runs = [json.loads(run(sys.executable, ROOT / "bench" / "thuml_features.py", features, labels))
+                  for _ in range(max(1, min(reps, 3)))]
+    result["thuml"] = (statistics.median(r["seconds"] for r in thuml_runs), [r["seconds"] for r in thuml_runs])
+    result["thuml_peak_rss_mb"] = max(r["peak_rss_mb"] for r in thuml_runs)
+    floor = BUILD / "leep-bench-floor"
+    try:
+        samples = [float(run(floor, "dsyrk", features).split()[0]) for _ in range(reps + 1)][1:]
+        result["floor"] = (statistics.median(samples), samples)
+    except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
+        result["floor"] = None  # not built, or built without the dsyrk mode yet
+    expected = feature_scores(np.load(features), np.load(labels))
+    keys = ("logme", "hscore", "hscore_shrinkage")
+    result["ours"] = {key: ours.get(key) for key in keys}
+    result["reference"] = {key: expected[key] for key in keys}
+    result["thuml_scores"] = {key: thuml_runs[0][key] for key in keys}
+    result["agrees"] = all(isinstance(ours.get(key), (int, float)) and
+                           abs(ours[key] - expected[key]) <= 1e-8 * abs(expected[key]) for key in keys)
+    result["thuml_vs_reference"] = max(abs(thuml_runs[0][key] - expected[key]) / abs(expected[key]) for key in keys)
+    return result
+
+
+def report_features(r: dict) -> str:
+    ours = r["leep_score"][0]
+    thuml = r["thuml"][0]
+    floor = r["floor"][0] if r.get("floor") else None
+    floor_cell = f"{floor:.2f} s" if floor else "—"
+    ratio_cell = f"{ours / floor:.1f}×" if floor else "—"
+    return "\n".join([
+        "", "| features case | n × D × Y | file | `leep score --features` | its peak memory | thuml NumPy (a) | (a)'s peak memory | "
+        "floor: one DSYRK pass (c) | (a)/ours | ours/(c) | ours agree with the float64 reference to 1e-8 | thuml vs reference, worst relative |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| {r['case']} | {r['n']:,} × {r['D']:,} × {r['Y']} | {r['bytes'] / 1e6:,.0f} MB | {ours:.2f} s | {r['peak_rss_mb']:,.0f} MB | "
+        f"{thuml:.2f} s | {r['thuml_peak_rss_mb']:,.0f} MB | {floor_cell} | {thuml / ours:.1f}× | {ratio_cell} | "
+        f"{'yes' if r['agrees'] else 'NO'} | {r['thuml_vs_reference']:.1e} |"])
 
 
 class Broker:
@@ -264,12 +317,20 @@ def main() -> None:
     parser.add_argument("--skip-score", action="store_true", help="keep the score results of the last run")
     parser.add_argument("--skip-service", action="store_true", help="skip the model-zoo and history cases")
     parser.add_argument("--only-service", action="store_true", help="run only the model-zoo and history cases")
+    parser.add_argument("--skip-features", action="store_true", help="skip the feature-metrics case")
+    parser.add_argument("--only-features", action="store_true", help="run only the feature-metrics case")
     arguments = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     saved = DATA / "results.json"
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
                "reps": arguments.reps, "score": [], "pipeline": None}
+    if arguments.only_features:
+        print("features (LogME, H-scores) …", file=sys.stderr, flush=True)
+        results["features"] = features_case(arguments.reps)
+        (DATA / "features.json").write_text(json.dumps(results, indent=1, default=str))
+        print(report_features(results["features"]))
+        return
     if arguments.only_service:
         print("model zoo and history …", file=sys.stderr, flush=True)
         results["service"] = service_cases(arguments.reps)
@@ -283,6 +344,10 @@ def main() -> None:
             print(f"scoring {name} …", file=sys.stderr, flush=True)
             results["score"].append(score_case(name, arguments.reps))
             saved.write_text(json.dumps(results, indent=1, default=str))
+    if not arguments.skip_features:
+        print("features (LogME, H-scores) …", file=sys.stderr, flush=True)
+        results["features"] = features_case(arguments.reps)
+        saved.write_text(json.dumps(results, indent=1, default=str))
     if not arguments.skip_pipeline:
         print("pipeline (800 MB case) …", file=sys.stderr, flush=True)
         results["pipeline"] = pipeline_case(arguments.reps)
@@ -292,6 +357,8 @@ def main() -> None:
         results["service"] = service_cases(arguments.reps)
         saved.write_text(json.dumps(results, indent=1, default=str))
     print(report(results))
+    if results.get("features"):
+        print(report_features(results["features"]))
     if results.get("service"):
         print(report_service(results["service"]))
 

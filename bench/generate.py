@@ -37,3 +37,32 @@ def generate(directory: pathlib.Path, name: str) -> tuple[pathlib.Path, pathlib.
     predictions.with_suffix(".tmp.npy").rename(predictions)
     np.save(labels_path, labels)
     return predictions, labels_path
+
+
+#: The feature-metrics case (issue 13): n × D float32 penultimate-layer features, Y classes.
+FEATURE_CASE = ("features-50k-2048", 50_000, 2_048, 10)
+
+
+def generate_features(directory: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """Clustered features: row i = centre[y_i] + N(0, I), centres N(0, 0.3² I), labels uniform over
+    Y classes (every class used). float32, written in slices; deterministic."""
+    name, n, d, y = FEATURE_CASE
+    features = directory / f"{name}.features.npy"
+    labels_path = directory / f"{name}.labels.npy"
+    if features.exists() and labels_path.exists():
+        return features, labels_path
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(13)
+    centres = 0.3 * rng.normal(size=(y, d))
+    labels = rng.integers(0, y, size=n)
+    labels[:y] = np.arange(y)
+    out = np.lib.format.open_memmap(features.with_suffix(".tmp.npy"), mode="w+", dtype=np.float32, shape=(n, d))
+    step = 5_000
+    for first in range(0, n, step):
+        rows = min(step, n - first)
+        out[first:first + rows] = centres[labels[first:first + rows]] + rng.normal(size=(rows, d))
+    out.flush()
+    del out
+    features.with_suffix(".tmp.npy").rename(features)
+    np.save(labels_path, labels)
+    return features, labels_path

@@ -34,3 +34,8 @@ def leep_bin() -> Path:
             pytrace=False,
         )
     return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # `-m "not slow"` deselects the large cases for a quick local run; CI runs everything.
+    config.addinivalue_line("markers", "slow: a large case (seconds to a minute); runs in CI")
