@@ -91,8 +91,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Benchmark baselines (bench/): the read floor and the raw librdkafka transport.
-        .executableTarget(name: "leep-bench-floor", dependencies: ["PredictionFiles"], path: "bench/Floor"),
+        // Benchmark baselines (bench/): the read and DSYRK floors and the raw librdkafka transport.
+        .executableTarget(
+            name: "leep-bench-floor", dependencies: ["PredictionFiles", "CBLAS"], path: "bench/Floor",
+            linkerSettings: serialOpenBLAS),
         .executableTarget(
             name: "leep-bench-kafka", dependencies: ["Kafka", "LEEPCore", "Pipeline", "PredictionFiles", "WireFormat"],
             path: "bench/RawKafka"),

@@ -10,3 +10,19 @@ extern void dsyevr_(const char *jobz, const char *range, const char *uplo, const
                     const double *abstol, int *m, double *w, double *z, const int *ldz, int *isuppz,
                     double *work, const int *lwork, int *iwork, const int *liwork, int *info,
                     size_t jobz_len, size_t range_len, size_t uplo_len);
+
+// The pieces of dsyevr, for when only the eigenvalues and the projections of a few vectors
+// onto the eigenvectors are needed: reduce to tridiagonal form, apply the reduction to the
+// vectors, and decompose the tridiagonal matrix (its eigenvectors cost O(D²), where forming
+// the full matrix's would cost another 2·D³).
+extern void dsytrd_(const char *uplo, const int *n, double *a, const int *lda, double *d, double *e,
+                    double *tau, double *work, const int *lwork, int *info, size_t uplo_len);
+extern void dormtr_(const char *side, const char *uplo, const char *trans, const int *m, const int *n,
+                    const double *a, const int *lda, const double *tau, double *c, const int *ldc,
+                    double *work, const int *lwork, int *info, size_t side_len, size_t uplo_len,
+                    size_t trans_len);
+extern void dstevr_(const char *jobz, const char *range, const int *n, double *d, double *e,
+                    const double *vl, const double *vu, const int *il, const int *iu,
+                    const double *abstol, int *m, double *w, double *z, const int *ldz, int *isuppz,
+                    double *work, const int *lwork, int *iwork, const int *liwork, int *info,
+                    size_t jobz_len, size_t range_len);

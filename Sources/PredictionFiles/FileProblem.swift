@@ -35,7 +35,7 @@ public enum FileProblem: Error, Equatable, Sendable, CustomStringConvertible {
         case .truncated(let expectedBytes, let availableBytes):
             return "truncated: the header promises \(expectedBytes) bytes of data but the file holds \(availableBytes)"
         case .lengthMismatch(let rows, let otherFile, let otherRows):
-            return "has \(rows) rows but \(otherFile) has \(otherRows); predictions and labels must have one row per sample"
+            return "has \(rows) rows but \(otherFile) has \(otherRows); each file must have one row per sample"
         case .noRows:
             return "has zero rows; there is nothing to score"
         case .noColumns:

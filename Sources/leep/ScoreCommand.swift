@@ -79,7 +79,7 @@ struct ScoreCommand: ParsableCommand {
             do {
                 return try statistics.scores()
             } catch {
-                throw ValidationError("\(file.features.path): \(error)")
+                throw ScoreFailure(description: "\(file.features.path): \(error)")
             }
         }
         let report = ScoreReport(
@@ -116,6 +116,12 @@ struct ScoreCommand: ParsableCommand {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// Files that are valid but give no score (one sample, for example): said in one line, with no
+/// usage text after it.
+struct ScoreFailure: Error, CustomStringConvertible {
+    let description: String
 }
 
 /// What `leep score --json` prints: the LEEP family's keys (`LEEPScore`), the feature metrics'

@@ -1,6 +1,13 @@
-// The floor for `leep score`: two plain read passes over the same memory-mapped predictions
-// with a summing loop, nothing else. What any exact two-pass LEEP must at least do.
+// The floors of `leep score`:
 //   leep-bench-floor PREDICTIONS.npy [--threads N]
+//     two plain read passes over the same memory-mapped predictions with a summing loop,
+//     nothing else: what any exact two-pass LEEP must at least do;
+//   leep-bench-floor dsyrk FEATURES.npy
+//     one DSYRK over the features, widened to float64 in blocks of 256 rows: G += XᵀX, the
+//     n·D² multiply-adds that LogME and the H-scores cannot avoid. One thread: OpenBLAS's serial
+//     build cannot be called from two threads at once (LEEPCore's BLASLock), so `leep score
+//     --features` runs its DSYRKs one at a time too. Prints the seconds, then a checksum.
+import CBLAS
 import Dispatch
 import Foundation
 import PredictionFiles
@@ -30,6 +37,43 @@ func readTwice(_ array: NumPyArray, threads: Int) -> (Double, Double) {
     }
     let elapsed = ContinuousClock.now - started
     return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, total.withLock { $0 })
+}
+
+/// One DSYRK pass over a float16/32/64 n×D array; returns (seconds, trace of G).
+func dsyrkPass(_ array: NumPyArray) -> (Double, Double) {
+    let (n, d) = (array.shape[0], array.shape[1])
+    let block = 256
+    var gram = [Double](repeating: 0, count: d * d)
+    var rows = [Double](repeating: 0, count: block * d)
+    let started = ContinuousClock.now
+    var first = 0
+    while first < n {
+        let count = min(block, n - first)
+        let start = first * d
+        switch array.dtype {
+        case .float16:
+            let values = array.data.assumingMemoryBound(to: Float16.self)
+            for k in 0..<(count * d) { rows[k] = Double(values[start + k]) }
+        case .float32:
+            let values = array.data.assumingMemoryBound(to: Float.self)
+            for k in 0..<(count * d) { rows[k] = Double(values[start + k]) }
+        default:
+            let values = array.data.assumingMemoryBound(to: Double.self)
+            for k in 0..<(count * d) { rows[k] = values[start + k] }
+        }
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(d), Int32(count), 1, rows, Int32(d), 1, &gram, Int32(d))
+        first += count
+    }
+    let elapsed = ContinuousClock.now - started
+    let trace = (0..<d).reduce(0.0) { $0 + gram[$1 * d + $1] }
+    return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, trace)
+}
+
+if arguments[1] == "dsyrk", arguments.count >= 3 {
+    let array = try NumPyArray(path: arguments[2], dtypes: [.float16, .float32, .float64], expected: "floats")
+    let (seconds, trace) = dsyrkPass(array)
+    print(String(format: "%.6f %.6e", seconds, trace))
+    exit(0)
 }
 
 let threads = arguments.firstIndex(of: "--threads").map { Int(arguments[$0 + 1])! } ?? 1

@@ -31,9 +31,11 @@ public struct FeatureStatistics: Sendable, Equatable {
     /// μ_c, Y×D row-major (zeros for a class with no sample).
     public private(set) var classMeans: [Double]
 
-    /// Rows widened and centred at a time: enough for `dsyrk` to run at full speed, small
-    /// enough to stay in cache-friendly scratch memory.
-    static let blockRows = 256
+    /// Rows widened and centred at a time. Besides its `dsyrk`, each block costs two passes over
+    /// M2 (M2·d and the rank-one δδᵀ of the merge): at 256 rows those took a tenth of a
+    /// 50,000 × 2,048 `leep score --features`; at 1,024 they are lost in the noise, and the
+    /// scratch (8 MiB at D = 1,024… 16 MiB at 2,048) is still small.
+    static let blockRows = 1024
 
     /// Empty statistics for D features and Y target classes.
     public init(featureWidth: Int, targetClasses: Int) {
