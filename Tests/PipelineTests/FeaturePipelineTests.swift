@@ -146,6 +146,30 @@ import WireFormat
             run: Self.identity.id, taskID: id, sampleCount: UInt64(eep.sampleCount), logEEPSum: eep.logEEPSum, hits: 0))])
     }
 
+    @Test func aRepairOfFeatureChunksIsThePartialPassOneWouldHaveFlushed() throws {
+        let data = Data(seed: 8)
+        var records = InMemoryRecords()
+        var located: [LocatedChunk] = []
+        for index in [2, 5, 7] {
+            let chunk = data.chunk(index)
+            let location = RecordLocation(partition: 0, offset: Int64(index))
+            records.chunkRecords[location] = chunk
+            located.append(LocatedChunk(id: chunk.id, location: location))
+        }
+        let task = TaskFrame(run: Self.identity.id, pass: .repair, conditional: [], chunks: located)
+        var runner = TaskRunner(maxMessageBytes: Self.policy(chunks: 3).maxMessageBytes)
+        var conditionals = InMemoryRecords()
+        guard case .partial(let frames) = try runner.run(task, chunks: &records, conditionals: &conditionals) else {
+            Issue.record("a repair published no partial")
+            return
+        }
+        let passOne = Self.partials(data, chunks: [2, 5, 7]).compactMap { frame -> PartialFrame? in
+            if case .partial(let part) = frame { part } else { nil }
+        }
+        #expect(frames == passOne, "same joint, same feature statistics, same partial id")
+        #expect(frames.contains { $0.section == .featureStatistics && $0.featureWidth == Self.d })
+    }
+
     @Test func aChunkWithANonFiniteFeatureIsRejectedNamingTheRowAndAddsNothing() {
         let data = Data(seed: 4)
         var buffer = Pass1Buffer(policy: Self.policy())
