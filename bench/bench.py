@@ -105,6 +105,7 @@ def features_case(reps: int) -> dict:
                   for _ in range(max(1, min(reps, 3)))]
     result["thuml"] = (statistics.median(r["seconds"] for r in thuml_runs), [r["seconds"] for r in thuml_runs])
     result["thuml_peak_rss_mb"] = max(r["peak_rss_mb"] for r in thuml_runs)
+    result["pipeline"] = features_pipeline(features, labels, reps, ours)
     floor = BUILD / "leep-bench-floor"
     try:
         samples = [float(run(floor, "dsyrk", features).split()[0]) for _ in range(reps + 1)][1:]
@@ -122,7 +123,33 @@ def features_case(reps: int) -> dict:
     return result
 
 
+def features_pipeline(features, labels, reps: int, local: dict) -> dict:
+    """The same features through the pipeline (local broker, 2 workers, 1 aggregator), with
+    10-class softmax outputs beside them (a run carries both): time from the first record
+    produced to the final score, worker CPU seconds per GB of chunk data, and whether the
+    pipeline's scores equal `leep score --features` on the same file to 1e-9."""
+    name, n, _, y = FEATURE_CASE
+    predictions = DATA / f"{name}.predictions.npy"
+    if not predictions.exists():
+        rng = np.random.default_rng(17)
+        np.save(predictions, rng.dirichlet(np.full(10, 0.3), size=n).astype(np.float32))
+    broker = Broker()
+    try:
+        pipeline_once(broker, predictions, labels, 2, features)  # warm-up
+        samples = [pipeline_once(broker, predictions, labels, 2, features) for _ in range(max(1, min(reps, 3)))]
+    finally:
+        broker.stop()
+    gigabytes = (pathlib.Path(features).stat().st_size + predictions.stat().st_size) / 1e9
+    keys = ("logme", "hscore", "hscore_shrinkage")
+    return {"first_to_final": statistics.median(s["first_to_final"] for s in samples),
+            "last_to_final": statistics.median(s["last_to_final"] for s in samples),
+            "cpu_s_per_gb": statistics.median((s["cpu_pass1"] + s["cpu_pass2"]) / gigabytes for s in samples),
+            "gigabytes": gigabytes,
+            "agrees": all(abs(s[key] - local[key]) <= 1e-9 * abs(local[key]) for s in samples for key in keys)}
+
+
 def report_features(r: dict) -> str:
+    p = r["pipeline"]
     ours = r["leep_score"][0]
     thuml = r["thuml"][0]
     floor = r["floor"][0] if r.get("floor") else None
@@ -134,7 +161,12 @@ def report_features(r: dict) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         f"| {r['case']} | {r['n']:,} × {r['D']:,} × {r['Y']} | {r['bytes'] / 1e6:,.0f} MB | {ours:.2f} s | {r['peak_rss_mb']:,.0f} MB | "
         f"{thuml:.2f} s | {r['thuml_peak_rss_mb']:,.0f} MB | {floor_cell} | {thuml / ours:.1f}× | {ratio_cell} | "
-        f"{'yes' if r['agrees'] else 'NO'} | {r['thuml_vs_reference']:.1e} |"])
+        f"{'yes' if r['agrees'] else 'NO'} | {r['thuml_vs_reference']:.1e} |",
+        "", "| pipeline, 2 workers, same features + 10-class softmax | data | first record → final score | last record → final | "
+        "worker CPU | scores equal `leep score --features` to 1e-9 |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| {r['case']} | {p['gigabytes']:.2f} GB | {p['first_to_final']:.2f} s | {p['last_to_final']:.2f} s | "
+        f"{p['cpu_s_per_gb']:.1f} s/GB | {'yes' if p['agrees'] else 'NO'} |"])
 
 
 class Broker:
@@ -174,7 +206,7 @@ def wait_assigned(processes, timeout=60):
     raise RuntimeError("workers never got partitions")
 
 
-def pipeline_once(broker: Broker, predictions, labels, workers: int) -> dict:
+def pipeline_once(broker: Broker, predictions, labels, workers: int, features=None) -> dict:
     broker.restart()
     roles = [broker.role("worker") for _ in range(workers)]
     broker.role("aggregate")
@@ -183,7 +215,7 @@ def pipeline_once(broker: Broker, predictions, labels, workers: int) -> dict:
     waiter = subprocess.Popen([BUILD / "leep", "scores", "--wait-count", "1", "--timeout", "900", "--json",
                                *broker.common], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     run(BUILD / "leep", "produce", "--model", "bench", "--dataset", "bench", "--predictions", predictions,
-        "--labels", labels, *broker.common)
+        "--labels", labels, *(["--features", features] if features else []), *broker.common)
     produced = time.perf_counter()
     output, _ = waiter.communicate()
     final = time.perf_counter()
@@ -196,8 +228,10 @@ def pipeline_once(broker: Broker, predictions, labels, workers: int) -> dict:
         cpu1 += float(re.search(r"cpu_pass1_s=([0-9.e-]+)", text).group(1))
         cpu2 += float(re.search(r"cpu_tasks_s=([0-9.e-]+)", text).group(1))
     broker.stop()
+    record = json.loads(output.splitlines()[-1])
     return {"first_to_final": final - start, "last_to_final": final - produced, "produce": produced - start,
-            "cpu_pass1": cpu1, "cpu_pass2": cpu2, "leep": json.loads(output.splitlines()[-1])["leep"]}
+            "cpu_pass1": cpu1, "cpu_pass2": cpu2, "leep": record["leep"],
+            **({key: record[key] for key in ("logme", "hscore", "hscore_shrinkage")} if features else {})}
 
 
 def raw_once(broker: Broker, predictions, labels) -> dict:
