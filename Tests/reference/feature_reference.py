@@ -92,11 +92,11 @@ prints one JSON object with the keys logme, hscore, hscore_shrinkage, ledoit_wol
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 
 import numpy as np
+
+import reference_cli
 
 #: Double-precision machine epsilon, 2**-52.
 EPSILON = 2.220446049250313e-16
@@ -301,20 +301,7 @@ def feature_scores(features, labels, target_classes=None) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Float64 reference LogME / H-score / shrinkage H-score.")
-    parser.add_argument("features", help="n×D .npy of features (float16/32/64)")
-    parser.add_argument("labels", help="length-n .npy of integer labels")
-    parser.add_argument("--target-classes", type=int, default=None, metavar="Y")
-    args = parser.parse_args(argv)
-    features = np.load(args.features, allow_pickle=False)
-    labels = np.load(args.labels, allow_pickle=False)
-    try:
-        scores = feature_scores(features, labels, args.target_classes)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(json.dumps(scores))
-    return 0
+    return reference_cli.run("Float64 reference LogME / H-score / shrinkage H-score.", "features", "n×D .npy of features (float16/32/64)", feature_scores, argv)
 
 
 if __name__ == "__main__":

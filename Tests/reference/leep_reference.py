@@ -49,11 +49,11 @@ target_classes (the same object ``leep score --json`` prints).
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 
 import numpy as np
+
+import reference_cli
 
 #: Largest accepted |Σ_z θ_iz − 1| (the CLI contract).
 ROW_SUM_TOLERANCE = 1e-3
@@ -179,21 +179,7 @@ def leep_scores(theta, labels, target_classes=None) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Float64 reference LEEP / NCE / EEP accuracy.")
-    parser.add_argument("predictions", help="n×Z .npy of softmax rows (float16/32/64)")
-    parser.add_argument("labels", help="length-n .npy of integer labels")
-    parser.add_argument("--target-classes", type=int, default=None, metavar="Y")
-    args = parser.parse_args(argv)
-
-    theta = np.load(args.predictions, allow_pickle=False)
-    labels = np.load(args.labels, allow_pickle=False)
-    try:
-        scores = leep_scores(theta, labels, args.target_classes)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(json.dumps(scores))
-    return 0
+    return reference_cli.run("Float64 reference LEEP / NCE / EEP accuracy.", "predictions", "n×Z .npy of softmax rows (float16/32/64)", leep_scores, argv)
 
 
 if __name__ == "__main__":

@@ -56,17 +56,22 @@ def to_numpy(value: Any, name: str) -> np.ndarray:
         raise InvalidInput(name, f"cannot be converted to a NumPy array: {error}") from None
 
 
+def _float_matrix(value: Any, name: str, columns: str, what: str) -> np.ndarray:
+    """A 2-D float16, float32 or float64 array (kept in its dtype) with at least one column."""
+    matrix = to_numpy(value, name)
+    if matrix.ndim != 2:
+        raise InvalidInput(name, f"must be 2-D (rows × {columns}), got shape {matrix.shape}")
+    if matrix.dtype.kind != "f" or matrix.dtype.itemsize not in (2, 4, 8):
+        hint = "; cast with .astype(np.float32)" if matrix.dtype.kind in "fiub" else ""
+        raise InvalidInput(name, f"has dtype {matrix.dtype}; expected float16, float32 or float64 {what}{hint}")
+    if matrix.shape[1] == 0:
+        raise InvalidInput(name, f"has no columns ({columns})")
+    return matrix
+
+
 def as_probabilities(value: Any, name: str = "predictions") -> np.ndarray:
     """A 2-D float16, float32 or float64 array (kept in its dtype), Z ≥ 1."""
-    theta = to_numpy(value, name)
-    if theta.ndim != 2:
-        raise InvalidInput(name, f"must be 2-D (rows × source classes), got shape {theta.shape}")
-    if theta.dtype.kind != "f" or theta.dtype.itemsize not in (2, 4, 8):
-        hint = "; cast with .astype(np.float32)" if theta.dtype.kind in "fiub" else ""
-        raise InvalidInput(name, f"has dtype {theta.dtype}; expected float16, float32 or float64 probabilities{hint}")
-    if theta.shape[1] == 0:
-        raise InvalidInput(name, "has no columns (source classes)")
-    return theta
+    return _float_matrix(value, name, "source classes", "probabilities")
 
 
 def as_labels(value: Any, name: str = "labels") -> np.ndarray:
@@ -86,15 +91,7 @@ def as_labels(value: Any, name: str = "labels") -> np.ndarray:
 
 def as_features(value: Any, name: str = "features") -> np.ndarray:
     """A 2-D float16, float32 or float64 array (kept in its dtype), D ≥ 1 columns."""
-    features = to_numpy(value, name)
-    if features.ndim != 2:
-        raise InvalidInput(name, f"must be 2-D (rows × features), got shape {features.shape}")
-    if features.dtype.kind != "f" or features.dtype.itemsize not in (2, 4, 8):
-        hint = "; cast with .astype(np.float32)" if features.dtype.kind in "fiub" else ""
-        raise InvalidInput(name, f"has dtype {features.dtype}; expected float16, float32 or float64 features{hint}")
-    if features.shape[1] == 0:
-        raise InvalidInput(name, "has no columns (features)")
-    return features
+    return _float_matrix(value, name, "features", "features")
 
 
 def check_features(features: np.ndarray, name: str = "features", first_row: int = 0, in_batch: bool = False) -> None:
