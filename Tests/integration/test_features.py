@@ -151,6 +151,13 @@ def test_bad_features_fail_only_their_run_naming_the_chunk_or_row(cluster, score
     produce("run-widths", 1, narrow)
     produce("run-missing", 0, wide)
     produce("run-missing", 1, None)
+    # One sample: LEEP exists, LogME and the H-scores do not; the run fails saying so.
+    theta1, y1, phi1 = (directory / "one.predictions.npy", directory / "one.labels.npy", directory / "one.features.npy")
+    np.save(theta1, np.load(shards[0][0])[:1])
+    np.save(y1, np.load(shards[0][1])[:1])
+    np.save(phi1, np.load(wide)[:1])
+    cluster.kafka_run("produce", "--model", "run-one", "--dataset", "bad-features", "--run", "run-one",
+                      "--predictions", str(theta1), "--labels", str(y1), "--features", str(phi1))
     # A chunk whose features hold a NaN, published around the producer's checks (a foreign
     # producer): the worker refuses it, naming the row and the feature.
     theta, y = np.load(shards[0][0]), np.load(shards[0][1])
@@ -168,16 +175,18 @@ def test_bad_features_fail_only_their_run_naming_the_chunk_or_row(cluster, score
 
     def outcomes():
         records = latest_records(cluster)
-        return {run: records.get(run, {}).get("status") for run in ("run-widths", "run-missing", "run-nan")}
+        return {run: records.get(run, {}).get("status") for run in ("run-widths", "run-missing", "run-nan", "run-one")}
 
     wait_for(lambda: all(status == "failed" for status in outcomes().values()), 120,
-             what="the three bad runs failed", diagnosis=lambda: f"{outcomes()}\n{cluster.log_tails()}")
+             what="the four bad runs failed", diagnosis=lambda: f"{outcomes()}\n{cluster.log_tails()}")
     records = latest_records(cluster)
     assert "features a row, its run's manifest" in records["run-widths"]["reason"] \
         or "the run has 12" in records["run-widths"]["reason"], records["run-widths"]
     assert "no features" in records["run-missing"]["reason"] or "none" in records["run-missing"]["reason"], \
         records["run-missing"]
     assert "row 17: feature 5 is nan; features must be finite" in records["run-nan"]["reason"], records["run-nan"]
+    assert records["run-one"]["reason"] == "the features give no scores: 1 sample: LogME and the H-scores need at least 2", \
+        records["run-one"]
     # Nothing else was affected: the good runs are still final.
     assert all(records[run]["status"] == "final" for run in ("run-cli", "run-client", "run-stream"))
 

@@ -424,7 +424,7 @@ struct RunLedger {
         do {
             return .success(RunScore(leep: score, features: (try features.scores(), features.featureWidth)))
         } catch {
-            return .failure(RunFailure(reason: "LogME and the H-scores: \(error)"))
+            return .failure(RunFailure(reason: "the features give no scores: \(error)"))
         }
     }
 }
