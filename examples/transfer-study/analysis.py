@@ -3,14 +3,21 @@
 Reads what the other stages left in the work directory (the score records read back from the
 score topic, the measured accuracies, the sources' own accuracies) and writes results/pairs.csv,
 sources.csv, targets.csv, tables.md, the figures and the quickstart's README. No score is
-computed here: LEEP, NCE and EEP accuracy are the pipeline's.
+computed here: LEEP, NCE and EEP accuracy (from the softmax outputs) and LogME, the H-score and
+the shrinkage H-score (from the last hidden layer's features) are the pipeline's.
 
-Correlations, for each score s and each transfer accuracy a:
+Correlations, for each score s and each transfer accuracy a: Pearson r, Spearman ρ, Kendall τ-b
+and weighted τ (scipy.stats.weightedtau with its defaults: Vigna's additive hyperbolic τ_h, where
+swapping the elements of ranks r and s, counted from 0 at the top, weighs 1/(r+1) + 1/(s+1), and
+the value is the mean of the τ with the ranking by s, ties broken by a, and the τ with the ranking
+by a, ties broken by s; the weighted τ of the model-selection literature since LogME). Scores
+equal to TIE_DIGITS significant digits are ties. Computed:
 * pooled: across every (source, target) pair of a variant;
 * per source: across one source's targets, then mean ± standard deviation over sources;
 * per target: across the sources on one target (ranking the sources, the use LEEP is for),
   then mean ± standard deviation over targets; with how often the top-scored source is the
-  (or a tied) best one, and the accuracy lost by taking it instead of the best ("regret");
+  (or a tied) best one, and the accuracy lost by taking it instead of the best ("regret"),
+  both averaged over the sources that tie for the top score, if several do;
 * with the number of target classes removed: s and a are each regressed linearly on the
   number of target classes (Pearson: the values; Spearman: their ranks, on the ranks of the
   class count) and the residuals correlated; the textbook partial correlation.
@@ -28,17 +35,32 @@ from scipy import stats
 import figures
 from tasks import FINETUNE_SEEDS
 
-SCORES = {"leep": "LEEP", "nce": "NCE", "eep_accuracy": "EEP accuracy"}
+# From the softmax outputs, then from the last hidden layer's features.
+SCORES = {"leep": "LEEP", "nce": "NCE", "eep_accuracy": "EEP accuracy",
+          "logme": "LogME", "hscore": "H-score", "hscore_shrinkage": "shrinkage H-score"}
+FEATURE_SCORES = ("logme", "hscore", "hscore_shrinkage")
+# Values equal to this many significant digits are ties. Features at least as wide as the target
+# has samples less one (D ≥ n − 1) give an H-score of exactly Y − 1 in exact arithmetic, which the
+# pipeline returns as 0.9999999999999969, 1.000000000000002 and so on: ranking sources by those
+# last bits would rank them by rounding.
+TIE_DIGITS = 9
 ACCURACIES = {"head_accuracy": "retrained head", "finetune_accuracy": "fine-tuning"}
 COEFFICIENTS = ("Pearson r", "Spearman ρ", "Kendall τ", "weighted τ")
 
 
 # Statistics -----------------------------------------------------------------------------------
 
+def tied(values) -> np.ndarray:
+    """values as float64 rounded to TIE_DIGITS significant digits, so that values equal up to
+    rounding tie."""
+    return np.array([float(f"{v:.{TIE_DIGITS}g}") for v in np.asarray(values, dtype=float)])
+
+
 def coefficients(s: np.ndarray, a: np.ndarray) -> dict[str, float]:
-    """Pearson r, Spearman ρ, Kendall τ-b and weighted τ (scipy's defaults: hyperbolic weights
-    on rank, the average of the two rankings' values) of s against a; NaN if either is constant."""
-    s, a = np.asarray(s, dtype=float), np.asarray(a, dtype=float)
+    """Pearson r, Spearman ρ, Kendall τ-b and weighted τ (scipy's defaults: additive hyperbolic
+    weights on rank, the mean of the two rankings' values) of s against a; NaN if either is
+    constant."""
+    s, a = tied(s), tied(a)
     if len(s) < 3 or np.ptp(s) == 0 or np.ptp(a) == 0:
         return dict.fromkeys(COEFFICIENTS, np.nan)
     with warnings.catch_warnings():
@@ -58,7 +80,7 @@ def residuals(values: np.ndarray, covariate: np.ndarray) -> np.ndarray:
 
 def partial(s: np.ndarray, a: np.ndarray, classes: np.ndarray) -> dict[str, float]:
     """Partial Pearson and Spearman correlation of s and a given the number of classes."""
-    s, a, classes = (np.asarray(v, dtype=float) for v in (s, a, classes))
+    s, a, classes = tied(s), tied(a), np.asarray(classes, dtype=float)
     if np.ptp(classes) == 0:
         return {"partial r": np.nan, "partial ρ": np.nan}
     rank = stats.rankdata
@@ -67,21 +89,26 @@ def partial(s: np.ndarray, a: np.ndarray, classes: np.ndarray) -> dict[str, floa
                                         residuals(rank(a), rank(classes))).statistic}
 
 
-def choice(group: pd.DataFrame, score: str, accuracy: str) -> tuple[bool, float]:
-    """Whether the top-scored source (the first listed on a tie) has the best accuracy, and the
-    accuracy given up by choosing it."""
-    chosen = group[accuracy].to_numpy()[np.argmax(group[score].to_numpy())]
-    best = group[accuracy].max()
-    return bool(chosen == best), float(best - chosen)
+def choice(group: pd.DataFrame, score: str, accuracy: str) -> tuple[float, float]:
+    """Whether the top-scored source has the best accuracy (1 or 0), and the accuracy given up by
+    choosing it. When several sources tie for the top score, both are averaged over them: the
+    expected outcome of picking one of them at random."""
+    scores, accuracies = tied(group[score]), group[accuracy].to_numpy()
+    chosen = accuracies[scores == scores.max()]
+    best = accuracies.max()
+    return float(np.mean(chosen == best)), float(best - chosen.mean())
 
 
 # Formatting -----------------------------------------------------------------------------------
 
+def signed(value: float) -> str:
+    """A correlation to two decimals, or n/a."""
+    return "n/a" if np.isnan(value) else f"{value:+.2f}"
+
+
 def markdown(headers: list[str], rows: list[list]) -> str:
     def cell(value) -> str:
-        if isinstance(value, float):
-            return "n/a" if np.isnan(value) else f"{value:+.2f}"
-        return str(value)
+        return signed(value) if isinstance(value, float) else str(value)
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -95,6 +122,12 @@ def mean_sd(values) -> str:
 
 def accuracy_text(value: float) -> str:
     return f"{value:.3f}"
+
+
+def share(hits: float, total: int) -> str:
+    """hits of total, with one decimal when ties made the count fractional."""
+    hits = round(hits, 6)
+    return f"{hits:.0f}/{total}" if hits.is_integer() else f"{hits:.1f}/{total}"
 
 
 # Tables ---------------------------------------------------------------------------------------
@@ -123,37 +156,38 @@ def per_source_table(pairs: pd.DataFrame) -> str:
     return markdown(["score", "transfer accuracy", *COEFFICIENTS], rows)
 
 
+def ranking_row(label: str, accuracy_name: str, groups: list[pd.DataFrame], score: str,
+                accuracy: str) -> list:
+    """One row of the per-target table: score's coefficients against accuracy within each
+    group (target), mean ± sd, the top-1 hits and the mean regret."""
+    per = [coefficients(g[score], g[accuracy]) for g in groups]
+    choices = [choice(g, score, accuracy) for g in groups]
+    return [label, accuracy_name, *(mean_sd([p[c] for p in per]) for c in COEFFICIENTS),
+            share(sum(hit for hit, _ in choices), len(groups)),
+            f"{np.mean([regret for _, regret in choices]):.3f}"]
+
+
 def per_target_table(pairs: pd.DataFrame) -> str:
     rows = []
     for accuracy, accuracy_name in ACCURACIES.items():
         groups = [g for _, g in pairs.groupby("target", sort=False)]
         for score, score_name in SCORES.items():
-            per = [coefficients(g[score], g[accuracy]) for g in groups]
-            choices = [choice(g, score, accuracy) for g in groups]
-            rows.append([score_name, accuracy_name, *(mean_sd([p[c] for p in per]) for c in COEFFICIENTS),
-                         f"{sum(hit for hit, _ in choices)}/{len(groups)}",
-                         f"{np.mean([regret for _, regret in choices]):.3f}"])
+            rows.append(ranking_row(score_name, accuracy_name, groups, score, accuracy))
+        # Wider is better: what a score that only tracked the feature width would do.
+        rows.append(ranking_row("*hidden width D*", accuracy_name, groups, "feature_width", accuracy))
         # The same ranking for every target: each source's mean accuracy on the other targets.
         # Not available in practice (it needs those targets trained); it shows how much of the
         # per-target ranking is target-specific rather than "some sources are better overall".
         totals = pairs.groupby("source")[accuracy].agg(["sum", "count"])
         others = [g.assign(others=[(totals.loc[s, "sum"] - a) / (totals.loc[s, "count"] - 1)
                                    for s, a in zip(g["source"], g[accuracy])]) for g in groups]
-        per = [coefficients(g["others"], g[accuracy]) for g in others]
-        choices = [choice(g, "others", accuracy) for g in others]
-        rows.append(["*mean accuracy on the other targets*", accuracy_name,
-                     *(mean_sd([p[c] for p in per]) for c in COEFFICIENTS),
-                     f"{sum(hit for hit, _ in choices)}/{len(groups)}",
-                     f"{np.mean([regret for _, regret in choices]):.3f}"])
+        rows.append(ranking_row("*mean accuracy on the other targets*", accuracy_name, others, "others", accuracy))
         random_regret = np.mean([g[accuracy].max() - g[accuracy].mean() for g in groups])
         rows.append(["*a random source*", accuracy_name, "", "", "", "",
                      f"{sum((g[accuracy] == g[accuracy].max()).mean() for g in groups):.1f}/{len(groups)} expected",
                      f"{random_regret:.3f}"])
     groups = [g for _, g in pairs.groupby("target", sort=False)]
-    per = [coefficients(g["finetune_seed0"], g["finetune_seed1"]) for g in groups]
-    choices = [choice(g, "finetune_seed0", "finetune_seed1") for g in groups]
-    rows.append(["*fine-tuning, seed 0*", "fine-tuning, seed 1", *(mean_sd([p[c] for p in per]) for c in COEFFICIENTS),
-                 f"{sum(hit for hit, _ in choices)}/{len(groups)}", f"{np.mean([r for _, r in choices]):.3f}"])
+    rows.append(ranking_row("*fine-tuning, seed 0*", "fine-tuning, seed 1", groups, "finetune_seed0", "finetune_seed1"))
     return markdown(["score", "transfer accuracy", *COEFFICIENTS, "top-1 is best", "mean regret"], rows)
 
 
@@ -186,6 +220,18 @@ def target_detail_table(pairs: pd.DataFrame, targets: pd.DataFrame) -> str:
                      accuracy_text(target["scratch_accuracy"])])
     return markdown(["target", "classes", "τ LEEP–head", "τ LEEP–fine-tune", "top source by LEEP",
                      "best by head (acc.)", "best by fine-tune (acc.)", "from scratch"], rows)
+
+
+def score_per_target_table(pairs: pd.DataFrame, targets: pd.DataFrame) -> str:
+    """Per target, every score's weighted τ across the sources against the two accuracies, and
+    how many sources' H-score sits at its ceiling Y − 1."""
+    rows = []
+    for name, g in pairs.groupby("target", sort=False):
+        taus = [[coefficients(g[score], g[accuracy])["weighted τ"] for accuracy in ACCURACIES] for score in SCORES]
+        ceiling = int((tied(g["hscore"]) == g["target_classes"] - 1).sum())
+        rows.append([name, targets.loc[name, "classes"], targets.loc[name, "n_train"], ceiling,
+                     *(" / ".join(map(signed, pair)) for pair in taus)])
+    return markdown(["target", "classes", "train", "H-score = Y − 1", *SCORES.values()], rows)
 
 
 def source_detail_table(pairs: pd.DataFrame, sources: pd.DataFrame) -> str:
@@ -223,17 +269,22 @@ def variant_tables(title: str, pairs: pd.DataFrame, sources: pd.DataFrame, targe
         "### Pooled over all pairs\n",
         "Rows in italics are references, not scores: a predictor that knows only the number of "
         "target classes, the agreement of the two accuracy measurements with each other, and of "
-        "two fine-tuning seeds with each other (how repeatable the measurement itself is).\n",
+        "two fine-tuning seeds with each other (how repeatable the measurement itself is). "
+        "The H-score is bounded by Y − 1 and grows with the number of target classes Y, so its "
+        "pooled values mix scales; they are reported as they are.\n",
         pooled_table(pairs),
         f"### Per source: correlation across the {n_targets} targets, mean ± sd over {n_sources} sources\n",
         per_source_table(pairs),
         f"### Per target: ranking the {n_sources} sources, mean ± sd over {n_targets} targets\n",
-        "top-1 is best: targets where the top-scored source has the highest accuracy (ties count). "
-        "Regret: accuracy of the best source minus that of the top-scored one, averaged over targets. "
-        "Fine-tuning accuracy is the mean over seeds. Rows in italics are references: one "
-        "ranking of the sources for all targets, by their mean measured accuracy on the other "
-        "targets (hindsight no score has); picking at random; and one fine-tuning seed's "
-        "accuracies ranking the sources against another seed's (the measurement's own noise).\n",
+        "top-1 is best: targets where the top-scored source has the highest accuracy (ties in "
+        "accuracy count; when sources tie for the top score, the target counts the share of them "
+        "that are best). Regret: accuracy of the best source minus that of the top-scored one "
+        "(on a tie, their mean), averaged over targets. Fine-tuning accuracy is the mean over "
+        "seeds. Rows in italics are references: the width of the source's last hidden layer "
+        "(wider ranks higher); one ranking of the sources for all targets, by their mean "
+        "measured accuracy on the other targets (hindsight no score has); picking at random; and "
+        "one fine-tuning seed's accuracies ranking the sources against another seed's (the "
+        "measurement's own noise).\n",
         per_target_table(pairs),
         "### With the number of target classes removed\n",
         "Partial correlations: score and accuracy each regressed linearly on the number of target "
@@ -243,6 +294,12 @@ def variant_tables(title: str, pairs: pd.DataFrame, sources: pd.DataFrame, targe
         "### LEEP per target\n",
         "τ: Kendall τ-b across the sources.\n",
         target_detail_table(pairs, targets),
+        "### Every score per target\n",
+        "Weighted τ across the sources: against the retrained head's accuracy / against "
+        "fine-tuning's. H-score = Y − 1: how many sources' H-score is at its ceiling, which "
+        "happens when the feature width D is at least the number of training samples less one "
+        "(it then measures nothing; docs/transferability.md); those sources tie.\n",
+        score_per_target_table(pairs, targets),
     ])
 
 
@@ -263,7 +320,7 @@ def load(variants, work) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     pairs = pairs.merge(targets[["target", "n_test"]], on="target", how="left")
     pairs = pairs.rename(columns={"n": "n_train"})
     columns = ["variant", "source", "target", "source_classes", "target_classes", "n_train", "n_test",
-               "leep", "nce", "eep_accuracy", "head_accuracy", "finetune_accuracy",
+               "feature_width", *SCORES, "ledoit_wolf_shrinkage", "head_accuracy", "finetune_accuracy",
                *(f"finetune_seed{seed}" for seed in range(FINETUNE_SEEDS))]
     assert not pairs[columns].isna().any().any(), "a pair lacks a score or an accuracy"
     return pairs[columns], sources, targets
@@ -293,26 +350,37 @@ def run(variants, paths, quickstart_targets) -> None:
     mnist1d = pairs[pairs["variant"] == "mnist1d"]
     digits = pairs[pairs["variant"] == "digits"]
     figures.scatter(mnist1d, paths.figures / "study-leep-vs-head.png",
-                    "MNIST-1D: LEEP (from the pipeline) against transfer accuracy", scatter_captions(mnist1d))
+                    "MNIST-1D: LEEP (from the pipeline) against transfer accuracy", leep_panels(mnist1d))
     figures.leaderboard(mnist1d, list(quickstart_targets), paths.figures / "study-leaderboard.png",
                         {name: leaderboard_caption(mnist1d[mnist1d["target"] == name]) for name in quickstart_targets})
     figures.scatter(digits, paths.figures / "study-digits.png",
-                    "MNIST sources on scikit-learn digits: LEEP against transfer accuracy", scatter_captions(digits))
+                    "MNIST sources on scikit-learn digits: LEEP against transfer accuracy", leep_panels(digits))
+    figures.scatter(mnist1d, paths.figures / "study-features.png",
+                    "MNIST-1D: the feature scores (from the pipeline) against the retrained head's accuracy",
+                    [figures.Panel(score, f"{SCORES[score]} (last hidden layer, target training split)",
+                                   "head_accuracy", SCORES[score], scatter_caption(mnist1d, score, "head_accuracy"),
+                                   "lower right" if score == "logme" else "upper right")
+                     for score in FEATURE_SCORES])
     write_quickstart_readme(mnist1d, list(quickstart_targets), paths.quickstart / "README.md")
     print(f"  wrote {paths.results}/{{pairs,sources,targets}}.csv, tables.md, "
           f"{paths.figures}/study-*.png and {paths.quickstart / 'README.md'}", flush=True)
 
 
-def scatter_captions(pairs: pd.DataFrame) -> dict[str, str]:
-    """Pooled and mean per-target Kendall τ of LEEP against each accuracy, for a figure."""
-    captions = {}
-    for accuracy in ACCURACIES:
-        pooled = coefficients(pairs["leep"], pairs[accuracy])
-        per_target = np.nanmean([coefficients(g["leep"], g[accuracy])["Kendall τ"]
-                                 for _, g in pairs.groupby("target", sort=False)])
-        captions[accuracy] = (f"pooled: Spearman ρ {pooled['Spearman ρ']:+.2f}, Kendall τ {pooled['Kendall τ']:+.2f}\n"
-                              f"per target (ranking sources): mean Kendall τ {per_target:+.2f}")
-    return captions
+def scatter_caption(pairs: pd.DataFrame, score: str, accuracy: str) -> str:
+    """Pooled Spearman ρ and Kendall τ and the mean per-target Kendall τ of a score against an
+    accuracy, for a figure's panel."""
+    pooled = coefficients(pairs[score], pairs[accuracy])
+    per_target = np.nanmean([coefficients(g[score], g[accuracy])["Kendall τ"]
+                             for _, g in pairs.groupby("target", sort=False)])
+    return (f"pooled: Spearman ρ {pooled['Spearman ρ']:+.2f}, Kendall τ {pooled['Kendall τ']:+.2f}\n"
+            f"per target (ranking sources): mean Kendall τ {per_target:+.2f}")
+
+
+def leep_panels(pairs: pd.DataFrame) -> list[figures.Panel]:
+    """LEEP against each accuracy."""
+    return [figures.Panel("leep", "LEEP (leepstream pipeline, target training split)", accuracy,
+                          figures.PANELS[accuracy], scatter_caption(pairs, "leep", accuracy))
+            for accuracy in ACCURACIES]
 
 
 def leaderboard_caption(board: pd.DataFrame) -> str:

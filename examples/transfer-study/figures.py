@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -13,26 +15,45 @@ PANELS = {"head_accuracy": "retrained head (logistic regression on frozen featur
           "finetune_accuracy": "full fine-tuning"}
 
 
-def scatter(pairs: pd.DataFrame, path, title: str, captions: dict[str, str]) -> None:
-    """LEEP against each transfer accuracy, one colour and marker per source (as in the paper's
-    figures); captions[accuracy] is printed in the panel."""
+# Where a panel's caption goes: axes coordinates and alignment.
+CORNERS = {"upper left": (0.02, 0.98, "top", "left"), "upper right": (0.98, 0.98, "top", "right"),
+           "lower right": (0.98, 0.02, "bottom", "right")}
+
+
+class Panel(NamedTuple):
+    """One scatter panel: a score (x) against an accuracy (y), with the panel's title and the
+    caption printed in it, in one of the CORNERS."""
+
+    score: str
+    score_label: str
+    accuracy: str
+    title: str
+    caption: str
+    corner: str = "upper left"
+
+
+def scatter(pairs: pd.DataFrame, path, title: str, panels: list[Panel]) -> None:
+    """A score against a transfer accuracy in each panel, one colour and marker per source (as in
+    the paper's figures)."""
     sources = list(dict.fromkeys(pairs["source"]))
     colours = plt.get_cmap("tab20" if len(sources) > 10 else "tab10").colors
-    figure, axes = plt.subplots(1, 2, figsize=(13, 5.4), sharey=True)
-    for axis, (accuracy, label) in zip(axes, PANELS.items()):
+    figure, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.4), sharey=True)
+    for axis, panel in zip(axes, panels):
         for index, source in enumerate(sources):
             rows = pairs[pairs["source"] == source]
-            axis.scatter(rows["leep"], rows[accuracy], s=30, color=colours[index % len(colours)],
+            axis.scatter(rows[panel.score], rows[panel.accuracy], s=30, color=colours[index % len(colours)],
                          marker=MARKERS[index % len(MARKERS)], label=source, alpha=0.85,
                          edgecolors="black", linewidths=0.3)
-        axis.set_xlabel("LEEP (leepstream pipeline, target training split)")
-        axis.set_title(label, fontsize=10)
-        axis.text(0.02, 0.98, captions[accuracy], transform=axis.transAxes, fontsize=9, va="top",
+        axis.set_xlabel(panel.score_label)
+        axis.set_title(panel.title, fontsize=10)
+        x, y, vertical, horizontal = CORNERS[panel.corner]
+        axis.text(x, y, panel.caption, transform=axis.transAxes, fontsize=9, va=vertical, ha=horizontal,
                   bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel("transfer accuracy (target test split)")
-    axes[1].legend(title="source", fontsize=8, title_fontsize=9, loc="center left",
-                   bbox_to_anchor=(1.01, 0.5), frameon=False)
+    axes[0].set_ylabel("transfer accuracy (target test split)" if len({p.accuracy for p in panels}) > 1
+                       else f"{PANELS[panels[0].accuracy].split(' (')[0]} accuracy (target test split)")
+    axes[-1].legend(title="source", fontsize=8, title_fontsize=9, loc="center left",
+                    bbox_to_anchor=(1.01, 0.5), frameon=False)
     figure.suptitle(title, fontsize=12)
     figure.tight_layout()
     figure.savefig(path, dpi=100)

@@ -2,9 +2,10 @@
 
 A local broker (ops/broker, on a port of the study's own), two `leep worker`s and one
 `leep aggregate` run while `leep produce` publishes every (source, target) pair, a few at a
-time; `leep scores --json` then reads the final records back from the score topic. Every
-process started here is stopped here, also on errors. A handful of pairs are cross-checked
-against `leep score` (the same numerics, offline) as a sanity check.
+time, each with its predictions, labels and features; `leep scores --json` then reads the final
+records back from the score topic. Every process started here is stopped here, also on errors.
+A handful of pairs are cross-checked against `leep score` (the same numerics, offline) as a
+sanity check.
 """
 
 from __future__ import annotations
@@ -22,16 +23,26 @@ from dataclasses import dataclass
 PRODUCERS_AT_ONCE = 8
 SCORES_TIMEOUT_SECONDS = 300
 CROSS_CHECKS = 6
+# What the cross-check compares: the scores (to 1e-9 relative), then the counts (exactly).
+CHECKED_SCORES = ("leep", "nce", "eep_accuracy", "logme", "hscore", "hscore_shrinkage", "ledoit_wolf_shrinkage")
+CHECKED_COUNTS = ("n", "source_classes", "target_classes", "feature_width")
 
 
 @dataclass(frozen=True)
 class Pair:
-    """One run to score: the source model's name, the target's name and their files."""
+    """One run to score: the source model's name, the target's name and their files (softmax
+    outputs, labels, and the source's penultimate-layer features on the same rows)."""
 
     model: str
     dataset: str
     predictions: pathlib.Path
     labels: pathlib.Path
+    features: pathlib.Path
+
+    def files(self) -> list[str]:
+        """The file options `leep produce` and `leep score` share."""
+        return ["--predictions", str(self.predictions), "--labels", str(self.labels),
+                "--features", str(self.features), "--eep-accuracy"]
 
 
 def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -64,8 +75,7 @@ def score_pairs(pairs: list[Pair], *, leep: pathlib.Path, root: pathlib.Path,
 
         def produce(pair: Pair) -> None:
             _run([str(leep), "produce", "--model", pair.model, "--dataset", pair.dataset,
-                  "--predictions", str(pair.predictions), "--labels", str(pair.labels),
-                  "--eep-accuracy", *common])
+                  *pair.files(), *common])
 
         started = time.monotonic()
         with ThreadPoolExecutor(PRODUCERS_AT_ONCE) as pool:
@@ -114,19 +124,28 @@ def _check(pairs: list[Pair], records: list[dict]) -> dict[tuple[str, str], dict
     return scores
 
 
-def cross_check(pairs: list[Pair], scores: dict[tuple[str, str], dict], leep: pathlib.Path) -> None:
-    """Asserts that a few pipeline scores equal `leep score` on the same files to 1e-9 relative."""
+def cross_check(pairs: list[Pair], scores: dict[tuple[str, str], dict], leep: pathlib.Path) -> float:
+    """Asserts that a few pipeline records equal `leep score --features … --json` on the same
+    files: every score (LEEP, NCE, EEP accuracy, LogME, both H-scores, the Ledoit–Wolf α) to 1e-9
+    relative, the counts and the feature width exactly. Returns the largest relative difference."""
     step = max(1, len(pairs) // CROSS_CHECKS)
+    largest = 0.0
     for pair in pairs[::step][:CROSS_CHECKS]:
-        offline = json.loads(_run([str(leep), "score", "--predictions", str(pair.predictions),
-                                   "--labels", str(pair.labels), "--eep-accuracy", "--json"]).stdout)
+        offline = json.loads(_run([str(leep), "score", *pair.files(), "--json"]).stdout)
         streamed = scores[(pair.model, pair.dataset)]
-        for key in ("leep", "nce", "eep_accuracy"):
+        for key in CHECKED_SCORES:
+            if key not in streamed or key not in offline:
+                raise RuntimeError(f"{pair.model} on {pair.dataset}: {key} missing from the "
+                                   f"{'pipeline record' if key not in streamed else 'leep score output'}")
             if not math.isclose(streamed[key], offline[key], rel_tol=1e-9, abs_tol=1e-12):
                 raise RuntimeError(f"{pair.model} on {pair.dataset}: pipeline {key} {streamed[key]} "
                                    f"but leep score {offline[key]}")
-        for key in ("n", "source_classes", "target_classes"):
-            if streamed[key] != offline[key]:
-                raise RuntimeError(f"{pair.model} on {pair.dataset}: {key} differs")
-    print(f"  cross-check: {min(CROSS_CHECKS, len(pairs))} pipeline scores equal `leep score` "
-          "to 1e-9", flush=True)
+            if offline[key] != 0:
+                largest = max(largest, abs(streamed[key] - offline[key]) / abs(offline[key]))
+        for key in CHECKED_COUNTS:
+            if streamed.get(key) != offline.get(key):
+                raise RuntimeError(f"{pair.model} on {pair.dataset}: {key} differs "
+                                   f"({streamed.get(key)} against {offline.get(key)})")
+    print(f"  cross-check: {min(CROSS_CHECKS, len(pairs))} pipeline records equal `leep score` "
+          f"({', '.join(CHECKED_SCORES)} to 1e-9; largest relative difference {largest:.1e})", flush=True)
+    return largest

@@ -3,10 +3,12 @@
     python study.py [--quick] [STAGE ...]        (examples/transfer-study/run sets it all up)
 
 Stages, in order (all of them by default):
-  prepare   build the data, train the source classifiers, write each source's softmax outputs on
-            each target's training split (and the target labels) as .npy, and the quickstart's
-            subset of them
-  score     score every pair with the leepstream pipeline (local broker, 2 workers, aggregator)
+  prepare   build the data, train the source classifiers, write each source's softmax outputs and
+            last-hidden-layer features on each target's training split (and the target labels)
+            as .npy, and the quickstart's subset of the predictions
+  score     score every pair with the leepstream pipeline (local broker, 2 workers, aggregator):
+            LEEP, NCE and EEP accuracy from the predictions, LogME and the H-scores from the
+            features
   transfer  measure each pair's transfer accuracy on the target's test split: retrained head and
             full fine-tuning; and each target's from-scratch baseline
   analyse   correlations, tables, figures
@@ -34,7 +36,7 @@ import numpy as np
 import analysis
 import pipeline
 import tasks
-from mlp import MLP, train
+from mlp import MLP, softmax, train
 from tasks import TargetData, Variant
 from transfer import measure_target
 
@@ -51,7 +53,7 @@ class Paths:
     """Where a run writes: a full run commits its results, figures and quickstart files; a quick
     run keeps everything under its work directory."""
 
-    work: pathlib.Path        # models, predictions, scores, accuracies, logs
+    work: pathlib.Path        # models, predictions, features, scores, accuracies, logs
     results: pathlib.Path     # pairs.csv, sources.csv, targets.csv, tables.md
     figures: pathlib.Path     # study-*.png
     quickstart: pathlib.Path  # the quickstart's prediction files
@@ -94,10 +96,16 @@ class Study:
     def prediction_dir(self, target: str) -> pathlib.Path:
         return self.paths.work / "predictions" / target
 
+    def feature_dir(self, target: str) -> pathlib.Path:
+        """features/<target>/<source>.npy mirrors predictions/<target>/<source>.npy (a tree of its
+        own, so the prediction folders the quickstart copies and streams hold predictions only)."""
+        return self.paths.work / "features" / target
+
     # Stages -----------------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Trains the sources, writes the prediction files and the quickstart's copy of some."""
+        """Trains the sources, writes the prediction and feature files and the quickstart's copy of
+        some of the predictions."""
         sources = []
         for variant in self.variants:
             data = self.source_data(variant.name)
@@ -121,10 +129,16 @@ class Study:
                       f"task ({time.monotonic() - started:.1f} s)", flush=True)
             for target in self.targets(variant.name):
                 directory = self.prediction_dir(target.task.name)
+                features = self.feature_dir(target.task.name)
                 directory.mkdir(parents=True, exist_ok=True)
+                features.mkdir(parents=True, exist_ok=True)
                 np.save(directory / "labels.npy", target.y_train.astype(np.int64))
                 for name, model in models.items():
-                    np.save(directory / f"{name}.npy", model.probabilities(target.x_train).astype(np.float32))
+                    # One forward pass: the last hidden layer (what the retrained head learns
+                    # from) and the softmax of the logits it feeds.
+                    *_, hidden, logits = model.activations(target.x_train)
+                    np.save(directory / f"{name}.npy", softmax(logits).astype(np.float32))
+                    np.save(features / f"{name}.npy", hidden.astype(np.float32))
         write_json(self.paths.work / "sources.json", sources)
         self.paths.quickstart.mkdir(parents=True, exist_ok=True)
         for directory in self.paths.quickstart.iterdir():
@@ -132,12 +146,14 @@ class Study:
                 shutil.rmtree(directory)
         for name in QUICKSTART_TARGETS:
             shutil.copytree(self.prediction_dir(name), self.paths.quickstart / name)
-        print(f"  wrote predictions to {self.paths.work / 'predictions'} and the quickstart's "
+        print(f"  wrote predictions to {self.paths.work / 'predictions'}, features to "
+              f"{self.paths.work / 'features'} and the quickstart's "
               f"{len(QUICKSTART_TARGETS)} targets to {self.paths.quickstart}", flush=True)
 
     def pairs(self) -> list[pipeline.Pair]:
         return [pipeline.Pair(source.name, target.name, self.prediction_dir(target.name) / f"{source.name}.npy",
-                              self.prediction_dir(target.name) / "labels.npy")
+                              self.prediction_dir(target.name) / "labels.npy",
+                              self.feature_dir(target.name) / f"{source.name}.npy")
                 for variant in self.variants for target in variant.targets for source in variant.sources]
 
     def score(self) -> None:
