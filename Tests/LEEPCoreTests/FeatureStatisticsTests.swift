@@ -172,7 +172,7 @@ import Testing
     }
 
     @Test func aFlatFormThatNoRowsMakeIsRefused() throws {
-        let data = RandomFeatures(seed: 12)
+        let data = RandomFeatures(seed: 2)
         let flat = try data.statistics(of: 0..<data.rows).flattened
         func refuses(_ values: [Double], samples: Int? = nil) -> Bool {
             (try? FeatureStatistics(
@@ -187,6 +187,11 @@ import Testing
         var fraction = flat
         fraction[0] += 0.5
         #expect(refuses(fraction))
+        // Counts near 2^62 each, whose sum would overflow an Int (a trap, an aggregator down).
+        var huge = flat
+        for c in 0..<data.targetClasses { huge[c] = 4e18 }
+        #expect(refuses(huge))
+        #expect(data.targetClasses > 1 && refuses(huge, samples: Int(4e18)))
         var negativeFourth = flat
         negativeFourth[flat.count - data.targetClasses * data.width - 1] = -1
         #expect(refuses(negativeFourth))

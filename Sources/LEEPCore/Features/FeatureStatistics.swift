@@ -360,11 +360,15 @@ public struct FeatureStatistics: Sendable, Equatable {
         }
         var total = 0
         for (c, count) in take(targetClasses).enumerated() {
-            guard count >= 0, count == count.rounded(), count <= Double(Int.max / 2) else {
-                throw .invalid("class \(c) has a count of \(count)")
+            // No more than the samples each, so that their sum cannot overflow either.
+            guard count >= 0, count == count.rounded(), count <= Double(sampleCount) else {
+                throw .invalid("class \(c) has a count of \(count) of \(sampleCount) samples")
             }
             classCounts[c] = Int(count)
             total += Int(count)
+            guard total <= sampleCount else {
+                throw .invalid("the class counts add up to more than the \(sampleCount) samples")
+            }
         }
         guard total == sampleCount else {
             throw .invalid("the class counts add up to \(total), not the \(sampleCount) samples")
