@@ -9,6 +9,7 @@ struct FuzzTarget: Sendable {
         var targets = [
             FuzzTarget(name: "frame-decode", run: FrameDecodeTarget.run),
             FuzzTarget(name: "npy-header", run: NumPyHeaderTarget.run),
+            FuzzTarget(name: "feature-statistics", run: FeatureStatisticsTarget.run),
         ]
         #if DEBUG || LEEP_FUZZ
         targets += [

@@ -10,7 +10,7 @@ enum Seeds {
 
     /// Writes `directory/TARGET/NAME` for every seed of every target this build has.
     static func write(to directory: URL) throws {
-        var seeds = ["frame-decode": try goldenFrames(), "npy-header": npyFiles()]
+        var seeds = ["frame-decode": try goldenFrames(), "npy-header": npyFiles(), "feature-statistics": featureScripts()]
         #if DEBUG || LEEP_FUZZ
         seeds["manifest-assembly"] = try HonestRun.manifestScripts(fixtures: goldenFrames())
         seeds["run-state-machine"] = try HonestRun.machineScripts(fixtures: goldenFrames())
@@ -20,6 +20,19 @@ enum Seeds {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             for (name, bytes) in files { try Data(bytes).write(to: folder.appendingPathComponent(name)) }
             print("leep-fuzz seeds: \(files.count) for \(target) in \(folder.path)")
+        }
+    }
+
+    /// Scripts of rows for `feature-statistics`: every byte string is one, so a few shapes
+    /// (D, Y, n) with varied bytes are enough to start from.
+    static func featureScripts() -> [(name: String, bytes: [UInt8])] {
+        [(1, 1, 8), (6, 4, 48), (3, 2, 20)].map { width, classes, rows in
+            var script = FuzzScript()
+            script.int(width, in: 1...6)
+            script.int(classes, in: 1...4)
+            script.int(rows, in: 1...48)
+            script.raw((0..<(rows * (2 + 2 * width) + 16)).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ width) })
+            return ("rows-d\(width)-y\(classes)-n\(rows)", script.bytes)
         }
     }
 
