@@ -170,6 +170,20 @@ import WireFormat
         #expect(frames.contains { $0.section == .featureStatistics && $0.featureWidth == Self.d })
     }
 
+    @Test func aRunsFeatureStatisticsCountTowardTheFlushThreshold() {
+        let data = Data(seed: 9)
+        var policy = Self.policy()
+        policy.maxPendingBytes = 8 * Self.d * Self.d + 150
+        var buffer = Pass1Buffer(policy: policy)
+        let now = ContinuousClock.now
+        #expect(buffer.add(data.chunk(0), bytes: 100, now: now) == .added)
+        #expect(buffer.pendingBytes == 8 * Self.d * Self.d + 100)
+        #expect(!buffer.isDue(now: now, idle: false))
+        #expect(buffer.add(data.chunk(1), bytes: 100, now: now) == .added)
+        #expect(buffer.pendingBytes == 8 * Self.d * Self.d + 200, "the statistics count once per run")
+        #expect(buffer.isDue(now: now, idle: false))
+    }
+
     @Test func aChunkWithANonFiniteFeatureIsRejectedNamingTheRowAndAddsNothing() {
         let data = Data(seed: 4)
         var buffer = Pass1Buffer(policy: Self.policy())

@@ -46,7 +46,7 @@ struct Pass1Buffer {
     let policy: Policy
     let check: RowCheck
     private var pending: [Key: PendingPartial] = [:]
-    /// Chunk record bytes in the pending sums.
+    /// Chunk record bytes in the pending sums, plus the memory of their feature statistics.
     private(set) var pendingBytes = 0
     private var largestPartial = 0
     /// When the first chunk after the last flush was added.
@@ -79,6 +79,10 @@ struct Pass1Buffer {
         } catch {
             return .rejected("\(chunk.id): \(error)")
         }
+        // A run's first chunk with features brings its D×D statistics into memory: they count
+        // toward the flush threshold like chunk bytes, so that many runs with wide features
+        // (32 MiB each at D = 2,048) cannot pile up between flushes.
+        if partial.chunks.isEmpty, featureWidth > 0 { pendingBytes += 8 * featureWidth * featureWidth }
         partial.record(chunk.id)
         pendingBytes += bytes
         largestPartial = max(largestPartial, partial.chunks.count)

@@ -23,7 +23,8 @@ public final class Worker: Sendable {
         /// coming. They are also flushed as soon as the stream pauses (a poll of 50 ms comes
         /// back empty), which is what ends a run without waiting for the interval.
         public var flushInterval: Duration = .seconds(1)
-        /// Flush early once this many chunk bytes are pending.
+        /// Flush early once this many chunk bytes are pending (a run's feature statistics count
+        /// as their 8·D² bytes).
         public var maxPendingBytes = 256 << 20
         /// Flush early once one partial covers this many chunks: every part of a partial lists
         /// its chunks (16 bytes each), which must leave room for the sums within a message.
