@@ -53,21 +53,13 @@ public struct FeatureFile: Sendable {
     /// checks before it publishes anything).
     public func checkFinite(rowsPerChunk: Int = 4096) throws(FileError) {
         var first = 0
-        let empty = [Int32](repeating: 0, count: rowsPerChunk)
         while first < sampleCount {
             let count = min(rowsPerChunk, sampleCount - first)
-            let problem: InvalidRow? = empty.withUnsafeBufferPointer { labels in
-                do throws(InvalidRow) {
-                    try FeatureChunk(
-                        values: values(rows: first..<(first + count)),
-                        labels: UnsafeBufferPointer(rebasing: labels[0..<count]), width: width, firstRow: first
-                    ).checkFinite()
-                    return nil
-                } catch {
-                    return error
-                }
+            do {
+                try values(rows: first..<(first + count)).checkFinite(width: width, firstRow: first)
+            } catch {
+                throw FileError(path: features.path, problem: .invalidRow(error))
             }
-            if let problem { throw FileError(path: features.path, problem: .invalidRow(problem)) }
             first += count
         }
     }

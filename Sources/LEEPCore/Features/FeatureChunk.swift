@@ -63,17 +63,19 @@ public struct FeatureChunk: @unchecked Sendable {
 
     /// Throws the first row with a NaN or infinite feature, named by its row in the data set.
     public func checkFinite() throws(InvalidRow) {
-        if let bad = firstNonFinite() {
-            throw InvalidRow(row: firstRow + bad.row, problem: .featureNotFinite(column: bad.column, value: bad.value))
-        }
+        try values.checkFinite(width: width, firstRow: firstRow)
     }
+}
 
-    /// The first value that is NaN or infinite, as (chunk-relative row, column, value).
-    func firstNonFinite() -> (row: Int, column: Int, value: Double)? {
+extension FeatureChunk.Values {
+    /// Throws the first row (of `width` values each) holding a NaN or infinite value, named by
+    /// its row in the data set: the rows' first is `firstRow`. Labels play no part, so a file
+    /// is checked without them.
+    public func checkFinite(width: Int, firstRow: Int) throws(InvalidRow) {
         func scan<Scalar: BinaryFloatingPoint>(_ source: UnsafeBufferPointer<Scalar>) -> (Int, Int, Double)? {
             // Summing a row is a vectorisable read; a non-finite value makes the sum non-finite,
             // and only then is the row searched.
-            for row in 0..<rowCount {
+            for row in 0..<(source.count / width) {
                 let base = row * width
                 var sum = 0.0
                 for k in base..<(base + width) { sum += Double(source[k]) * 0 }
@@ -84,10 +86,13 @@ public struct FeatureChunk: @unchecked Sendable {
             }
             return nil
         }
-        switch values {
-        case .float16(let source): return scan(source)
-        case .float32(let source): return scan(source)
-        case .float64(let source): return scan(source)
+        let bad = switch self {
+        case .float16(let source): scan(source)
+        case .float32(let source): scan(source)
+        case .float64(let source): scan(source)
+        }
+        if let (row, column, value) = bad {
+            throw InvalidRow(row: firstRow + row, problem: .featureNotFinite(column: column, value: value))
         }
     }
 }
