@@ -120,21 +120,7 @@ def _validated_inputs(features, labels, target_classes):
         raise ValueError(f"features must have at least one column, got shape {features.shape}")
     if n < 2:
         raise ValueError(f"need at least 2 samples for a covariance, got n = {n}")
-    if labels.ndim != 1:
-        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
-    if labels.dtype.kind not in ("i", "u"):
-        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-    if labels.shape[0] != n:
-        raise ValueError(f"{labels.shape[0]} labels for {n} feature rows")
-    smallest, largest = int(labels.min()), int(labels.max())
-    if smallest < 0:
-        raise ValueError(f"negative label {smallest}")
-    if target_classes is None:
-        num_target = largest + 1
-    else:
-        num_target = int(target_classes)
-        if num_target <= largest:
-            raise ValueError(f"target_classes={num_target} but the largest label is {largest}")
+    num_target = reference_cli.target_classes_of(labels, n, "feature", target_classes)
     f = features.astype(np.float64)  # exact upcast of the stored values
     finite = np.isfinite(f)
     if not finite.all():

@@ -72,25 +72,7 @@ def _validated_inputs(theta, labels, target_classes):
     if n == 0 or num_source == 0:
         raise ValueError(f"predictions must be non-empty, got shape {theta.shape}")
 
-    if labels.ndim != 1:
-        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
-    if labels.dtype.kind not in ("i", "u"):
-        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-    if labels.shape[0] != n:
-        raise ValueError(f"{labels.shape[0]} labels for {n} prediction rows")
-
-    # Range checks on Python ints, so uint64 values above 2**63 cannot wrap around.
-    smallest_label, largest_label = int(labels.min()), int(labels.max())
-    if smallest_label < 0:
-        raise ValueError(f"negative label {smallest_label}")
-    if target_classes is None:
-        num_target = largest_label + 1
-    else:
-        num_target = int(target_classes)
-        if num_target <= largest_label:
-            raise ValueError(
-                f"target_classes={num_target} but the largest label is {largest_label}"
-            )
+    num_target = reference_cli.target_classes_of(labels, n, "prediction", target_classes)
 
     theta = theta.astype(np.float64)  # exact upcast of the stored values
     if not np.all(np.isfinite(theta)):

@@ -1,5 +1,6 @@
-"""The command line both references share: two .npy files and --target-classes in, one JSON
-object out (or `error: …` and exit status 1 for input the reference refuses)."""
+"""What both references share: their command line (two .npy files and --target-classes in, one
+JSON object out, or `error: …` and exit status 1 for input the reference refuses) and their check
+of the labels."""
 
 from __future__ import annotations
 
@@ -26,3 +27,23 @@ def run(description: str, first: str, first_help: str, compute: Callable[..., di
         return 1
     print(json.dumps(scores))
     return 0
+
+
+def target_classes_of(labels: np.ndarray, rows: int, what: str, target_classes=None) -> int:
+    """Checks labels against the rows they go with (1-D integers, one per row, none negative,
+    all below `target_classes` if given) and returns Y. Range checks run on Python ints, so
+    uint64 values above 2**63 cannot wrap around."""
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
+    if labels.dtype.kind not in ("i", "u"):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    if labels.shape[0] != rows:
+        raise ValueError(f"{labels.shape[0]} labels for {rows} {what} rows")
+    smallest, largest = int(labels.min()), int(labels.max())
+    if smallest < 0:
+        raise ValueError(f"negative label {smallest}")
+    if target_classes is None:
+        return largest + 1
+    if int(target_classes) <= largest:
+        raise ValueError(f"target_classes={int(target_classes)} but the largest label is {largest}")
+    return int(target_classes)
