@@ -26,3 +26,9 @@ extern void dstevr_(const char *jobz, const char *range, const int *n, double *d
                     const double *abstol, int *m, double *w, double *z, const int *ldz, int *isuppz,
                     double *work, const int *lwork, int *iwork, const int *liwork, int *info,
                     size_t jobz_len, size_t range_len);
+
+// Cholesky factorisation of a symmetric positive definite matrix: TransRate's log-determinants
+// and SFDA's solves with the shrunk within-class scatter.
+extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info, size_t uplo_len);
+extern void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a, const int *lda,
+                    double *b, const int *ldb, int *info, size_t uplo_len);

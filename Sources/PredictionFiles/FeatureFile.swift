@@ -29,24 +29,84 @@ public struct FeatureFile: Sendable {
         guard features.shape[1] > 0 else { throw FileError(path: path, problem: .noColumns) }
     }
 
-    /// The feature statistics of all rows, in one pass over the mapping on `threads` threads
-    /// (one contiguous slice each, merged in row order). Throws the first non-finite feature
-    /// in row order, naming the file.
-    public func statistics(threads: Int = 1, rowsPerChunk: Int = 4096) throws(FileError) -> FeatureStatistics {
+    /// The feature statistics of all rows (every kind `FeatureStatisticSet.plan` names for this
+    /// shape), in one pass over the mapping on `threads` threads (one contiguous slice each,
+    /// merged in row order). Throws the first invalid row in row order, naming the file.
+    public func statistics(threads: Int = 1, rowsPerChunk: Int = 4096) throws(FileError) -> FeatureStatisticSet {
+        try pass(threads: threads, rowsPerChunk: rowsPerChunk) {
+            FeatureStatisticSet(featureWidth: width, targetClasses: labels.targetClasses)
+        } add: { (statistics: inout FeatureStatisticSet, chunk) throws(FeatureAddError) in
+            try statistics.add(chunk)
+        } merge: { whole, part in
+            try! whole.merge(part)  // one file's slices share D and Y
+        }
+    }
+
+    /// Every feature metric of the file: the one-pass metrics of `FeatureMetrics.all` from the
+    /// statistics, and SFDA from two more passes over the mapping.
+    public func metricReport(threads: Int = 1, rowsPerChunk: Int = 4096) throws(FileError) -> FeatureMetricReport {
+        let statistics = try statistics(threads: threads, rowsPerChunk: rowsPerChunk)
+        var report = FeatureMetricReport(statistics: statistics)
+        report.record(
+            SFDA.key, companions: [SFDA.shrinkageKey], title: SFDA.title,
+            sfda(moments: statistics[FeatureStatistics.self]!, threads: threads, rowsPerChunk: rowsPerChunk))
+        return report
+    }
+
+    /// SFDA's passes 2 and 3 (`SFDA`) over rows already validated by pass 1.
+    func sfda(moments: FeatureStatistics, threads: Int, rowsPerChunk: Int) -> MetricOutcome {
+        let first: SFDA.Fit
+        switch SFDA.Fit.fit(moments) {
+        case .success(let fit): first = fit
+        case .failure(let undefined): return .undefined(undefined.reason)
+        }
+        let mixed = try! pass(threads: threads, rowsPerChunk: rowsPerChunk) {
+            FeatureStatistics(featureWidth: width, targetClasses: labels.targetClasses)
+        } add: { (mixed: inout FeatureStatistics, chunk) throws(FeatureAddError) in
+            SFDA.addMixedRows(of: chunk, first: first, to: &mixed)
+        } merge: { whole, part in
+            try! whole.merge(part)
+        }
+        let second: SFDA.Fit
+        switch SFDA.Fit.fit(mixed, shrinkage: first.shrinkage) {
+        case .success(let fit): second = fit
+        case .failure(let undefined): return .undefined("the fit to the mixed rows: \(undefined.reason)")
+        }
+        let sum = try! pass(threads: threads, rowsPerChunk: rowsPerChunk) { 0.0 } add: { (sum: inout Double, chunk) throws(FeatureAddError) in
+            sum += SFDA.ownClassProbabilitySum(of: chunk, first: first, second: second)
+        } merge: { whole, part in
+            whole += part
+        }
+        return .scored([SFDA.key: sum / Double(sampleCount), SFDA.shrinkageKey: first.shrinkage])
+    }
+
+    /// One pass over every row, chunk by chunk, on `threads` threads: each slice folds its chunks
+    /// into its own `initial()` with `add`, and the slices' results are merged in row order.
+    /// Throws the first invalid row in row order, naming the file.
+    func pass<Accumulator: Sendable>(
+        threads: Int, rowsPerChunk: Int, initial: @Sendable () -> Accumulator,
+        add: @Sendable (inout Accumulator, FeatureChunk) throws(FeatureAddError) -> Void,
+        merge: (inout Accumulator, Accumulator) -> Void
+    ) throws(FileError) -> Accumulator {
         let slices = FileScorer.slices(of: sampleCount, threads: threads, rowsPerChunk: rowsPerChunk)
         if slices.count > 1 { MatrixProducts.useCallingThreadOnly() }
+        let parts: [Accumulator]
         do {
-            let parts = try FileScorer.inParallel(slices) { slice in
-                try statistics(of: slice, rowsPerChunk: rowsPerChunk)
+            parts = try FileScorer.inParallel(slices) { slice in
+                var accumulator = initial()
+                try forEachChunk(of: slice, rowsPerChunk: rowsPerChunk) { chunk throws(FeatureAddError) in
+                    try add(&accumulator, chunk)
+                }
+                return accumulator
             }
-            var merged = parts[0]
-            for part in parts.dropFirst() { try merged.merge(part) }
-            return merged
         } catch let error as FileError {
             throw error
         } catch {
-            preconditionFailure("one file's slices share D and Y: \(error)")
+            preconditionFailure("a slice throws only file errors: \(error)")
         }
+        var whole = parts[0]
+        for part in parts.dropFirst() { merge(&whole, part) }
+        return whole
     }
 
     /// Throws the first non-finite feature in row order, naming the file (what a producer
@@ -70,9 +130,10 @@ public struct FeatureFile: Sendable {
         return UnsafeRawBufferPointer(rebasing: features.data[(rows.lowerBound * rowBytes)..<(rows.upperBound * rowBytes)])
     }
 
-    /// The statistics of `rows`, chunk by chunk.
-    func statistics(of rows: Range<Int>, rowsPerChunk: Int) throws(FileError) -> FeatureStatistics {
-        var statistics = FeatureStatistics(featureWidth: width, targetClasses: labels.targetClasses)
+    /// Calls `body` with each chunk of `rows` and its labels, naming the file in any row error.
+    func forEachChunk(
+        of rows: Range<Int>, rowsPerChunk: Int, _ body: (FeatureChunk) throws(FeatureAddError) -> Void
+    ) throws(FileError) {
         var chunkLabels = [Int32](repeating: 0, count: max(1, min(rowsPerChunk, rows.count)))
         var first = rows.lowerBound
         while first < rows.upperBound {
@@ -83,7 +144,7 @@ public struct FeatureFile: Sendable {
                     values: values(rows: first..<(first + count)),
                     labels: UnsafeBufferPointer(rebasing: buffer[0..<count]), width: width, firstRow: first)
                 do throws(FeatureAddError) {
-                    try statistics.add(chunk)
+                    try body(chunk)
                     return nil
                 } catch {
                     return error
@@ -96,7 +157,6 @@ public struct FeatureFile: Sendable {
             }
             first += count
         }
-        return statistics
     }
 
     /// A typed view of `rows` of the mapping.

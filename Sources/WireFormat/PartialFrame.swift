@@ -1,11 +1,16 @@
+import LEEPCore
+
 /// Kind 3: one part of a worker's pass-1 partial sums for a run — the joint sums and NCE counts
 /// of exactly the chunks it lists, and, for a run with features, their feature statistics.
 /// Every part lists all the partial's chunks, so the aggregator can tell a partial's coverage
 /// from any of its parts. Version 2 carries the run's model and data-set names, from its chunks,
 /// so that a run the aggregator knows only from partials is reported under its names (version-1
 /// frames read with empty names). Version 3 (this build's) adds the feature width and a
-/// `section` to each part: the joint cells (section 0) or the feature statistics (section 1);
-/// versions 1 and 2 read as feature-less, section-0 parts.
+/// `section` to each part: the joint cells (section 0) or one feature statistic (section
+/// 1, the moments, and since issue 19 sections 2 and 3, the per-class variances and scatters:
+/// `StatisticKind`). A section code this build does not know is refused like any malformed
+/// frame, so aggregators are upgraded before workers (docs/wire-format.md). Versions 1 and 2
+/// read as feature-less, section-0 parts.
 public struct PartialFrame: Sendable, Equatable {
     /// The run id.
     public let run: String
@@ -35,18 +40,24 @@ public struct PartialFrame: Sendable, Equatable {
     public let jointSums: [Double]
     /// NCE's argmax counts for the part's cells (section 0; empty in a section-1 part).
     public let argmaxCounts: [Int64]
-    /// The part's range of the feature statistics (section 1; empty in a section-0 part): the
-    /// flat vector of `WireFormat.featureValueCount(targetClasses:featureWidth:)` values that
-    /// LEEPCore lays out.
+    /// The part's range of one feature statistic's flat vector (sections ≥ 1; empty in a
+    /// section-0 part), as LEEPCore lays it out (`MergeableStatistic.flattened`).
     public let featureValues: [Double]
 
     /// What a part of a partial carries: the `section` byte of a version-3 frame.
-    public enum Section: UInt8, Sendable {
-        /// The Y×Z joint cells: a float64 sum and an int64 argmax count each.
-        case joint = 0
-        /// The feature statistics: float64 values of the flat vector of
-        /// `WireFormat.featureValueCount(targetClasses:featureWidth:)`.
-        case featureStatistics = 1
+    public enum Section: Sendable, Equatable, Hashable {
+        /// The Y×Z joint cells: a float64 sum and an int64 argmax count each (code 0).
+        case joint
+        /// Float64 values of one feature statistic's flat vector (code: the kind's raw value).
+        case statistic(StatisticKind)
+
+        /// The section byte.
+        public var code: UInt8 {
+            switch self {
+            case .joint: 0
+            case .statistic(let kind): kind.rawValue
+            }
+        }
     }
 
     /// Creates a part of the joint cells (section 0); `featureWidth` is the run's D (0: none).
@@ -61,17 +72,17 @@ public struct PartialFrame: Sendable, Equatable {
             jointSums: jointSums, argmaxCounts: argmaxCounts, featureValues: [])
     }
 
-    /// Creates a part of the feature statistics (section 1) of a run with `featureWidth` ≥ 1
-    /// features a row.
+    /// Creates a part of one feature statistic (`kind`'s section) of a run with `featureWidth`
+    /// ≥ 1 features a row.
     public init(
         run: RunIdentity, partialID: UInt64, targetClasses: Int, sourceClasses: Int, featureWidth: Int,
-        sampleCount: UInt64, chunks: [ChunkID], part: MatrixPart, featureValues: [Double]
+        sampleCount: UInt64, chunks: [ChunkID], part: MatrixPart, kind: StatisticKind, featureValues: [Double]
     ) {
         precondition(featureWidth >= 1, "feature statistics need a feature width of at least 1")
         precondition(featureValues.count == part.cellCount)
         self.init(
             run: run, partialID: partialID, targetClasses: targetClasses, sourceClasses: sourceClasses,
-            featureWidth: featureWidth, sampleCount: sampleCount, chunks: chunks, part: part, section: .featureStatistics,
+            featureWidth: featureWidth, sampleCount: sampleCount, chunks: chunks, part: part, section: .statistic(kind),
             jointSums: [], argmaxCounts: [], featureValues: featureValues)
     }
 
@@ -115,52 +126,56 @@ public struct PartialFrame: Sendable, Equatable {
     }
 
     /// A whole partial as frames, each within `messageLimit` bytes: the Y×Z joint cells
-    /// (`jointSums`, `argmaxCounts`, Y·Z each) in section-0 parts, then, when `featureWidth` ≥ 1,
-    /// the feature statistics (`featureValues`, exactly
-    /// `WireFormat.featureValueCount(targetClasses:featureWidth:)` of them; empty when
-    /// `featureWidth` is 0) in section-1 parts.
+    /// (`jointSums`, `argmaxCounts`, Y·Z each) in section-0 parts, then each feature statistic
+    /// of `statistics` (when `featureWidth` ≥ 1; its `flattened` values, exactly
+    /// `kind.statisticType.flattenedCount` of them) in parts of its own section, in order.
     ///
     /// Every part has a payload budget of `messageLimit` − 4,096 − 16·C bytes (C listed chunks;
     /// at least one joint cell), so that 16-byte joint cells and 8-byte feature values are cut
     /// the way `MatrixPart.split` cuts a matrix. Each present section has at least one part and
-    /// no part mixes sections; the parts are numbered 0..<total over both sections.
+    /// no part mixes sections; the parts are numbered 0..<total over all sections.
     public static func parts(
         run: RunIdentity, partialID: UInt64, targetClasses: Int, sourceClasses: Int, sampleCount: UInt64,
-        chunks: [ChunkID], jointSums: [Double], argmaxCounts: [Int64], featureWidth: Int, featureValues: [Double],
-        messageLimit: Int
+        chunks: [ChunkID], jointSums: [Double], argmaxCounts: [Int64], featureWidth: Int,
+        statistics: [(kind: StatisticKind, values: [Double])], messageLimit: Int
     ) -> [PartialFrame] {
         let cells = targetClasses * sourceClasses
         precondition(jointSums.count == cells && argmaxCounts.count == cells, "the joint sums and counts are Y·Z cells each")
         precondition(featureWidth >= 0, "a feature width is not negative")
-        let statistics = featureWidth > 0 ? WireFormat.featureValueCount(targetClasses: targetClasses, featureWidth: featureWidth) : 0
-        precondition(
-            featureValues.count == statistics,
-            "\(featureValues.count) feature values, but \(featureWidth) features and \(targetClasses) target classes make \(statistics)")
+        precondition(featureWidth > 0 || statistics.isEmpty, "feature statistics need a feature width")
+        for (kind, values) in statistics {
+            let expected = kind.statisticType.flattenedCount(targetClasses: targetClasses, featureWidth: featureWidth)
+            precondition(values.count == expected, "\(values.count) values of \(kind), where the shape makes \(expected)")
+        }
         let budget = max(bytesPerCell, messageLimit - headroomBytes - chunks.count * bytesPerChunk)
         let jointParts = MatrixPart.split(cells: cells, bytesPerCell: bytesPerCell, maxPayloadBytes: budget)
-        let featureParts = featureWidth > 0
-            ? MatrixPart.split(cells: statistics, bytesPerCell: bytesPerFeatureValue, maxPayloadBytes: budget) : []
-        let total = UInt32(jointParts.count + featureParts.count)
-        // Renumbered over both sections: the partial is complete when `total` indices are in.
+        let statisticParts = statistics.map { statistic in
+            MatrixPart.split(cells: statistic.values.count, bytesPerCell: bytesPerFeatureValue, maxPayloadBytes: budget)
+        }
+        let total = UInt32(jointParts.count + statisticParts.reduce(0) { $0 + $1.count })
+        // Renumbered over every section: the partial is complete when `total` indices are in.
         func numbered(_ part: MatrixPart, from first: Int) -> MatrixPart {
             MatrixPart(
                 partIndex: UInt32(first) + part.partIndex, partCount: total, cellStart: part.cellStart, cellCount: part.cellCount)
         }
-        let joint = jointParts.map { part in
+        var frames = jointParts.map { part in
             let range = part.cellStart..<(part.cellStart + part.cellCount)
             return PartialFrame(
                 run: run, partialID: partialID, targetClasses: targetClasses, sourceClasses: sourceClasses,
                 featureWidth: featureWidth, sampleCount: sampleCount, chunks: chunks, part: numbered(part, from: 0),
                 jointSums: Array(jointSums[range]), argmaxCounts: Array(argmaxCounts[range]))
         }
-        let features = featureParts.map { part in
-            PartialFrame(
-                run: run, partialID: partialID, targetClasses: targetClasses, sourceClasses: sourceClasses,
-                featureWidth: featureWidth, sampleCount: sampleCount, chunks: chunks,
-                part: numbered(part, from: jointParts.count),
-                featureValues: Array(featureValues[part.cellStart..<(part.cellStart + part.cellCount)]))
+        for (statistic, parts) in zip(statistics, statisticParts) {
+            let first = frames.count
+            frames += parts.map { part in
+                PartialFrame(
+                    run: run, partialID: partialID, targetClasses: targetClasses, sourceClasses: sourceClasses,
+                    featureWidth: featureWidth, sampleCount: sampleCount, chunks: chunks, part: numbered(part, from: first),
+                    kind: statistic.kind,
+                    featureValues: Array(statistic.values[part.cellStart..<(part.cellStart + part.cellCount)]))
+            }
         }
-        return joint + features
+        return frames
     }
 
     /// The bytes on the wire: always version 3.
@@ -178,7 +193,7 @@ public struct PartialFrame: Sendable, Equatable {
         writer.write(UInt32(chunks.count))
         for chunk in chunks { writer.write(chunk) }
         part.write(to: &writer)
-        writer.write(section.rawValue)
+        writer.write(section.code)
         writer.alignTo8()
         for sum in jointSums { writer.write(sum) }
         for count in argmaxCounts { writer.write(count) }
@@ -210,11 +225,16 @@ public struct PartialFrame: Sendable, Equatable {
         part = try MatrixPart(reading: &reader)
         if version >= 3 {
             let code = try reader.read(UInt8.self, "section")
-            guard let section = Section(rawValue: code) else { throw .invalidValue(field: "section", reason: "unknown section \(code)") }
-            guard section == .joint || featureWidth > 0 else {
-                throw .invalidValue(field: "section", reason: "feature statistics in a partial with feature_width 0")
+            if code == 0 {
+                section = .joint
+            } else if let kind = StatisticKind(rawValue: code) {
+                guard featureWidth > 0 else {
+                    throw .invalidValue(field: "section", reason: "feature statistics in a partial with feature_width 0")
+                }
+                section = .statistic(kind)
+            } else {
+                throw .invalidValue(field: "section", reason: "unknown section \(code)")
             }
-            self.section = section
         } else {
             section = .joint
         }
@@ -229,10 +249,14 @@ public struct PartialFrame: Sendable, Equatable {
             jointSums = try reader.readDoubles(count: count, "joint_sums")
             argmaxCounts = try reader.readArray(Int64.self, count: count, "argmax_counts")
             featureValues = []
-        case .featureStatistics:
-            try part.check(
-                totalCells: WireFormat.featureValueCount(targetClasses: targetClasses, featureWidth: featureWidth),
-                whole: "feature statistics")
+        case .statistic(let kind):
+            let total = kind.statisticType.flattenedCount(targetClasses: targetClasses, featureWidth: featureWidth)
+            guard total <= WireFormat.maxFeatureValues else {
+                throw .invalidValue(
+                    field: "section",
+                    reason: "\(kind) of \(targetClasses) classes and \(featureWidth) features make \(total) values, beyond the limit of \(WireFormat.maxFeatureValues)")
+            }
+            try part.check(totalCells: total, whole: "\(kind)")
             try reader.skipPadding()
             guard reader.remaining == count * Self.bytesPerFeatureValue else {
                 throw .invalidValue(

@@ -1,4 +1,5 @@
 import Foundation
+import LEEPCore
 
 /// A record of the score topic: JSON, keyed by the (model, data set) pair, validated by
 /// `docs/score-record.schema.json`. A run publishes `progress` records while it streams, then
@@ -23,14 +24,9 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
     public var nce: Double?
     /// Accuracy of the expected empirical predictor (final only).
     public var eepAccuracy: Double?
-    /// LogME (final only, for a run that sent features).
-    public var logME: Double?
-    /// H-score (final only, for a run that sent features).
-    public var hScore: Double?
-    /// Shrinkage H-score (final only, for a run that sent features).
-    public var shrinkageHScore: Double?
-    /// Ledoit–Wolf's shrinkage α of the shrinkage H-score (final only, with features).
-    public var ledoitWolfShrinkage: Double?
+    /// Every feature metric's keys (final only, for a run that sent features): a number, or
+    /// null with the reason under `unscored` — flat in the JSON object, one key per metric.
+    public var features: FeatureMetricReport?
     /// D, the width of the features (final only, for a run that sent features).
     public var featureWidth: Int?
     /// Samples (final only).
@@ -75,10 +71,6 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case model, dataset, run, status, leep, nce
         case eepAccuracy = "eep_accuracy"
-        case logME = "logme"
-        case hScore = "hscore"
-        case shrinkageHScore = "hscore_shrinkage"
-        case ledoitWolfShrinkage = "ledoit_wolf_shrinkage"
         case featureWidth = "feature_width"
         case n
         case sourceClasses = "source_classes"
@@ -92,4 +84,67 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
         case partialsDropped = "partials_dropped"
         case chunksRepaired = "chunks_repaired"
     }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        model = try container.decode(String.self, forKey: .model)
+        dataset = try container.decode(String.self, forKey: .dataset)
+        run = try container.decode(String.self, forKey: .run)
+        status = try container.decode(Status.self, forKey: .status)
+        leep = try container.decodeIfPresent(Double.self, forKey: .leep)
+        nce = try container.decodeIfPresent(Double.self, forKey: .nce)
+        eepAccuracy = try container.decodeIfPresent(Double.self, forKey: .eepAccuracy)
+        featureWidth = try container.decodeIfPresent(Int.self, forKey: .featureWidth)
+        n = try container.decodeIfPresent(Int.self, forKey: .n)
+        sourceClasses = try container.decodeIfPresent(Int.self, forKey: .sourceClasses)
+        targetClasses = try container.decodeIfPresent(Int.self, forKey: .targetClasses)
+        pass = try container.decodeIfPresent(Int.self, forKey: .pass)
+        chunksAccepted = try container.decodeIfPresent(Int.self, forKey: .chunksAccepted)
+        chunksExpected = try container.decodeIfPresent(Int.self, forKey: .chunksExpected)
+        tasksDone = try container.decodeIfPresent(Int.self, forKey: .tasksDone)
+        tasksExpected = try container.decodeIfPresent(Int.self, forKey: .tasksExpected)
+        reason = try container.decodeIfPresent(String.self, forKey: .reason)
+        partialsDropped = try container.decodeIfPresent(Int.self, forKey: .partialsDropped)
+        chunksRepaired = try container.decodeIfPresent(Int.self, forKey: .chunksRepaired)
+        let features = try FeatureMetricReport(from: decoder)
+        self.features = features.isEmpty ? nil : features
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(model, forKey: .model)
+        try container.encode(dataset, forKey: .dataset)
+        try container.encode(run, forKey: .run)
+        try container.encode(status, forKey: .status)
+        try container.encodeIfPresent(leep, forKey: .leep)
+        try container.encodeIfPresent(nce, forKey: .nce)
+        try container.encodeIfPresent(eepAccuracy, forKey: .eepAccuracy)
+        try container.encodeIfPresent(featureWidth, forKey: .featureWidth)
+        try container.encodeIfPresent(n, forKey: .n)
+        try container.encodeIfPresent(sourceClasses, forKey: .sourceClasses)
+        try container.encodeIfPresent(targetClasses, forKey: .targetClasses)
+        try container.encodeIfPresent(pass, forKey: .pass)
+        try container.encodeIfPresent(chunksAccepted, forKey: .chunksAccepted)
+        try container.encodeIfPresent(chunksExpected, forKey: .chunksExpected)
+        try container.encodeIfPresent(tasksDone, forKey: .tasksDone)
+        try container.encodeIfPresent(tasksExpected, forKey: .tasksExpected)
+        try container.encodeIfPresent(reason, forKey: .reason)
+        try container.encodeIfPresent(partialsDropped, forKey: .partialsDropped)
+        try container.encodeIfPresent(chunksRepaired, forKey: .chunksRepaired)
+        try features?.encode(to: encoder)
+    }
+
+    /// The value of a score by its key — "leep", "nce", "eep_accuracy" or any feature metric's
+    /// (`FeatureMetrics.allKeys`) — when the record has one.
+    public func score(_ key: String) -> Double? {
+        switch key {
+        case "leep": leep
+        case "nce": nce
+        case "eep_accuracy": eepAccuracy
+        default: features?.values[key] ?? nil
+        }
+    }
+
+    /// Every score a leaderboard can rank by.
+    public static var rankableScores: [String] { ["leep", "nce"] + FeatureMetrics.scoreKeys }
 }

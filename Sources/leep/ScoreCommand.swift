@@ -4,18 +4,22 @@ import LEEPCore
 import PredictionFiles
 
 /// `leep score`: scores one model on one data set from NumPy files on this machine — LEEP, NCE
-/// and EEP accuracy from its softmax outputs, LogME and the H-scores from its features.
+/// and EEP accuracy from its softmax outputs, every feature metric (`FeatureMetrics`, SFDA) from
+/// its features.
 struct ScoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "score",
-        abstract: "Compute LEEP, NCE, LogME and H-scores of one model on one data set from .npy files.",
+        abstract: "Compute LEEP, NCE and the feature metrics of one model on one data set from .npy files.",
         discussion: """
             PREDICTIONS is an n×Z array of softmax outputs (float16, float32 or float64, C order), \
             for LEEP, NCE and EEP accuracy; FEATURES an n×D array of the source model's \
             penultimate-layer features (float16, float32 or float64, C order), for LogME, the \
-            H-score and the shrinkage H-score; give either or both. LABELS holds the n target \
+            H-scores, GBC, TransRate and SFDA; give either or both. LABELS holds the n target \
             labels (any integer type). Files are memory-mapped: predictions are read twice, \
-            features once; memory beyond the mappings is O(Y×Z + D² + Y×D). Prediction rows must \
+            features three times (SFDA's passes); memory beyond the mappings is \
+            O(Y×Z + Y×D²) per thread (TransRate's per-class scatters, when Y·D² ≤ 2^26; above \
+            that TransRate is unscored). A metric undefined for the data is printed as such \
+            with its reason (null and "unscored" in --json) and the others still are. Prediction rows must \
             be finite, non-negative and sum to 1 within --sum-tolerance: pass probabilities, not \
             logits. Features must be finite.
             """
@@ -48,8 +52,9 @@ struct ScoreCommand: ParsableCommand {
         name: .long,
         help: """
             Print one JSON object: leep, nce, eep_accuracy, source_classes (with --predictions), \
-            logme, hscore, hscore_shrinkage, ledoit_wolf_shrinkage, feature_width (with \
-            --features), n, target_classes.
+            logme, hscore, hscore_shrinkage, ledoit_wolf_shrinkage, gbc_diagonal, gbc_spherical, \
+            transrate, sfda, sfda_shrinkage, feature_width and, for undefined metrics, unscored \
+            (with --features), n, target_classes.
             """)
     var json = false
 
@@ -74,14 +79,7 @@ struct ScoreCommand: ParsableCommand {
         let leep = try pair.map { pair in
             try FileScorer.score(pair, check: RowCheck(sumTolerance: sumTolerance), threads: threads, accuracy: eepAccuracy)
         }
-        let featureScores = try featureFile.map { file in
-            let statistics = try file.statistics(threads: threads)
-            do {
-                return try statistics.scores()
-            } catch {
-                throw ScoreFailure(description: "\(file.features.path): \(error)")
-            }
-        }
+        let featureScores = try featureFile.map { file throws(FileError) in try file.metricReport(threads: threads) }
         let report = ScoreReport(
             leep: leep, features: featureScores, featureWidth: featureFile?.width, sampleCount: labelFile.count,
             targetClasses: labelFile.targetClasses)
@@ -108,27 +106,21 @@ struct ScoreCommand: ParsableCommand {
             ]
         }
         if let scores = report.features {
-            lines += [
-                "  LogME              \(scores.logME)",
-                "  H-score            \(scores.hScore)",
-                "  shrinkage H-score  \(scores.shrinkageHScore) (Ledoit–Wolf α \(scores.shrinkage))",
-            ]
+            for key in FeatureMetrics.allKeys {
+                guard let value = scores.values[key] else { continue }
+                let shown = value.map { "\($0)" } ?? "undefined: \(scores.unscored[key] ?? "")"
+                lines.append("  " + key.padding(toLength: 22, withPad: " ", startingAt: 0) + shown)
+            }
         }
         return lines.joined(separator: "\n")
     }
 }
 
-/// Files that are valid but give no score (one sample, for example): said in one line, with no
-/// usage text after it.
-struct ScoreFailure: Error, CustomStringConvertible {
-    let description: String
-}
-
 /// What `leep score --json` prints: the LEEP family's keys (`LEEPScore`), the feature metrics'
-/// (`FeatureScores`), and the sizes, in one flat object.
+/// (`FeatureMetricReport`), and the sizes, in one flat object.
 struct ScoreReport: Encodable {
     let leep: LEEPScore?
-    let features: FeatureScores?
+    let features: FeatureMetricReport?
     let featureWidth: Int?
     let sampleCount: Int
     let targetClasses: Int

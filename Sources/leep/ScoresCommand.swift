@@ -13,7 +13,7 @@ struct ScoresCommand: ParsableCommand {
     @Flag(help: "One JSON object per line (the latest record of each run).") var json = false
     @Option(help: "Only this data set.") var dataset: String?
     @Option(help: ArgumentHelp(
-        "The score the leaderboard ranks by: leep, nce, logme, hscore or hscore_shrinkage.", valueName: "score"))
+        "The score the leaderboard ranks by: \(ScoreRecord.rankableScores.joined(separator: ", ")).", valueName: "score"))
     var rankBy: ScoreBoard.Ranking = .leep
     @Option(help: "Return once this many runs are final.") var waitCount: Int?
     @Option(help: "With --wait-count: give up (exit 1) after this many seconds.") var timeout: Double?
@@ -84,4 +84,7 @@ struct ScoresCommand: ParsableCommand {
     }
 }
 
-extension ScoreBoard.Ranking: ExpressibleByArgument {}
+extension ScoreBoard.Ranking: ExpressibleByArgument {
+    public init?(argument: String) { self.init(key: argument) }
+    public static var allValueStrings: [String] { ScoreRecord.rankableScores }
+}

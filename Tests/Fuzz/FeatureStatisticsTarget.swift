@@ -3,12 +3,12 @@ import LEEPCore
 /// `feature-statistics`: the feature statistics as the aggregator meets them (issue 13).
 ///
 /// A script of rows (D ≤ 6 features of bounded size, Y ≤ 4 labels) cut into chunks at chosen
-/// points, each chunk's statistics merged in a chosen order: the result must equal the
-/// statistics of all rows added at once (normwise 1e-9: the inputs are bounded, so this is
-/// rounding), and survive its flat form. Then the script's remaining bytes, read as raw float64
-/// values, are offered as the flat form of a partial: `FeatureStatistics(flattened:)` refuses
-/// them or accepts them, and whatever it accepts merges and gives scores or a clean error —
-/// never a trap, never a non-finite score.
+/// points, each chunk's statistics (every `StatisticKind`) merged in a chosen order: the result
+/// must equal the statistics of all rows added at once (normwise 1e-9 per section: the inputs
+/// are bounded, so this is rounding), and survive its flat form. Then the script's remaining
+/// bytes, read as raw float64 values, are offered as the flat form of a partial's moments:
+/// `FeatureStatistics(flattened:)` refuses them or accepts them, and whatever it accepts merges
+/// and gives every metric a finite score or a reason — never a trap, never a non-finite score.
 enum FeatureStatisticsTarget {
     static func run(_ bytes: UnsafeRawBufferPointer) {
         var input = FuzzInput(bytes)
@@ -23,8 +23,8 @@ enum FeatureStatisticsTarget {
             let offset = Double(input.int(in: 0...3)) * 1e3
             for _ in 0..<width { values.append(offset + Double(input.int(in: -4096...4096)) / 64) }
         }
-        func statistics(_ range: Range<Int>) -> FeatureStatistics {
-            var statistics = FeatureStatistics(featureWidth: width, targetClasses: classes)
+        func statistics(_ range: Range<Int>) -> FeatureStatisticSet {
+            var statistics = FeatureStatisticSet(featureWidth: width, targetClasses: classes)
             values.withUnsafeBufferPointer { values in
                 labels.withUnsafeBufferPointer { labels in
                     let chunk = FeatureChunk(
@@ -45,18 +45,19 @@ enum FeatureStatisticsTarget {
             let into = input.int(in: 0...(parts.count - 1))
             do { try parts[into].merge(first) } catch { require(false, "same width refused: \(error)") }
         }
-        let merged = parts[0]
-        require(merged.sampleCount == rows && merged.classCounts == whole.classCounts, "counts differ after merging")
-        for (name, a, b) in [("μ", merged.mean, whole.mean), ("M2", merged.centredSquares, whole.centredSquares),
-                             ("class means", merged.classMeans, whole.classMeans)] {
-            let scale = max(b.map(abs).max() ?? 0, 1)
-            let error = zip(a, b).map { abs($0 - $1) }.max() ?? 0
-            require(error <= 1e-9 * scale, "\(name) differs by \(error) (scale \(scale)) after merging")
+        let mergedSet = parts[0]
+        require(mergedSet.sampleCount == rows && mergedSet.kinds == whole.kinds, "counts or kinds differ after merging")
+        for (mine, theirs) in zip(mergedSet.sections, whole.sections) {
+            let scale = max(theirs.values.map(abs).max() ?? 0, 1)
+            let error = zip(mine.values, theirs.values).map { abs($0 - $1) }.max() ?? 0
+            require(error <= 1e-9 * scale, "\(mine.kind) differs by \(error) (scale \(scale)) after merging")
         }
-        let back = try? FeatureStatistics(
-            flattened: merged.flattened, sampleCount: rows, featureWidth: width, targetClasses: classes)
-        require(back == merged, "the flat form does not round-trip")
-        checkScores(of: merged)
+        let back = try? FeatureStatisticSet(
+            sections: Dictionary(uniqueKeysWithValues: mergedSet.sections.map { ($0.kind, $0.values) }), sampleCount: rows,
+            featureWidth: width, targetClasses: classes)
+        require(back == mergedSet, "the flat form does not round-trip")
+        checkScores(of: mergedSet)
+        let merged = mergedSet[FeatureStatistics.self]!
 
         // The rest, as a partial's flat values: class counts as whole numbers (so that most
         // inputs get past them), everything after them raw float64 — huge, tiny, negative.
@@ -71,14 +72,22 @@ enum FeatureStatisticsTarget {
         var combined = merged
         do { try combined.merge(forged) } catch { require(false, "same width refused: \(error)") }
         require(combined.sampleCount == rows + forged.sampleCount, "a forged partial changed the count wrongly")
-        checkScores(of: forged)
-        checkScores(of: combined)
+        for statistics in [forged, combined] {
+            checkScores(of: try! FeatureStatisticSet(
+                sections: [.moments: statistics.flattened], sampleCount: statistics.sampleCount, featureWidth: width,
+                targetClasses: classes))
+        }
     }
 
-    /// Scores or a clean error; a score that is not finite must have been refused.
-    static func checkScores(of statistics: FeatureStatistics) {
-        guard let scores = try? statistics.scores() else { return }
-        require(scores.logME.isFinite && scores.hScore.isFinite && scores.shrinkageHScore.isFinite,
-                "a non-finite score escaped: \(scores)")
+    /// Every metric a finite score or a reason; a score that is not finite must have been refused.
+    static func checkScores(of statistics: FeatureStatisticSet) {
+        let report = FeatureMetricReport(statistics: statistics)
+        for (key, value) in report.values {
+            if let value {
+                require(value.isFinite, "a non-finite \(key) escaped: \(value)")
+            } else {
+                require(report.unscored[key] != nil || !FeatureMetrics.scoreKeys.contains(key), "\(key) is null without a reason")
+            }
+        }
     }
 }

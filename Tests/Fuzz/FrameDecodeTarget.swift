@@ -38,12 +38,12 @@ enum FrameDecodeTarget {
             case .joint:
                 require(partial.part.cellStart + partial.part.cellCount <= partial.targetClasses * partial.sourceClasses, "partial: cells past Y×Z")
                 require(partial.featureValues.isEmpty, "partial: feature values in a joint part")
-            case .featureStatistics:
+            case .statistic(let kind):
                 requireFeatureBounds(width: partial.featureWidth, targetClasses: partial.targetClasses, "partial")
                 require(
                     partial.part.cellStart + partial.part.cellCount
-                        <= WireFormat.featureValueCount(targetClasses: partial.targetClasses, featureWidth: partial.featureWidth),
-                    "partial: values past L")
+                        <= kind.statisticType.flattenedCount(targetClasses: partial.targetClasses, featureWidth: partial.featureWidth),
+                    "partial: values past the statistic's length")
                 require(partial.jointSums.isEmpty && partial.argmaxCounts.isEmpty, "partial: joint cells in a feature part")
             }
             require(partial.partialID == PartialFrame.id(run: partial.run, chunks: partial.chunks), "partial: id not checked")

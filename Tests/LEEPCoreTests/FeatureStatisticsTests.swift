@@ -228,29 +228,31 @@ import Testing
         }
     }
 
-    @Test func oneSampleHasNoScores() throws {
-        var statistics = FeatureStatistics(featureWidth: 2, targetClasses: 1)
-        let values: [Double] = [1, 2]
-        let labels: [Int32] = [0]
-        try values.withUnsafeBufferPointer { v in
-            try labels.withUnsafeBufferPointer { l in try statistics.add(FeatureChunk(values: .float64(v), labels: l, width: 2)) }
+    @Test func oneSampleLeavesEveryCovarianceMetricUnscored() throws {
+        let report = FeatureMetricReport(statistics: try statisticSet([1, 2], labels: [0], width: 2, classes: 1))
+        for key in ["logme", "hscore", "hscore_shrinkage"] {
+            #expect(report.values[key] == .some(nil), "\(key)")
+            #expect(report.unscored[key]?.contains("1 sample") == true, "\(key): \(report.unscored[key] ?? "")")
         }
-        #expect(throws: FeatureScoreError.tooFewSamples(1)) { try statistics.scores() }
+        #expect(report.unscored["gbc_diagonal"]?.contains("1 class") == true)
     }
 
     @Test func hScoreOfOneFeatureByHand() throws {
         // D = 1: H = var(E[f|y]) / var(f) with both unbiased; classes {0: 0, 2}, {1: 4, 6}.
-        var statistics = FeatureStatistics(featureWidth: 1, targetClasses: 2)
-        let values: [Double] = [0, 2, 4, 6]
-        let labels: [Int32] = [0, 0, 1, 1]
-        try values.withUnsafeBufferPointer { v in
-            try labels.withUnsafeBufferPointer { l in try statistics.add(FeatureChunk(values: .float64(v), labels: l, width: 1)) }
-        }
-        let scores = try statistics.scores()
+        let report = FeatureMetricReport(statistics: try statisticSet([0, 2, 4, 6], labels: [0, 0, 1, 1], width: 1, classes: 2))
         // var f = 20/3; g = [1, 1, 5, 5], var g = 16/3.
-        #expect(abs(scores.hScore - 0.8) < 1e-15)
+        #expect(abs(report.values["hscore"]!! - 0.8) < 1e-15)
         // One feature: no shrinkage, cov_α = var f biased = 5; (1 − 0)·(16/3)/5.
-        #expect(scores.shrinkage == 0)
-        #expect(abs(scores.shrinkageHScore - 16.0 / 15.0) < 1e-15)
+        #expect(report.values["ledoit_wolf_shrinkage"]!! == 0)
+        #expect(abs(report.values["hscore_shrinkage"]!! - 16.0 / 15.0) < 1e-15)
     }
+}
+
+/// Every statistic of `values` (rows of `width`) with `labels`, added at once.
+func statisticSet(_ values: [Double], labels: [Int32], width: Int, classes: Int) throws -> FeatureStatisticSet {
+    var statistics = FeatureStatisticSet(featureWidth: width, targetClasses: classes)
+    try values.withUnsafeBufferPointer { v in
+        try labels.withUnsafeBufferPointer { l in try statistics.add(FeatureChunk(values: .float64(v), labels: l, width: width)) }
+    }
+    return statistics
 }

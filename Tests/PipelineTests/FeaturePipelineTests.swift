@@ -64,6 +64,17 @@ import WireFormat
             }
             return statistics
         }
+
+        /// Every statistic of all rows at once.
+        func directSet() throws -> FeatureStatisticSet {
+            var statistics = FeatureStatisticSet(featureWidth: d, targetClasses: y)
+            try features.withUnsafeBufferPointer { values in
+                try labels.withUnsafeBufferPointer { labels in
+                    try statistics.add(FeatureChunk(values: .float32(values), labels: labels, width: d))
+                }
+            }
+            return statistics
+        }
     }
 
     /// A message limit that leaves 100 bytes of payload a part to a partial of `chunks` chunks,
@@ -92,7 +103,7 @@ import WireFormat
         var buffer = Pass1Buffer(policy: policy(chunks: chunks.count))
         for index in chunks { #expect(buffer.add(data.chunk(index), bytes: 100, now: .now) == .added) }
         let frames = buffer.flush().frames
-        #expect(frames.contains { $0.section == .featureStatistics } && frames.filter { $0.section == .joint }.count > 1)
+        #expect(frames.contains { $0.section == .statistic(.moments) } && frames.filter { $0.section == .joint }.count > 1)
         return frames.map { .partial($0) }
     }
 
@@ -110,7 +121,7 @@ import WireFormat
         // The copy is dropped whole, or its parts merely repeat the original's (same partial id).
         #expect(ledger.isPass1Complete && ledger.duplicatesDropped <= 1)
         let expected = try data.direct()
-        let merged = try #require(ledger.features)
+        let merged = try #require(ledger.features?[FeatureStatistics.self])
         #expect(merged.sampleCount == Self.rows && merged.classCounts == expected.classCounts)
         #expect(normwiseRelativeError(merged.centredSquares, expected.centredSquares) < 1e-12)
         let (ids, results) = try pass2(data, joint: ledger.joint!)
@@ -120,11 +131,13 @@ import WireFormat
             return
         }
         let features = try #require(score.features)
-        let direct = try expected.scores()
+        let direct = FeatureMetricReport(statistics: try data.directSet())
         #expect(features.width == Self.d)
-        for (got, want) in [(features.scores.logME, direct.logME), (features.scores.hScore, direct.hScore),
-                            (features.scores.shrinkageHScore, direct.shrinkageHScore)] {
-            #expect(abs(got - want) <= 1e-10 * abs(want), "\(got) vs \(want)")
+        #expect(features.report.values.count == direct.values.count && features.report.unscored.isEmpty)
+        for (key, want) in direct.values {
+            let got = try #require(features.report.values[key] ?? nil, "\(key)")
+            let value = try #require(want, "\(key)")
+            #expect(abs(got - value) <= 1e-10 * abs(value), "\(key): \(got) vs \(value)")
         }
     }
 
@@ -167,20 +180,24 @@ import WireFormat
             if case .partial(let part) = frame { part } else { nil }
         }
         #expect(frames == passOne, "same joint, same feature statistics, same partial id")
-        #expect(frames.contains { $0.section == .featureStatistics && $0.featureWidth == Self.d })
+        #expect(frames.contains { $0.section == .statistic(.moments) && $0.featureWidth == Self.d })
     }
 
     @Test func aRunsFeatureStatisticsCountTowardTheFlushThreshold() {
         let data = Data(seed: 9)
         var policy = Self.policy()
-        policy.maxPendingBytes = 8 * Self.d * Self.d + 150
+        let statistics = FeatureStatisticSet(featureWidth: Self.d, targetClasses: Self.y).byteCount
+        #expect(statistics == 8 * (FeatureStatistics.flattenedCount(targetClasses: Self.y, featureWidth: Self.d)
+            + ClassVariances.flattenedCount(targetClasses: Self.y, featureWidth: Self.d)
+            + ClassScatters.flattenedCount(targetClasses: Self.y, featureWidth: Self.d)))
+        policy.maxPendingBytes = statistics + 150
         var buffer = Pass1Buffer(policy: policy)
         let now = ContinuousClock.now
         #expect(buffer.add(data.chunk(0), bytes: 100, now: now) == .added)
-        #expect(buffer.pendingBytes == 8 * Self.d * Self.d + 100)
+        #expect(buffer.pendingBytes == statistics + 100)
         #expect(!buffer.isDue(now: now, idle: false))
         #expect(buffer.add(data.chunk(1), bytes: 100, now: now) == .added)
-        #expect(buffer.pendingBytes == 8 * Self.d * Self.d + 200, "the statistics count once per run")
+        #expect(buffer.pendingBytes == statistics + 200, "the statistics count once per run")
         #expect(buffer.isDue(now: now, idle: false))
     }
 

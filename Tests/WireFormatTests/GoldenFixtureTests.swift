@@ -396,7 +396,7 @@ enum Golden {
             return .partial(PartialFrame(
                 run: vitCafe, partialID: partialID, targetClasses: 2, sourceClasses: 3, featureWidth: 2, sampleCount: 5,
                 chunks: partialChunks, part: MatrixPart(partIndex: 2, partCount: 3, cellStart: 7, cellCount: 7),
-                featureValues: [7.0, -0.5, 0.125, 3.0, 0.001, 2.5, -4.0]))
+                kind: .moments, featureValues: [7.0, -0.5, 0.125, 3.0, 0.001, 2.5, -4.0]))
         case "task_pass2.bin":
             return .task(pass2Task)
         case "task_pass2_accuracy.bin":
@@ -611,7 +611,8 @@ enum Golden {
         let run = RunIdentity(id: "r", model: "m", dataset: "d")
         let parts = PartialFrame.parts(
             run: run, partialID: PartialFrame.id(run: "r", chunks: chunks), targetClasses: y, sourceClasses: z, sampleCount: 300,
-            chunks: chunks, jointSums: sums, argmaxCounts: counts, featureWidth: d, featureValues: values, messageLimit: messageLimit)
+            chunks: chunks, jointSums: sums, argmaxCounts: counts, featureWidth: d, statistics: [(.moments, values)],
+            messageLimit: messageLimit)
         let budget = messageLimit - 4096 - 16 * chunks.count
         let jointParts = (y * z + max(1, budget / 16) - 1) / max(1, budget / 16)
         let featureParts = (statistics + max(1, budget / 8) - 1) / max(1, budget / 8)
@@ -622,7 +623,7 @@ enum Golden {
         var next = (joint: 0, features: 0)
         for (index, frame) in parts.enumerated() {
             #expect(frame.part.partIndex == UInt32(index) && frame.part.partCount == UInt32(parts.count))
-            #expect(frame.section == (index < jointParts ? .joint : .featureStatistics), "joint parts come first")
+            #expect(frame.section == (index < jointParts ? .joint : .statistic(.moments)), "joint parts come first")
             #expect(frame.featureWidth == d && frame.chunks == chunks && frame.sampleCount == 300)
             let bytes = frame.encoded()
             #expect(bytes.count <= messageLimit, "part \(index) of \(bytes.count) bytes")
@@ -635,7 +636,7 @@ enum Golden {
                 next.joint = range.upperBound
                 joint.replaceSubrange(range, with: decoded.jointSums)
                 jointCounts.replaceSubrange(range, with: decoded.argmaxCounts)
-            case .featureStatistics:
+            case .statistic:
                 #expect(range.lowerBound == next.features && decoded.jointSums.isEmpty && decoded.argmaxCounts.isEmpty)
                 next.features = range.upperBound
                 features.replaceSubrange(range, with: decoded.featureValues)
@@ -654,7 +655,7 @@ enum Golden {
         let chunks = [ChunkID(shard: 1, firstRow: 0, rowCount: 10)]
         let parts = PartialFrame.parts(
             run: RunIdentity(id: "r", model: "m", dataset: "d"), partialID: PartialFrame.id(run: "r", chunks: chunks), targetClasses: y,
-            sourceClasses: z, sampleCount: 10, chunks: chunks, jointSums: sums, argmaxCounts: counts, featureWidth: 0, featureValues: [],
+            sourceClasses: z, sampleCount: 10, chunks: chunks, jointSums: sums, argmaxCounts: counts, featureWidth: 0, statistics: [],
             messageLimit: 4096 + 16 + 16_000)
         #expect(parts.map(\.part) == MatrixPart.split(cells: y * z, bytesPerCell: 16, maxPayloadBytes: 16_000))
         #expect(parts.count == 4 && parts.allSatisfy { $0.section == .joint && $0.featureWidth == 0 && $0.featureValues.isEmpty })

@@ -251,15 +251,20 @@ import WireFormat
         // Feature statistics in a partial without features.
         #expect(decodeError(features.patching(45, UInt32(0)))
             == .invalidValue(field: "section", reason: "feature statistics in a partial with feature_width 0"))
-        for code: UInt8 in [2, 3, 255] {
+        for code: UInt8 in [4, 255] {
             #expect(decodeError(features.patching(109, [code])) == .invalidValue(field: "section", reason: "unknown section \(code)"))
         }
+        // Sections 2 and 3 are known; their lengths are their statistics' (Y = 2, D = 2: 10 and 12).
+        #expect(decodeError(features.patching(109, [2]))
+            == .invalidValue(field: "cell_count", reason: "cells 7..<14 exceed the 10 per-class variances"))
+        #expect(decodeError(features.patching(109, [3]))
+            == .invalidValue(field: "cell_count", reason: "cells 7..<14 exceed the 12 per-class scatter matrices"))
         #expect(decodeError(Array(features.prefix(109))) == .truncated(field: "section", needed: 1, available: 0))
         // A range beyond the section's L = 14 values, or beyond its Y·Z = 6 cells.
         #expect(decodeError(features.patching(101, UInt32(8)))
-            == .invalidValue(field: "cell_count", reason: "cells 8..<15 exceed the 14 feature statistics"))
+            == .invalidValue(field: "cell_count", reason: "cells 8..<15 exceed the 14 feature moments"))
         #expect(decodeError(features.patching(105, UInt32(8)))
-            == .invalidValue(field: "cell_count", reason: "cells 7..<15 exceed the 14 feature statistics"))
+            == .invalidValue(field: "cell_count", reason: "cells 7..<15 exceed the 14 feature moments"))
         let joint = try Fixtures.bytes("partial_v3_joint.bin")
         #expect(decodeError(joint.patching(101, UInt32(1)))
             == .invalidValue(field: "cell_count", reason: "cells 1..<7 exceed the 6 of the matrix"))

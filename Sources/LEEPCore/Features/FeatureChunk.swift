@@ -96,3 +96,19 @@ extension FeatureChunk.Values {
         }
     }
 }
+
+extension FeatureChunk {
+    /// Throws the first problem a statistic of D features and Y classes would refuse this chunk
+    /// for: rows that are not D values long, a label outside [0, Y), a NaN or infinite feature.
+    public func validate(featureWidth: Int, targetClasses: Int) throws(FeatureAddError) {
+        guard width == featureWidth else { throw .width(expected: featureWidth, actual: width) }
+        for i in 0..<rowCount {
+            let label = labels[i]
+            guard label >= 0 && Int(label) < targetClasses else {
+                throw .row(InvalidRow(
+                    row: firstRow + i, problem: .labelOutOfRange(label: Int64(label), targetClasses: targetClasses)))
+            }
+        }
+        do { try checkFinite() } catch { throw .row(error) }
+    }
+}

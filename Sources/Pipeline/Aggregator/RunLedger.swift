@@ -71,7 +71,7 @@ struct RunLedger {
     private(set) var manifests: [UInt32: ShardManifest] = [:]
     private(set) var joint: JointAccumulator?
     /// The merged feature statistics of the accepted partials (nil for a run without features).
-    private(set) var features: FeatureStatistics?
+    private(set) var features: FeatureStatisticSet?
     private(set) var accepted: Set<ChunkID> = []
     private var partials: [UInt64: PartialParts] = [:]
     private(set) var results: [UInt64: TaskResultFrame] = [:]
@@ -194,15 +194,15 @@ struct RunLedger {
             return .none
         }
         guard let incoming = Self.sums(of: partial) else { return .none }
-        let incomingFeatures: FeatureStatistics?
+        let incomingFeatures: FeatureStatisticSet?
         if partial.shape.featureWidth > 0 {
             guard let statistics = Self.featureStatistics(of: partial) else { return .none }
             incomingFeatures = statistics
         } else {
             incomingFeatures = nil
         }
-        merge(incoming)
-        if let incomingFeatures { merge(incomingFeatures) }
+        Self.accumulate(incoming, into: &joint)
+        if let incomingFeatures { Self.accumulate(incomingFeatures, into: &features) }
         accepted.formUnion(chunks)
         acceptedPartials += 1
         return checkAcceptedAgainstManifests() ?? .progress
@@ -232,43 +232,45 @@ struct RunLedger {
             sampleCount: Int(samples), jointSums: sums, argmaxCounts: counts)
     }
 
-    /// A complete partial's feature statistics; nil unless its values are statistics of rows
-    /// (`FeatureStatistics(flattened:)` says what it refuses) whose class counts are the joint's.
-    private static func featureStatistics(of partial: PartialParts) -> FeatureStatistics? {
+    /// A complete partial's feature statistics; nil unless it carries exactly the sections a
+    /// worker gathers for its shape (`FeatureStatisticSet.plan`), each complete, and each is
+    /// statistics of rows (`MergeableStatistic.init(flattened:)` says what it refuses).
+    private static func featureStatistics(of partial: PartialParts) -> FeatureStatisticSet? {
         let width = partial.shape.featureWidth
-        var values = [Double](
-            repeating: 0, count: FeatureStatistics.flattenedCount(targetClasses: partial.targetClasses, featureWidth: width))
-        var filled = 0
-        for part in partial.parts.values where part.section == .featureStatistics {
-            let cells = part.part.cellStart..<(part.part.cellStart + part.part.cellCount)
-            values.replaceSubrange(cells, with: part.featureValues)
-            filled += cells.count
+        let kinds = FeatureStatisticSet.plan(featureWidth: width, targetClasses: partial.targetClasses)
+        var sections = [StatisticKind: [Double]]()
+        var filled = [StatisticKind: Int]()
+        for kind in kinds {
+            sections[kind] = [Double](
+                repeating: 0, count: kind.statisticType.flattenedCount(targetClasses: partial.targetClasses, featureWidth: width))
         }
-        // Parts are numbered across both sections, so a complete partial may still lack a
-        // section: a worker always sends both.
-        guard filled == values.count else { return nil }
-        return try? FeatureStatistics(
-            flattened: values, sampleCount: Int(partial.sampleCount), featureWidth: width,
+        for part in partial.parts.values {
+            guard case .statistic(let kind) = part.section else { continue }
+            guard sections[kind] != nil else { return nil }
+            let cells = part.part.cellStart..<(part.part.cellStart + part.part.cellCount)
+            sections[kind]!.replaceSubrange(cells, with: part.featureValues)
+            filled[kind, default: 0] += cells.count
+        }
+        // Parts are numbered across all sections, so a complete partial may still lack one: a
+        // worker always sends every section of its plan.
+        guard kinds.allSatisfy({ filled[$0] == sections[$0]!.count }) else { return nil }
+        return try? FeatureStatisticSet(
+            sections: sections, sampleCount: Int(partial.sampleCount), featureWidth: width,
             targetClasses: partial.targetClasses)
     }
 
-    private mutating func merge(_ incoming: JointAccumulator) {
-        // Shards may know different Y (each its own largest label): widen to the larger.
-        let targetClasses = max(incoming.targetClasses, joint?.targetClasses ?? 0)
-        // Taken out of `joint` first, so merging adds in place instead of copying Y×Z.
-        var merged = joint.take()?.widened(toTargetClasses: targetClasses)
-            ?? JointAccumulator(targetClasses: targetClasses, sourceClasses: incoming.sourceClasses)
-        try! merged.merge(incoming.widened(toTargetClasses: targetClasses))
-        joint = merged
-    }
-
-    private mutating func merge(_ incoming: FeatureStatistics) {
-        let targetClasses = max(incoming.targetClasses, features?.targetClasses ?? 0)
-        var merged = features.take()?.widened(toTargetClasses: targetClasses)
-            ?? FeatureStatistics(featureWidth: incoming.featureWidth, targetClasses: targetClasses)
-        // Partials of another D never get here (their shape is checked first).
-        try! merged.merge(incoming)
-        features = merged
+    /// Merges `incoming` into a run's sums: shards may know different Y (each its own largest
+    /// label), so both are widened to the larger first. The sums are taken out of `current`
+    /// while they merge, so that they are added to in place rather than copied.
+    private static func accumulate<Sums: RunSums>(_ incoming: Sums, into current: inout Sums?) {
+        guard var merged = current.take() else {
+            current = incoming
+            return
+        }
+        let targetClasses = max(incoming.targetClasses, merged.targetClasses)
+        merged = merged.widened(toTargetClasses: targetClasses)
+        merged.add(incoming.widened(toTargetClasses: targetClasses))
+        current = merged
     }
 
     /// Z and D of the sums accepted so far.
@@ -421,18 +423,31 @@ struct RunLedger {
             return .failure(RunFailure(
                 reason: "the feature statistics cover \(features.sampleCount) samples but pass 1 covered \(joint.sampleCount)"))
         }
-        do {
-            return .success(RunScore(leep: score, features: (try features.scores(), features.featureWidth)))
-        } catch {
-            return .failure(RunFailure(reason: "the features give no scores: \(error)"))
-        }
+        // Each metric stands alone: one undefined for these data is reported, never fatal.
+        return .success(RunScore(leep: score, features: (FeatureMetricReport(statistics: features), features.featureWidth)))
     }
 }
 
-/// A run's final scores: the LEEP family's, and LogME and the H-scores when it sent features.
+/// A run's final scores: the LEEP family's, and every feature metric's when it sent features.
 struct RunScore {
     let leep: LEEPScore
-    let features: (scores: FeatureScores, width: Int)?
+    let features: (report: FeatureMetricReport, width: Int)?
+}
+
+/// A run's sums that merge once both sides know the same Y: the joint and the feature statistics.
+protocol RunSums {
+    var targetClasses: Int { get }
+    func widened(toTargetClasses: Int) -> Self
+    /// Adds sums of the same shape (checked as their partials arrive).
+    mutating func add(_ other: Self)
+}
+
+extension JointAccumulator: RunSums {
+    mutating func add(_ other: JointAccumulator) { try! merge(other) }
+}
+
+extension FeatureStatisticSet: RunSums {
+    mutating func add(_ other: FeatureStatisticSet) { try! merge(other) }
 }
 
 /// Why a run cannot be scored.

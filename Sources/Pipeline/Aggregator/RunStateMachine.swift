@@ -354,10 +354,7 @@ struct RunStateMachine {
         let score = run.leep
         var record = baseRecord(status: .final)
         if let (features, width) = run.features {
-            record.logME = features.logME
-            record.hScore = features.hScore
-            record.shrinkageHScore = features.shrinkageHScore
-            record.ledoitWolfShrinkage = features.shrinkage
+            record.features = features
             record.featureWidth = width
         }
         record.leep = score.leep

@@ -1,5 +1,6 @@
 import Foundation
 import Kafka
+import LEEPCore
 import WireFormat
 
 /// The latest score record of every run on the score topic, as a subscriber sees it.
@@ -32,25 +33,30 @@ public struct ScoreBoard: Sendable {
         order.compactMap { latest[$0] }.filter { dataset == nil || $0.dataset == dataset }
     }
 
-    /// The score a leaderboard ranks by (higher is better for each).
-    public enum Ranking: String, CaseIterable, Sendable {
-        case leep, nce, logme, hscore
-        case hscoreShrinkage = "hscore_shrinkage"
+    /// The score a leaderboard ranks by (higher is better for each): "leep", "nce" or any feature
+    /// metric's score (`ScoreRecord.rankableScores`).
+    public struct Ranking: Sendable, Equatable {
+        /// The score's key in the records.
+        public let key: String
 
-        func value(of record: ScoreRecord) -> Double? {
-            switch self {
-            case .leep: record.leep
-            case .nce: record.nce
-            case .logme: record.logME
-            case .hscore: record.hScore
-            case .hscoreShrinkage: record.shrinkageHScore
-            }
+        /// LEEP, the default.
+        public static let leep = Ranking(validKey: "leep")
+
+        /// A ranking by `key`; nil when no record can carry such a score.
+        public init?(key: String) {
+            guard ScoreRecord.rankableScores.contains(key) else { return nil }
+            self.key = key
         }
+
+        private init(validKey: String) { key = validKey }
+
+        func value(of record: ScoreRecord) -> Double? { record.score(key) }
     }
 
     /// A leaderboard per data set: final runs ranked by `ranking` (LEEP by default; runs
-    /// without that score last), then the runs still going or failed. LogME and the H-scores
-    /// get columns when a run of the data set sent features.
+    /// without that score last), then the runs still going or failed. Each feature metric gets a
+    /// column when a run of the data set has it (blank where a run has none, "undef" where it is
+    /// undefined for the run's data); runs that sent features only have no LEEP or NCE.
     public func leaderboard(dataset: String? = nil, rankedBy ranking: Ranking = .leep) -> String {
         let records = records(dataset: dataset)
         let datasets = records.map(\.dataset).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
@@ -59,19 +65,19 @@ public struct ScoreBoard: Sendable {
             let runs = records.filter { $0.dataset == name }
             let ranked = runs.filter { $0.status == .final }
                 .sorted { (ranking.value(of: $0) ?? -.infinity) > (ranking.value(of: $1) ?? -.infinity) }
-            let features = ranked.contains { $0.featureWidth != nil }
-            lines.append("data set \(name)" + (ranking == .leep ? "" : " (ranked by \(ranking.rawValue))"))
+            let featureKeys = FeatureMetrics.scoreKeys.filter { key in ranked.contains { $0.features?.values[key] != nil } }
+            let hasFeatures = ranked.contains { $0.featureWidth != nil }
+            lines.append("data set \(name)" + (ranking == .leep ? "" : " (ranked by \(ranking.key))"))
             lines.append(pad("rank", 4) + "  " + pad("model", 28, left: true) + pad("LEEP", 10) + pad("NCE", 10)
-                + pad("EEP acc", 9)
-                + (features ? pad("LogME", 10) + pad("H-score", 10) + pad("H shrunk", 10) + pad("D", 6) : "")
+                + pad("EEP acc", 9) + featureKeys.map { pad($0, 15) }.joined() + (hasFeatures ? pad("D", 6) : "")
                 + pad("n", 9) + pad("Z", 7) + pad("Y", 6) + "  run")
             for (rank, record) in ranked.enumerated() {
+                let featureColumns = featureKeys.map { key in
+                    pad(record.features?.values[key].map { $0.map { format($0) } ?? "undef" } ?? "", 15)
+                }
                 lines.append(pad("\(rank + 1)", 4) + "  " + pad(record.model, 28, left: true)
                     + pad(format(record.leep), 10) + pad(format(record.nce), 10) + pad(format(record.eepAccuracy, digits: 3), 9)
-                    + (features
-                        ? pad(format(record.logME), 10) + pad(format(record.hScore), 10)
-                            + pad(format(record.shrinkageHScore), 10) + pad(record.featureWidth.map(String.init) ?? "", 6)
-                        : "")
+                    + featureColumns.joined() + (hasFeatures ? pad(record.featureWidth.map(String.init) ?? "", 6) : "")
                     + pad(record.n.map(String.init) ?? "", 9) + pad(record.sourceClasses.map(String.init) ?? "", 7)
                     + pad(record.targetClasses.map(String.init) ?? "", 6) + "  " + record.run)
             }
@@ -87,11 +93,12 @@ public struct ScoreBoard: Sendable {
     /// and the scores or the progress.
     public func line(for record: ScoreRecord) -> String {
         let detail = record.status == .final
-            ? "LEEP \(format(record.leep))  NCE \(format(record.nce))"
-                + (record.eepAccuracy.map { "  EEP accuracy " + String(format: "%.3f", $0) } ?? "")
-                + (record.featureWidth == nil ? ""
-                    : "  LogME \(format(record.logME))  H-score \(format(record.hScore))  shrinkage H-score \(format(record.shrinkageHScore))")
-                + "  n \(record.n ?? 0)"
+            ? (record.leep == nil ? "" : "LEEP \(format(record.leep))  NCE \(format(record.nce))  ")
+                + (record.eepAccuracy.map { "EEP accuracy " + String(format: "%.3f", $0) + "  " } ?? "")
+                + FeatureMetrics.scoreKeys.compactMap { key in
+                    record.features?.values[key].map { "\(key) " + ($0.map { format($0) } ?? "undefined") + "  " }
+                }.joined()
+                + "n \(record.n ?? 0)"
             : describe(record)
         return "\(record.status.rawValue) \(record.model) on \(record.dataset): \(detail)  (\(record.run))"
     }

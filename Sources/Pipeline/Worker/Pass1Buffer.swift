@@ -79,10 +79,10 @@ struct Pass1Buffer {
         } catch {
             return .rejected("\(chunk.id): \(error)")
         }
-        // A run's first chunk with features brings its D×D statistics into memory: they count
-        // toward the flush threshold like chunk bytes, so that many runs with wide features
-        // (32 MiB each at D = 2,048) cannot pile up between flushes.
-        if partial.chunks.isEmpty, featureWidth > 0 { pendingBytes += 8 * featureWidth * featureWidth }
+        // A run's first chunk with features brings its statistics into memory (D² values, and
+        // Y·D² for the per-class scatters): they count toward the flush threshold like chunk
+        // bytes, so that many runs with wide features cannot pile up between flushes.
+        if partial.chunks.isEmpty, let features = partial.features { pendingBytes += features.byteCount }
         partial.record(chunk.id)
         pendingBytes += bytes
         largestPartial = max(largestPartial, partial.chunks.count)

@@ -7,8 +7,8 @@ import WireFormat
 struct PendingPartial {
     let run: RunIdentity
     var joint: JointAccumulator
-    /// The feature statistics; nil for a run without features.
-    var features: FeatureStatistics?
+    /// The feature statistics (`FeatureStatisticSet.plan`'s kinds); nil for a run without features.
+    var features: FeatureStatisticSet?
     private(set) var chunks: [ChunkID] = []
     private var covered: Set<ChunkID> = []
 
@@ -16,7 +16,7 @@ struct PendingPartial {
     init(run: RunIdentity, targetClasses: Int, sourceClasses: Int, featureWidth: Int) {
         self.run = run
         joint = JointAccumulator(targetClasses: targetClasses, sourceClasses: sourceClasses)
-        features = featureWidth > 0 ? FeatureStatistics(featureWidth: featureWidth, targetClasses: targetClasses) : nil
+        features = featureWidth > 0 ? FeatureStatisticSet(featureWidth: featureWidth, targetClasses: targetClasses) : nil
     }
 
     /// True when the chunk is already in these sums (the same record consumed twice).
@@ -37,14 +37,18 @@ struct PendingPartial {
         guard (frame.features?.width ?? 0) == (features?.featureWidth ?? 0) else {
             throw ChunkFeatureWidthError(chunk: frame.features?.width ?? 0, run: features?.featureWidth ?? 0)
         }
-        if let features { try frame.withFeatureChunk { chunk throws(FeatureAddError) in try features.validate(chunk) } }
+        if let features {
+            try frame.withFeatureChunk { chunk throws(FeatureAddError) in
+                try chunk.validate(featureWidth: features.featureWidth, targetClasses: features.targetClasses)
+            }
+        }
         var adder = JointAdder(
             partial: PendingPartial(run: run, targetClasses: 1, sourceClasses: 1, featureWidth: 0), check: check)
         swap(&adder.partial, &self)
         defer { swap(&adder.partial, &self) }
         try frame.visit(&adder)
         if var statistics = adder.partial.features.take() {
-            try! frame.withFeatureChunk { chunk throws(FeatureAddError) in try statistics.add(chunk) }
+            try! frame.withFeatureChunk { chunk throws(FeatureAddError) in statistics.addValidated(chunk) }
             adder.partial.features = statistics
         }
     }
@@ -55,7 +59,7 @@ struct PendingPartial {
             run: run, partialID: PartialFrame.id(run: run.id, chunks: chunks), targetClasses: joint.targetClasses,
             sourceClasses: joint.sourceClasses, sampleCount: UInt64(joint.sampleCount), chunks: chunks,
             jointSums: joint.jointSums, argmaxCounts: joint.argmaxCounts, featureWidth: features?.featureWidth ?? 0,
-            featureValues: features?.flattened ?? [], messageLimit: maxMessageBytes)
+            statistics: features?.sections ?? [], messageLimit: maxMessageBytes)
     }
 }
 

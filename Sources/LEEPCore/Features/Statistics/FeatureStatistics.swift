@@ -11,7 +11,9 @@ import CBLAS
 /// own mean are re-expressed about the merged mean, then added. Rows are added in blocks:
 /// each block is centred on its own mean, its M2 goes straight into the running M2 through
 /// BLAS `dsyrk`, and the block is merged like any other set.
-public struct FeatureStatistics: Sendable, Equatable {
+public struct FeatureStatistics: MergeableStatistic {
+    public static let kind = StatisticKind.moments
+
     /// D.
     public let featureWidth: Int
     /// Y, the number of target classes (grows with `widened` when shards know more classes).
@@ -53,27 +55,8 @@ public struct FeatureStatistics: Sendable, Equatable {
 
     // MARK: Adding rows
 
-    /// Throws the first problem of `chunk` that `add` would refuse it for: rows that are not D
-    /// values long, a label outside [0, Y), a feature that is NaN or infinite.
-    public func validate(_ chunk: FeatureChunk) throws(FeatureAddError) {
-        guard chunk.width == featureWidth else {
-            throw .width(expected: featureWidth, actual: chunk.width)
-        }
-        for i in 0..<chunk.rowCount {
-            let label = chunk.labels[i]
-            guard label >= 0 && Int(label) < targetClasses else {
-                throw .row(InvalidRow(
-                    row: chunk.firstRow + i,
-                    problem: .labelOutOfRange(label: Int64(label), targetClasses: targetClasses)))
-            }
-        }
-        do { try chunk.checkFinite() } catch { throw .row(error) }
-    }
-
-    /// Adds every row of `chunk`, or none of them: the chunk is validated first (`validate`),
-    /// and the first bad row is thrown with the statistics unchanged.
-    public mutating func add(_ chunk: FeatureChunk) throws(FeatureAddError) {
-        try validate(chunk)
+    /// Adds every row of a validated chunk, in blocks of `blockRows`.
+    public mutating func addValidated(_ chunk: FeatureChunk) {
         let d = featureWidth
         let rows = min(Self.blockRows, chunk.rowCount)
         guard rows > 0 else { return }
@@ -341,55 +324,25 @@ public struct FeatureStatistics: Sendable, Equatable {
     public init(
         flattened values: [Double], sampleCount: Int, featureWidth: Int, targetClasses: Int
     ) throws(FeatureStatisticsError) {
-        guard featureWidth > 0, targetClasses > 0, sampleCount >= 0 else {
-            throw .invalid("feature width \(featureWidth), target classes \(targetClasses), samples \(sampleCount)")
-        }
-        let expected = Self.flattenedCount(targetClasses: targetClasses, featureWidth: featureWidth)
-        guard values.count == expected else {
-            throw .invalid("\(values.count) values where \(targetClasses) classes of \(featureWidth) features make \(expected)")
-        }
-        if let bad = values.firstIndex(where: { !$0.isFinite }) {
-            throw .invalid("value \(bad) is \(values[bad])")
-        }
+        var reader = try FlatStatisticReader(
+            values, expected: Self.flattenedCount(targetClasses: targetClasses, featureWidth: featureWidth),
+            sampleCount: sampleCount, featureWidth: featureWidth, targetClasses: targetClasses)
         self.init(featureWidth: featureWidth, targetClasses: targetClasses)
         let d = featureWidth
-        var cursor = 0
-        func take(_ count: Int) -> ArraySlice<Double> {
-            defer { cursor += count }
-            return values[cursor..<(cursor + count)]
-        }
-        var total = 0
-        for (c, count) in take(targetClasses).enumerated() {
-            // No more than the samples each, so that their sum cannot overflow either.
-            guard count >= 0, count == count.rounded(), count <= Double(sampleCount) else {
-                throw .invalid("class \(c) has a count of \(count) of \(sampleCount) samples")
-            }
-            classCounts[c] = Int(count)
-            total += Int(count)
-            guard total <= sampleCount else {
-                throw .invalid("the class counts add up to more than the \(sampleCount) samples")
-            }
-        }
-        guard total == sampleCount else {
-            throw .invalid("the class counts add up to \(total), not the \(sampleCount) samples")
-        }
+        classCounts = try reader.classCounts()
         self.sampleCount = sampleCount
-        mean = Array(take(d))
+        mean = reader.take(d)
         for i in 0..<d {
-            centredSquares.replaceSubrange((i * d + i)..<((i + 1) * d), with: take(d - i))
+            centredSquares.replaceSubrange((i * d + i)..<((i + 1) * d), with: reader.take(d - i))
             guard centredSquares[i * d + i] >= 0 else {
                 throw .invalid("Σ(f−μ)² of feature \(i) is \(centredSquares[i * d + i])")
             }
         }
-        centredCubes = Array(take(d))
-        centredFourth = take(1).first!
+        centredCubes = reader.take(d)
+        centredFourth = reader.take(1)[0]
         guard centredFourth >= 0 else { throw .invalid("Σ‖f−μ‖⁴ is \(centredFourth)") }
-        classMeans = Array(take(targetClasses * d))
-        for c in 0..<targetClasses where classCounts[c] == 0 {
-            guard classMeans[(c * d)..<((c + 1) * d)].allSatisfy({ $0 == 0 }) else {
-                throw .invalid("class \(c) has no sample but a mean that is not zero")
-            }
-        }
+        classMeans = reader.take(targetClasses * d)
+        try reader.requireEmptyClassesZero(classCounts, [classMeans])
     }
 }
 

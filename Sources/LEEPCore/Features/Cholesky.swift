@@ -1,0 +1,38 @@
+import CBLAS
+import RealModule
+
+/// The Cholesky factor of a symmetric positive definite D×D matrix (LAPACK `dpotrf`): its
+/// log-determinant (TransRate's coding rates) and solves with it (SFDA's discriminants).
+struct Cholesky {
+    /// The factor, in LAPACK's column-major lower triangle (the row-major upper one).
+    private let factor: [Double]
+    let dimension: Int
+
+    /// Factors the matrix whose upper triangle (row-major) is in `upper`; nil when it is not
+    /// numerically positive definite.
+    init?(upper: [Double], dimension: Int) {
+        var matrix = upper
+        var n = Int32(dimension)
+        var info: Int32 = 0
+        BLASLock.run { dpotrf_("L", &n, &matrix, &n, &info, 1) }
+        guard info == 0 else { return nil }
+        factor = matrix
+        self.dimension = dimension
+    }
+
+    /// log det A = 2 Σ log L_kk.
+    var logDeterminant: Double {
+        (0..<dimension).reduce(0) { $0 + 2 * Double.log(factor[$1 * dimension + $1]) }
+    }
+
+    /// X = A⁻¹B for the `count` right-hand sides b_r, given and returned as rows (count × D).
+    func solve(rows: [Double], count: Int) -> [Double] {
+        var solution = rows
+        var n = Int32(dimension)
+        var columns = Int32(count)
+        var info: Int32 = 0
+        BLASLock.run { dpotrs_("L", &n, &columns, factor, &n, &solution, &n, &info, 1) }
+        precondition(info == 0, "dpotrs rejected its arguments (info \(info))")
+        return solution
+    }
+}
