@@ -505,3 +505,142 @@ def test_transrate_in_the_input_dtype():
     assert math.isfinite(transrate(half.features, half.labels))
     assert rel(transrate(half.features, half.labels),
                public.transrate(half.features.astype(np.float64), half.labels)) <= 1e-10
+
+
+# --------------------------------------------------------------------------------------------
+# The formulas of docs/transferability.md, section 8: the three metrics from merged sufficient
+# statistics only (per class n_c, μ_c, M2_c or its diagonal; SFDA's three passes)
+# --------------------------------------------------------------------------------------------
+
+
+def _moments(x, index, classes, full=True):
+    """Per class: counts, means, M2 (K×D×D, or its K×D diagonal)."""
+    counts = np.bincount(index, minlength=classes)
+    means = np.zeros((classes, x.shape[1]))
+    m2 = np.zeros((classes, x.shape[1], x.shape[1]) if full else (classes, x.shape[1]))
+    for c in np.flatnonzero(counts):
+        u = x[index == c] - x[index == c].mean(axis=0)
+        means[c] = x[index == c].mean(axis=0)
+        m2[c] = u.T @ u if full else np.sum(u * u, axis=0)
+    return counts, means, m2
+
+
+def _merge(a, b, full=True):
+    """Chan et al. per class: n = n_a + n_b, μ = μ_a + δ n_b/n, M2 = M2_a + M2_b + δδᵀ n_a n_b/n."""
+    (na, ma, sa), (nb, mb, sb) = a, b
+    n = na + nb
+    safe = np.maximum(n, 1)[:, None]
+    delta = mb - ma
+    means = ma + delta * (nb[:, None] / safe)
+    weight = na * nb / np.maximum(n, 1)
+    cross = np.einsum("c,ci,cj->cij", weight, delta, delta) if full else weight[:, None] * delta ** 2
+    return n, means, sa + sb + cross
+
+
+def _merged(x, index, classes, pieces, rng, full=True):
+    cuts = np.sort(rng.choice(np.arange(1, len(x)), size=pieces - 1, replace=False))
+    parts = [_moments(a, b, classes, full) for a, b in zip(np.split(x, cuts), np.split(index, cuts))]
+    while len(parts) > 1:
+        i = int(rng.integers(0, len(parts) - 1))
+        parts[i:i + 2] = [_merge(parts[i], parts[i + 1], full)]
+    return parts[0]
+
+
+def _gbc_from(counts, means, m2_diagonal, kind):
+    sigma = np.maximum(m2_diagonal / counts[:, None], 1e-4)
+    if kind == "spherical":
+        sigma = sigma.mean(axis=1, keepdims=True)  # one value per class; log terms not × D
+    total = 0.0
+    for i in range(counts.size):
+        for j in range(counts.size):
+            if i != j:
+                avg = (sigma[i] + sigma[j]) / 2
+                bd = (np.sum((means[i] - means[j]) ** 2 / avg) / 8
+                      + 0.5 * (np.sum(np.log(avg)) - 0.5 * np.sum(np.log(sigma[i])) - 0.5 * np.sum(np.log(sigma[j]))))
+                total += math.exp(-bd)
+    return -total
+
+
+def _transrate_from(counts, means, m2, eps=1e-4):
+    n, width = counts.sum(), means.shape[1]
+    mu = counts @ means / n
+    d = means - mu
+    whole = m2.sum(axis=0) + np.einsum("c,ci,cj->ij", counts, d, d)  # global M2 from the classes
+
+    def rate(gram, rows):
+        return 0.5 * np.linalg.slogdet(np.eye(width) + gram / (rows * eps))[1]
+
+    blocks = [rate(m2[c] + counts[c] * np.outer(d[c], d[c]), counts[c]) for c in range(counts.size)]
+    return rate(whole, n) - sum(blocks) / counts.size
+
+
+def _sfda_fit_from(counts, means, within, shrinkage):
+    """B⁻¹(μ_c − μ), the constants of the centred logits, and μ, from n_c, μ_c, W = Σ_c M2_c."""
+    n, width = counts.sum(), means.shape[1]
+    sw = within / n
+    b = (1 - shrinkage) * sw + shrinkage * np.trace(sw) / width * np.eye(width)
+    mu = counts @ means / n
+    d = means - mu
+    coef = np.linalg.solve(b, d.T).T
+    return coef, -0.5 * np.sum(d * coef, axis=1) + np.log(counts / n), mu
+
+
+def _sfda_probabilities_from(x, fit):
+    coef, constant, mu = fit
+    logits = (x - mu) @ coef.T + constant
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def _sfda_three_passes(f, index, classes, pieces, rng):
+    """Pass 1: n_c, μ_c, W; pass 2: the same of the mixed rows (each chunk mixes its own rows
+    with fit 1); pass 3: Σ_i P2(y_i | x̃_i).  Only K×D + D×D numbers cross between chunks."""
+    cuts = np.sort(rng.choice(np.arange(1, len(f)), size=pieces - 1, replace=False))
+    chunks = list(zip(np.split(f, cuts), np.split(index, cuts)))
+    counts, means, m2 = _merged(f, index, classes, pieces, rng)
+    within = m2.sum(axis=0)  # SFDA needs only the pooled within-class scatter
+    sw = within / counts.sum()
+    x = sw.sum(axis=1)
+    for _ in range(3):
+        y = sw @ x / np.linalg.norm(sw @ x)
+        x = sw @ y / np.linalg.norm(sw @ y)
+    shrinkage = max(math.exp(-5 * float(x @ sw @ y)), 1e-10)
+    first = _sfda_fit_from(counts, means, within, shrinkage)
+    others = (means.sum(axis=0) - means) / (classes - 1)
+
+    def mixed(rows, labels):
+        p = _sfda_probabilities_from(rows, first)
+        soft = np.exp(p) / np.exp(p).sum(axis=1, keepdims=True)
+        own = soft[np.arange(len(rows)), labels][:, None]
+        return own * rows + (1 - own) * others[labels]
+
+    parts = [_moments(mixed(rows, labels), labels, classes) for rows, labels in chunks]
+    while len(parts) > 1:
+        parts[:2] = [_merge(parts[0], parts[1])]
+    counts2, means2, m2_mixed = parts[0]
+    second = _sfda_fit_from(counts2, means2, m2_mixed.sum(axis=0), shrinkage)
+    total = sum(np.sum(_sfda_probabilities_from(mixed(rows, labels), second)[np.arange(len(rows)), labels])
+                for rows, labels in chunks)
+    return total / counts.sum(), shrinkage
+
+
+@pytest.mark.parametrize("name", ["ordinary_n500_D16_Y5", "d_greater_than_n_n40_D64_Y4", "two_classes",
+                                  "class_with_one_sample", "clustered", "offset_1e4_float32"])
+def test_metrics_from_merged_statistics(name):
+    cases = dict(SAME_CONVENTION_CASES)
+    cases["offset_1e4_float32"] = lambda: gaussian_case(7, n=500, width=16, classes=5, dtype=np.float32,
+                                                        separation=1.0, offset=1e4)
+    case = cases[name]()
+    f = case.features.astype(np.float64)
+    classes_present, index = np.unique(case.labels, return_inverse=True)
+    classes = classes_present.size
+    rng = np.random.default_rng(600)
+    counts, means, diagonal = _merged(f, index, classes, 7, rng, full=False)
+    for kind in GAUSSIAN_TYPES:
+        assert rel(_gbc_from(counts, means, diagonal, kind), gbc(case.features, case.labels, kind)) <= 1e-9
+    counts, means, m2 = _merged(f, index, classes, 7, rng)
+    assert rel(_transrate_from(counts, means, m2), transrate(case.features, case.labels)) <= 1e-9
+    score, shrinkage = _sfda_three_passes(f, index, classes, 5, rng)
+    ours, our_shrinkage = sfda(case.features, case.labels)
+    assert rel(score, ours) <= 1e-9 and rel(shrinkage, our_shrinkage) <= 1e-9

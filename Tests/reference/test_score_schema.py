@@ -25,6 +25,11 @@ VALID_RECORDS = {
     '"nce":-0.5,"run":"r1","source_classes":1000,"status":"final","target_classes":10}',
     "failed": '{"dataset":"cifar10","model":"vit-b/16","reason":"shard 1 rows 0..<64: row 3: sums to 1.5",'
     '"run":"r2","source_classes":1000,"status":"failed"}',
+    # A metric undefined for the run's data is null, with its reason; the others are numbers.
+    "final with features": '{"dataset":"cifar10","feature_width":5,"gbc_diagonal":0,"gbc_spherical":0,'
+    '"hscore":4,"hscore_shrinkage":3.98,"ledoit_wolf_shrinkage":0.005,"leep":-0.1,"logme":null,"model":"onehot",'
+    '"n":3000,"nce":-0.2,"run":"r3","source_classes":5,"status":"final","target_classes":5,"transrate":10.7,'
+    '"unscored":{"logme":"the features fit class 1 exactly: the evidence is unbounded"}}',
 }
 
 
