@@ -49,20 +49,20 @@ public struct FeatureFile: Sendable {
         var report = FeatureMetricReport(statistics: statistics)
         report.record(
             SFDA.key, companions: [SFDA.shrinkageKey], title: SFDA.title,
-            sfda(moments: statistics[FeatureStatistics.self]!, threads: threads, rowsPerChunk: rowsPerChunk))
+            sfda(within: statistics[WithinClassScatter.self]!, threads: threads, rowsPerChunk: rowsPerChunk))
         return report
     }
 
     /// SFDA's passes 2 and 3 (`SFDA`) over rows already validated by pass 1.
-    func sfda(moments: FeatureStatistics, threads: Int, rowsPerChunk: Int) -> MetricOutcome {
+    func sfda(within: WithinClassScatter, threads: Int, rowsPerChunk: Int) -> MetricOutcome {
         let first: SFDA.Fit
-        switch SFDA.Fit.fit(moments) {
+        switch SFDA.Fit.fit(within) {
         case .success(let fit): first = fit
         case .failure(let undefined): return .undefined(undefined.reason)
         }
         let mixed = try! pass(threads: threads, rowsPerChunk: rowsPerChunk) {
-            FeatureStatistics(featureWidth: width, targetClasses: labels.targetClasses)
-        } add: { (mixed: inout FeatureStatistics, chunk) throws(FeatureAddError) in
+            WithinClassScatter(featureWidth: width, targetClasses: labels.targetClasses)
+        } add: { (mixed: inout WithinClassScatter, chunk) throws(FeatureAddError) in
             SFDA.addMixedRows(of: chunk, first: first, to: &mixed)
         } merge: { whole, part in
             try! whole.merge(part)

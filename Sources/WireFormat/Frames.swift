@@ -12,10 +12,12 @@ public enum WireFormat {
     /// 2 when they carry features and still version 1 otherwise (byte-identical to older builds,
     /// so older workers and aggregators read feature-less runs); partials are always written as
     /// version 3 (a partial's version 2 added the run's names, version 3 the feature statistics).
+    /// Task results are version 2 only when they carry an SFDA mixing task's moments.
     public static func version(of kind: FrameKind) -> UInt8 {
         switch kind {
         case .chunk, .manifest: 2
         case .partial: 3
+        case .taskResult: 2
         default: 1
         }
     }
@@ -73,7 +75,7 @@ public enum Frame: Sendable {
         case .partial: frame = .partial(try PartialFrame(reading: &reader, version: version))
         case .task: frame = .task(try TaskFrame(reading: &reader))
         case .conditional: frame = .conditional(try ConditionalFrame(reading: &reader))
-        case .taskResult: frame = .taskResult(try TaskResultFrame(reading: &reader))
+        case .taskResult: frame = .taskResult(try TaskResultFrame(reading: &reader, version: version))
         case .chunkRejected: frame = .chunkRejected(try ChunkRejectedFrame(reading: &reader))
         case .runMarker: frame = .runMarker(try RunMarkerFrame(reading: &reader))
         case .partitionMarker: frame = .partitionMarker(try PartitionMarkerFrame(reading: &reader))

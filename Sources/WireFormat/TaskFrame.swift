@@ -1,5 +1,8 @@
+import LEEPCore
+
 /// Kind 4: work the aggregator hands to any worker — recompute pass 1 over chunks whose partial
-/// was lost or dropped (a repair), or run pass 2 over chunks with the run's final conditional.
+/// was lost or dropped (a repair), run pass 2 over chunks with the run's final conditional, or
+/// one of SFDA's passes 2 and 3 with its fits.
 public struct TaskFrame: Sendable, Equatable {
     /// What the task computes.
     public enum Pass: UInt8, Sendable {
@@ -10,9 +13,16 @@ public struct TaskFrame: Sendable, Equatable {
         /// Pass 2 as `eep`, plus the hits of the expected empirical predictor (Y dot products a
         /// row), for runs whose producer asked for EEP accuracy.
         case eepWithAccuracy = 3
+        /// SFDA's pass 2: each row mixed by the first fit (ConfMix), published as a task result
+        /// carrying the mixed rows' statistics. The shared table is the first fit.
+        case sfdaMix = 4
+        /// SFDA's pass 3: Σ of the second fit's probability of each mixed row's own class,
+        /// published as a task result. The shared tables are the first fit, then the second.
+        case sfdaScore = 5
 
-        /// Pass 2, with or without accuracy.
-        public var isPass2: Bool { self != .repair }
+        /// True for every pass that reads tables the aggregator shares on the conditionals topic
+        /// (all but a repair).
+        public var readsSharedTables: Bool { self != .repair }
     }
 
     /// The run id.
@@ -21,7 +31,8 @@ public struct TaskFrame: Sendable, Equatable {
     public let taskID: UInt64
     /// What to compute.
     public let pass: Pass
-    /// Where the parts of the run's conditional are (pass 2 only), in part order.
+    /// Where the parts of the tables the pass reads are (`Pass.readsSharedTables`), in part
+    /// order: the run's conditional, or SFDA's fits one after the other.
     public let conditional: [RecordLocation]
     /// The chunks to read and where they are.
     public let chunks: [LocatedChunk]
@@ -70,7 +81,7 @@ public struct TaskFrame: Sendable, Equatable {
         var conditional: [RecordLocation] = []
         for _ in 0..<parts { conditional.append(try reader.readLocation()) }
         self.conditional = conditional
-        if pass.isPass2 && conditional.isEmpty {
+        if pass.readsSharedTables && conditional.isEmpty {
             throw .invalidValue(field: "conditional_parts", reason: "a pass-2 task needs the conditional")
         }
         let count = try reader.readCount("chunk_count", elementSize: 28)
@@ -83,7 +94,10 @@ public struct TaskFrame: Sendable, Equatable {
     }
 }
 
-/// Kind 6: a worker's pass-2 sums for one task.
+/// Kind 6: a worker's sums for one task of pass 2 or of SFDA's passes. Version 1 carries the
+/// sums; version 2, written only for an SFDA mixing task, adds one part of the mixed rows'
+/// statistics (`WithinClassScatter`; a result then travels in parts, each repeating the sums,
+/// like a partial).
 public struct TaskResultFrame: Sendable, Equatable {
     /// The run id.
     public let run: String
@@ -91,37 +105,103 @@ public struct TaskResultFrame: Sendable, Equatable {
     public let taskID: UInt64
     /// Rows summed.
     public let sampleCount: UInt64
-    /// Σ log EEP_i over those rows.
+    /// The sum the task's pass asks for: Σ log EEP_i (pass 2), or Σ of the second SFDA fit's
+    /// probability of each row's own class (`sfdaScore`); 0 for `sfdaMix`.
     public let logEEPSum: Double
     /// Rows the expected empirical predictor got right.
     public let hits: UInt64
+    /// One part of the statistics of an `sfdaMix` task's mixed rows (version 2); nil otherwise.
+    public let statistics: StatisticsPart?
+
+    /// A part of the flat statistics (`WithinClassScatter.flattened`) of a task's mixed rows.
+    public struct StatisticsPart: Sendable, Equatable {
+        /// Y of the statistics.
+        public let targetClasses: Int
+        /// D.
+        public let featureWidth: Int
+        /// This part: its index and count among the result's parts, and its range of values.
+        public let part: MatrixPart
+        /// The part's values.
+        public let values: [Double]
+
+        /// Creates a part.
+        public init(targetClasses: Int, featureWidth: Int, part: MatrixPart, values: [Double]) {
+            precondition(values.count == part.cellCount)
+            (self.targetClasses, self.featureWidth, self.part, self.values) = (targetClasses, featureWidth, part, values)
+        }
+    }
 
     /// Creates a result.
-    public init(run: String, taskID: UInt64, sampleCount: UInt64, logEEPSum: Double, hits: UInt64) {
+    public init(
+        run: String, taskID: UInt64, sampleCount: UInt64, logEEPSum: Double, hits: UInt64, statistics: StatisticsPart? = nil
+    ) {
         self.run = run
         self.taskID = taskID
         self.sampleCount = sampleCount
         self.logEEPSum = logEEPSum
         self.hits = hits
+        self.statistics = statistics
     }
 
-    /// The bytes on the wire.
+    /// An `sfdaMix` task's result (its rows' `WithinClassScatter.flattened`) as parts, each
+    /// within `messageLimit` bytes.
+    public static func parts(
+        run: String, taskID: UInt64, sampleCount: UInt64, statistics values: [Double], targetClasses: Int, featureWidth: Int,
+        messageLimit: Int
+    ) -> [TaskResultFrame] {
+        MatrixPart.split(
+            cells: values.count, bytesPerCell: 8, maxPayloadBytes: max(8, messageLimit - PartialFrame.headroomBytes)
+        ).map { part in
+            TaskResultFrame(
+                run: run, taskID: taskID, sampleCount: sampleCount, logEEPSum: 0, hits: 0,
+                statistics: StatisticsPart(
+                    targetClasses: targetClasses, featureWidth: featureWidth, part: part,
+                    values: Array(values[part.cellStart..<(part.cellStart + part.cellCount)])))
+        }
+    }
+
+    /// The bytes on the wire: version 2 with statistics, version 1 (as older builds) without.
     public func encoded() -> [UInt8] {
-        var writer = ByteWriter(kind: .taskResult, capacity: 48 + run.utf8.count)
+        var writer = ByteWriter(
+            kind: .taskResult, version: statistics == nil ? 1 : 2, capacity: 80 + run.utf8.count + 8 * (statistics?.values.count ?? 0))
         writer.write(run)
         writer.write(taskID)
         writer.write(sampleCount)
         writer.write(logEEPSum)
         writer.write(hits)
+        if let statistics {
+            writer.write(UInt32(statistics.targetClasses))
+            writer.write(UInt32(statistics.featureWidth))
+            statistics.part.write(to: &writer)
+            writer.alignTo8()
+            for value in statistics.values { writer.write(value) }
+        }
         return writer.bytes
     }
 
-    init(reading reader: inout ByteReader) throws(FrameError) {
+    init(reading reader: inout ByteReader, version: UInt8) throws(FrameError) {
         run = try reader.readRunID()
         taskID = try reader.read(UInt64.self, "task_id")
         sampleCount = try reader.readCount64("sample_count")
         logEEPSum = try reader.readDouble("log_eep_sum")
         hits = try reader.readCount64("hits")
+        guard version >= 2 else {
+            statistics = nil
+            return
+        }
+        let targetClasses = try reader.readClassCount("target_classes")
+        let featureWidth = try reader.readFeatureWidth(targetClasses: targetClasses, required: true)
+        let part = try MatrixPart(reading: &reader)
+        try part.check(
+            totalCells: WithinClassScatter.flattenedCount(targetClasses: targetClasses, featureWidth: featureWidth),
+            whole: "\(StatisticKind.withinClassScatter)")
+        try reader.skipPadding()
+        guard reader.remaining == part.cellCount * 8 else {
+            throw .invalidValue(field: "values", reason: "\(part.cellCount) values need \(part.cellCount * 8) bytes, \(reader.remaining) left")
+        }
+        statistics = StatisticsPart(
+            targetClasses: targetClasses, featureWidth: featureWidth, part: part,
+            values: try reader.readDoubles(count: part.cellCount, "values"))
     }
 }
 
@@ -170,6 +250,8 @@ public struct RunMarkerFrame: Sendable, Equatable {
         case closed
         /// Repair tasks were issued for this many chunks (for the record: how much was redone).
         case repairIssued(chunks: UInt32)
+        /// Tasks of one of SFDA's passes were issued as these tasks.
+        case tasksIssued(pass: TaskFrame.Pass, taskIDs: [UInt64])
     }
 
     /// The run id.
@@ -197,6 +279,11 @@ public struct RunMarkerFrame: Sendable, Equatable {
         case .repairIssued(let chunks):
             writer.write(UInt8(3))
             writer.write(chunks)
+        case .tasksIssued(let pass, let taskIDs):
+            writer.write(UInt8(4))
+            writer.write(pass.rawValue)
+            writer.write(UInt32(taskIDs.count))
+            for id in taskIDs { writer.write(id) }
         }
         return writer.bytes
     }
@@ -211,6 +298,13 @@ public struct RunMarkerFrame: Sendable, Equatable {
             marker = .closed
         case 3:
             marker = .repairIssued(chunks: try reader.read(UInt32.self, "chunk_count"))
+        case 4:
+            let code = try reader.read(UInt8.self, "pass")
+            guard let pass = TaskFrame.Pass(rawValue: code), pass == .sfdaMix || pass == .sfdaScore else {
+                throw .invalidValue(field: "pass", reason: "no marker records tasks of pass \(code)")
+            }
+            let count = try reader.readCount("task_count", elementSize: 8)
+            marker = .tasksIssued(pass: pass, taskIDs: try reader.readArray(UInt64.self, count: count, "task_ids"))
         case let other:
             throw .invalidValue(field: "marker", reason: "unknown marker \(other)")
         }

@@ -59,7 +59,7 @@ enum FrameDecodeTarget {
             }
         case .task(let task):
             require(task.taskID == TaskFrame.id(run: task.run, pass: task.pass, chunks: task.chunks.map(\.id)), "task: id not checked")
-            require(!task.pass.isPass2 || !task.conditional.isEmpty, "task: pass 2 without its conditional")
+            require(!task.pass.readsSharedTables || !task.conditional.isEmpty, "task: pass 2 without its conditional")
         case .taskResult(let result):
             require(result.sampleCount <= UInt64(Int64.max) && result.hits <= UInt64(Int64.max), "task result: count past 2^63")
         case .chunkRejected, .runMarker, .partitionMarker:

@@ -57,13 +57,19 @@ enum RunStateMachineTarget {
             require(!closed || (actions.isEmpty && machine.isClosed), "a closed run acted or reopened")
             for action in actions {
                 switch action {
-                case .startPass2(let conditional, let plan):
+                case .issue(let tables, let plan, let marker?):
                     let listed = machine.ledger.expectedChunks.map(\.id)
-                    require(machine.ledger.isPass1Complete, "pass 2 started before pass 1 was complete")
-                    require(plan.flatMap(\.chunks).map(\.id).sorted() == listed.sorted(), "pass 2's tasks do not cover each chunk once")
-                    require(conditional.targetClasses == machine.ledger.joint?.targetClasses, "the conditional's Y is not the joint's")
+                    require(machine.ledger.isPass1Complete, "a task step started before pass 1 was complete")
+                    require(plan.flatMap(\.chunks).map(\.id).sorted() == listed.sorted(), "a step's tasks do not cover each chunk once")
+                    for case .conditional(let conditional) in tables {
+                        require(conditional.targetClasses == machine.ledger.joint?.targetClasses, "the conditional's Y is not the joint's")
+                    }
+                    switch marker {
+                    case .pass2Issued(let ids), .tasksIssued(_, let ids): require(ids == plan.map(\.id), "the marker lists other tasks")
+                    default: require(false, "a step recorded by \(marker)")
+                    }
                     remember(plan)
-                case .reissuePass2(_, let plan):
+                case .issue(_, let plan, nil):
                     require(plan.allSatisfy { machine.ledger.results[$0.id] == nil }, "a task with its result issued again")
                     remember(plan)
                 case .repair(let plan, let chunks):
@@ -85,7 +91,7 @@ enum RunStateMachineTarget {
             }
             closed = closed || machine.isClosed
             if case .collecting = machine.state { LedgerInvariants.check(machine.ledger) }
-            if case .pass2 = machine.state { LedgerInvariants.check(machine.ledger) }
+            if case .tasks = machine.state { LedgerInvariants.check(machine.ledger) }
         }
 
         private mutating func remember(_ plan: [RunStateMachine.TaskPlan]) {

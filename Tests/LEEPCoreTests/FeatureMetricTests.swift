@@ -60,7 +60,7 @@ import Testing
             sections: Dictionary(uniqueKeysWithValues: all.sections.filter { $0.kind != .classScatters }.map { ($0.kind, $0.values) }),
             sampleCount: 4, featureWidth: 1, targetClasses: 2)
         try all.merge(withoutScatters)
-        #expect(all.kinds == [.moments, .classVariances])
+        #expect(all.kinds == [.moments, .classVariances, .withinClassScatter])
         let report = FeatureMetricReport(statistics: all)
         #expect(report.values["transrate"] == .some(nil))
         #expect(report.unscored["transrate"]?.contains("per-class scatter matrices") == true)

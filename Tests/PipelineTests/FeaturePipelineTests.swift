@@ -126,11 +126,11 @@ import WireFormat
         #expect(normwiseRelativeError(merged.centredSquares, expected.centredSquares) < 1e-12)
         let (ids, results) = try pass2(data, joint: ledger.joint!)
         for result in results { _ = ledger.apply(result) }
-        guard case .success(let score) = ledger.finalScore(tasks: Set(ids), accuracy: false) else {
+        guard case .success = ledger.leepScore(tasks: Set(ids), accuracy: false), case .success(let features)? = ledger.featureReport()
+        else {
             Issue.record("no final score")
             return
         }
-        let features = try #require(score.features)
         let direct = FeatureMetricReport(statistics: try data.directSet())
         #expect(features.width == Self.d)
         #expect(features.report.values.count == direct.values.count && features.report.unscored.isEmpty)
@@ -189,7 +189,8 @@ import WireFormat
         let statistics = FeatureStatisticSet(featureWidth: Self.d, targetClasses: Self.y).byteCount
         #expect(statistics == 8 * (FeatureStatistics.flattenedCount(targetClasses: Self.y, featureWidth: Self.d)
             + ClassVariances.flattenedCount(targetClasses: Self.y, featureWidth: Self.d)
-            + ClassScatters.flattenedCount(targetClasses: Self.y, featureWidth: Self.d)))
+            + ClassScatters.flattenedCount(targetClasses: Self.y, featureWidth: Self.d)
+            + WithinClassScatter.flattenedCount(targetClasses: Self.y, featureWidth: Self.d)))
         policy.maxPendingBytes = statistics + 150
         var buffer = Pass1Buffer(policy: policy)
         let now = ContinuousClock.now

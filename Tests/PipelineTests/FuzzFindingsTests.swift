@@ -83,7 +83,7 @@ import WireFormat
         var empty = RunLedger(run: F.identity.id)
         _ = RunLedgerTests.apply(Self.altered(F.partial([0]), chunks: [], sampleCount: 0, argmaxCount: 0), to: &empty)
         #expect(empty.joint?.sampleCount == 0)
-        #expect(Self.reason(empty.finalScore(tasks: [], accuracy: true)) == "pass 1 covered no samples")
+        #expect(Self.reason(empty.leepScore(tasks: [], accuracy: true)) == "pass 1 covered no samples")
 
         var ledger = RunLedger(run: F.identity.id)
         _ = RunLedgerTests.apply([F.manifest()] + F.partial([0, 1, 2, 3]), to: &ledger)
@@ -91,9 +91,9 @@ import WireFormat
             Frame.taskResult(TaskResultFrame(run: F.identity.id, taskID: $0, sampleCount: UInt64(Int64.max), logEEPSum: -1, hits: 0))
         }
         _ = RunLedgerTests.apply(huge, to: &ledger)
-        #expect(Self.reason(ledger.finalScore(tasks: [1, 2], accuracy: true)) == "pass 2 covered more samples than the 4 of pass 1")
+        #expect(Self.reason(ledger.leepScore(tasks: [1, 2], accuracy: true)) == "pass 2 covered more samples than the 4 of pass 1")
         _ = ledger.apply(.taskResult(TaskResultFrame(run: F.identity.id, taskID: 3, sampleCount: 4, logEEPSum: -1, hits: 5)))
-        #expect(Self.reason(ledger.finalScore(tasks: [3], accuracy: true)) == "a pass-2 result counts 5 hits in 4 samples")
+        #expect(Self.reason(ledger.leepScore(tasks: [3], accuracy: true)) == "a pass-2 result counts 5 hits in 4 samples")
     }
 
     /// Found: a Σ log EEP of NaN made a final record of LEEP NaN, which JSON cannot hold (the
@@ -106,7 +106,7 @@ import WireFormat
         _ = ledger.apply(.taskResult(TaskResultFrame(
             run: first.run, taskID: first.taskID, sampleCount: first.sampleCount, logEEPSum: .nan, hits: first.hits)))
         _ = ledger.apply(results[1])
-        #expect(Self.reason(ledger.finalScore(tasks: Set(ids), accuracy: true))?.hasPrefix("the score is not a finite number (LEEP nan") == true)
+        #expect(Self.reason(ledger.leepScore(tasks: Set(ids), accuracy: true))?.hasPrefix("the score is not a finite number (LEEP nan") == true)
     }
 
     /// Found after the run's Z came to be its manifest's: two parts of one partial with other
@@ -126,7 +126,7 @@ import WireFormat
         #expect(ledger.accepted.isEmpty && ledger.joint == nil)
     }
 
-    static func reason(_ outcome: Result<RunScore, RunFailure>?) -> String? {
+    static func reason(_ outcome: Result<LEEPScore, RunFailure>?) -> String? {
         if case .failure(let failure) = outcome { failure.reason } else { nil }
     }
 }

@@ -113,14 +113,13 @@ enum RunFixture {
         #expect(Self.apply(F.partial([3]), to: &ledger) == nil)
         #expect(ledger.isPass1Complete)
         let (ids, results) = try F.pass2Results(joint: ledger.joint!, tasks: [[0, 1], [2, 3]])
-        #expect(ledger.finalScore(tasks: Set(ids), accuracy: true) == nil)
+        #expect(ledger.leepScore(tasks: Set(ids), accuracy: true) == nil)
         _ = Self.apply(results + [results[0]], to: &ledger)
-        guard case .success(let run) = ledger.finalScore(tasks: Set(ids), accuracy: true) else {
+        guard case .success(let score) = ledger.leepScore(tasks: Set(ids), accuracy: true) else {
             Issue.record("no final score")
             return
         }
-        let score = run.leep
-        #expect(run.features == nil)
+        #expect(ledger.featureReport() == nil)
         let expected = try F.direct()
         #expect(abs(score.leep - expected.leep) <= 1e-12 * abs(expected.leep))
         #expect(score.nce == expected.nce && score.eepAccuracy == expected.eepAccuracy && score.sampleCount == 4)

@@ -30,10 +30,17 @@ import WireFormat
         frames.flatMap { machine.handle(.record($0, at: time)) }
     }
 
-    /// The pass-2 start among `actions`.
+    /// The pass-2 start among `actions`: LEEP's step, recorded by `pass2Issued`.
     static func pass2Start(_ actions: [Machine.Action]) -> (ConditionalTable, [Machine.TaskPlan])? {
-        for case .startPass2(let conditional, let tasks) in actions { return (conditional, tasks) }
+        for case .issue(let tables, let tasks, .pass2Issued?) in actions {
+            for case .conditional(let conditional) in tables { return (conditional, tasks) }
+        }
         return nil
+    }
+
+    /// The tasks of `actions` issued again (no marker).
+    static func reissued(_ actions: [Machine.Action]) -> [[Machine.TaskPlan]] {
+        actions.compactMap { if case .issue(_, let tasks, nil) = $0 { tasks } else { nil } }
     }
 
     static func closing(_ actions: [Machine.Action]) -> ScoreRecord? {
@@ -75,7 +82,7 @@ import WireFormat
         guard let (conditional, tasks) = Self.pass2Start(actions) else { Issue.record("pass 2 did not start"); return }
         #expect(conditional == ConditionalTable(joint: machine.ledger.joint!))
         #expect(tasks.map { $0.chunks.count } == [2, 2] && tasks.allSatisfy { $0.pass == .eepWithAccuracy })
-        guard case .pass2 = machine.state else { Issue.record("not in pass 2"); return }
+        guard case .tasks = machine.state else { Issue.record("not in pass 2"); return }
         // Its own marker read back changes nothing; late duplicates of pass 1 neither.
         #expect(Self.feed(&machine, [.runMarker(RunMarkerFrame(run: F.identity.id, marker: .pass2Issued(taskIDs: tasks.map(\.id))))]
             + F.partial([0]), at: Self.at(2.1)).allSatisfy { if case .publish = $0 { true } else { false } })
@@ -167,10 +174,10 @@ import WireFormat
         }
         let results = try Self.results(for: tasks, joint: machine.ledger.joint!)
         _ = Self.feed(&machine, [results[0]], at: Self.at(5))
-        #expect(machine.handle(.tick(Self.at(14.9))).allSatisfy { if case .reissuePass2 = $0 { false } else { true } })
-        let again = machine.handle(.tick(Self.at(15))).compactMap { if case .reissuePass2(_, let tasks) = $0 { tasks } else { nil } }
+        #expect(Self.reissued(machine.handle(.tick(Self.at(14.9)))).isEmpty)
+        let again = Self.reissued(machine.handle(.tick(Self.at(15))))
         #expect(again == [[tasks[1]]], "only the task without a result")
-        #expect(machine.handle(.tick(Self.at(16))).allSatisfy { if case .reissuePass2 = $0 { false } else { true } })
+        #expect(Self.reissued(machine.handle(.tick(Self.at(16)))).isEmpty)
         try Self.expectExact(Self.closing(Self.feed(&machine, [results[1]], at: Self.at(17))))
     }
 

@@ -22,12 +22,12 @@ import WireFormat
     }
 
     static func task(_ pass: TaskFrame.Pass, chunks: [LocatedChunk] = run.located) throws -> TaskFrame {
-        let conditional = pass.isPass2 ? try run.conditionalParts(cellsPerPart: 5).keys.sorted { $0.offset < $1.offset } : []
+        let conditional = pass.readsSharedTables ? try run.conditionalParts(cellsPerPart: 5).keys.sorted { $0.offset < $1.offset } : []
         return TaskFrame(run: run.run.id, pass: pass, conditional: conditional, chunks: chunks)
     }
 
     static func result(_ output: TaskRunner.Output) -> TaskResultFrame? {
-        if case .result(let result) = output { result } else { nil }
+        if case .result(let parts) = output, parts.count == 1 { parts[0] } else { nil }
     }
 
     @Test(arguments: [false, true])

@@ -251,7 +251,7 @@ import WireFormat
         // Feature statistics in a partial without features.
         #expect(decodeError(features.patching(45, UInt32(0)))
             == .invalidValue(field: "section", reason: "feature statistics in a partial with feature_width 0"))
-        for code: UInt8 in [4, 255] {
+        for code: UInt8 in [5, 255] {
             #expect(decodeError(features.patching(109, [code])) == .invalidValue(field: "section", reason: "unknown section \(code)"))
         }
         // Sections 2 and 3 are known; their lengths are their statistics' (Y = 2, D = 2: 10 and 12).
@@ -446,13 +446,13 @@ import WireFormat
             == .invalidValue(field: "dtype", reason: "unknown code \(code)"))
     }
 
-    @Test(arguments: [UInt8(0), 4, 255])
+    @Test(arguments: [UInt8(0), 6, 255])
     func unknownPass(code: UInt8) throws {
         #expect(decodeError(try Fixtures.bytes("task_repair.bin").patching(20, [code]))
             == .invalidValue(field: "pass", reason: "unknown pass \(code)"))
     }
 
-    @Test(arguments: [UInt8(0), 4, 255])
+    @Test(arguments: [UInt8(0), 5, 255])
     func unknownMarker(code: UInt8) throws {
         #expect(decodeError(try Fixtures.bytes("run_marker_closed.bin").patching(12, [code]))
             == .invalidValue(field: "marker", reason: "unknown marker \(code)"))

@@ -166,14 +166,14 @@ SFDA (TencentARC/SFDA ``SFDA_Score``)
     reported, it is defined.
     The softened probability p lies in [1/(e + K − 1), e/(e + K − 1)] (a softmax of numbers in
     [0, 1] summing to 1): ConfMix never keeps a row whole nor replaces it entirely.
-    sfda_shrinkage is s, reported whenever the power iteration defines it (also when SFDA
-    itself is unscored for K < 2 or a singular B; unscored with it when Sw is negligible or the
-    iteration hits 0).
+    sfda_shrinkage is s, a companion of the score: None whenever sfda is (as the binary's
+    companion keys), and not named in "unscored" itself.
 
 Undefined values ("unscored")
-    A metric that has no value on the data is reported as None (JSON null) and named, with the
-    reason, in an "unscored" object {key: reason} — present only when something is unscored:
-    GBC with fewer than 2 present classes; SFDA and sfda_shrinkage as above; LogME when it is
+    A metric that has no value on the data is reported as None (JSON null) and named by its
+    score's key, with the reason, in an "unscored" object {key: reason} — present only when
+    something is unscored; its companion keys (sfda_shrinkage) are None with it:
+    GBC with fewer than 2 present classes; SFDA as above; LogME when it is
     not finite (a class fitted exactly, for example features = one-hot of the labels: the
     residual ‖y_c − f m‖² reaches 0 and β = ∞).  H-score, the shrinkage H-score and TransRate
     are always defined for valid input.
@@ -205,12 +205,7 @@ EPSILON = 2.220446049250313e-16
 
 
 class Unscored(Exception):
-    """A metric with no value on these data (not an input error): the reason, for "unscored".
-    `shrinkage`: SFDA's s when it is defined although the SFDA score is not (else None)."""
-
-    def __init__(self, reason: str, shrinkage: float | None = None):
-        super().__init__(reason)
-        self.shrinkage = shrinkage
+    """A metric with no value on these data (not an input error): the reason, for "unscored"."""
 
 
 def pinv_rcond(width: int) -> float:
@@ -514,16 +509,6 @@ def sfda_probabilities(x, index, counts, shrinkage):
     return prob / prob.sum(axis=1, keepdims=True)
 
 
-def sfda_shrinkage(features, labels, target_classes=None) -> float:
-    """SFDA's adaptive shrinkage s = max(exp(−5λ), 1e-10) of the first fit."""
-    f, labels, _ = _validated_inputs(features, labels, target_classes)
-    _, index = np.unique(labels, return_inverse=True)
-    f = f - f.mean(axis=0)
-    _, sw = _class_means_and_within(f, index, np.bincount(index))
-    total_trace = float(np.sum(f * f)) / f.shape[0]
-    return max(float(np.exp(-5.0 * sfda_power_iteration(sw, total_trace))), SFDA_SHRINKAGE_FLOOR)
-
-
 def sfda(features, labels, target_classes=None) -> tuple[float, float]:
     """(SFDA score, shrinkage s) — TencentARC/SFDA SFDA_Score in float64 on the present classes."""
     f, labels, _ = _validated_inputs(features, labels, target_classes)
@@ -531,22 +516,19 @@ def sfda(features, labels, target_classes=None) -> tuple[float, float]:
     n = f.shape[0]
     classes, index = np.unique(labels, return_inverse=True)
     counts = np.bincount(index)
+    if classes.size < 2:
+        raise Unscored(f"SFDA needs at least 2 classes with samples (ConfMix mixes towards the other "
+                       f"classes' means); {classes.size} present")
     means, sw = _class_means_and_within(f, index, counts)
     total_trace = float(np.sum(f * f)) / n  # tr St
     shrinkage = max(float(np.exp(-5.0 * sfda_power_iteration(sw, total_trace))), SFDA_SHRINKAGE_FLOOR)
-    if classes.size < 2:
-        raise Unscored(f"SFDA needs at least 2 classes with samples (ConfMix mixes towards the other "
-                       f"classes' means); {classes.size} present", shrinkage)
     rows = np.arange(n)
-    try:
-        first = sfda_probabilities(f, index, counts, shrinkage)
-        softened = np.exp(first) / np.exp(first).sum(axis=1, keepdims=True)
-        own = softened[rows, index][:, None]
-        others = (means.sum(axis=0) - means) / (classes.size - 1)  # K×D: mean of the other classes' means
-        mixed = own * f + (1.0 - own) * others[index]
-        second = sfda_probabilities(mixed, index, counts, shrinkage)
-    except Unscored as error:
-        raise Unscored(str(error), shrinkage) from None
+    first = sfda_probabilities(f, index, counts, shrinkage)
+    softened = np.exp(first) / np.exp(first).sum(axis=1, keepdims=True)
+    own = softened[rows, index][:, None]
+    others = (means.sum(axis=0) - means) / (classes.size - 1)  # K×D: mean of the other classes' means
+    mixed = own * f + (1.0 - own) * others[index]
+    second = sfda_probabilities(mixed, index, counts, shrinkage)
     return float(np.mean(second[rows, index])), shrinkage
 
 
@@ -558,7 +540,7 @@ def sfda(features, labels, target_classes=None) -> tuple[float, float]:
 def feature_scores(features, labels, target_classes=None) -> dict:
     """The feature part of `leep score --features … --json`: the scores, the Ledoit–Wolf
     shrinkage α the shrinkage H-score used, SFDA's shrinkage, the counts, and "unscored"
-    {key: reason} when some value is None (undefined on these data)."""
+    {score key: reason} when a metric is undefined on these data (its keys are then None)."""
     f, label_array, num_target = _validated_inputs(features, labels, target_classes)
     shrinkage_score, alpha = shrinkage_hscore_and_alpha(f, label_array, num_target)
     unscored: dict[str, str] = {}
@@ -579,13 +561,7 @@ def feature_scores(features, labels, target_classes=None) -> dict:
 
     gbc_diagonal = attempt("gbc_diagonal", lambda: gbc(f, label_array, "diagonal", num_target))
     gbc_spherical = attempt("gbc_spherical", lambda: gbc(f, label_array, "spherical", num_target))
-    try:
-        sfda_value, sfda_s = sfda(f, label_array, num_target)
-    except Unscored as reason:
-        sfda_value, sfda_s = None, reason.shrinkage  # s may be defined when the score is not
-        unscored["sfda"] = str(reason)
-        if sfda_s is None:
-            unscored["sfda_shrinkage"] = str(reason)
+    sfda_value, sfda_s = attempt("sfda", lambda: sfda(f, label_array, num_target)) or (None, None)
 
     scores = {
         "logme": logme_value,

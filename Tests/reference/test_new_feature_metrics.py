@@ -78,7 +78,8 @@ def assert_matches_reference(actual: dict, expected: dict, label: str) -> None:
         value, reference = actual.get(key, "missing"), expected[key]
         if reference is None:
             if value is not None:
-                problems.append(f"{key}: binary {value!r}, reference undefined ({expected['unscored'][key]})")
+                reason = expected.get("unscored", {}).get(key, "null with its metric")
+                problems.append(f"{key}: binary {value!r}, reference undefined ({reason})")
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
             problems.append(f"{key}: binary {value!r} is not a number (reference {reference!r}; "
                             f"binary's reason: {unscored.get(key)!r})")
@@ -154,20 +155,20 @@ def test_label_gap_present_classes(leep_bin, tmp_path):
 
 
 def test_one_present_class(leep_bin, tmp_path):
-    """One class: no pair for GBC and nothing to mix towards for SFDA — both null and unscored;
-    sfda_shrinkage, TransRate (exactly 0) and the older scores are defined."""
+    """One class: no pair for GBC and nothing to mix towards for SFDA — both null and unscored
+    (sfda_shrinkage null with sfda); TransRate (exactly 0) and the older scores are defined."""
     rng = np.random.default_rng(530)
     case = Case(rng.normal(size=(200, 6)).astype(np.float32), np.full(200, 2, dtype=np.int64))
     expected = cross_check(leep_bin, tmp_path, case)
     assert set(expected["unscored"]) == {"gbc_diagonal", "gbc_spherical", "sfda"}
-    assert expected["transrate"] == 0.0 and expected["sfda_shrinkage"] is not None
+    assert expected["transrate"] == 0.0 and expected["sfda_shrinkage"] is None
 
 
 def test_logme_undefined_is_null_and_the_rest_is_scored(leep_bin, tmp_path):
     """Features = one-hot of the labels (5 classes, 3000 rows): LogME fits every class exactly and
     is not finite — exit status 0, "logme": null, an "unscored" entry for logme.  Every class's
-    rows are identical, so SFDA has no within-class scatter either (sfda and sfda_shrinkage
-    null, unscored).  H-score (= 4), the shrinkage H-score, GBC (−0.0) and TransRate are present
+    rows are identical, so SFDA has no within-class scatter either (sfda unscored, sfda and
+    sfda_shrinkage null).  H-score (= 4), the shrinkage H-score, GBC (−0.0) and TransRate are present
     and match the reference."""
     labels = np.random.default_rng(540).integers(0, 5, size=3000)
     labels[:5] = np.arange(5)
@@ -176,9 +177,10 @@ def test_logme_undefined_is_null_and_the_rest_is_scored(leep_bin, tmp_path):
     result = run_score(leep_bin, features, labels_path)
     assert result.returncode == 0, result.stderr
     actual = parse_json(result)
-    assert actual["logme"] is None and "logme" in actual["unscored"]
+    assert actual.get("logme", "missing") is None, f"logme: {actual.get('logme', 'missing')!r}, expected null"
+    assert "logme" in actual.get("unscored", {}), f"no unscored entry for logme: {actual.get('unscored')!r}"
     expected = feature_scores(np.load(features), np.load(labels_path))
-    assert set(expected["unscored"]) == {"logme", "sfda", "sfda_shrinkage"}
+    assert set(expected["unscored"]) == {"logme", "sfda"}
     assert_matches_reference(actual, expected, "one-hot features")
     for key in ("hscore", "hscore_shrinkage", "ledoit_wolf_shrinkage", "gbc_diagonal", "gbc_spherical",
                 "transrate"):

@@ -427,7 +427,7 @@ def test_absent_class_sfda():
 def test_one_class():
     """One present class: stable_transfer sums an empty list, GBC = −0.0 (the best score);
     SFDA's m̄ divides by K − 1 = 0 and the second fit sees NaN (ValueError); TransRate is exactly
-    0 in both.  The reference: GBC and SFDA unscored (SFDA's shrinkage is still defined)."""
+    0 in both.  The reference: GBC and SFDA unscored (sfda_shrinkage null with sfda)."""
     rng = np.random.default_rng(410)
     features = rng.normal(size=(50, 4))
     labels = np.full(50, 3)
@@ -437,14 +437,13 @@ def test_one_class():
     for kind in GAUSSIAN_TYPES:
         with pytest.raises(Unscored):
             gbc(features, labels, kind)
-    with pytest.raises(Unscored) as raised:
+    with pytest.raises(Unscored):
         sfda(features, labels)
-    assert raised.value.shrinkage is not None
     assert transrate(features, labels) == 0.0
     assert public.transrate(features, np.zeros(50, dtype=np.int64)) == 0.0
     scores = feature_reference.feature_scores(features, labels)
     assert scores["gbc_diagonal"] is None and scores["gbc_spherical"] is None and scores["sfda"] is None
-    assert scores["sfda_shrinkage"] == raised.value.shrinkage
+    assert scores["sfda_shrinkage"] is None
     assert set(scores["unscored"]) == {"gbc_diagonal", "gbc_spherical", "sfda"}
 
 
@@ -487,8 +486,8 @@ def test_feature_scores_keys_and_unscored():
     # rows are identical, so SFDA has no within-class scatter; the rest are defined.
     labels = np.random.default_rng(441).integers(0, 5, size=3000)
     one_hot = feature_reference.feature_scores(np.eye(5)[labels], labels)
-    assert set(one_hot["unscored"]) == {"logme", "sfda", "sfda_shrinkage"}
-    assert all(one_hot[key] is None for key in one_hot["unscored"])
+    assert set(one_hot["unscored"]) == {"logme", "sfda"}
+    assert all(one_hot[key] is None for key in ("logme", "sfda", "sfda_shrinkage"))
     assert one_hot["gbc_diagonal"] == 0.0 and one_hot["transrate"] > 0
     assert math.isclose(one_hot["hscore"], 4.0, rel_tol=1e-12)
 

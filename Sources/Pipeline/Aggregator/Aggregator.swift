@@ -446,15 +446,15 @@ final class AggregatorCore: Sendable {
 
     // MARK: Carrying out actions
 
-    /// Sends everything due, in at most two batches: conditionals, scores, repairs and dead
-    /// letters first; then what must follow them — pass-2 tasks name where their conditional
-    /// landed, and a decision is recorded (`pass2Issued`, `repairIssued`, `closed`, dead-lettered)
-    /// only once what it records is delivered. Retries until delivered: nothing may be committed
-    /// before.
+    /// Sends everything due, in at most two batches: shared tables (conditionals, SFDA fits),
+    /// scores, repairs and dead letters first; then what must follow them — a step's tasks name
+    /// where their tables landed, and a decision is recorded (`pass2Issued`, `tasksIssued`,
+    /// `repairIssued`, `closed`, dead-lettered) only once what it records is delivered. Retries
+    /// until delivered: nothing may be committed before.
     private func deliver(_ outbox: Outbox) throws {
         guard !outbox.isEmpty else { return }
-        // First batch: each run's conditional parts, in order, then everything else.
-        let conditionals = outbox.pass2.map { conditionalRecords($0.conditional, run: $0.run) }
+        // First batch: each issue's table parts, in order, then everything else.
+        let conditionals = outbox.issues.map { issue in issue.tables.flatMap { tableRecords($0, run: issue.run) } }
         var first = conditionals.flatMap { $0 }
         first += outbox.scores.map(scoreRecord)
         first += taskRecords(outbox.repairs.flatMap { repair in
@@ -465,7 +465,7 @@ final class AggregatorCore: Sendable {
 
         var second: [OutgoingRecord] = []
         var reportIndex = 0
-        for (issue, records) in zip(outbox.pass2, conditionals) {
+        for (issue, records) in zip(outbox.issues, conditionals) {
             let located = reports[reportIndex..<(reportIndex + records.count)].map {
                 RecordLocation(partition: $0.partition, offset: $0.offset)
             }
@@ -473,12 +473,11 @@ final class AggregatorCore: Sendable {
             second += taskRecords(issue.tasks.map {
                 TaskFrame(run: issue.run, pass: $0.pass, conditional: located, chunks: $0.chunks)
             })
-            if issue.isStart {
-                second.append(marker(.pass2Issued(taskIDs: issue.tasks.map(\.id)), run: issue.run))
-            }
+            if let recorded = issue.marker { second.append(marker(recorded, run: issue.run)) }
             metrics.pass2TasksIssued.increment(by: Int64(issue.tasks.count))
-            logger.info(issue.isStart ? "pass 2 issued" : "pass 2 tasks issued again", metadata: [
-                "run": "\(issue.run)", "tasks": "\(issue.tasks.count)", "conditional_parts": "\(records.count)",
+            let pass = issue.tasks.first.map { "\($0.pass)" } ?? "none"
+            logger.info(issue.marker != nil ? "tasks issued" : "tasks issued again", metadata: [
+                "run": "\(issue.run)", "pass": "\(pass)", "tasks": "\(issue.tasks.count)", "table_parts": "\(records.count)",
             ])
         }
         for repair in outbox.repairs {
@@ -519,15 +518,19 @@ final class AggregatorCore: Sendable {
         OutgoingRecord(topic: topics.runs, key: run, value: RunMarkerFrame(run: run, marker: marker).encoded())
     }
 
-    /// P(y|z) as conditional frames, each under the message limit.
-    private func conditionalRecords(_ conditional: ConditionalTable, run: String) -> [OutgoingRecord] {
+    /// A shared table as conditional frames, each under the message limit: P(y|z) as its Y×Z
+    /// matrix, an SFDA fit as `SFDA.Fit.matrix`.
+    private func tableRecords(_ table: RunStateMachine.SharedTable, run: String) -> [OutgoingRecord] {
+        let (rows, columns, values) = switch table {
+        case .conditional(let conditional): (conditional.targetClasses, conditional.sourceClasses, conditional.probabilities)
+        case .sfdaFit(let fit): fit.matrix
+        }
         let parts = MatrixPart.split(
-            cells: conditional.probabilities.count, bytesPerCell: ConditionalFrame.bytesPerCell,
-            maxPayloadBytes: options.maxMessageBytes - 4096)
+            cells: values.count, bytesPerCell: ConditionalFrame.bytesPerCell, maxPayloadBytes: options.maxMessageBytes - 4096)
         return parts.map { part in
             OutgoingRecord(topic: topics.conditionals, key: run, value: ConditionalFrame(
-                run: run, targetClasses: conditional.targetClasses, sourceClasses: conditional.sourceClasses, part: part,
-                values: Array(conditional.probabilities[part.cellStart..<(part.cellStart + part.cellCount)])
+                run: run, targetClasses: rows, sourceClasses: columns, part: part,
+                values: Array(values[part.cellStart..<(part.cellStart + part.cellCount)])
             ).encoded())
         }
     }
@@ -609,12 +612,13 @@ final class AggregatorCore: Sendable {
 /// What one round must send, gathered from every run's actions: data only, turned into records
 /// and sent by `AggregatorCore.deliver`.
 struct Outbox {
-    /// Pass 2 started, or its missing tasks issued again, with the conditional they need.
-    struct Pass2Issue {
+    /// A task step started (with the marker that records it), or its missing tasks issued
+    /// again, with the tables they read.
+    struct TaskIssue {
         let run: String
-        let conditional: ConditionalTable
+        let tables: [RunStateMachine.SharedTable]
         let tasks: [RunStateMachine.TaskPlan]
-        let isStart: Bool
+        let marker: RunMarkerFrame.Marker?
     }
 
     /// Repair tasks for `chunks` missing chunks of `run`.
@@ -632,22 +636,20 @@ struct Outbox {
         let record: ScoreRecord?
     }
 
-    var pass2: [Pass2Issue] = []
+    var issues: [TaskIssue] = []
     var repairs: [Repair] = []
     var scores: [ScoreRecord] = []
     var closed: [Closed] = []
     var deadLetters: [(record: OutgoingRecord, offset: Int64, partition: Int32)] = []
 
-    var isEmpty: Bool { pass2.isEmpty && repairs.isEmpty && scores.isEmpty && closed.isEmpty && deadLetters.isEmpty }
+    var isEmpty: Bool { issues.isEmpty && repairs.isEmpty && scores.isEmpty && closed.isEmpty && deadLetters.isEmpty }
 
     /// Adds the actions a run's machine returned.
     mutating func add(_ actions: [RunStateMachine.Action], of run: String, partition: Int32) {
         for action in actions {
             switch action {
-            case .startPass2(let conditional, let tasks):
-                pass2.append(Pass2Issue(run: run, conditional: conditional, tasks: tasks, isStart: true))
-            case .reissuePass2(let conditional, let tasks):
-                pass2.append(Pass2Issue(run: run, conditional: conditional, tasks: tasks, isStart: false))
+            case .issue(let tables, let tasks, let marker):
+                issues.append(TaskIssue(run: run, tables: tables, tasks: tasks, marker: marker))
             case .repair(let tasks, let chunks):
                 repairs.append(Repair(run: run, tasks: tasks, chunks: chunks))
             case .publish(let record):

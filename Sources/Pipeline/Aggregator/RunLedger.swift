@@ -74,7 +74,10 @@ struct RunLedger {
     private(set) var features: FeatureStatisticSet?
     private(set) var accepted: Set<ChunkID> = []
     private var partials: [UInt64: PartialParts] = [:]
-    private(set) var results: [UInt64: TaskResultFrame] = [:]
+    /// Every task's result, once all its parts are in, by task id.
+    private(set) var results: [UInt64: TaskOutcome] = [:]
+    /// Parts of results that come in several (an SFDA mixing task's statistics), by task id.
+    private var resultParts: [UInt64: [UInt32: TaskResultFrame]] = [:]
     /// A manifest asked for EEP accuracy (pass 2 then computes the predictor's hits).
     private(set) var eepAccuracyRequested = false
     /// Partials dropped because they overlapped what was already accepted.
@@ -97,14 +100,50 @@ struct RunLedger {
         case .taskResult(let result):
             // Results may land before the marker that lists their tasks; keep them until it comes.
             guard results[result.taskID] == nil else { return .none }
-            results[result.taskID] = result
-            return .progress
+            guard result.statistics != nil else {
+                results[result.taskID] = TaskOutcome(
+                    sampleCount: result.sampleCount, sum: result.logEEPSum, hits: result.hits, statistics: nil)
+                return .progress
+            }
+            return applyPart(of: result)
         case .chunkRejected(let rejection):
             if identity == nil { identity = rejection.run }
             return .failure(rejection.reason)
         case .chunk, .task, .conditional, .runMarker, .partitionMarker:
             return .none
         }
+    }
+
+    /// A part of a result in parts; the result counts once every part is in and they make
+    /// statistics of rows (parts that do not, from no worker, are dropped).
+    private mutating func applyPart(of result: TaskResultFrame) -> Change {
+        let part = result.statistics!
+        var parts = resultParts[result.taskID] ?? [:]
+        if let first = parts.values.first {
+            let known = first.statistics!
+            guard known.part.partCount == part.part.partCount, known.targetClasses == part.targetClasses,
+                  known.featureWidth == part.featureWidth, first.sampleCount == result.sampleCount
+            else { return .none }
+        }
+        parts[part.part.partIndex] = result
+        guard parts.count == Int(part.part.partCount) else {
+            resultParts[result.taskID] = parts
+            return .none
+        }
+        resultParts[result.taskID] = nil
+        var values = [Double](
+            repeating: 0, count: WithinClassScatter.flattenedCount(targetClasses: part.targetClasses, featureWidth: part.featureWidth))
+        var filled = 0
+        for piece in parts.values.map({ $0.statistics! }) {
+            values.replaceSubrange(piece.part.cellStart..<(piece.part.cellStart + piece.part.cellCount), with: piece.values)
+            filled += piece.part.cellCount
+        }
+        guard filled == values.count, let statistics = try? WithinClassScatter(
+            flattened: values, sampleCount: Int(result.sampleCount), featureWidth: part.featureWidth,
+            targetClasses: part.targetClasses)
+        else { return .none }
+        results[result.taskID] = TaskOutcome(sampleCount: result.sampleCount, sum: 0, hits: 0, statistics: statistics)
+        return .progress
     }
 
     private mutating func apply(_ manifest: ManifestFrame) -> Change {
@@ -389,10 +428,13 @@ struct RunLedger {
         tasks.count(where: { results[$0] != nil })
     }
 
-    /// The final score once every one of `tasks` has its result; a failure if the passes
-    /// disagree; nil while results are missing.
-    func finalScore(tasks: Set<UInt64>, accuracy: Bool) -> Result<RunScore, RunFailure>? {
-        guard let joint, tasks.allSatisfy({ results[$0] != nil }) else { return nil }
+    /// True when every one of `tasks` has its result.
+    func hasResults(of tasks: Set<UInt64>) -> Bool { tasks.allSatisfy { results[$0] != nil } }
+
+    /// LEEP, NCE and EEP accuracy once every one of pass 2's `tasks` has its result; a failure
+    /// if the passes disagree; nil while results are missing.
+    func leepScore(tasks: Set<UInt64>, accuracy: Bool) -> Result<LEEPScore, RunFailure>? {
+        guard let joint, hasResults(of: tasks) else { return nil }
         // A score needs samples; a pass 2 of no task (a marker that lists none) covers none.
         guard joint.sampleCount > 0 else { return .failure(RunFailure(reason: "pass 1 covered no samples")) }
         var eep = EEPAccumulator()
@@ -407,7 +449,7 @@ struct RunLedger {
             guard result.hits <= result.sampleCount else {
                 return .failure(RunFailure(reason: "a pass-2 result counts \(result.hits) hits in \(result.sampleCount) samples"))
             }
-            eep.merge(EEPAccumulator(sampleCount: Int(result.sampleCount), logEEPSum: result.logEEPSum, hits: Int(result.hits)))
+            eep.merge(EEPAccumulator(sampleCount: Int(result.sampleCount), logEEPSum: result.sum, hits: Int(result.hits)))
         }
         guard eep.sampleCount == joint.sampleCount else {
             return .failure(RunFailure(reason: "pass 2 covered \(eep.sampleCount) samples but pass 1 covered \(joint.sampleCount)"))
@@ -417,21 +459,70 @@ struct RunLedger {
         guard score.leep.isFinite, score.nce.isFinite else {
             return .failure(RunFailure(reason: "the score is not a finite number (LEEP \(score.leep), NCE \(score.nce))"))
         }
-        guard let features else { return .success(RunScore(leep: score, features: nil)) }
+        return .success(score)
+    }
+
+    /// The one-pass feature metrics of the merged statistics, and D; nil for a run without
+    /// features. Each metric stands alone: one undefined for these data is reported, never fatal.
+    func featureReport() -> Result<(report: FeatureMetricReport, width: Int), RunFailure>? {
+        guard let features else { return nil }
         // Pass 1 accepted the same chunks for both, so the statistics cover pass 1's rows.
-        guard features.sampleCount == joint.sampleCount else {
+        if let joint, features.sampleCount != joint.sampleCount {
             return .failure(RunFailure(
                 reason: "the feature statistics cover \(features.sampleCount) samples but pass 1 covered \(joint.sampleCount)"))
         }
-        // Each metric stands alone: one undefined for these data is reported, never fatal.
-        return .success(RunScore(leep: score, features: (FeatureMetricReport(statistics: features), features.featureWidth)))
+        return .success((FeatureMetricReport(statistics: features), features.featureWidth))
+    }
+
+    /// The samples pass 1 covered.
+    var sampleCount: Int { joint?.sampleCount ?? features?.sampleCount ?? 0 }
+
+    /// The statistics of SFDA's mixed rows once every one of its mixing `tasks` has its result,
+    /// merged in task-id order; a failure if they do not cover pass 1's rows.
+    func mixedStatistics(tasks: Set<UInt64>) -> Result<WithinClassScatter, RunFailure>? {
+        guard hasResults(of: tasks) else { return nil }
+        var merged: WithinClassScatter?
+        for id in tasks.sorted() {
+            guard let statistics = results[id]!.statistics else {
+                return .failure(RunFailure(reason: "an SFDA mixing task's result carries no statistics"))
+            }
+            if merged == nil { merged = statistics } else { try? merged!.merge(statistics) }
+        }
+        guard let merged, merged.sampleCount == sampleCount, merged.featureWidth == features?.featureWidth else {
+            return .failure(RunFailure(reason: "SFDA's mixing pass covered \(merged?.sampleCount ?? 0) samples but pass 1 covered \(sampleCount)"))
+        }
+        return .success(merged)
+    }
+
+    /// SFDA's score, Σ own-class probability / n, once every one of its scoring `tasks` has its
+    /// result; a failure if they do not cover pass 1's rows.
+    func sfdaScore(tasks: Set<UInt64>) -> Result<Double, RunFailure>? {
+        guard hasResults(of: tasks) else { return nil }
+        var rows: UInt64 = 0
+        var sum = 0.0
+        for id in tasks.sorted() {
+            let result = results[id]!
+            guard result.sampleCount <= UInt64(sampleCount) - rows else {
+                return .failure(RunFailure(reason: "SFDA's scoring pass covered more samples than the \(sampleCount) of pass 1"))
+            }
+            rows += result.sampleCount
+            sum += result.sum
+        }
+        guard rows == UInt64(sampleCount), sampleCount > 0 else {
+            return .failure(RunFailure(reason: "SFDA's scoring pass covered \(rows) samples but pass 1 covered \(sampleCount)"))
+        }
+        return .success(sum / Double(sampleCount))
     }
 }
 
-/// A run's final scores: the LEEP family's, and every feature metric's when it sent features.
-struct RunScore {
-    let leep: LEEPScore
-    let features: (report: FeatureMetricReport, width: Int)?
+/// A task's result, all its parts in: the rows it covered, the sum its pass asks for (Σ log EEP_i
+/// or Σ of SFDA's own-class probabilities), the predictor's hits, and an SFDA mixing task's
+/// statistics of its mixed rows.
+struct TaskOutcome {
+    let sampleCount: UInt64
+    let sum: Double
+    let hits: UInt64
+    let statistics: WithinClassScatter?
 }
 
 /// A run's sums that merge once both sides know the same Y: the joint and the feature statistics.

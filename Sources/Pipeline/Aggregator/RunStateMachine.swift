@@ -5,14 +5,19 @@ import WireFormat
 /// its own (every event carries its time).
 ///
 /// ```
-///            all chunks accepted                  all results in
-/// collecting ───────────────────▶ pass 2 ───────────────────────▶ closed (final)
-///   │  ▲  │ silence: repair         │ silence: re-issue tasks          ▲
-///   │  └──┘ no manifests: incomplete│                                  │
-///   │ mismatch, rejection,          │ mismatch, rejection,             │
-///   │ abandoned                     ▼ abandoned                        │
-///   └──────────────────────────▶ failed ─────────────────────────────┘ (failed)
+///            all chunks accepted          all results in            all results in
+/// collecting ─────────────────▶ tasks: eep ─────────────▶ tasks: sfdaMix ─────────────▶ tasks: sfdaScore
+///   │  ▲  │ silence: repair       │ (no θ: skipped)   │ (no features, or SFDA      │ all results in
+///   │  └──┘ no manifests:         │                   │  undefined: skipped)       ▼
+///   │       incomplete            │ silence: re-issue the step's missing tasks    closed (final)
+///   │ mismatch, rejection,        ▼ mismatch, rejection, abandoned                   ▲
+///   └────────────────────────▶ failed ───────────────────────────────────────────────┘ (failed)
 /// ```
+///
+/// After pass 1 a run goes through the task steps it needs — LEEP's pass 2 when it sent softmax
+/// outputs, SFDA's mixing and scoring passes when it sent features and SFDA is defined for
+/// them — each issued as tasks over every chunk, with the tables they share, and recorded by a
+/// marker (`pass2Issued`, `tasksIssued`). The final record carries what every step settled.
 ///
 /// While its partition is replayed (before `caughtUp`) the machine only folds records: the
 /// decisions they record (markers) move it on, and it returns no action, because whatever is due
@@ -36,8 +41,8 @@ struct RunStateMachine {
     enum State {
         /// Pass 1: partials are merged until every chunk the manifests list is accepted.
         case collecting(Collecting)
-        /// Pass 2: tasks are out; their results are summed.
-        case pass2(Pass2)
+        /// A task step after pass 1: tasks are out; their results are summed.
+        case tasks(TaskPhase)
         /// The run cannot be scored; the failure is published next.
         case failed(reason: String)
         /// Its final or failed score is published; later records change nothing.
@@ -57,18 +62,65 @@ struct RunStateMachine {
         var incompleteReported = false
     }
 
-    /// Pass 2's tasks and timers.
-    struct Pass2 {
-        /// The tasks whose results make the score.
+    /// A task step's tasks and timers, and what earlier steps settled.
+    struct TaskPhase {
+        /// What a step computes over every chunk.
+        enum Step: Equatable {
+            /// LEEP's pass 2 (EEP hits too when `accuracy`).
+            case eep(accuracy: Bool)
+            /// SFDA's pass 2: the rows mixed by the first fit, their statistics.
+            case sfdaMix(first: SFDA.Fit)
+            /// SFDA's pass 3: the second fit's own-class probabilities of the mixed rows.
+            case sfdaScore(first: SFDA.Fit, second: SFDA.Fit)
+
+            /// The pass its tasks run.
+            var pass: TaskFrame.Pass {
+                switch self {
+                case .eep(let accuracy): accuracy ? .eepWithAccuracy : .eep
+                case .sfdaMix: .sfdaMix
+                case .sfdaScore: .sfdaScore
+                }
+            }
+
+            /// The tables its tasks read, published on the conditionals topic.
+            func tables(joint: JointAccumulator?) -> [SharedTable] {
+                switch self {
+                case .eep: [.conditional(ConditionalTable(joint: joint!))]
+                case .sfdaMix(let first): [.sfdaFit(first)]
+                case .sfdaScore(let first, let second): [.sfdaFit(first), .sfdaFit(second)]
+                }
+            }
+
+            /// The marker that records the step's tasks.
+            func marker(_ ids: [UInt64]) -> RunMarkerFrame.Marker {
+                switch self {
+                case .eep: .pass2Issued(taskIDs: ids)
+                case .sfdaMix, .sfdaScore: .tasksIssued(pass: pass, taskIDs: ids)
+                }
+            }
+        }
+
+        let step: Step
+        /// Which pass over the rows this is (pass 1 is the partials').
+        let passNumber: Int
+        /// The tasks whose results make the step's sums.
         let tasks: Set<UInt64>
         /// The tasks' chunks, for issuing missing ones again.
         let plan: [TaskPlan]
-        /// Whether the tasks count EEP hits (fixed when pass 2 starts).
-        let accuracy: Bool
+        /// LEEP's score, once its step is done.
+        let leep: LEEPScore?
         /// When the tasks were issued (or last issued again).
         var issuedAt: Timestamp
         /// The last new result.
         var lastProgress: Timestamp
+    }
+
+    /// A table the tasks of a step share, published in parts on the conditionals topic.
+    enum SharedTable: Equatable {
+        /// P(y|z), for LEEP's pass 2.
+        case conditional(ConditionalTable)
+        /// One of SFDA's fits.
+        case sfdaFit(SFDA.Fit)
     }
 
     /// One task to issue: its pass and chunks (the conditional's location is added when it is
@@ -81,11 +133,10 @@ struct RunStateMachine {
 
     /// What the aggregator must do for the run.
     enum Action {
-        /// Publish the conditional P(y|z), then the tasks naming where it landed, then record
-        /// `pass2Issued` on the runs topic.
-        case startPass2(conditional: ConditionalTable, tasks: [TaskPlan])
-        /// Publish the conditional again and these tasks, whose results have not come.
-        case reissuePass2(conditional: ConditionalTable, tasks: [TaskPlan])
+        /// Publish the tables, then the tasks naming where they landed, then — for a step's
+        /// first issue — record `marker` on the runs topic. Issued again (`marker` nil), the
+        /// tasks are those whose results have not come.
+        case issue(tables: [SharedTable], tasks: [TaskPlan], marker: RunMarkerFrame.Marker?)
         /// Publish repair tasks for missing chunks and record `repairIssued`; `chunks` of them
         /// were never repaired before.
         case repair(tasks: [TaskPlan], chunks: Int)
@@ -108,6 +159,9 @@ struct RunStateMachine {
         var abandonAfter: Duration = .seconds(86_400)
         var progressInterval: Duration = .seconds(1)
         var chunksPerTask = 32
+        /// Chunks an SFDA mixing task covers: each result carries D² statistics, so fewer,
+        /// larger tasks send fewer of them.
+        var chunksPerStatisticsTask = 256
     }
 
     let run: String
@@ -163,9 +217,9 @@ struct RunStateMachine {
         }
         switch state {
         case .closed, .failed: return  // Nothing changes a failed or closed run but its close.
-        case .collecting, .pass2: break
+        case .collecting, .tasks: break
         }
-        if case .partial = frame, case .pass2 = state { return }  // Pass 1 is settled.
+        if case .partial = frame, case .tasks = state { return }  // Pass 1 is settled.
         lastActivity = max(lastActivity, time)
         let change = ledger.apply(frame)
         switch (change, state) {
@@ -178,10 +232,10 @@ struct RunStateMachine {
         case (.none, .collecting(var collecting)):
             collecting.incompleteReported = false
             state = .collecting(collecting)
-        case (.progress, .pass2(var pass2)):
-            if case .taskResult(let result) = frame, pass2.tasks.contains(result.taskID) {
-                pass2.lastProgress = max(pass2.lastProgress, time)
-                state = .pass2(pass2)
+        case (.progress, .tasks(var phase)):
+            if case .taskResult(let result) = frame, phase.tasks.contains(result.taskID) {
+                phase.lastProgress = max(phase.lastProgress, time)
+                state = .tasks(phase)
             }
         default:
             break
@@ -194,22 +248,23 @@ struct RunStateMachine {
         switch (marker, state) {
         case (.closed, _):
             state = .closed
-        case (.pass2Issued(let ids), .collecting) where ledger.isPass1Complete:
+        case (.pass2Issued(let ids), _), (.tasksIssued(_, let ids), _):
             // The tasks are those the ledger gives now; an owner issued them from the same facts.
-            // (An owner records the marker after pass 1 is complete, so one read before that is
-            // no owner's decision: followed, it would score some of the rows as all of them.)
+            // (An owner records a marker once the step before is complete, so one read before
+            // that is no owner's decision: followed, it would score some of the rows as all.)
+            guard let current = settledStep(), case .step(let step, let leep, let passNumber) = successor(of: current),
+                  step.marker(ids) == marker
+            else { break }
             let tasks = Set(ids)
-            state = .pass2(Pass2(
-                tasks: tasks, plan: pass2Plan().filter { tasks.contains($0.id) }, accuracy: ledger.eepAccuracyRequested,
-                issuedAt: time, lastProgress: time))
+            state = .tasks(TaskPhase(
+                step: step, passNumber: passNumber, tasks: tasks, plan: plan(for: step).filter { tasks.contains($0.id) },
+                leep: leep, issuedAt: time, lastProgress: time))
         case (.repairIssued(let chunks), .collecting(var collecting)):
             ledger.chunksRepaired += Int(chunks)
             collecting.lastRepair = max(collecting.lastRepair ?? time, time)
             state = .collecting(collecting)
         case (.repairIssued(let chunks), _):
             ledger.chunksRepaired += Int(chunks)
-        case (.pass2Issued, _):
-            break
         }
     }
 
@@ -223,12 +278,8 @@ struct RunStateMachine {
             state = .closed
             return [.close(failedRecord(reason: reason))]
         case .collecting(var collecting):
-            if ledger.isPass1Complete, let joint = ledger.joint {
-                let plan = pass2Plan()
-                state = .pass2(Pass2(
-                    tasks: Set(plan.map(\.id)), plan: plan, accuracy: ledger.eepAccuracyRequested, issuedAt: now,
-                    lastProgress: now))
-                return [.startPass2(conditional: ConditionalTable(joint: joint), tasks: plan)] + progress(now: now)
+            if let settled = settledStep() {
+                return advance(from: settled, now: now)
             }
             if ledger.expectedChunkCount == 0 {
                 state = .closed
@@ -254,24 +305,122 @@ struct RunStateMachine {
             }
             state = .collecting(collecting)
             return actions + progress(now: now)
-        case .pass2(var pass2):
-            if let outcome = ledger.finalScore(tasks: pass2.tasks, accuracy: pass2.accuracy) {
-                state = .closed
-                switch outcome {
-                case .success(let score): return [.close(finalRecord(score))]
-                case .failure(let failure): return [.close(failedRecord(reason: failure.reason))]
-                }
+        case .tasks(var phase):
+            if let settled = settledStep() {
+                return advance(from: settled, now: now)
             }
             if let abandoned = abandonment(now: now) { return abandoned }
             var actions: [Action] = []
-            if now - max(pass2.issuedAt, pass2.lastProgress) >= policy.repairAfter, let joint = ledger.joint {
+            if now - max(phase.issuedAt, phase.lastProgress) >= policy.repairAfter {
                 // No result for a while: a task may have been lost or skipped; issue the missing ones again.
-                pass2.issuedAt = now
-                state = .pass2(pass2)
-                let missing = pass2.plan.filter { ledger.results[$0.id] == nil }
-                actions.append(.reissuePass2(conditional: ConditionalTable(joint: joint), tasks: missing))
+                phase.issuedAt = now
+                state = .tasks(phase)
+                let missing = phase.plan.filter { ledger.results[$0.id] == nil }
+                actions.append(.issue(tables: phase.step.tables(joint: ledger.joint), tasks: missing, marker: nil))
             }
             return actions + progress(now: now)
+        }
+    }
+
+    // MARK: Task steps
+
+    /// What the run has settled when the step under way (or pass 1) is complete: nil while it
+    /// is not; `.passOne` once pass 1 is; the phase once all its tasks' results are in.
+    private func settledStep() -> Settled? {
+        switch state {
+        case .collecting: ledger.isPass1Complete ? .passOne : nil
+        case .tasks(let phase): ledger.hasResults(of: phase.tasks) ? .phase(phase) : nil
+        case .failed, .closed: nil
+        }
+    }
+
+    /// A complete stage of the run.
+    private enum Settled {
+        case passOne
+        case phase(TaskPhase)
+    }
+
+    /// What follows a complete stage: the next step to issue (with LEEP's score, when settled,
+    /// and its pass number), or the run's last record.
+    private enum Successor {
+        case step(TaskPhase.Step, leep: LEEPScore?, passNumber: Int)
+        case close(ScoreRecord)
+    }
+
+    /// The step after `settled`, a pure function of the ledger: an owner replaying the markers
+    /// reaches the same steps as the one that issued them.
+    private func successor(of settled: Settled) -> Successor {
+        switch settled {
+        case .passOne:
+            if let joint = ledger.joint, joint.sourceClasses > 0 {
+                return .step(.eep(accuracy: ledger.eepAccuracyRequested), leep: nil, passNumber: 2)
+            }
+            return startSFDA(leep: nil, passNumber: 2)
+        case .phase(let phase):
+            switch phase.step {
+            case .eep(let accuracy):
+                switch ledger.leepScore(tasks: phase.tasks, accuracy: accuracy)! {
+                case .failure(let failure): return .close(failedRecord(reason: failure.reason))
+                case .success(let leep): return startSFDA(leep: leep, passNumber: phase.passNumber + 1)
+                }
+            case .sfdaMix(let first):
+                switch ledger.mixedStatistics(tasks: phase.tasks)! {
+                case .failure(let failure): return .close(failedRecord(reason: failure.reason))
+                case .success(let mixed):
+                    switch SFDA.Fit.fit(mixed, shrinkage: first.shrinkage) {
+                    case .success(let second):
+                        return .step(.sfdaScore(first: first, second: second), leep: phase.leep, passNumber: phase.passNumber + 1)
+                    case .failure(let undefined):
+                        return close(leep: phase.leep, sfda: .undefined("the fit to the mixed rows: \(undefined.reason)"))
+                    }
+                }
+            case .sfdaScore(let first, _):
+                switch ledger.sfdaScore(tasks: phase.tasks)! {
+                case .failure(let failure): return .close(failedRecord(reason: failure.reason))
+                case .success(let score):
+                    return close(leep: phase.leep, sfda: .scored([SFDA.key: score, SFDA.shrinkageKey: first.shrinkage]))
+                }
+            }
+        }
+    }
+
+    /// SFDA's first step, or the last record when the run has no features or SFDA is undefined.
+    private func startSFDA(leep: LEEPScore?, passNumber: Int) -> Successor {
+        guard let within = ledger.features?[WithinClassScatter.self] else { return close(leep: leep, sfda: nil) }
+        switch SFDA.Fit.fit(within) {
+        case .success(let first): return .step(.sfdaMix(first: first), leep: leep, passNumber: passNumber)
+        case .failure(let undefined): return close(leep: leep, sfda: .undefined(undefined.reason))
+        }
+    }
+
+    /// The final record, or a failed one when the feature statistics disagree with pass 1.
+    private func close(leep: LEEPScore?, sfda: MetricOutcome?) -> Successor {
+        var features: (report: FeatureMetricReport, width: Int)?
+        switch ledger.featureReport() {
+        case .failure(let failure)?: return .close(failedRecord(reason: failure.reason))
+        case .success(var scored)?:
+            if let sfda {
+                scored.report.record(SFDA.key, companions: [SFDA.shrinkageKey], title: SFDA.title, sfda)
+            }
+            features = scored
+        case nil: break
+        }
+        return .close(finalRecord(leep: leep, features: features))
+    }
+
+    /// Moves on from a complete stage: issues the next step, or closes the run.
+    private mutating func advance(from settled: Settled, now: Timestamp) -> [Action] {
+        switch successor(of: settled) {
+        case .close(let record):
+            state = .closed
+            return [.close(record)]
+        case .step(let step, let leep, let passNumber):
+            let plan = plan(for: step)
+            state = .tasks(TaskPhase(
+                step: step, passNumber: passNumber, tasks: Set(plan.map(\.id)), plan: plan, leep: leep, issuedAt: now,
+                lastProgress: now))
+            return [.issue(tables: step.tables(joint: ledger.joint), tasks: plan, marker: step.marker(plan.map(\.id)))]
+                + progress(now: now)
         }
     }
 
@@ -291,8 +440,8 @@ struct RunStateMachine {
     private mutating func abandonment(now: Timestamp) -> [Action]? {
         guard now - lastActivity >= policy.abandonAfter else { return nil }
         var reason = "abandoned: no record for \(policy.abandonAfter.wholeSeconds) s; "
-        if case .pass2(let pass2) = state {
-            reason += "pass 2 has \(ledger.resultCount(of: pass2.tasks)) of \(pass2.tasks.count) task results"
+        if case .tasks(let phase) = state {
+            reason += "pass \(phase.passNumber) has \(ledger.resultCount(of: phase.tasks)) of \(phase.tasks.count) task results"
         } else {
             reason += ledger.missingSummary
         }
@@ -300,19 +449,21 @@ struct RunStateMachine {
         return [.close(failedRecord(reason: reason))]
     }
 
-    /// Every chunk's pass-2 task, in the deterministic order that gives each task its id.
-    private func pass2Plan() -> [TaskPlan] {
-        plan(of: ledger.expectedChunks, pass: ledger.eepAccuracyRequested ? .eepWithAccuracy : .eep)
+    /// Every chunk's task of `step`, in the deterministic order that gives each task its id.
+    private func plan(for step: TaskPhase.Step) -> [TaskPlan] {
+        plan(of: ledger.expectedChunks, pass: step.pass)
     }
 
-    /// Cuts chunks into tasks: by partition, in offset order, `chunksPerTask` at a time, so a
-    /// worker reads each task's chunks with one forward scan. Deterministic, so task ids are.
+    /// Cuts chunks into tasks: by partition, in offset order, `chunksPerTask` at a time
+    /// (`chunksPerStatisticsTask` for SFDA's mixing), so a worker reads each task's chunks with
+    /// one forward scan. Deterministic, so task ids are.
     private func plan(of chunks: [LocatedChunk], pass: TaskFrame.Pass) -> [TaskPlan] {
         let byPartition = Dictionary(grouping: chunks, by: \.location.partition)
+        let size = pass == .sfdaMix ? policy.chunksPerStatisticsTask : policy.chunksPerTask
         return byPartition.keys.sorted().flatMap { partition in
             let sorted = byPartition[partition]!.sorted { $0.location.offset < $1.location.offset }
-            return stride(from: 0, to: sorted.count, by: policy.chunksPerTask).map { start in
-                let chunks = Array(sorted[start..<min(sorted.count, start + policy.chunksPerTask)])
+            return stride(from: 0, to: sorted.count, by: size).map { start in
+                let chunks = Array(sorted[start..<min(sorted.count, start + size)])
                 return TaskPlan(pass: pass, chunks: chunks, id: TaskFrame.id(run: run, pass: pass, chunks: chunks.map(\.id)))
             }
         }
@@ -339,10 +490,10 @@ struct RunStateMachine {
         record.sourceClasses = ledger.sourceClasses
         record.chunksAccepted = ledger.accepted.count
         record.chunksExpected = ledger.expectedChunkCount
-        if case .pass2(let pass2) = state {
-            record.pass = 2
-            record.tasksDone = ledger.resultCount(of: pass2.tasks)
-            record.tasksExpected = pass2.tasks.count
+        if case .tasks(let phase) = state {
+            record.pass = phase.passNumber
+            record.tasksDone = ledger.resultCount(of: phase.tasks)
+            record.tasksExpected = phase.tasks.count
             record.targetClasses = ledger.targetClasses
         } else {
             record.pass = 1
@@ -350,19 +501,18 @@ struct RunStateMachine {
         return record
     }
 
-    private func finalRecord(_ run: RunScore) -> ScoreRecord {
-        let score = run.leep
+    private func finalRecord(leep score: LEEPScore?, features: (report: FeatureMetricReport, width: Int)?) -> ScoreRecord {
         var record = baseRecord(status: .final)
-        if let (features, width) = run.features {
-            record.features = features
+        if let (report, width) = features {
+            record.features = report
             record.featureWidth = width
         }
-        record.leep = score.leep
-        record.nce = score.nce
-        record.eepAccuracy = score.eepAccuracy
-        record.n = score.sampleCount
-        record.sourceClasses = score.sourceClasses
-        record.targetClasses = score.targetClasses
+        record.leep = score?.leep
+        record.nce = score?.nce
+        record.eepAccuracy = score?.eepAccuracy
+        record.n = ledger.sampleCount
+        record.sourceClasses = score?.sourceClasses ?? ledger.sourceClasses
+        record.targetClasses = score?.targetClasses ?? ledger.targetClasses
         return record
     }
 

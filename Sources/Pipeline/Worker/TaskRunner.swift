@@ -2,15 +2,17 @@ import LEEPCore
 import WireFormat
 
 /// Does the aggregator's tasks: a repair (pass 1 over exactly the task's chunks, as one
-/// partial) or pass 2 (Σ log EEP_i, and the predictor's hits if asked, with the run's final
-/// conditional). Pure apart from the sources it reads chunks and conditionals from.
+/// partial), pass 2 (Σ log EEP_i, and the predictor's hits if asked, with the run's final
+/// conditional), or one of SFDA's passes (the mixed rows' statistics with the first fit; Σ of the
+/// second fit's own-class probabilities). Pure apart from the sources it reads chunks and
+/// shared tables from.
 struct TaskRunner {
     /// What a task produced, to publish on the runs topic keyed by its run.
     enum Output {
         /// A repair's partial, split under the message limit (empty for a task of no chunks).
         case partial([PartialFrame])
-        /// A pass-2 result.
-        case result(TaskResultFrame)
+        /// A pass-2 or SFDA result, in one part or (the statistics of an SFDA mixing task) several.
+        case result([TaskResultFrame])
         /// The task cannot be done as issued, and a retry would read the same records: its run
         /// must fail.
         case rejection(ChunkRejectedFrame)
@@ -56,6 +58,8 @@ struct TaskRunner {
             return repair(task, chunks: chunks)
         case .eep, .eepWithAccuracy:
             return eep(task, chunks: chunks, conditional: try conditional(for: task, from: &conditionalSource))
+        case .sfdaMix, .sfdaScore:
+            return try sfda(task, chunks: chunks, from: &conditionalSource)
         }
     }
 
@@ -90,9 +94,74 @@ struct TaskRunner {
                 return .rejection(ChunkRejectedFrame(run: chunk.run, chunk: chunk.id, reason: "\(chunk.id): \(error)"))
             }
         }
-        return .result(TaskResultFrame(
+        return .result([TaskResultFrame(
             run: task.run, taskID: task.taskID, sampleCount: UInt64(adder.eep.sampleCount),
-            logEEPSum: adder.eep.logEEPSum, hits: UInt64(adder.eep.hits)))
+            logEEPSum: adder.eep.logEEPSum, hits: UInt64(adder.eep.hits))])
+    }
+
+    /// SFDA's pass 2 (`sfdaMix`: the within-class scatter of the chunks' rows mixed by the first fit) or
+    /// pass 3 (`sfdaScore`: Σ of the second fit's probability of each mixed row's own class).
+    private func sfda(
+        _ task: TaskFrame, chunks: [ChunkFrame], from source: inout some ConditionalSource
+    ) throws -> Output {
+        let targetClasses = chunks.map(\.targetClasses).max() ?? 1
+        let fits = try sfdaFits(of: task, targetClasses: targetClasses, from: &source)
+        guard fits.count == (task.pass == .sfdaMix ? 1 : 2) else {
+            throw TaskError("task \(task.taskID) of run \(task.run) names \(fits.count) SFDA fits")
+        }
+        let width = fits[0].featureWidth
+        var mixed = WithinClassScatter(featureWidth: width, targetClasses: targetClasses)
+        var sum = 0.0
+        for chunk in chunks {
+            guard chunk.features?.width == width, chunk.labels.allSatisfy(fits[0].knows) else {
+                return .rejection(ChunkRejectedFrame(
+                    run: chunk.run, chunk: chunk.id,
+                    reason: "\(chunk.id): its features or labels are not those of its run's first SFDA fit"))
+            }
+            try! chunk.withFeatureChunk { rows throws(FeatureAddError) in
+                if task.pass == .sfdaMix {
+                    SFDA.addMixedRows(of: rows, first: fits[0], to: &mixed)
+                } else {
+                    sum += SFDA.ownClassProbabilitySum(of: rows, first: fits[0], second: fits[1])
+                }
+            }
+        }
+        let rows = UInt64(chunks.reduce(0) { $0 + $1.labels.count })
+        guard task.pass == .sfdaMix else {
+            return .result([TaskResultFrame(run: task.run, taskID: task.taskID, sampleCount: rows, logEEPSum: sum, hits: 0)])
+        }
+        return .result(TaskResultFrame.parts(
+            run: task.run, taskID: task.taskID, sampleCount: rows, statistics: mixed.flattened, targetClasses: targetClasses,
+            featureWidth: width, messageLimit: maxMessageBytes))
+    }
+
+    /// The SFDA fits a task names, in order: its conditional locations hold each fit's parts,
+    /// one fit after the other (each part says how many its fit has).
+    private func sfdaFits(
+        of task: TaskFrame, targetClasses: Int, from source: inout some ConditionalSource
+    ) throws -> [SFDA.Fit] {
+        let parts = try source.conditionalParts(at: task.conditional)
+        var fits: [SFDA.Fit] = []
+        var index = 0
+        while index < parts.count {
+            guard case .found(let first) = parts[index], first.run == task.run, first.part.partIndex == 0,
+                  index + Int(first.part.partCount) <= parts.count
+            else { throw TaskError("the SFDA fit parts of run \(task.run) are missing, foreign or out of order") }
+            var values = [Double](repeating: 0, count: first.targetClasses * first.sourceClasses)
+            for offset in 0..<Int(first.part.partCount) {
+                guard case .found(let part) = parts[index + offset], part.run == task.run,
+                      part.part.partCount == first.part.partCount, part.part.partIndex == UInt32(offset),
+                      (part.targetClasses, part.sourceClasses) == (first.targetClasses, first.sourceClasses)
+                else { throw TaskError("the SFDA fit parts of run \(task.run) are inconsistent") }
+                values.replaceSubrange(part.part.cellStart..<(part.part.cellStart + part.part.cellCount), with: part.values)
+            }
+            guard let fit = SFDA.Fit(
+                matrix: values, rows: first.targetClasses, columns: first.sourceClasses, targetClasses: targetClasses)
+            else { throw TaskError("the SFDA fit of run \(task.run) is not a fit for \(targetClasses) target classes") }
+            fits.append(fit)
+            index += Int(first.part.partCount)
+        }
+        return fits
     }
 
     /// True when the conditional `task` names is kept from an earlier task of its run.

@@ -200,7 +200,7 @@ private struct RecordHandler {
             return nil
         }
         let chunkLocations = tasks.flatMap(\.chunks).map(\.location).filter { !chunks.cache.holds($0) }
-        let conditionalLocations = tasks.filter { $0.pass.isPass2 && !runner.holdsConditional(of: $0) }.flatMap(\.conditional)
+        let conditionalLocations = tasks.filter { $0.pass.readsSharedTables && !runner.holdsConditional(of: $0) }.flatMap(\.conditional)
         do {
             // Conditionals first: a run's tasks share one, and small runs each need their own.
             let conditionals = Array(conditionalLocations.prefix(limit))
@@ -274,8 +274,8 @@ private struct RecordHandler {
         switch output {
         case .partial(let frames):
             outbox.enqueue(frames.map { OutgoingRecord(topic: topics.runs, key: task.run, value: $0.encoded()) })
-        case .result(let result):
-            outbox.enqueue([OutgoingRecord(topic: topics.runs, key: task.run, value: result.encoded())])
+        case .result(let parts):
+            outbox.enqueue(parts.map { OutgoingRecord(topic: topics.runs, key: task.run, value: $0.encoded()) })
         case .rejection(let rejection):
             reject(rejection)
         }
@@ -285,6 +285,8 @@ private struct RecordHandler {
         case .repair: "repair"
         case .eep: "eep"
         case .eepWithAccuracy: "eep_accuracy"
+        case .sfdaMix: "sfda_mix"
+        case .sfdaScore: "sfda_score"
         }
         metrics.taskDone(pass)
     }

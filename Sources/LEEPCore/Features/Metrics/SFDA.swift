@@ -2,18 +2,21 @@ import CBLAS
 import RealModule
 
 /// SFDA (Shao et al., ECCV 2022) as TencentARC/SFDA `metrics.py` `SFDA_Score` defines it, in the
-/// three passes over the rows it needs (docs/transferability.md derives them):
+/// three passes over the rows it needs (docs/transferability.md, section 8, derives them):
 ///
-/// 1. the moments (`FeatureStatistics`) give the first fit: a linear discriminant with the
-///    within-class scatter S_w shrunk by s = max(exp(−5 λ̂), 10⁻¹⁰), λ̂ from three power
-///    iterations on S_w (`iterative_A`);
+/// 1. the class counts, means and pooled within-class scatter (`WithinClassScatter`) give the
+///    first fit: a linear discriminant with S_w = W/n shrunk by s = max(exp(−5 λ̂), 10⁻¹⁰), λ̂
+///    from three power iterations on S_w (`iterative_A`);
 /// 2. each row x of class y is mixed, x' = p·x + (1 − p)·m̄_y (ConfMix), p its own-class
 ///    probability under the first fit softened by a second softmax, m̄_y the mean of the other
-///    classes' means; the mixed rows' moments give the second fit, with the first fit's s;
+///    classes' means; the mixed rows' statistics give the second fit, with the first fit's s;
 /// 3. SFDA is the mean over rows of the second fit's probability of the row's own class.
 ///
 /// The reference's `eigh(S_b, S_w')` keeps every eigenvector, so its coefficients are
-/// μ_c V Vᵀ = μ_c S_w'⁻¹ whatever S_b is: here a Cholesky solve with S_w' gives them.
+/// μ_c V Vᵀ = μ_c S_w'⁻¹ whatever S_b (and the total scatter) is: here a Cholesky solve with S_w'
+/// gives them. Scores are computed about the global mean μ — (x − μ)ᵀS_w'⁻¹(μ_c − μ) −
+/// ½(μ_c − μ)ᵀS_w'⁻¹(μ_c − μ) + log π_c differs from the reference's form by a term common to
+/// every class, which the softmax cancels — so that a large common offset costs no precision.
 public enum SFDA {
     /// The score's key.
     public static let key = "sfda"
@@ -24,13 +27,16 @@ public enum SFDA {
     /// The floor the reference puts under s.
     static let shrinkageFloor = 1e-10
 
-    /// One fit of the discriminant: for each present class c, the coefficients S_w'⁻¹μ_c and the
-    /// intercept −½ μ_cᵀS_w'⁻¹μ_c + log(n_c/n); and the other classes' mean m̄_c for ConfMix.
-    public struct Fit: Sendable {
+    /// One fit of the discriminant: the global mean μ; for each present class c the coefficients
+    /// S_w'⁻¹(μ_c − μ) and the intercept −½(μ_c − μ)ᵀS_w'⁻¹(μ_c − μ) + log(n_c/n); and the other
+    /// classes' mean m̄_c for ConfMix.
+    public struct Fit: Sendable, Equatable {
         /// The present target classes, ascending (the reference's `np.unique(y)`).
         public let classes: [Int]
         /// For each label, its position in `classes` (−1 for a class with no sample).
         let position: [Int]
+        /// μ (D).
+        let centre: [Double]
         /// K×D row-major.
         let coefficients: [Double]
         /// K.
@@ -40,80 +46,126 @@ public enum SFDA {
         /// s.
         public let shrinkage: Double
         /// D.
-        let featureWidth: Int
+        public let featureWidth: Int
 
-        /// Fits the discriminant to `moments`, with the given shrinkage or (nil) the adaptive one.
-        public static func fit(_ moments: FeatureStatistics, shrinkage given: Double? = nil) -> Result<Fit, SFDAUndefined> {
-            let d = moments.featureWidth
-            let n = Double(moments.sampleCount)
-            let classes = (0..<moments.targetClasses).filter { moments.classCounts[$0] > 0 }
+        private init(
+            classes: [Int], targetClasses: Int, centre: [Double], coefficients: [Double], intercepts: [Double],
+            otherMeans: [Double], shrinkage: Double
+        ) {
+            self.classes = classes
+            position = (0..<targetClasses).map { label in classes.firstIndex(of: label) ?? -1 }
+            (self.centre, self.coefficients, self.intercepts) = (centre, coefficients, intercepts)
+            (self.otherMeans, self.shrinkage, featureWidth) = (otherMeans, shrinkage, centre.count)
+        }
+
+        /// True when the fit knows `label` (a class with samples in pass 1).
+        public func knows(_ label: Int32) -> Bool { label >= 0 && Int(label) < position.count && position[Int(label)] >= 0 }
+
+        /// Fits the discriminant to `statistics`, with the given shrinkage or (nil) the adaptive
+        /// one; or says why SFDA is undefined for these rows.
+        public static func fit(_ statistics: WithinClassScatter, shrinkage given: Double? = nil) -> Result<Fit, SFDAUndefined> {
+            let d = statistics.featureWidth
+            let n = Double(statistics.sampleCount)
+            let classes = (0..<statistics.targetClasses).filter { statistics.classCounts[$0] > 0 }
             guard classes.count >= 2 else {
                 return .failure(SFDAUndefined(reason: "SFDA discriminates classes: the run has \(classes.count) class with samples"))
             }
-            // S_w = (M2 − Σ_c n_c(μ_c − μ)(μ_c − μ)ᵀ)/n, full.
+            let means = classes.map { c in Array(statistics.classMeans[(c * d)..<((c + 1) * d)]) }
+            var centre = [Double](repeating: 0, count: d)
+            for (k, c) in classes.enumerated() {
+                let weight = Double(statistics.classCounts[c]) / n
+                for j in 0..<d { centre[j] += weight * means[k][j] }
+            }
+            let centred = means.map { mean in (0..<d).map { mean[$0] - centre[$0] } }
+            // S_w = W/n, full; the reference's Σ_c π_c cov_c with population covariances.
             var within = [Double](repeating: 0, count: d * d)
             for i in 0..<d {
                 for j in i..<d {
-                    var between = 0.0
-                    for c in classes {
-                        between += Double(moments.classCounts[c]) * (moments.classMeans[c * d + i] - moments.mean[i])
-                            * (moments.classMeans[c * d + j] - moments.mean[j])
-                    }
-                    let value = (moments.centredSquares[i * d + j] - between) / n
-                    within[i * d + j] = value
-                    within[j * d + i] = value
+                    within[i * d + j] = statistics.scatters[i * d + j] / n
+                    within[j * d + i] = within[i * d + j]
                 }
-            }
-            let shrinkage: Double
-            if let given {
-                shrinkage = given
-            } else {
-                guard let largest = largestEigenvalue(within, dimension: d) else {
-                    return .failure(SFDAUndefined(reason: "the within-class scatter is zero: every class is a single point"))
-                }
-                shrinkage = max(Double.exp(-5 * largest), shrinkageFloor)
             }
             let trace = (0..<d).reduce(0) { $0 + within[$1 * d + $1] }
+            let between = zip(classes, centred).reduce(0.0) { sum, pair in
+                sum + Double(statistics.classCounts[pair.0]) / n * pair.1.reduce(0) { $0 + $1 * $1 }
+            }
+            // Rows that are their class's mean, up to rounding: no discriminant is defined.
+            guard trace > Double(d) * Double.ulpOfOne * (trace + between) else {
+                return .failure(SFDAUndefined(reason: "the classes have no within-class scatter (every row is its class's mean)"))
+            }
+            let shrinkage = given ?? max(Double.exp(-5 * largestEigenvalue(within, dimension: d)), shrinkageFloor)
             var shrunk = within.map { (1 - shrinkage) * $0 }
             for i in 0..<d { shrunk[i * d + i] += shrinkage * trace / Double(d) }
-            guard let factor = Cholesky(upper: shrunk, dimension: d) else {
-                return .failure(SFDAUndefined(reason: "the shrunk within-class scatter (s = \(shrinkage)) is numerically singular"))
+            let spectrum = try? SymmetricSpectrum(upper: shrunk, dimension: d, projecting: [], count: 0)
+            guard let spectrum, let smallest = spectrum.values.first, let largest = spectrum.values.last,
+                  smallest > Double.ulpOfOne * largest, let factor = Cholesky(upper: shrunk, dimension: d)
+            else {
+                return .failure(SFDAUndefined(
+                    reason: "the shrunk within-class scatter (s = \(shrinkage)) is numerically singular"))
             }
-            let means = classes.flatMap { c in moments.classMeans[(c * d)..<((c + 1) * d)] }
-            let coefficients = factor.solve(rows: means, count: classes.count)
+            let coefficients = factor.solve(rows: centred.flatMap { $0 }, count: classes.count)
             let intercepts = classes.indices.map { k in
                 var quadratic = 0.0
-                for j in 0..<d { quadratic += means[k * d + j] * coefficients[k * d + j] }
-                return -quadratic / 2 + Double.log(Double(moments.classCounts[classes[k]]) / n)
+                for j in 0..<d { quadratic += centred[k][j] * coefficients[k * d + j] }
+                return -quadratic / 2 + Double.log(Double(statistics.classCounts[classes[k]]) / n)
             }
             var sum = [Double](repeating: 0, count: d)
-            for k in classes.indices { for j in 0..<d { sum[j] += means[k * d + j] } }
+            for mean in means { for j in 0..<d { sum[j] += mean[j] } }
             let others = Double(classes.count - 1)
-            let otherMeans = classes.indices.flatMap { k in (0..<d).map { (sum[$0] - means[k * d + $0]) / others } }
-            var position = [Int](repeating: -1, count: moments.targetClasses)
-            for (k, c) in classes.enumerated() { position[c] = k }
+            let otherMeans = means.flatMap { mean in (0..<d).map { (sum[$0] - mean[$0]) / others } }
             return .success(Fit(
-                classes: classes, position: position, coefficients: coefficients, intercepts: intercepts,
-                otherMeans: otherMeans, shrinkage: shrinkage, featureWidth: d))
+                classes: classes, targetClasses: statistics.targetClasses, centre: centre, coefficients: coefficients,
+                intercepts: intercepts, otherMeans: otherMeans, shrinkage: shrinkage))
+        }
+
+        /// The fit as the matrix its tasks share (`ConditionalFrame` parts), (2K + 2) × (D + 1)
+        /// row-major: row k < K is class k's coefficients and intercept; row K + k is m̄_k and
+        /// the class's label; row 2K is μ and 0; row 2K + 1 is the shrinkage, then zeros.
+        public var matrix: (rows: Int, columns: Int, values: [Double]) {
+            let (k, d) = (classes.count, featureWidth)
+            var values = [Double]()
+            values.reserveCapacity((2 * k + 2) * (d + 1))
+            for c in 0..<k { values += coefficients[(c * d)..<((c + 1) * d)] + [intercepts[c]] }
+            for c in 0..<k { values += otherMeans[(c * d)..<((c + 1) * d)] + [Double(classes[c])] }
+            values += centre + [0]
+            values += [shrinkage] + repeatElement(0, count: d)
+            return (2 * k + 2, d + 1, values)
+        }
+
+        /// Reads a fit back from `matrix`, for a run of Y target classes; nil unless it is one:
+        /// finite values, at least 2 classes, labels distinct, ascending and below Y.
+        public init?(matrix values: [Double], rows: Int, columns: Int, targetClasses: Int) {
+            guard rows >= 6, rows % 2 == 0, columns >= 2, values.count == rows * columns,
+                  values.allSatisfy(\.isFinite) else { return nil }
+            let (k, d) = ((rows - 2) / 2, columns - 1)
+            let labels = (0..<k).map { values[(k + $0) * columns + d] }
+            guard labels.allSatisfy({ $0 >= 0 && $0 < Double(targetClasses) && $0 == $0.rounded() }),
+                  zip(labels, labels.dropFirst()).allSatisfy({ $0 < $1 }) else { return nil }
+            self.init(
+                classes: labels.map { Int($0) }, targetClasses: targetClasses,
+                centre: Array(values[(2 * k * columns)..<(2 * k * columns + d)]),
+                coefficients: (0..<k).flatMap { values[($0 * columns)..<($0 * columns + d)] },
+                intercepts: (0..<k).map { values[$0 * columns + d] },
+                otherMeans: (0..<k).flatMap { values[((k + $0) * columns)..<((k + $0) * columns + d)] },
+                shrinkage: values[(2 * k + 1) * columns])
         }
 
         /// `iterative_A`: from the row sums x, three times y = Sx/‖Sx‖, x = Sy/‖Sy‖; then xᵀSy.
-        /// Nil when S is zero (the reference divides by a zero norm there).
-        static func largestEigenvalue(_ matrix: [Double], dimension d: Int) -> Double? {
+        /// A zero vector on the way (S with zero row sums, say) stays zero, where the reference
+        /// divides by its zero norm: λ̂ is then 0 and s is 1.
+        static func largestEigenvalue(_ matrix: [Double], dimension d: Int) -> Double {
             func times(_ v: [Double]) -> [Double] {
                 (0..<d).map { i in (0..<d).reduce(0) { $0 + matrix[i * d + $1] * v[$1] } }
             }
-            func normalised(_ v: [Double]) -> [Double]? {
+            func normalised(_ v: [Double]) -> [Double] {
                 let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-                return norm > 0 ? v.map { $0 / norm } : nil
+                return norm > 0 ? v.map { $0 / norm } : v
             }
             var x = (0..<d).map { i in (0..<d).reduce(0) { $0 + matrix[i * d + $1] } }
             var y = x
             for _ in 0..<3 {
-                guard let nextY = normalised(times(x)) else { return nil }
-                y = nextY
-                guard let nextX = normalised(times(y)) else { return nil }
-                x = nextX
+                y = normalised(times(x))
+                x = normalised(times(y))
             }
             let sy = times(y)
             return (0..<d).reduce(0) { $0 + x[$1] * sy[$1] }
@@ -122,12 +174,14 @@ public enum SFDA {
         /// The class probabilities of `count` widened rows (count × K), by a softmax of the
         /// discriminant's scores.
         func probabilities(of rows: UnsafePointer<Double>, count: Int) -> [Double] {
-            let k = classes.count
+            let (k, d) = (classes.count, featureWidth)
+            var centred = [Double](repeating: 0, count: count * d)
+            for i in 0..<count { for j in 0..<d { centred[i * d + j] = rows[i * d + j] - centre[j] } }
             var scores = [Double](repeating: 0, count: count * k)
             BLASLock.run {
                 cblas_dgemm(
-                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(k), Int32(featureWidth), 1, rows,
-                    Int32(featureWidth), coefficients, Int32(featureWidth), 0, &scores, Int32(k))
+                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(k), Int32(d), 1, centred,
+                    Int32(d), coefficients, Int32(d), 0, &scores, Int32(k))
             }
             for i in 0..<count {
                 for c in 0..<k { scores[i * k + c] += intercepts[c] }
@@ -162,8 +216,8 @@ public enum SFDA {
     /// Rows widened at a time in passes 2 and 3.
     static let blockRows = 1024
 
-    /// Pass 2 over `chunk`: adds its mixed rows to `mixed`, the second fit's moments.
-    public static func addMixedRows(of chunk: FeatureChunk, first: Fit, to mixed: inout FeatureStatistics) {
+    /// Pass 2 over `chunk`: adds its mixed rows to `mixed`, the second fit's statistics.
+    public static func addMixedRows(of chunk: FeatureChunk, first: Fit, to mixed: inout WithinClassScatter) {
         forEachMixedBlock(of: chunk, first: first) { block, labels, count, firstRow in
             let view = FeatureChunk(
                 values: .float64(UnsafeBufferPointer(start: block, count: count * chunk.width)), labels: labels,

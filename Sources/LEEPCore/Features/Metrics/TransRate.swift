@@ -1,7 +1,7 @@
 /// TransRate (Huang et al., ICML 2022) as tllib's `transrate` (tllib/ranking/transrate.py)
 /// defines it: with f centred by the global mean and R(Z) = ½ log det(I + ZᵀZ/(n_Z ε)),
 /// TransRate = R(f) − (1/K) Σ_c R(f_c), ε = 10⁻⁴, over the K classes with samples (tllib divides
-/// by max label + 1, and an empty class makes its sum NaN). From the per-class scatters:
+/// by max label + 1, and an empty class divides by zero there). From the per-class scatters:
 /// f_cᵀf_c about the global mean is M2_c + n_c(μ_c − μ)(μ_c − μ)ᵀ, and fᵀf is their sum.
 struct TransRateMetric: FeatureMetric {
     let key = "transrate"

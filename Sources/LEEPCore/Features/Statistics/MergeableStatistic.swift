@@ -68,6 +68,9 @@ public enum StatisticKind: UInt8, Sendable, CaseIterable, Comparable, CustomStri
     case classVariances = 2
     /// Per-class counts, means and centred D×D scatter matrices (`ClassScatters`): TransRate.
     case classScatters = 3
+    /// Per-class counts and means and the pooled within-class scatter (`WithinClassScatter`):
+    /// SFDA's fits.
+    case withinClassScatter = 4
 
     /// The type that implements it.
     public var statisticType: any MergeableStatistic.Type {
@@ -75,6 +78,7 @@ public enum StatisticKind: UInt8, Sendable, CaseIterable, Comparable, CustomStri
         case .moments: FeatureStatistics.self
         case .classVariances: ClassVariances.self
         case .classScatters: ClassScatters.self
+        case .withinClassScatter: WithinClassScatter.self
         }
     }
 
@@ -85,6 +89,7 @@ public enum StatisticKind: UInt8, Sendable, CaseIterable, Comparable, CustomStri
         case .moments: "feature moments"
         case .classVariances: "per-class variances"
         case .classScatters: "per-class scatter matrices"
+        case .withinClassScatter: "within-class scatter"
         }
     }
 }

@@ -1,24 +1,16 @@
 import CBLAS
 
-/// Per target class: the count n_c, the mean μ_c and the centred scatter matrix
-/// M2_c = Σ_{y_i = c} (f_i − μ_c)(f_i − μ_c)ᵀ: what TransRate's per-class coding rates need, and
-/// from which the whole data's M2 follows (Y·D(D+1)/2 + Y·(D + 1) values, one pass).
+/// Per target class, the count n_c and the mean μ_c, and the centred scatter about the class
+/// means — one D×D matrix per class (`ClassScatters`: M2_c = Σ_{y_i = c}(f_i − μ_c)(f_i − μ_c)ᵀ,
+/// TransRate's per-class coding rates; the whole data's M2 follows from them) or their sum
+/// (`WithinClassScatter`: W = Σ_c M2_c, SFDA's within-class scatter, exact where M2 minus the
+/// between-class scatter would cancel).
 ///
-/// Y·D² values do not fit every run: `fits(featureWidth:targetClasses:)` bounds them, and a run
-/// beyond the bound is not given this statistic (TransRate then says why it has no score).
 /// Rows are added in per-class blocks, each centred on its own mean, its scatter accumulated by
-/// BLAS `dsyrk` straight into M2_c and merged by Chan et al.'s formula (a rank-one `dsyr`).
-public struct ClassScatters: MergeableStatistic {
-    public static let kind = StatisticKind.classScatters
-
-    /// The most float64 values the scatter matrices may hold (512 MiB): a worker holds one
-    /// copy per open run with features, `leep score` one per thread.
-    public static let maximumScatterValues = 1 << 26
-
-    /// True when Y scatter matrices of D×D fit within `maximumScatterValues`.
-    public static func fits(featureWidth: Int, targetClasses: Int) -> Bool {
-        featureWidth <= maximumScatterValues && targetClasses <= maximumScatterValues / (featureWidth * featureWidth)
-    }
+/// BLAS `dsyrk` straight into its class's matrix (or the one pooled matrix) and merged by Chan
+/// et al.'s formula (a rank-one `dsyr` of the class mean's shift).
+public struct ScatterStatistic<Pooling: ScatterPooling>: MergeableStatistic {
+    public static var kind: StatisticKind { Pooling.kind }
 
     public let featureWidth: Int
     public private(set) var targetClasses: Int
@@ -27,11 +19,15 @@ public struct ClassScatters: MergeableStatistic {
     public private(set) var classCounts: [Int]
     /// μ_c, Y×D row-major (zeros for a class with no sample).
     public private(set) var classMeans: [Double]
-    /// M2_c for each class, Y blocks of D×D row-major; only each upper triangle is kept.
-    public private(set) var classScatters: [Double]
+    /// The scatter matrices, `Pooling.matrices(targetClasses:)` blocks of D×D row-major (M2_c
+    /// for each class, or W alone); only each upper triangle is kept.
+    public private(set) var scatters: [Double]
+
+    /// The block of class `c`'s scatter within `scatters`.
+    private func block(of c: Int) -> Int { Pooling.matrices(targetClasses: targetClasses) == 1 ? 0 : c }
 
     /// Rows of one class widened and centred at a time.
-    static let blockRows = 512
+    static var blockRows: Int { 512 }
 
     public init(featureWidth: Int, targetClasses: Int) {
         precondition(featureWidth > 0 && targetClasses > 0)
@@ -40,7 +36,7 @@ public struct ClassScatters: MergeableStatistic {
         sampleCount = 0
         classCounts = Array(repeating: 0, count: targetClasses)
         classMeans = Array(repeating: 0, count: targetClasses * featureWidth)
-        classScatters = Array(repeating: 0, count: targetClasses * featureWidth * featureWidth)
+        scatters = Array(repeating: 0, count: Pooling.matrices(targetClasses: targetClasses) * featureWidth * featureWidth)
     }
 
     public mutating func addValidated(_ chunk: FeatureChunk) {
@@ -67,22 +63,23 @@ public struct ClassScatters: MergeableStatistic {
     }
 
     /// Merges `count` widened rows of class `c` (overwritten: centred in place).
-    private mutating func addCentred(block: UnsafeMutablePointer<Double>, count: Int, toClass c: Int) {
+    private mutating func addCentred(block rows: UnsafeMutablePointer<Double>, count: Int, toClass c: Int) {
         let d = featureWidth
         var blockMean = [Double](repeating: 0, count: d)
         for i in 0..<count {
-            for j in 0..<d { blockMean[j] += block[i * d + j] }
+            for j in 0..<d { blockMean[j] += rows[i * d + j] }
         }
         for j in 0..<d { blockMean[j] /= Double(count) }
         for i in 0..<count {
-            for j in 0..<d { block[i * d + j] -= blockMean[j] }
+            for j in 0..<d { rows[i * d + j] -= blockMean[j] }
         }
         let d32 = Int32(d)
-        classScatters.withUnsafeMutableBufferPointer { scatters in
+        let offset = block(of: c) * d * d
+        scatters.withUnsafeMutableBufferPointer { scatters in
             BLASLock.run {
                 cblas_dsyrk(
-                    CblasRowMajor, CblasUpper, CblasTrans, d32, Int32(count), 1, block, d32, 1,
-                    scatters.baseAddress! + c * d * d, d32)
+                    CblasRowMajor, CblasUpper, CblasTrans, d32, Int32(count), 1, rows, d32, 1,
+                    scatters.baseAddress! + offset, d32)
             }
         }
         join(toClass: c, count: count, mean: blockMean)
@@ -99,9 +96,10 @@ public struct ClassScatters: MergeableStatistic {
         let delta = (0..<d).map { mean[$0] - classMeans[offset + $0] }
         if a > 0 {
             let d32 = Int32(d)
-            classScatters.withUnsafeMutableBufferPointer { scatters in
+            let offset = block(of: c) * d * d
+            scatters.withUnsafeMutableBufferPointer { scatters in
                 BLASLock.run {
-                    cblas_dsyr(CblasRowMajor, CblasUpper, d32, a * b / total, delta, 1, scatters.baseAddress! + c * d * d, d32)
+                    cblas_dsyr(CblasRowMajor, CblasUpper, d32, a * b / total, delta, 1, scatters.baseAddress! + offset, d32)
                 }
             }
         }
@@ -109,48 +107,50 @@ public struct ClassScatters: MergeableStatistic {
         classCounts[c] += count
     }
 
-    public mutating func merge(_ other: ClassScatters) throws(FeatureWidthMismatch) {
+    public mutating func merge(_ other: ScatterStatistic) throws(FeatureWidthMismatch) {
         guard other.featureWidth == featureWidth else {
             throw FeatureWidthMismatch(expected: featureWidth, actual: other.featureWidth)
         }
         let other = other.widened(toTargetClasses: max(targetClasses, other.targetClasses))
         self = widened(toTargetClasses: other.targetClasses)
-        let square = featureWidth * featureWidth
+        for k in scatters.indices { scatters[k] += other.scatters[k] }
         for c in 0..<targetClasses where other.classCounts[c] > 0 {
-            for k in (c * square)..<((c + 1) * square) { classScatters[k] += other.classScatters[k] }
             join(toClass: c, count: other.classCounts[c],
                  mean: Array(other.classMeans[(c * featureWidth)..<((c + 1) * featureWidth)]))
         }
         sampleCount += other.sampleCount
     }
 
-    public func widened(toTargetClasses newTargetClasses: Int) -> ClassScatters {
+    public func widened(toTargetClasses newTargetClasses: Int) -> ScatterStatistic {
         precondition(newTargetClasses >= targetClasses, "cannot narrow \(targetClasses) target classes to \(newTargetClasses)")
         guard newTargetClasses > targetClasses else { return self }
         var copy = self
         let added = newTargetClasses - targetClasses
         copy.classCounts += repeatElement(0, count: added)
         copy.classMeans += repeatElement(0, count: added * featureWidth)
-        copy.classScatters += repeatElement(0, count: added * featureWidth * featureWidth)
+        copy.scatters += repeatElement(
+            0, count: (Pooling.matrices(targetClasses: newTargetClasses) - Pooling.matrices(targetClasses: targetClasses))
+                * featureWidth * featureWidth)
         copy.targetClasses = newTargetClasses
         return copy
     }
 
-    /// Y + Y·D + Y·D(D+1)/2: the counts, the means, each class's upper triangle.
+    /// Y + Y·D + M·D(D+1)/2, M the matrices (Y or 1): the counts, the means, each matrix's
+    /// upper triangle.
     public static func flattenedCount(targetClasses: Int, featureWidth: Int) -> Int {
-        targetClasses * (1 + featureWidth + featureWidth * (featureWidth + 1) / 2)
+        targetClasses * (1 + featureWidth) + Pooling.matrices(targetClasses: targetClasses) * featureWidth * (featureWidth + 1) / 2
     }
 
-    /// The class counts (Y), the class means (Y×D), then each class's M2_c upper triangle row
-    /// by row ((i, j) for j ≥ i).
+    /// The class counts (Y), the class means (Y×D), then each matrix's upper triangle row by
+    /// row ((i, j) for j ≥ i).
     public var flattened: [Double] {
         let d = featureWidth
         var values = classCounts.map(Double.init) + classMeans
         values.reserveCapacity(Self.flattenedCount(targetClasses: targetClasses, featureWidth: d))
-        for c in 0..<targetClasses {
+        for c in 0..<Pooling.matrices(targetClasses: targetClasses) {
             for i in 0..<d {
                 let start = c * d * d + i * d
-                values += classScatters[(start + i)..<(start + d)]
+                values += scatters[(start + i)..<(start + d)]
             }
         }
         return values
@@ -158,7 +158,7 @@ public struct ClassScatters: MergeableStatistic {
 
     /// Refuses a wrong length, a value that is not finite, class counts that are not whole
     /// numbers ≥ 0 adding up to `sampleCount`, a negative diagonal entry of a scatter matrix,
-    /// and a class with no sample whose mean or scatter is not zero.
+    /// and a class with no sample whose mean (or, per class, scatter) is not zero.
     public init(
         flattened values: [Double], sampleCount: Int, featureWidth: Int, targetClasses: Int
     ) throws(FeatureStatisticsError) {
@@ -170,15 +170,56 @@ public struct ClassScatters: MergeableStatistic {
         classCounts = try reader.classCounts()
         self.sampleCount = sampleCount
         classMeans = reader.take(targetClasses * d)
-        for c in 0..<targetClasses {
+        let matrices = Pooling.matrices(targetClasses: targetClasses)
+        for c in 0..<matrices {
             for i in 0..<d {
                 let start = c * d * d + i * d
-                classScatters.replaceSubrange((start + i)..<(start + d), with: reader.take(d - i))
-                guard classScatters[start + i] >= 0 else {
-                    throw .invalid("class \(c)'s Σ(f−μ_c)² of feature \(i) is \(classScatters[start + i])")
+                scatters.replaceSubrange((start + i)..<(start + d), with: reader.take(d - i))
+                guard scatters[start + i] >= 0 else {
+                    throw .invalid("scatter \(c)'s Σ(f−μ_c)² of feature \(i) is \(scatters[start + i])")
                 }
             }
         }
-        try reader.requireEmptyClassesZero(classCounts, [classMeans, classScatters])
+        try reader.requireEmptyClassesZero(classCounts, matrices == 1 ? [classMeans] : [classMeans, scatters])
     }
+}
+
+/// Whether a `ScatterStatistic` keeps one scatter matrix per class or their sum.
+public protocol ScatterPooling: Sendable {
+    /// The statistic's kind.
+    static var kind: StatisticKind { get }
+    /// How many D×D matrices it keeps for Y classes.
+    static func matrices(targetClasses: Int) -> Int
+}
+
+/// One scatter matrix per class: TransRate's statistic.
+public enum PerClassScatter: ScatterPooling {
+    public static let kind = StatisticKind.classScatters
+    public static func matrices(targetClasses: Int) -> Int { targetClasses }
+}
+
+/// The classes' scatters summed, W = Σ_c M2_c: SFDA's statistic.
+public enum PooledScatter: ScatterPooling {
+    public static let kind = StatisticKind.withinClassScatter
+    public static func matrices(targetClasses: Int) -> Int { 1 }
+}
+
+/// Per-class counts, means and scatter matrices (TransRate).
+public typealias ClassScatters = ScatterStatistic<PerClassScatter>
+
+/// Per-class counts and means, and the pooled within-class scatter W = Σ_c M2_c (SFDA).
+public typealias WithinClassScatter = ScatterStatistic<PooledScatter>
+
+extension ScatterStatistic where Pooling == PerClassScatter {
+    /// The most float64 values the per-class matrices may hold (512 MiB): a worker holds one
+    /// copy per open run with features, `leep score` one per thread.
+    public static var maximumScatterValues: Int { 1 << 26 }
+
+    /// True when Y scatter matrices of D×D fit within `maximumScatterValues`.
+    public static func fits(featureWidth: Int, targetClasses: Int) -> Bool {
+        featureWidth <= maximumScatterValues && targetClasses <= maximumScatterValues / (featureWidth * featureWidth)
+    }
+
+    /// M2_c for each class, Y blocks of D×D row-major (upper triangles).
+    public var classScatters: [Double] { scatters }
 }
