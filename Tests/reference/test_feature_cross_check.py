@@ -143,7 +143,10 @@ def relative_difference(actual: float, expected: float) -> float:
 def assert_feature_scores_match(actual: dict, expected: dict, label: str = "",
                                 exact_keys: bool = True) -> None:
     if exact_keys:
-        assert set(actual) == set(CHECKED_KEYS + COUNT_KEYS), f"{label}: keys {sorted(actual)}"
+        # The metrics of test_new_feature_metrics.py are checked there; nothing else may appear.
+        others = {"gbc_diagonal", "gbc_spherical", "transrate", "sfda", "sfda_shrinkage", "unscored"}
+        assert set(CHECKED_KEYS + COUNT_KEYS) <= set(actual) <= set(CHECKED_KEYS + COUNT_KEYS) | others, \
+            f"{label}: keys {sorted(actual)}"
     problems = []
     for key in COUNT_KEYS:
         value = actual.get(key)
@@ -303,13 +306,14 @@ def test_features_not_2d_are_refused(leep_bin, tmp_path, shape):
     assert_refused(run_leep(leep_bin, features=features_path, labels=labels_path), "bad-features.npy")
 
 
-def test_single_sample_is_refused(leep_bin, tmp_path):
+def test_single_sample_leaves_every_covariance_metric_unscored(leep_bin, tmp_path):
+    # One sample is valid input: no metric that needs a covariance is defined, and each says so
+    # (null and a reason) instead of failing the command.
     features_path, labels_path = _bad_case(
         tmp_path, np.ones((1, 8), dtype=np.float32), np.zeros(1, dtype=np.int64))
-    message = assert_refused(run_leep(leep_bin, features=features_path, labels=labels_path))
-    assert message.strip(), "no error message"
-    with pytest.raises(ValueError):
-        feature_scores(np.ones((1, 8)), np.zeros(1, dtype=np.int64))
+    scores = parse_json(run_leep(leep_bin, features=features_path, labels=labels_path))
+    for key in ("logme", "hscore", "hscore_shrinkage"):
+        assert scores[key] is None and "1 sample" in scores["unscored"][key], scores
 
 
 # --------------------------------------------------------------------------------------------
