@@ -5,7 +5,8 @@
 /// so that a run the aggregator knows only from partials is reported under its names (version-1
 /// frames read with empty names). Version 3 (this build's) adds the feature width and a
 /// `section` to each part: the joint cells (section 0) or the feature statistics (section 1);
-/// versions 1 and 2 read as feature-less, section-0 parts.
+/// versions 1 and 2 read as feature-less, section-0 parts. A run of features alone (Z = 0) has
+/// no joint cells: its partials are section-1 parts only.
 public struct PartialFrame: Sendable, Equatable {
     /// The run id.
     public let run: String
@@ -17,7 +18,7 @@ public struct PartialFrame: Sendable, Equatable {
     public let partialID: UInt64
     /// Y of the sums (a worker uses the Y its chunks carry; the aggregator widens).
     public let targetClasses: Int
-    /// Z.
+    /// Z; 0 for a run of features alone (then `featureWidth` ≥ 1 and every part is section 1).
     public let sourceClasses: Int
     /// D, the features a row of the run's chunks; 0 when the run has none (and in frames of
     /// versions 1 and 2).
@@ -55,6 +56,7 @@ public struct PartialFrame: Sendable, Equatable {
         sampleCount: UInt64, chunks: [ChunkID], part: MatrixPart, jointSums: [Double], argmaxCounts: [Int64]
     ) {
         precondition(jointSums.count == part.cellCount && argmaxCounts.count == part.cellCount)
+        precondition(sourceClasses >= 1, "a run of features alone has no joint cells")
         self.init(
             run: run, partialID: partialID, targetClasses: targetClasses, sourceClasses: sourceClasses,
             featureWidth: featureWidth, sampleCount: sampleCount, chunks: chunks, part: part, section: .joint,
@@ -115,7 +117,8 @@ public struct PartialFrame: Sendable, Equatable {
     }
 
     /// A whole partial as frames, each within `messageLimit` bytes: the Y×Z joint cells
-    /// (`jointSums`, `argmaxCounts`, Y·Z each) in section-0 parts, then, when `featureWidth` ≥ 1,
+    /// (`jointSums`, `argmaxCounts`, Y·Z each; none when Z is 0) in section-0 parts when
+    /// `sourceClasses` ≥ 1, then, when `featureWidth` ≥ 1,
     /// the feature statistics (`featureValues`, exactly
     /// `WireFormat.featureValueCount(targetClasses:featureWidth:)` of them; empty when
     /// `featureWidth` is 0) in section-1 parts.
@@ -123,7 +126,8 @@ public struct PartialFrame: Sendable, Equatable {
     /// Every part has a payload budget of `messageLimit` − 4,096 − 16·C bytes (C listed chunks;
     /// at least one joint cell), so that 16-byte joint cells and 8-byte feature values are cut
     /// the way `MatrixPart.split` cuts a matrix. Each present section has at least one part and
-    /// no part mixes sections; the parts are numbered 0..<total over both sections.
+    /// no part mixes sections; the parts are numbered 0..<total over both sections (from 0 in
+    /// section 1 when there is no section 0).
     public static func parts(
         run: RunIdentity, partialID: UInt64, targetClasses: Int, sourceClasses: Int, sampleCount: UInt64,
         chunks: [ChunkID], jointSums: [Double], argmaxCounts: [Int64], featureWidth: Int, featureValues: [Double],
@@ -132,12 +136,13 @@ public struct PartialFrame: Sendable, Equatable {
         let cells = targetClasses * sourceClasses
         precondition(jointSums.count == cells && argmaxCounts.count == cells, "the joint sums and counts are Y·Z cells each")
         precondition(featureWidth >= 0, "a feature width is not negative")
+        precondition(sourceClasses >= 1 || featureWidth >= 1, "a partial carries joint cells, feature statistics or both")
         let statistics = featureWidth > 0 ? WireFormat.featureValueCount(targetClasses: targetClasses, featureWidth: featureWidth) : 0
         precondition(
             featureValues.count == statistics,
             "\(featureValues.count) feature values, but \(featureWidth) features and \(targetClasses) target classes make \(statistics)")
         let budget = max(bytesPerCell, messageLimit - headroomBytes - chunks.count * bytesPerChunk)
-        let jointParts = MatrixPart.split(cells: cells, bytesPerCell: bytesPerCell, maxPayloadBytes: budget)
+        let jointParts = sourceClasses > 0 ? MatrixPart.split(cells: cells, bytesPerCell: bytesPerCell, maxPayloadBytes: budget) : []
         let featureParts = featureWidth > 0
             ? MatrixPart.split(cells: statistics, bytesPerCell: bytesPerFeatureValue, maxPayloadBytes: budget) : []
         let total = UInt32(jointParts.count + featureParts.count)
@@ -197,8 +202,11 @@ public struct PartialFrame: Sendable, Equatable {
             (run, model, dataset) = (try reader.readRunID(), "", "")
         }
         partialID = try reader.read(UInt64.self, "partial_id")
-        (targetClasses, sourceClasses) = try reader.readShape(targetFirst: true)
+        (targetClasses, sourceClasses) = try reader.readShape(targetFirst: true, allowingNoSourceClasses: true)
         featureWidth = version >= 3 ? try reader.readFeatureWidth(targetClasses: targetClasses, required: false) : 0
+        guard sourceClasses > 0 || featureWidth > 0 else {
+            throw .invalidValue(field: "source_classes", reason: FrameError.noSourceClassesWithoutFeatures)
+        }
         sampleCount = try reader.readCount64("sample_count")
         let chunkCount = try reader.readCount("chunk_count", elementSize: Self.bytesPerChunk)
         var chunks: [ChunkID] = []
@@ -213,6 +221,9 @@ public struct PartialFrame: Sendable, Equatable {
             guard let section = Section(rawValue: code) else { throw .invalidValue(field: "section", reason: "unknown section \(code)") }
             guard section == .joint || featureWidth > 0 else {
                 throw .invalidValue(field: "section", reason: "feature statistics in a partial with feature_width 0")
+            }
+            guard section == .featureStatistics || sourceClasses > 0 else {
+                throw .invalidValue(field: "section", reason: "joint cells in a partial with source_classes 0")
             }
             self.section = section
         } else {
