@@ -233,9 +233,7 @@ private struct RecordHandler {
         }
     }
 
-    /// Adds the chunk to its run's pass-1 sums and keeps it for pass 2, unless it carries
-    /// features alone: a run without softmax outputs has no pass 2, and keeping its chunks
-    /// would only push other runs' out of the cache.
+    /// Adds the chunk to its run's pass-1 sums and keeps it for pass 2.
     private mutating func accumulate(_ chunk: ChunkFrame, from message: KafkaMessage) {
         let started = threadCPUSeconds()
         let outcome = outbox.add(chunk, bytes: message.value.count, now: .now)
@@ -243,8 +241,6 @@ private struct RecordHandler {
         pass1Seconds += threadCPUSeconds() - started
         pass1Bytes += message.value.count
         switch outcome {
-        case .added where chunk.probabilities == nil:
-            break
         case .added:
             chunks.cache.insert(chunk, at: RecordLocation(partition: message.partition, offset: message.offset), bytes: message.value.count)
             metrics.cacheBytes.record(chunks.cache.bytes)
