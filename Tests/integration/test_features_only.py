@@ -210,10 +210,15 @@ def test_runs_of_features_alone_get_the_feature_scores_and_no_leep(cluster, publ
                                                 str(paths["labels"]), "--json").stdout)
             for key in FEATURE_KEYS:
                 assert math.isclose(record[key], local[key], rel_tol=1e-9), (key, record[key], local[key])
-    # The leaderboard shows them beside the run with softmax outputs, ranked by a feature metric.
-    board = cluster.kafka_run("scores", "--dataset", DATASET, "--rank-by", "logme").stdout
+    # The leaderboard shows them beside the run with softmax outputs, and ranks them by a
+    # feature metric.
+    board = cluster.kafka_run("scores", "--dataset", DATASET).stdout
     for model in ("cli-encoder", "client-encoder", "stream-encoder", "softmax-head"):
         assert model in board, board
+    board = cluster.kafka_run("scores", "--dataset", DATASET, "--rank-by", "logme").stdout
+    ranked = [line.split()[1] for line in board.splitlines() if line[:4].strip().isdigit()]
+    encoders = [records[run]["model"] for run in sorted(alone, key=lambda run: -records[run]["logme"])]
+    assert [model for model in ranked if model in encoders] == encoders, board
 
 
 def test_produce_refuses_bad_files_of_features_alone_before_publishing(cluster, published):
