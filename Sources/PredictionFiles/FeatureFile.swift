@@ -26,7 +26,7 @@ public struct FeatureFile: Sendable {
                 rows: features.shape[0], otherFile: labels.path, otherRows: labels.count))
         }
         guard features.shape[0] > 0 else { throw FileError(path: path, problem: .noRows) }
-        guard features.shape[1] > 0 else { throw FileError(path: path, problem: .noColumns) }
+        guard features.shape[1] > 0 else { throw FileError(path: path, problem: .noFeatures) }
     }
 
     /// The feature statistics of all rows (every kind `FeatureStatisticSet.plan` names for this

@@ -13,6 +13,7 @@ public enum FileProblem: Error, Equatable, Sendable, CustomStringConvertible {
     case lengthMismatch(rows: Int, otherFile: String, otherRows: Int)
     case noRows
     case noColumns
+    case noFeatures
     case invalidRow(InvalidRow)
 
     public var description: String {
@@ -40,6 +41,8 @@ public enum FileProblem: Error, Equatable, Sendable, CustomStringConvertible {
             return "has zero rows; there is nothing to score"
         case .noColumns:
             return "has zero source classes per row"
+        case .noFeatures:
+            return "has zero features per row"
         case .invalidRow(let error):
             return error.description
         }

@@ -43,8 +43,8 @@ public struct LabelFile: Sendable {
         return targetClasses ?? Int(largest + 1)
     }
 
-    /// Labels `rows` widened to the core's Int32 into `destination`.
-    func copy(rows: Range<Int>, into destination: UnsafeMutableBufferPointer<Int32>) {
+    /// Labels `rows` widened to the core's Int32 into `destination` (at least `rows.count` long).
+    public func copy(rows: Range<Int>, into destination: UnsafeMutableBufferPointer<Int32>) {
         for (offset, row) in rows.enumerated() { destination[offset] = Int32(array.label(at: row)) }
     }
 }

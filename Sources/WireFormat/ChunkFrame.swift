@@ -1,9 +1,10 @@
 import LEEPCore
 
-/// Kind 1: consecutive rows of one shard of a run — labels and softmax outputs, and the source
-/// model's penultimate-layer features when the producer sends them — as a producer publishes
-/// them to the chunks topic. A chunk with features is a version-2 frame; one without is written
-/// as version 1, byte-identical to older builds, so their workers still read feature-less runs.
+/// Kind 1: consecutive rows of one shard of a run — labels, and the source model's softmax
+/// outputs, its penultimate-layer features or both — as a producer publishes them to the chunks
+/// topic. The version follows what the chunk carries: softmax outputs alone are version 1
+/// (byte-identical to older builds, so their workers still read such runs), softmax outputs and
+/// features version 2, features alone (a model without a classifier head, Z = 0) version 3.
 public struct ChunkFrame: Sendable {
     /// The run and the pair it scores.
     public let run: RunIdentity
@@ -11,16 +12,17 @@ public struct ChunkFrame: Sendable {
     public let shardCount: UInt32
     /// Which rows of which shard.
     public let id: ChunkID
-    /// Z.
+    /// Z; 0 when the chunk carries no softmax outputs (a version-3 frame).
     public let sourceClasses: Int
     /// Y as the producer knows it (given, or the largest label of its shard + 1).
     public let targetClasses: Int
     /// The labels, one per row.
     public let labels: [Int32]
-    /// θ, row-major, in the type it was published in.
-    public let probabilities: ProbabilityValues
+    /// θ, row-major, in the type it was published in; nil when the chunk carries none (a
+    /// version-3 frame, features alone).
+    public let probabilities: ProbabilityValues?
     /// The rows' features, row-major, in the type they were published in; nil when the chunk
-    /// carries none (a version-1 frame).
+    /// carries none (a version-1 frame). A chunk carries θ, features or both.
     public let features: FeatureRows?
 
     /// θ (or features) as published: the element type is chosen by the producer.
@@ -48,6 +50,13 @@ public struct ChunkFrame: Sendable {
         }
     }
 
+    /// The wire version of a chunk of softmax outputs alone.
+    static let softmaxVersion: UInt8 = 1
+    /// The wire version of a chunk of softmax outputs and features.
+    static let softmaxAndFeaturesVersion: UInt8 = 2
+    /// The wire version of a chunk of features alone (Z = 0).
+    static let featuresOnlyVersion: UInt8 = 3
+
     /// Encodes rows straight from a view (for example of a memory-mapped file), without
     /// building a `ChunkFrame` first: version 2 with `features` (exactly `chunk.rowCount` rows
     /// of them), version 1 without.
@@ -65,17 +74,11 @@ public struct ChunkFrame: Sendable {
                 features.bytes.count == chunk.rowCount * features.width * features.type.size,
                 "\(features.bytes.count) bytes of features do not make \(chunk.rowCount) rows of \(features.width) \(features.type.size)-byte values")
         }
-        var writer = ByteWriter(
-            kind: .chunk, version: features == nil ? 1 : 2,
-            capacity: 128 + run.id.utf8.count + run.model.utf8.count + run.dataset.utf8.count
-                + chunk.rowCount * 4 + chunk.probabilities.count * type.size + (features?.bytes.count ?? 0))
-        writer.write(run)
-        writer.write(shard)
-        writer.write(shardCount)
-        writer.write(UInt64(chunk.firstRow))
-        writer.write(UInt32(chunk.rowCount))
-        writer.write(UInt32(chunk.sourceClasses))
-        writer.write(UInt32(targetClasses))
+        var writer = fixedFields(
+            version: features == nil ? softmaxVersion : softmaxAndFeaturesVersion, run: run, shard: shard,
+            shardCount: shardCount, firstRow: chunk.firstRow, rowCount: chunk.rowCount, sourceClasses: chunk.sourceClasses,
+            targetClasses: targetClasses,
+            payloadBytes: chunk.rowCount * 4 + chunk.probabilities.count * type.size + (features?.bytes.count ?? 0))
         writer.write(type.rawValue)
         if let features {
             writer.write(UInt32(features.width))
@@ -94,6 +97,49 @@ public struct ChunkFrame: Sendable {
         return writer.bytes
     }
 
+    /// Encodes rows of features alone — a source model without a classifier head — straight
+    /// from a view, as a version-3 frame: `source_classes` 0, no `dtype` and no θ. `labels`
+    /// holds the rows' labels (at least one), `features` exactly as many rows.
+    public static func encode(
+        run: RunIdentity, shard: UInt32, shardCount: UInt32, targetClasses: Int, firstRow: Int,
+        labels: UnsafeBufferPointer<Int32>, features: FeatureRowsView
+    ) -> [UInt8] {
+        precondition(!labels.isEmpty, "a chunk has at least one row")
+        precondition(
+            features.bytes.count == labels.count * features.width * features.type.size,
+            "\(features.bytes.count) bytes of features do not make \(labels.count) rows of \(features.width) \(features.type.size)-byte values")
+        var writer = fixedFields(
+            version: featuresOnlyVersion, run: run, shard: shard, shardCount: shardCount, firstRow: firstRow,
+            rowCount: labels.count, sourceClasses: 0, targetClasses: targetClasses,
+            payloadBytes: labels.count * 4 + features.bytes.count)
+        writer.write(UInt32(features.width))
+        writer.write(features.type.rawValue)
+        writer.alignTo8()
+        writer.write(raw: UnsafeRawBufferPointer(labels))
+        writer.alignTo8()
+        writer.write(raw: features.bytes)
+        return writer.bytes
+    }
+
+    /// A frame of `version` started with the fields every version shares, up to and including
+    /// `target_classes`.
+    private static func fixedFields(
+        version: UInt8, run: RunIdentity, shard: UInt32, shardCount: UInt32, firstRow: Int, rowCount: Int,
+        sourceClasses: Int, targetClasses: Int, payloadBytes: Int
+    ) -> ByteWriter {
+        var writer = ByteWriter(
+            kind: .chunk, version: version,
+            capacity: 128 + run.id.utf8.count + run.model.utf8.count + run.dataset.utf8.count + payloadBytes)
+        writer.write(run)
+        writer.write(shard)
+        writer.write(shardCount)
+        writer.write(UInt64(firstRow))
+        writer.write(UInt32(rowCount))
+        writer.write(UInt32(sourceClasses))
+        writer.write(UInt32(targetClasses))
+        return writer
+    }
+
     init(reading reader: inout ByteReader, version: UInt8) throws(FrameError) {
         run = try reader.readRunIdentity()
         let shard = try reader.read(UInt32.self, "shard")
@@ -105,10 +151,22 @@ public struct ChunkFrame: Sendable {
         let rowCount = try reader.read(UInt32.self, "row_count")
         try ChunkID.check(firstRow: firstRow, rowCount: rowCount)
         id = ChunkID(shard: shard, firstRow: firstRow, rowCount: rowCount)
-        (targetClasses, sourceClasses) = try reader.readShape(targetFirst: false)
-        let type = try reader.readType("dtype")
-        // Version 2: the features' width and type follow θ's type.
-        let featureLayout: (width: Int, type: ProbabilityType)? = if version >= 2 {
+        (targetClasses, sourceClasses) = try reader.readShape(targetFirst: false, allowingNoSourceClasses: true)
+        // The version says what the chunk carries; Z must agree with it.
+        switch (version, sourceClasses) {
+        case (Self.softmaxVersion, 0):
+            throw .invalidValue(field: "source_classes", reason: FrameError.noSourceClassesWithoutFeatures)
+        case (Self.softmaxAndFeaturesVersion, 0):
+            throw .invalidValue(field: "source_classes", reason: "0 in a version-2 chunk: a chunk of features alone is version 3")
+        case (Self.featuresOnlyVersion, 1...):
+            throw .invalidValue(
+                field: "source_classes", reason: "\(sourceClasses) in a version-3 chunk, which carries features alone: must be 0")
+        default:
+            break
+        }
+        // θ's type, except in version 3 (no θ); versions 2 and 3: the features' width and type.
+        let type = version == Self.featuresOnlyVersion ? nil : try reader.readType("dtype")
+        let featureLayout: (width: Int, type: ProbabilityType)? = if version >= Self.softmaxAndFeaturesVersion {
             (try reader.readFeatureWidth(targetClasses: targetClasses, required: true), try reader.readType("feature_dtype"))
         } else {
             nil
@@ -116,17 +174,22 @@ public struct ChunkFrame: Sendable {
         try reader.skipPadding()
         labels = try reader.readArray(Int32.self, count: Int(rowCount), "labels")
         try reader.skipPadding()
-        // Without features θ ends the frame and must take exactly the bytes left; with them, it
-        // must leave room for them (their own check follows).
-        guard let byteCount = Self.byteCount(rows: rowCount, width: sourceClasses, type: type),
-              featureLayout == nil ? byteCount == reader.remaining : byteCount <= reader.remaining
-        else {
-            throw .invalidValue(
-                field: "probabilities",
-                reason: "\(rowCount) rows × \(sourceClasses) classes × \(type.size) bytes \(featureLayout == nil ? "do not match" : "exceed") the \(reader.remaining) bytes left")
+        if let type {
+            // Without features θ ends the frame and must take exactly the bytes left; with them,
+            // it must leave room for them (their own check follows).
+            guard let byteCount = Self.byteCount(rows: rowCount, width: sourceClasses, type: type),
+                  featureLayout == nil ? byteCount == reader.remaining : byteCount <= reader.remaining
+            else {
+                throw .invalidValue(
+                    field: "probabilities",
+                    reason: "\(rowCount) rows × \(sourceClasses) classes × \(type.size) bytes \(featureLayout == nil ? "do not match" : "exceed") the \(reader.remaining) bytes left")
+            }
+            probabilities = Self.values(try reader.readRaw(count: byteCount, "probabilities"), type)
+        } else {
+            probabilities = nil
         }
-        probabilities = Self.values(try reader.readRaw(count: byteCount, "probabilities"), type)
         if let featureLayout {
+            // After θ, its padding; in version 3 the labels' padding has aligned them already.
             try reader.skipPadding()
             // The features end the frame: they must take exactly the bytes left.
             guard let featureBytes = Self.byteCount(rows: rowCount, width: featureLayout.width, type: featureLayout.type),
@@ -167,13 +230,16 @@ public struct ChunkFrame: Sendable {
         }
     }
 
-    /// Shows the rows to `visitor` as one `PredictionChunk` of their concrete type.
+    /// Shows the rows to `visitor` as one `PredictionChunk` of their concrete type. Only for a
+    /// chunk that carries softmax outputs (`probabilities` not nil): a caller handed a chunk of
+    /// features alone decides what that means for it before visiting.
     ///
     /// Inlinable so that the caller's visitor, and the numerics it calls, are specialised for
     /// the element type: through an unspecialised generic call the inner loops run an order of
     /// magnitude slower.
     @inlinable
     public func visit<Visitor: ChunkVisitor>(_ visitor: inout Visitor) throws {
+        guard let probabilities else { preconditionFailure("\(id) carries no softmax outputs to visit") }
         switch probabilities {
         case .float16(let values): try visit(values, &visitor)
         case .float32(let values): try visit(values, &visitor)

@@ -11,10 +11,14 @@ public enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
     case trailingBytes(Int)
     case invalidValue(field: String, reason: String)
 
+    /// The reason a frame without features that declares Z = 0 is refused (`source_classes`).
+    static let noSourceClassesWithoutFeatures =
+        "0 without features: a run sends softmax outputs (source_classes ≥ 1), features (feature_width ≥ 1) or both"
+
     public var description: String {
         switch self {
         case .badMagic: "bad magic: not a leepstream frame"
-        case .unsupportedVersion(let version): "unsupported frame version \(version) (this build reads versions 1 to 2 of chunk and manifest frames, 1 to 3 of partial frames, 1 of the other kinds)"
+        case .unsupportedVersion(let version): "unsupported frame version \(version) (this build reads versions 1 to 3 of chunk and partial frames, 1 to 2 of manifest and task-result frames, 1 of the other kinds)"
         case .unknownKind(let kind): "unknown frame kind \(kind)"
         case .truncated(let field, let needed, let available):
             "truncated at \(field): needs \(needed) bytes, \(available) left"

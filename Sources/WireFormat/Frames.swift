@@ -8,16 +8,17 @@ public enum WireFormat {
     public static let version: UInt8 = 3
 
     /// The newest version of `kind` this build reads and writes; it reads every version from 1
-    /// up to it, so that frames of older builds still read. Chunk and manifest frames are version
-    /// 2 when they carry features and still version 1 otherwise (byte-identical to older builds,
-    /// so older workers and aggregators read feature-less runs); partials are always written as
-    /// version 3 (a partial's version 2 added the run's names, version 3 the feature statistics).
-    /// Task results are version 2 only when they carry an SFDA mixing task's moments.
+    /// up to it, so that frames of older builds still read. Chunks are version 1 with softmax
+    /// outputs alone (byte-identical to older builds, so older workers read feature-less runs),
+    /// 2 with softmax outputs and features, 3 with features alone (Z = 0); manifests are version 2
+    /// when the run carries features (Z may then be 0) and still version 1 otherwise; partials are
+    /// always written as version 3 (a partial's version 2 added the run's names, version 3 the
+    /// feature statistics); task results are version 2 only when they carry an SFDA mixing
+    /// task's statistics.
     public static func version(of kind: FrameKind) -> UInt8 {
         switch kind {
-        case .chunk, .manifest: 2
-        case .partial: 3
-        case .taskResult: 2
+        case .chunk, .partial: 3
+        case .manifest, .taskResult: 2
         default: 1
         }
     }
@@ -193,10 +194,19 @@ extension ByteReader {
     }
 
     /// Reads Y then Z (or Z then Y, by `targetFirst`) and checks Y×Z ≤ `WireFormat.maxCells`.
-    mutating func readShape(targetFirst: Bool) throws(FrameError) -> (targetClasses: Int, sourceClasses: Int) {
-        let first = try readClassCount(targetFirst ? "target_classes" : "source_classes")
-        let second = try readClassCount(targetFirst ? "source_classes" : "target_classes")
-        let (y, z) = targetFirst ? (first, second) : (second, first)
+    /// Z may be 0 where the frame can carry features alone (`allowingNoSourceClasses`: chunk,
+    /// manifest and partial, which then check Z against what else they carry).
+    mutating func readShape(
+        targetFirst: Bool, allowingNoSourceClasses: Bool = false
+    ) throws(FrameError) -> (targetClasses: Int, sourceClasses: Int) {
+        let y: Int, z: Int
+        if targetFirst {
+            y = try readClassCount("target_classes")
+            z = try readClassCount("source_classes", allowingZero: allowingNoSourceClasses)
+        } else {
+            z = try readClassCount("source_classes", allowingZero: allowingNoSourceClasses)
+            y = try readClassCount("target_classes")
+        }
         guard y * z <= WireFormat.maxCells else {
             throw .invalidValue(field: "target_classes", reason: "\(y) × \(z) classes exceed the limit of \(WireFormat.maxCells) cells")
         }
@@ -240,10 +250,10 @@ extension ByteReader {
         return width
     }
 
-    /// Reads a positive u32 class count.
-    mutating func readClassCount(_ field: StaticString) throws(FrameError) -> Int {
+    /// Reads a u32 class count: positive, or 0 too when `allowingZero`.
+    mutating func readClassCount(_ field: StaticString, allowingZero: Bool = false) throws(FrameError) -> Int {
         let count = Int(try read(UInt32.self, field))
-        guard count > 0 else { throw .invalidValue(field: "\(field)", reason: "must be at least 1") }
+        guard count > 0 || allowingZero else { throw .invalidValue(field: "\(field)", reason: "must be at least 1") }
         guard count <= WireFormat.maxCells else { throw .invalidValue(field: "\(field)", reason: "\(count) is too large") }
         return count
     }

@@ -1,7 +1,8 @@
 /// Kind 2: a shard's list of chunks and where each landed, published once the shard's chunks
 /// are all delivered. Long lists are split into parts; the shard's manifest is complete when
 /// all `partCount` parts are in. A manifest of a run with features is a version-2 frame (it
-/// carries the feature width); one without is written as version 1, as older builds wrote it.
+/// carries the feature width, and Z may be 0: a run of features alone); one without is written
+/// as version 1, as older builds wrote it.
 public struct ManifestFrame: Sendable, Equatable {
     /// The run and the pair it scores.
     public let run: RunIdentity
@@ -9,7 +10,7 @@ public struct ManifestFrame: Sendable, Equatable {
     public let shard: UInt32
     /// How many shards the run has.
     public let shardCount: UInt32
-    /// Z.
+    /// Z; 0 for a run of features alone (the model has no classifier head).
     public let sourceClasses: Int
     /// Y as this shard's producer knows it.
     public let targetClasses: Int
@@ -32,13 +33,15 @@ public struct ManifestFrame: Sendable, Equatable {
     /// Bit 0 of the `flags` byte: `eepAccuracy`. The other bits are reserved and must be 0.
     static let eepAccuracyFlag: UInt8 = 1
 
-    /// Creates a manifest part.
+    /// Creates a manifest part; a run sends softmax outputs (`sourceClasses` ≥ 1), features
+    /// (`featureWidth` ≥ 1) or both.
     public init(
         run: RunIdentity, shard: UInt32, shardCount: UInt32, sourceClasses: Int, targetClasses: Int,
         shardRows: UInt64, totalChunks: UInt32, partIndex: UInt32, partCount: UInt32, chunks: [LocatedChunk],
         eepAccuracy: Bool = false, featureWidth: Int = 0
     ) {
         precondition(featureWidth >= 0, "a feature width is not negative")
+        precondition(sourceClasses >= 1 || featureWidth >= 1, "a run sends softmax outputs, features or both")
         self.run = run
         self.shard = shard
         self.shardCount = shardCount
@@ -86,7 +89,11 @@ public struct ManifestFrame: Sendable, Equatable {
         guard shard < shardCount else {
             throw .invalidValue(field: "shard", reason: "\(shard) is not below shard_count \(shardCount)")
         }
-        (targetClasses, sourceClasses) = try reader.readShape(targetFirst: false)
+        (targetClasses, sourceClasses) = try reader.readShape(targetFirst: false, allowingNoSourceClasses: true)
+        // Z = 0 needs features, which only version 2 declares (and there D ≥ 1).
+        guard sourceClasses > 0 || version >= 2 else {
+            throw .invalidValue(field: "source_classes", reason: FrameError.noSourceClassesWithoutFeatures)
+        }
         shardRows = try reader.read(UInt64.self, "shard_rows")
         totalChunks = try reader.read(UInt32.self, "total_chunks")
         partIndex = try reader.read(UInt32.self, "part_index")

@@ -7,10 +7,11 @@ import LEEPCore
 /// so that a run the aggregator knows only from partials is reported under its names (version-1
 /// frames read with empty names). Version 3 (this build's) adds the feature width and a
 /// `section` to each part: the joint cells (section 0) or one feature statistic (section
-/// 1, the moments, and since issue 19 sections 2 and 3, the per-class variances and scatters:
-/// `StatisticKind`). A section code this build does not know is refused like any malformed
-/// frame, so aggregators are upgraded before workers (docs/wire-format.md). Versions 1 and 2
-/// read as feature-less, section-0 parts.
+/// 1, the moments, and since issue 19 sections 2 to 4, the per-class variances and scatters and
+/// the within-class scatter: `StatisticKind`). A section code this build does not know is
+/// refused like any malformed frame, so aggregators are upgraded before workers
+/// (docs/wire-format.md). Versions 1 and 2 read as feature-less, section-0 parts. A run of
+/// features alone (Z = 0) has no joint cells: its partials are statistic parts only.
 public struct PartialFrame: Sendable, Equatable {
     /// The run id.
     public let run: String
@@ -22,7 +23,7 @@ public struct PartialFrame: Sendable, Equatable {
     public let partialID: UInt64
     /// Y of the sums (a worker uses the Y its chunks carry; the aggregator widens).
     public let targetClasses: Int
-    /// Z.
+    /// Z; 0 for a run of features alone (then `featureWidth` ≥ 1 and every part is section 1).
     public let sourceClasses: Int
     /// D, the features a row of the run's chunks; 0 when the run has none (and in frames of
     /// versions 1 and 2).
@@ -66,6 +67,7 @@ public struct PartialFrame: Sendable, Equatable {
         sampleCount: UInt64, chunks: [ChunkID], part: MatrixPart, jointSums: [Double], argmaxCounts: [Int64]
     ) {
         precondition(jointSums.count == part.cellCount && argmaxCounts.count == part.cellCount)
+        precondition(sourceClasses >= 1, "a run of features alone has no joint cells")
         self.init(
             run: run, partialID: partialID, targetClasses: targetClasses, sourceClasses: sourceClasses,
             featureWidth: featureWidth, sampleCount: sampleCount, chunks: chunks, part: part, section: .joint,
@@ -126,14 +128,16 @@ public struct PartialFrame: Sendable, Equatable {
     }
 
     /// A whole partial as frames, each within `messageLimit` bytes: the Y×Z joint cells
-    /// (`jointSums`, `argmaxCounts`, Y·Z each) in section-0 parts, then each feature statistic
-    /// of `statistics` (when `featureWidth` ≥ 1; its `flattened` values, exactly
-    /// `kind.statisticType.flattenedCount` of them) in parts of its own section, in order.
+    /// (`jointSums`, `argmaxCounts`, Y·Z each; none when Z is 0) in section-0 parts when
+    /// `sourceClasses` ≥ 1, then each feature statistic of `statistics` (when `featureWidth` ≥ 1;
+    /// its `flattened` values, exactly `kind.statisticType.flattenedCount` of them) in parts of
+    /// its own section, in order.
     ///
     /// Every part has a payload budget of `messageLimit` − 4,096 − 16·C bytes (C listed chunks;
     /// at least one joint cell), so that 16-byte joint cells and 8-byte feature values are cut
     /// the way `MatrixPart.split` cuts a matrix. Each present section has at least one part and
-    /// no part mixes sections; the parts are numbered 0..<total over all sections.
+    /// no part mixes sections; the parts are numbered 0..<total over all sections (from 0 in
+    /// the first statistic's when there is no section 0).
     public static func parts(
         run: RunIdentity, partialID: UInt64, targetClasses: Int, sourceClasses: Int, sampleCount: UInt64,
         chunks: [ChunkID], jointSums: [Double], argmaxCounts: [Int64], featureWidth: Int,
@@ -142,13 +146,14 @@ public struct PartialFrame: Sendable, Equatable {
         let cells = targetClasses * sourceClasses
         precondition(jointSums.count == cells && argmaxCounts.count == cells, "the joint sums and counts are Y·Z cells each")
         precondition(featureWidth >= 0, "a feature width is not negative")
+        precondition(sourceClasses >= 1 || featureWidth >= 1, "a partial carries joint cells, feature statistics or both")
         precondition(featureWidth > 0 || statistics.isEmpty, "feature statistics need a feature width")
         for (kind, values) in statistics {
             let expected = kind.statisticType.flattenedCount(targetClasses: targetClasses, featureWidth: featureWidth)
             precondition(values.count == expected, "\(values.count) values of \(kind), where the shape makes \(expected)")
         }
         let budget = max(bytesPerCell, messageLimit - headroomBytes - chunks.count * bytesPerChunk)
-        let jointParts = MatrixPart.split(cells: cells, bytesPerCell: bytesPerCell, maxPayloadBytes: budget)
+        let jointParts = sourceClasses > 0 ? MatrixPart.split(cells: cells, bytesPerCell: bytesPerCell, maxPayloadBytes: budget) : []
         let statisticParts = statistics.map { statistic in
             MatrixPart.split(cells: statistic.values.count, bytesPerCell: bytesPerFeatureValue, maxPayloadBytes: budget)
         }
@@ -212,8 +217,11 @@ public struct PartialFrame: Sendable, Equatable {
             (run, model, dataset) = (try reader.readRunID(), "", "")
         }
         partialID = try reader.read(UInt64.self, "partial_id")
-        (targetClasses, sourceClasses) = try reader.readShape(targetFirst: true)
+        (targetClasses, sourceClasses) = try reader.readShape(targetFirst: true, allowingNoSourceClasses: true)
         featureWidth = version >= 3 ? try reader.readFeatureWidth(targetClasses: targetClasses, required: false) : 0
+        guard sourceClasses > 0 || featureWidth > 0 else {
+            throw .invalidValue(field: "source_classes", reason: FrameError.noSourceClassesWithoutFeatures)
+        }
         sampleCount = try reader.readCount64("sample_count")
         let chunkCount = try reader.readCount("chunk_count", elementSize: Self.bytesPerChunk)
         var chunks: [ChunkID] = []
@@ -234,6 +242,9 @@ public struct PartialFrame: Sendable, Equatable {
                 section = .statistic(kind)
             } else {
                 throw .invalidValue(field: "section", reason: "unknown section \(code)")
+            }
+            guard section != .joint || sourceClasses > 0 else {
+                throw .invalidValue(field: "section", reason: "joint cells in a partial with source_classes 0")
             }
         } else {
             section = .joint

@@ -6,25 +6,28 @@ import Pipeline
 import PredictionFiles
 import WireFormat
 
-/// `leep produce`: publishes one model's predictions on one data set (or one shard of them).
+/// `leep produce`: publishes one model's softmax outputs, features or both on one data set (or
+/// one shard of them).
 struct ProduceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "produce",
-        abstract: "Publish a predictions/labels pair, and features, (or one shard of a run) to Kafka for scoring.",
+        abstract: "Publish labels with softmax outputs, features or both (or one shard of a run) to Kafka for scoring.",
         discussion: """
-            The files are validated first, with the same rules and messages as `leep score`; \
-            nothing is published if they are bad. The command exits 0 once every chunk and the \
-            manifest are delivered. With --shard I --shards K the files hold shard I's rows only; \
-            the run is scored once all K shards of the same --run are in. Publishing a shard again \
-            with the same --chunk-rows is safe: each chunk is counted once. With --features (the \
-            source model's penultimate-layer features for the same rows) the run's score record \
-            also carries LogME, the H-score and the shrinkage H-score; every shard of a run must \
-            then send features of the same width.
+            Give --predictions (the source model's softmax outputs), --features (its \
+            penultimate-layer features for the same rows) or both, with --labels. The files are \
+            validated first, with the same rules and messages as `leep score`; nothing is \
+            published if they are bad. The command exits 0 once every chunk and the manifest are \
+            delivered. With --shard I --shards K the files hold shard I's rows only; the run is \
+            scored once all K shards of the same --run are in. Publishing a shard again with the \
+            same --chunk-rows is safe: each chunk is counted once. Softmax outputs give LEEP and \
+            NCE; features give LogME, the H-score and the shrinkage H-score; a model without a \
+            classifier head sends --features alone. Every shard of a run must send the same kinds \
+            of input, features of the same width.
             """)
 
     @Option(help: "The source model's name.") var model: String
     @Option(help: "The target data set's name.") var dataset: String
-    @Option(help: ArgumentHelp("Softmax outputs, an n×Z .npy file.", valueName: "path")) var predictions: String
+    @Option(help: ArgumentHelp("Softmax outputs, an n×Z .npy file.", valueName: "path")) var predictions: String?
     @Option(help: ArgumentHelp("Target labels, a length-n .npy file of integers.", valueName: "path")) var labels: String
     @Option(help: ArgumentHelp("Penultimate-layer features, an n×D .npy file (float16/32/64).", valueName: "path"))
     var features: String?
@@ -46,6 +49,12 @@ struct ProduceCommand: ParsableCommand {
     @OptionGroup var kafka: KafkaOptions
 
     func validate() throws {
+        guard predictions != nil || features != nil else {
+            throw ValidationError("give --predictions, --features or both")
+        }
+        if eepAccuracy && predictions == nil {
+            throw ValidationError("--eep-accuracy needs --predictions: EEP accuracy comes from the softmax outputs")
+        }
         if let option = RawArguments.firstNotUTF8(among: ["--model", "--dataset", "--run"]) {
             throw ValidationError("the value of \(option) is not valid UTF-8: names are published as UTF-8 text, and leep does not guess")
         }
@@ -62,9 +71,8 @@ struct ProduceCommand: ParsableCommand {
     }
 
     func run() throws {
-        let labelFile = try LabelFile(path: labels, targetClasses: targetClasses)
-        let pair = try PredictionPair(predictionsPath: predictions, labels: labelFile)
-        let featureFile = try features.map { path throws(FileError) in try FeatureFile(path: path, labels: labelFile) }
+        let files = try ScoringFiles(
+            labels: LabelFile(path: labels, targetClasses: targetClasses), predictionsPath: predictions, featuresPath: features)
         let runID = self.runID ?? "\(model)@\(dataset)@\(UUID().uuidString.prefix(8).lowercased())"
         let logger = kafka.logger(label: "leep.produce")
         let waitMilliseconds = Int32(brokerWait * 1000)
@@ -81,12 +89,9 @@ struct ProduceCommand: ParsableCommand {
         }
         let publisher = ShardPublisher(producer: producer, topics: kafka.topics, maxMessageBytes: maxMessageBytes, logger: logger)
         let started = ContinuousClock.now
-        var display = ProgressDisplay(
-            unit: "rows", total: pair.sampleCount,
-            bytesPerUnit: Double(pair.sourceClasses * pair.predictions.dtype.size + 4
-                + (featureFile.map { $0.width * $0.features.dtype.size } ?? 0)))
+        var display = ProgressDisplay(unit: "rows", total: files.sampleCount, bytesPerUnit: Double(files.rowBytes + 4))
         let summary = try publisher.publish(
-            pair, features: featureFile, shard: .init(run: RunIdentity(id: runID, model: model, dataset: dataset), index: shard, count: shards,
+            files, shard: .init(run: RunIdentity(id: runID, model: model, dataset: dataset), index: shard, count: shards,
                 eepAccuracy: eepAccuracy),
             check: RowCheck(sumTolerance: sumTolerance), rowsPerChunk: chunkRows, progress: { display.update($0) })
         let elapsed = ContinuousClock.now - started

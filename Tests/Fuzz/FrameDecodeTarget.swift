@@ -28,14 +28,18 @@ enum FrameDecodeTarget {
         case .chunk(let chunk):
             require(chunk.targetClasses * chunk.sourceClasses <= WireFormat.maxCells, "chunk: Y×Z above maxCells")
             require(chunk.labels.count == Int(chunk.id.rowCount), "chunk: labels do not match row_count")
+            require(chunk.probabilities != nil || chunk.features != nil, "chunk: neither softmax outputs nor features")
+            require((chunk.sourceClasses == 0) == (chunk.probabilities == nil), "chunk: Z and θ disagree")
             if let features = chunk.features {
                 require(features.rowCount == Int(chunk.id.rowCount), "chunk: feature rows do not match row_count")
                 requireFeatureBounds(width: features.width, targetClasses: chunk.targetClasses, "chunk")
             }
         case .partial(let partial):
             require(partial.targetClasses * partial.sourceClasses <= WireFormat.maxCells, "partial: Y×Z above maxCells")
+            require(partial.sourceClasses > 0 || partial.featureWidth > 0, "partial: neither joint cells nor features")
             switch partial.section {
             case .joint:
+                require(partial.sourceClasses > 0, "partial: joint cells of no source classes")
                 require(partial.part.cellStart + partial.part.cellCount <= partial.targetClasses * partial.sourceClasses, "partial: cells past Y×Z")
                 require(partial.featureValues.isEmpty, "partial: feature values in a joint part")
             case .statistic(let kind):
@@ -54,6 +58,7 @@ enum FrameDecodeTarget {
         case .manifest(let manifest):
             require(manifest.shard < manifest.shardCount && manifest.partIndex < manifest.partCount, "manifest: index not below count")
             require(manifest.chunks.allSatisfy { $0.id.shard == manifest.shard && $0.id.rowCount > 0 }, "manifest: entry of another shard")
+            require(manifest.sourceClasses > 0 || manifest.featureWidth > 0, "manifest: neither softmax outputs nor features")
             if manifest.featureWidth > 0 {
                 requireFeatureBounds(width: manifest.featureWidth, targetClasses: manifest.targetClasses, "manifest")
             }
@@ -79,6 +84,16 @@ enum FrameDecodeTarget {
     /// The frame encoded by the encoders the roles use.
     static func encoded(_ frame: Frame) -> [UInt8] {
         switch frame {
+        case .chunk(let chunk) where chunk.probabilities == nil:
+            // Features alone: encoded from the labels and a view of the features.
+            guard let features = chunk.features else { return [] }
+            return chunk.labels.withUnsafeBufferPointer { labels in
+                features.withView { view in
+                    ChunkFrame.encode(
+                        run: chunk.run, shard: chunk.id.shard, shardCount: chunk.shardCount, targetClasses: chunk.targetClasses,
+                        firstRow: Int(chunk.id.firstRow), labels: labels, features: view)
+                }
+            }
         case .chunk(let chunk):
             var encoder = ChunkEncoder(frame: chunk)
             // The visitor only encodes; it never throws.

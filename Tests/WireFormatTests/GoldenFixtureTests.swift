@@ -51,20 +51,63 @@ import WireFormat
     }
 
     /// Chunks and manifests without features are still version 1, byte-identical to older
-    /// builds' (the fixtures above predate features); with features, version 2.
+    /// builds' (the fixtures above predate features); with features, version 2 (a manifest of
+    /// features alone too); chunks of features alone, version 3.
     @Test func versionsFollowTheFeatures() throws {
         for name in ["chunk_f32.bin", "chunk_f64.bin", "chunk_f16.bin", "manifest.bin", "conditional.bin", "task_pass2.bin"] {
             #expect(try Fixtures.bytes(name)[4] == 1, "\(name)")
         }
-        for name in ["chunk_features_f32.bin", "chunk_features_f16.bin", "manifest_features.bin"] {
+        for name in ["chunk_features_f32.bin", "chunk_features_f16.bin", "manifest_features.bin", "manifest_features_only.bin"] {
             #expect(try Fixtures.bytes(name)[4] == 2, "\(name)")
         }
-        for name in ["partial_v3.bin", "partial_v3_joint.bin", "partial_v3_features.bin"] {
+        for name in ["chunk_features_only_f32.bin", "chunk_features_only_f16.bin", "partial_v3.bin", "partial_v3_joint.bin",
+                     "partial_v3_features.bin", "partial_v3_features_only.bin"]
+        {
             #expect(try Fixtures.bytes(name)[4] == 3, "\(name)")
         }
         #expect(WireFormat.version == 3)
-        #expect(WireFormat.version(of: .chunk) == 2 && WireFormat.version(of: .manifest) == 2 && WireFormat.version(of: .partial) == 3)
+        #expect(WireFormat.version(of: .chunk) == 3 && WireFormat.version(of: .manifest) == 2 && WireFormat.version(of: .partial) == 3)
         #expect(WireFormat.version(of: .task) == 1 && WireFormat.version(of: .partitionMarker) == 1)
+    }
+
+    /// The fixtures of a run of features alone, field by field: what a producer of an encoder
+    /// without a classifier head sends, and what its workers send the aggregator.
+    @Test func featuresAloneDecodeFieldByField() throws {
+        guard case .chunk(let chunk) = try Frame.decode(try Fixtures.bytes("chunk_features_only_f32.bin")),
+              case .manifest(let manifest) = try Frame.decode(try Fixtures.bytes("manifest_features_only.bin")),
+              case .partial(let partial) = try Frame.decode(try Fixtures.bytes("partial_v3_features_only.bin"))
+        else {
+            Issue.record("not a chunk, a manifest and a partial")
+            return
+        }
+        #expect(chunk.run == RunIdentity(id: "r1", model: "m", dataset: "d") && chunk.shardCount == 1)
+        #expect(chunk.id == ChunkID(shard: 0, firstRow: 0, rowCount: 3))
+        #expect(chunk.sourceClasses == 0 && chunk.targetClasses == 2 && chunk.labels == [0, 1, 1])
+        #expect(chunk.probabilities == nil)
+        let features = try #require(chunk.features)
+        #expect(features.width == 4 && features.rowCount == 3 && features.values.type == .float32)
+        guard case .float32(let values) = features.values else {
+            Issue.record("not float32 features")
+            return
+        }
+        #expect(values == [1.5, -2, 0, 3.25, 0.5, 0.25, -0.125, 8, -1, 2, 4, -0.5])
+
+        #expect(manifest.run == RunIdentity(id: "r1", model: "clip-vit-b/16", dataset: "café"))
+        #expect(manifest.sourceClasses == 0 && manifest.featureWidth == 768 && manifest.targetClasses == 37)
+        #expect(manifest.shard == 0 && manifest.shardCount == 1 && manifest.shardRows == 300 && !manifest.eepAccuracy)
+        #expect(manifest.totalChunks == 2 && manifest.partIndex == 0 && manifest.partCount == 1)
+        #expect(manifest.chunks.map(\.id.rowCount) == [256, 44] && manifest.chunks[1].location.offset == 1 << 40)
+
+        #expect(partial.sourceClasses == 0 && partial.featureWidth == 2 && partial.targetClasses == 2)
+        #expect(partial.section == .statistic(.moments) && partial.jointSums.isEmpty && partial.argmaxCounts.isEmpty)
+        #expect(partial.part == MatrixPart(partIndex: 1, partCount: 2, cellStart: 7, cellCount: 7))
+        #expect(partial.featureValues == [7.0, -0.5, 0.125, 3.0, 0.001, 2.5, -4.0] && partial.sampleCount == 5)
+        // The features-only chunk carries exactly the features of its version-2 sibling.
+        guard case .chunk(let withTheta) = try Frame.decode(try Fixtures.bytes("chunk_features_f32.bin")) else {
+            Issue.record("chunk_features_f32.bin is not a chunk")
+            return
+        }
+        #expect(ChunkValues(withTheta).features == ChunkValues(chunk).features && withTheta.labels == chunk.labels)
     }
 
     /// L = Y + D + D(D+1)/2 + D + 1 + Y·D (docs/wire-format.md, "Feature statistics").
@@ -208,12 +251,13 @@ struct ChunkValues: Equatable, Sendable {
     var sourceClasses: Int
     var targetClasses: Int
     var labels: [Int32]
-    var probabilities: Probabilities
+    /// θ; nil in a chunk of features alone.
+    var probabilities: Probabilities?
     var features: Features?
 
     init(
         run: RunIdentity, shard: UInt32, shardCount: UInt32, firstRow: UInt64, sourceClasses: Int,
-        targetClasses: Int, labels: [Int32], probabilities: Probabilities, features: Features? = nil
+        targetClasses: Int, labels: [Int32], probabilities: Probabilities?, features: Features? = nil
     ) {
         self.run = run
         self.shard = shard
@@ -234,19 +278,32 @@ struct ChunkValues: Equatable, Sendable {
         sourceClasses = frame.sourceClasses
         targetClasses = frame.targetClasses
         labels = frame.labels
-        probabilities = Probabilities(frame.probabilities)
+        probabilities = frame.probabilities.map(Probabilities.init)
         features = frame.features.map { Features(width: $0.width, values: Probabilities($0.values)) }
         #expect(frame.id.rowCount == UInt32(frame.labels.count))
         #expect(frame.features.map { $0.rowCount == frame.labels.count } ?? true)
     }
 
-    /// Encodes through the public entry point producers use, from a `PredictionChunk` view
-    /// (and a `FeatureRowsView` of the features).
+    /// Encodes through the public entry points producers use, from a `PredictionChunk` view
+    /// (and a `FeatureRowsView` of the features), or from the labels and a `FeatureRowsView`
+    /// for features alone.
     func encoded() -> [UInt8] {
         switch probabilities {
         case .float16(let values): encode(values)
         case .float32(let values): encode(values)
         case .float64(let values): encode(values)
+        case nil: encodeFeaturesAlone()
+        }
+    }
+
+    private func encodeFeaturesAlone() -> [UInt8] {
+        guard let features else { preconditionFailure("a chunk carries softmax outputs, features or both") }
+        return labels.withUnsafeBufferPointer { labels in
+            FeatureRows(width: features.width, values: features.values.wire).withView { view in
+                ChunkFrame.encode(
+                    run: run, shard: shard, shardCount: shardCount, targetClasses: targetClasses, firstRow: Int(firstRow),
+                    labels: labels, features: view)
+            }
         }
     }
 
@@ -312,8 +369,10 @@ enum FrameValue: Equatable, Sendable {
 enum Golden {
     /// Fixtures in the versions this build writes: Swift encodes their values to their bytes.
     static let names = [
-        "chunk_f32.bin", "chunk_f64.bin", "chunk_f16.bin", "chunk_features_f32.bin", "chunk_features_f16.bin", "manifest.bin",
-        "manifest_features.bin", "partial_v3.bin", "partial_v3_joint.bin", "partial_v3_features.bin", "task_pass2.bin",
+        "chunk_f32.bin", "chunk_f64.bin", "chunk_f16.bin", "chunk_features_f32.bin", "chunk_features_f16.bin",
+        "chunk_features_only_f32.bin", "chunk_features_only_f16.bin", "manifest.bin", "manifest_features.bin",
+        "manifest_features_only.bin", "partial_v3.bin", "partial_v3_joint.bin", "partial_v3_features.bin",
+        "partial_v3_features_only.bin", "task_pass2.bin",
         "task_pass2_accuracy.bin", "task_repair.bin", "conditional.bin", "task_result.bin", "chunk_rejected.bin", "run_marker_pass2.bin",
         "run_marker_closed.bin", "partition_barrier.bin", "partition_dead_lettered.bin",
     ]
@@ -361,6 +420,30 @@ enum Golden {
                 run: RunIdentity(id: "r1", model: "model-b", dataset: "d"), shard: 1, shardCount: 2, firstRow: 2,
                 sourceClasses: 3, targetClasses: 3, labels: [2, 0], probabilities: .float64([0.1, 0.2, 0.7, 0.6, 0.3, 0.1]),
                 features: .init(width: 3, values: .float16([0.5, -1, 2, 0, 1.5, -0.25]))))
+        case "chunk_features_only_f32.bin":
+            return .chunk(ChunkValues(
+                run: r1, shard: 0, shardCount: 1, firstRow: 0, sourceClasses: 0, targetClasses: 2, labels: [0, 1, 1],
+                probabilities: nil,
+                features: .init(width: 4, values: .float32([1.5, -2, 0, 3.25, 0.5, 0.25, -0.125, 8, -1, 2, 4, -0.5]))))
+        case "chunk_features_only_f16.bin":
+            return .chunk(ChunkValues(
+                run: RunIdentity(id: "r1", model: "model-b", dataset: "d"), shard: 1, shardCount: 2, firstRow: 2,
+                sourceClasses: 0, targetClasses: 3, labels: [2, 0], probabilities: nil,
+                features: .init(width: 3, values: .float16([0.5, -1, 2, 0, 1.5, -0.25]))))
+        case "manifest_features_only.bin":
+            return .manifest(ManifestFrame(
+                run: RunIdentity(id: "r1", model: "clip-vit-b/16", dataset: "café"), shard: 0, shardCount: 1, sourceClasses: 0,
+                targetClasses: 37, shardRows: 300, totalChunks: 2, partIndex: 0, partCount: 1,
+                chunks: [
+                    LocatedChunk(id: ChunkID(shard: 0, firstRow: 0, rowCount: 256), location: RecordLocation(partition: 1, offset: 4)),
+                    LocatedChunk(id: ChunkID(shard: 0, firstRow: 256, rowCount: 44), location: RecordLocation(partition: 6, offset: 1 << 40)),
+                ],
+                featureWidth: 768))
+        case "partial_v3_features_only.bin":
+            return .partial(PartialFrame(
+                run: vitCafe, partialID: partialID, targetClasses: 2, sourceClasses: 0, featureWidth: 2, sampleCount: 5,
+                chunks: partialChunks, part: MatrixPart(partIndex: 1, partCount: 2, cellStart: 7, cellCount: 7),
+                kind: .moments, featureValues: [7.0, -0.5, 0.125, 3.0, 0.001, 2.5, -4.0]))
         case "manifest_features.bin":
             return .manifest(ManifestFrame(
                 run: vitCafe, shard: 0, shardCount: 1, sourceClasses: 1000, targetClasses: 37, shardRows: 300, totalChunks: 2,
@@ -469,15 +552,44 @@ enum Golden {
     }
 
     /// The length docs/wire-format.md gives: header, strings, 29 fixed bytes (34 with
-    /// features), pad8, labels, pad8, θ, and with features pad8 and the features.
+    /// features, 33 with features alone), pad8, labels, pad8, θ, and with features pad8 and the
+    /// features.
     static func documentedChunkLength(_ chunk: ChunkValues) -> Int {
         func roundUp(_ n: Int) -> Int { (n + 7) / 8 * 8 }
         let strings = [chunk.run.id, chunk.run.model, chunk.run.dataset].reduce(0) { $0 + 2 + $1.utf8.count }
         let rows = chunk.labels.count
-        let fixed = chunk.features == nil ? 29 : 34
-        let theta = roundUp(roundUp(8 + strings + fixed) + 4 * rows) + rows * chunk.sourceClasses * chunk.probabilities.size
+        let fixed = switch (chunk.probabilities, chunk.features) {
+        case (_?, nil): 29
+        case (_?, _?): 34
+        case (nil, _): 33
+        }
+        let theta = roundUp(roundUp(8 + strings + fixed) + 4 * rows) + rows * chunk.sourceClasses * (chunk.probabilities?.size ?? 0)
         guard let features = chunk.features else { return theta }
         return roundUp(theta) + rows * features.width * features.values.size
+    }
+
+    /// Chunks of features alone (version 3) of every feature type, width and row count: they
+    /// round-trip, have the documented length, and carry no θ.
+    @Test func chunksOfFeaturesAlone() throws {
+        var random = SplitMix64(seed: 17)
+        for run in [RunIdentity(id: "r", model: "", dataset: ""), RunIdentity(id: "run-ß∑🙂", model: "dinov2-vit-l/14", dataset: "d")] {
+            for rows in [1, 2, 3, 5, 8] {
+                for width in [1, 2, 3, 5, 64] {
+                    let labels = (0..<rows).map { _ in Int32.random(in: 0..<5, using: &random) }
+                    let features = (0..<rows * width).map { _ in Double.random(in: -50..<50, using: &random) }
+                    for values: ChunkValues.Probabilities in [
+                        .float16(features.map { Float16($0) }), .float32(features.map { Float($0) }), .float64(features),
+                    ] {
+                        let chunk = ChunkValues(
+                            run: run, shard: 1, shardCount: 2, firstRow: UInt64(rows * 1000), sourceClasses: 0, targetClasses: 5,
+                            labels: labels, probabilities: nil, features: .init(width: width, values: values))
+                        try roundTrip(.chunk(chunk))
+                        #expect(chunk.encoded().count == Self.documentedChunkLength(chunk))
+                        #expect(chunk.encoded()[4] == 3)
+                    }
+                }
+            }
+        }
     }
 
     @Test func chunksWithFeaturesOfEveryType() throws {
@@ -550,6 +662,12 @@ enum Golden {
 
     @Test(arguments: [0, 1, 4096, WireFormat.maxFeatureWidth])
     func manifests(featureWidth: Int) throws {
+        // A run of features alone (Z = 0) declares its D: version 2, the same layout.
+        if featureWidth > 0 {
+            try roundTrip(.manifest(ManifestFrame(
+                run: RunIdentity(id: "r", model: "m", dataset: "d"), shard: 0, shardCount: 1, sourceClasses: 0, targetClasses: 3,
+                shardRows: 0, totalChunks: 0, partIndex: 0, partCount: 1, chunks: [], featureWidth: featureWidth)))
+        }
         let run = RunIdentity(id: "r", model: "m", dataset: "d")
         for count in [0, 1, 5, 1000] {
             let chunks = (0..<count).map { index in
@@ -663,6 +781,30 @@ enum Golden {
             try roundTrip(.partial(part))
             #expect(part.encoded()[4] == 3)
         }
+    }
+
+    /// A partial of a run of features alone (Z = 0) has no joint cells: `parts` gives section-1
+    /// parts only, numbered from 0, cut as `MatrixPart.split` cuts the L statistics.
+    @Test(arguments: [4096 + 48 + 800, 100_000, 1_000_000])
+    func partialPartsOfFeaturesAlone(messageLimit: Int) throws {
+        let (y, d) = (10, 512)
+        let statistics = WireFormat.featureValueCount(targetClasses: y, featureWidth: d)
+        let values = (0..<statistics).map { Double($0) - 1e4 }
+        let chunks = (0..<3).map { ChunkID(shard: 0, firstRow: UInt64($0) * 100, rowCount: 100) }
+        let parts = PartialFrame.parts(
+            run: RunIdentity(id: "r", model: "m", dataset: "d"), partialID: PartialFrame.id(run: "r", chunks: chunks),
+            targetClasses: y, sourceClasses: 0, sampleCount: 300, chunks: chunks, jointSums: [], argmaxCounts: [],
+            featureWidth: d, statistics: [(.moments, values)], messageLimit: messageLimit)
+        let expected = MatrixPart.split(cells: statistics, bytesPerCell: 8, maxPayloadBytes: messageLimit - 4096 - 16 * chunks.count)
+        #expect(parts.map(\.part) == expected, "numbered from 0 over the feature statistics alone")
+        var reassembled = [Double](repeating: .nan, count: statistics)
+        for part in parts {
+            #expect(part.section == .statistic(.moments) && part.sourceClasses == 0 && part.jointSums.isEmpty)
+            #expect(part.encoded().count <= messageLimit)
+            try roundTrip(.partial(part))
+            reassembled.replaceSubrange(part.part.cellStart..<(part.part.cellStart + part.part.cellCount), with: part.featureValues)
+        }
+        #expect(reassembled == values)
     }
 
     @Test func tasks() throws {

@@ -76,11 +76,12 @@ import WireFormat
         #expect(decodeError([UInt8](repeating: 0, count: 80)) == .badMagic)
     }
 
-    /// Version 0, and any version above the kind's newest: 2 for chunk and manifest, 3 for
-    /// partial, 1 for the others.
+    /// Version 0, and any version above the kind's newest: 3 for chunk and partial, 2 for
+    /// manifest, 1 for the others.
     @Test(arguments: [
-        ("chunk_f32.bin", UInt8(0)), ("chunk_f32.bin", 3), ("chunk_features_f32.bin", 3), ("chunk_f32.bin", 255),
-        ("manifest.bin", 3), ("manifest_features.bin", 4), ("partial_v3.bin", 4), ("partial.bin", 0), ("conditional.bin", 2),
+        ("chunk_f32.bin", UInt8(0)), ("chunk_f32.bin", 4), ("chunk_features_f32.bin", 4), ("chunk_features_only_f32.bin", 4),
+        ("chunk_f32.bin", 255), ("manifest.bin", 3), ("manifest_features.bin", 4), ("manifest_features_only.bin", 3),
+        ("partial_v3.bin", 4), ("partial_v3_features_only.bin", 4), ("partial.bin", 0), ("conditional.bin", 2),
         ("task_pass2.bin", 2), ("task_result.bin", 3), ("partition_barrier.bin", 2),
     ])
     func wrongVersion(name: String, version: UInt8) throws {
@@ -89,7 +90,7 @@ import WireFormat
 
     @Test func unsupportedVersionNamesWhatThisBuildReads() {
         #expect(FrameError.unsupportedVersion(9).description
-            == "unsupported frame version 9 (this build reads versions 1 to 2 of chunk and manifest frames, 1 to 3 of partial frames, 1 of the other kinds)")
+            == "unsupported frame version 9 (this build reads versions 1 to 3 of chunk and partial frames, 1 to 2 of manifest and task-result frames, 1 of the other kinds)")
     }
 
     /// A frame relabelled with another version of its kind is read in that version's layout,
@@ -106,7 +107,26 @@ import WireFormat
             #expect(decodeError(try Fixtures.bytes("partial_v3_joint.bin").patching(4, [version])) != nil)
         }
         #expect(decodeError(try Fixtures.bytes("partial.bin").patching(4, [3])) != nil)
+        // Chunks with θ relabelled as features alone (version 3) declare a Z that must be 0; a
+        // chunk of features alone relabelled as version 1 or 2 declares a Z of 0 they refuse.
+        for name in ["chunk_f32.bin", "chunk_features_f32.bin"] {
+            #expect(decodeError(try Fixtures.bytes(name).patching(4, [3])) == .invalidValue(
+                field: "source_classes", reason: "3 in a version-3 chunk, which carries features alone: must be 0"), "\(name)")
+        }
+        let featuresAlone = try Fixtures.bytes("chunk_features_only_f32.bin")
+        #expect(decodeError(featuresAlone.patching(4, [2])) == .invalidValue(
+            field: "source_classes", reason: "0 in a version-2 chunk: a chunk of features alone is version 3"))
+        #expect(decodeError(featuresAlone.patching(4, [1])) == .invalidValue(field: "source_classes", reason: Self.noSoftmaxNoFeatures))
+        #expect(decodeError(try Fixtures.bytes("manifest_features_only.bin").patching(4, [1]))
+            == .invalidValue(field: "source_classes", reason: Self.noSoftmaxNoFeatures))
+        for version: UInt8 in [1, 2] {
+            #expect(decodeError(try Fixtures.bytes("partial_v3_features_only.bin").patching(4, [version])) != nil)
+        }
     }
+
+    /// Why a frame that carries neither softmax outputs (Z = 0) nor features is refused.
+    static let noSoftmaxNoFeatures =
+        "0 without features: a run sends softmax outputs (source_classes ≥ 1), features (feature_width ≥ 1) or both"
 
     @Test(arguments: [UInt8(0), 10, 255])
     func unknownKind(kind: UInt8) throws {
@@ -282,6 +302,50 @@ import WireFormat
             == .invalidValue(field: "part_index", reason: "3 is not below part_count 3"))
     }
 
+    /// A run of features alone (Z = 0) is accepted only with features: a version-3 chunk, a
+    /// version-2 manifest, a version-3 partial of feature statistics. Everything else is
+    /// refused, naming the field.
+    @Test func featuresAloneOnlyWithFeatures() throws {
+        let chunk = try Fixtures.bytes("chunk_features_only_f32.bin")
+        // Z in a version-3 chunk must be 0; D at least 1; the features exactly R·D·fsize bytes.
+        #expect(decodeError(chunk.patching(38, UInt32(3))) == .invalidValue(
+            field: "source_classes", reason: "3 in a version-3 chunk, which carries features alone: must be 0"))
+        #expect(decodeError(chunk.patching(46, UInt32(0))) == .invalidValue(field: "feature_width", reason: "must be at least 1"))
+        #expect(decodeError(chunk + [0]) == .invalidValue(
+            field: "features", reason: "3 rows × 4 features × 4 bytes do not match the 49 bytes left"))
+        #expect(decodeError(Array(chunk.dropLast())) == .invalidValue(
+            field: "features", reason: "3 rows × 4 features × 4 bytes do not match the 47 bytes left"))
+        #expect(decodeError(chunk.patching(50, [3])) == .invalidValue(
+            field: "features", reason: "3 rows × 4 features × 8 bytes do not match the 48 bytes left"))
+        for code: UInt8 in [0, 4, 255] {
+            #expect(decodeError(chunk.patching(50, [code])) == .invalidValue(field: "feature_dtype", reason: "unknown code \(code)"))
+        }
+        // Z = 0 in the frames that carry no features: a chunk of version 1, a manifest of
+        // version 1, a partial of any version without a feature width.
+        #expect(decodeError(try Fixtures.bytes("chunk_f32.bin").patching(38, UInt32(0)))
+            == .invalidValue(field: "source_classes", reason: Self.noSoftmaxNoFeatures))
+        #expect(decodeError(try Fixtures.bytes("chunk_features_f32.bin").patching(38, UInt32(0))) == .invalidValue(
+            field: "source_classes", reason: "0 in a version-2 chunk: a chunk of features alone is version 3"))
+        #expect(decodeError(try Fixtures.bytes("manifest.bin").patching(37, UInt32(0)))
+            == .invalidValue(field: "source_classes", reason: Self.noSoftmaxNoFeatures))
+        #expect(decodeError(try Fixtures.bytes("manifest_features.bin").patching(37, UInt32(0))) == nil, "with D = 2,048")
+        for name in ["partial.bin", "partial_v1.bin", "partial_v3.bin"] {
+            let offset = name == "partial_v1.bin" ? 24 : 41
+            #expect(decodeError(try Fixtures.bytes(name).patching(offset, UInt32(0)))
+                == .invalidValue(field: "source_classes", reason: Self.noSoftmaxNoFeatures), "\(name)")
+        }
+        let partial = try Fixtures.bytes("partial_v3_features_only.bin")
+        #expect(decodeError(partial.patching(45, UInt32(0))) == .invalidValue(field: "source_classes", reason: Self.noSoftmaxNoFeatures))
+        // No joint cells in a partial of features alone, whatever their count.
+        #expect(decodeError(partial.patching(109, [0])) == .invalidValue(
+            field: "section", reason: "joint cells in a partial with source_classes 0"))
+        #expect(decodeError(partial.patching(101, UInt32(0)).patching(105, UInt32(0)).patching(109, [0])) == .invalidValue(
+            field: "section", reason: "joint cells in a partial with source_classes 0"))
+        #expect(decodeError(partial.patching(101, UInt32(8))) == .invalidValue(
+            field: "cell_count", reason: "cells 8..<15 exceed the 14 feature moments"))
+        #expect(decodeError(try Fixtures.bytes("manifest_features_only.bin") + [0]) == .trailingBytes(1))
+    }
+
     @Test func nonZeroPadding() throws {
         // After dtype (47 → 48), after 3 labels (60 → 64), after a longer header (53 → 56), after
         // a matrix part (36 → 40 in the conditional; the partial's part ends at 88: no padding).
@@ -294,6 +358,9 @@ import WireFormat
             ("chunk_features_f32.bin", 71), ("chunk_features_f32.bin", 90), ("chunk_features_f32.bin", 95),
             ("chunk_features_f16.bin", 58), ("chunk_features_f16.bin", 63),
             ("partial_v3_joint.bin", 110), ("partial_v3_features.bin", 111),
+            // Features alone: after feature_dtype (51 → 56), after 3 labels (68 → 72).
+            ("chunk_features_only_f32.bin", 51), ("chunk_features_only_f32.bin", 55), ("chunk_features_only_f32.bin", 68),
+            ("chunk_features_only_f32.bin", 71), ("partial_v3_features_only.bin", 110),
         ]
         for (name, offset) in cases {
             let frame = try Fixtures.bytes(name)
@@ -458,18 +525,21 @@ import WireFormat
             == .invalidValue(field: "marker", reason: "unknown marker \(code)"))
     }
 
+    /// Y and R must be at least 1 everywhere, Z in a conditional; Z = 0 elsewhere only with
+    /// features (`featuresAloneOnlyWithFeatures`).
     @Test func zeroClassCountsAndRows() throws {
         let atLeastOne = "must be at least 1"
-        let cases: [(String, Int, String)] = [
-            ("chunk_f32.bin", 38, "source_classes"), ("chunk_f32.bin", 42, "target_classes"),
-            ("chunk_f32.bin", 34, "row_count"),
-            ("manifest.bin", 37, "source_classes"), ("manifest.bin", 41, "target_classes"),
-            ("partial.bin", 37, "target_classes"), ("partial.bin", 41, "source_classes"),
-            ("conditional.bin", 12, "target_classes"), ("conditional.bin", 16, "source_classes"),
+        let cases: [(String, Int, String, String)] = [
+            ("chunk_f32.bin", 38, "source_classes", Self.noSoftmaxNoFeatures), ("chunk_f32.bin", 42, "target_classes", atLeastOne),
+            ("chunk_f32.bin", 34, "row_count", atLeastOne), ("chunk_features_only_f32.bin", 42, "target_classes", atLeastOne),
+            ("manifest.bin", 37, "source_classes", Self.noSoftmaxNoFeatures), ("manifest.bin", 41, "target_classes", atLeastOne),
+            ("manifest_features_only.bin", 46, "target_classes", atLeastOne),
+            ("partial.bin", 37, "target_classes", atLeastOne), ("partial.bin", 41, "source_classes", Self.noSoftmaxNoFeatures),
+            ("conditional.bin", 12, "target_classes", atLeastOne), ("conditional.bin", 16, "source_classes", atLeastOne),
         ]
-        for (name, offset, field) in cases {
+        for (name, offset, field, reason) in cases {
             #expect(decodeError(try Fixtures.bytes(name).patching(offset, UInt32(0)))
-                == .invalidValue(field: field, reason: atLeastOne), "\(name) \(field)")
+                == .invalidValue(field: field, reason: reason), "\(name) \(field)")
         }
     }
 
@@ -530,6 +600,21 @@ import WireFormat
             #expect(partial.u32(at: 57) == 2 && partial.u32(at: 93) == UInt32(index) && partial[109] == UInt8(section), "\(name)")
         }
         #expect(try Fixtures.bytes("partial_v3_features.bin").count == 112 + 56)
+        // Features alone. The chunk (version 3): source_classes 0 at 38, target_classes at 42,
+        // feature_width at 46, feature_dtype at 50, labels at 56, features at 72 (48 bytes).
+        let featuresAlone = try Fixtures.bytes("chunk_features_only_f32.bin")
+        #expect(featuresAlone[4] == 3 && featuresAlone.u32(at: 34) == 3 && featuresAlone.u32(at: 38) == 0)
+        #expect(featuresAlone.u32(at: 42) == 2 && featuresAlone.u32(at: 46) == 4 && featuresAlone[50] == 2)
+        #expect(featuresAlone.u32(at: 60) == 1 && featuresAlone.u32(at: 72) == Float(1.5).bitPattern && featuresAlone.count == 120)
+        // The manifest (version 2, names of 26 bytes): source_classes 0 at 42, Y at 46, flags at
+        // 70, feature_width at 71, chunk_count at 75, two entries from 79.
+        let manifestAlone = try Fixtures.bytes("manifest_features_only.bin")
+        #expect(manifestAlone[4] == 2 && manifestAlone.u32(at: 42) == 0 && manifestAlone.u32(at: 46) == 37 && manifestAlone[70] == 0)
+        #expect(manifestAlone.u32(at: 71) == 768 && manifestAlone.u32(at: 75) == 2 && manifestAlone.count == 79 + 48)
+        // The partial: the layout of partial_v3_features.bin with source_classes 0 at 41.
+        let partialAlone = try Fixtures.bytes("partial_v3_features_only.bin")
+        #expect(partialAlone.u32(at: 41) == 0 && partialAlone.u32(at: 45) == 2 && partialAlone.u32(at: 93) == 1)
+        #expect(partialAlone.u32(at: 97) == 2 && partialAlone[109] == 1 && partialAlone.count == 112 + 56)
     }
 }
 

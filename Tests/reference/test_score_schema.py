@@ -30,6 +30,10 @@ VALID_RECORDS = {
     '"hscore":4,"hscore_shrinkage":3.98,"ledoit_wolf_shrinkage":0.005,"leep":-0.1,"logme":null,"model":"onehot",'
     '"n":3000,"nce":-0.2,"run":"r3","source_classes":5,"status":"final","target_classes":5,"transrate":10.7,'
     '"unscored":{"logme":"the features fit class 1 exactly: the evidence is unbounded"}}',
+    # A model without a softmax head: features alone, no LEEP family.
+    "final of features alone": '{"dataset":"cifar10","feature_width":768,"gbc_diagonal":-1.5,"gbc_spherical":-2,'
+    '"hscore":3.1,"hscore_shrinkage":3,"ledoit_wolf_shrinkage":0.01,"logme":-0.7,"model":"dinov2-s","n":500,'
+    '"run":"r4","sfda":0.61,"sfda_shrinkage":1e-10,"status":"final","target_classes":10,"transrate":4.2}',
 }
 
 
@@ -82,7 +86,8 @@ INVALID_RECORDS = {
     "fractional n": {**_final(), "n": 10.5},
     "zero source classes": {**_final(), "source_classes": 0},
     "accuracy above 1": {**_final(), "eep_accuracy": 1.5},
-    "pass 3": {**json.loads(VALID_RECORDS["progress"]), "pass": 3},
+    "pass 5": {**json.loads(VALID_RECORDS["progress"]), "pass": 5},
+    "features alone with leep": {**json.loads(VALID_RECORDS["final of features alone"]), "leep": -0.5},
     "camelCase key": {**_without(_final(), "eep_accuracy"), "eepAccuracy": 1},
 }
 

@@ -30,9 +30,10 @@ let configuration = KafkaConfiguration(
     properties: ["message.max.bytes": "1100000", "fetch.max.bytes": "50000000", "receive.message.max.bytes": "51000000"])
 switch arguments[1] {
 case "produce":
-    let pair = try PredictionPair(predictionsPath: arguments[4], labelsPath: arguments[5])
+    let files = try ScoringFiles(labels: LabelFile(path: arguments[5]), predictionsPath: arguments[4], featuresPath: nil)
+    let pair = files.predictions!
     // Exactly the chunking of `leep produce`, so the records are the same size and count.
-    let (rows, batchRows) = ShardPublisher.chunking(of: pair, maxMessageBytes: 1_000_000)
+    let (rows, batchRows) = ShardPublisher.chunking(of: files, maxMessageBytes: 1_000_000)
     let producer = try KafkaProducer(configuration: configuration)
     let start = ContinuousClock.now
     var bytes = 0

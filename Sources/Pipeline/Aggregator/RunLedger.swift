@@ -51,7 +51,10 @@ struct RunLedger {
 
         /// "3 source classes", "16 features a row", "no features": what differs from `other`.
         func difference(from other: RunShape) -> (String, String) {
-            if sourceClasses != other.sourceClasses { return ("\(sourceClasses) source classes", "\(other.sourceClasses)") }
+            func softmax(_ classes: Int) -> String { classes == 0 ? "no softmax outputs" : "\(classes) source classes" }
+            if sourceClasses != other.sourceClasses {
+                return (softmax(sourceClasses), other.sourceClasses == 0 ? "none" : "\(other.sourceClasses)")
+            }
             func features(_ width: Int) -> String { width == 0 ? "no features" : "\(width) features a row" }
             return (features(featureWidth), other.featureWidth == 0 ? "none" : "\(other.featureWidth)")
         }
@@ -232,15 +235,20 @@ struct RunLedger {
             duplicatesDropped += 1
             return .none
         }
-        guard let incoming = Self.sums(of: partial) else { return .none }
-        let incomingFeatures: FeatureStatisticSet?
+        // A run of features alone (Z = 0) has no joint: its partials carry statistics only, whose
+        // class counts must add up to the partial's samples (`FeatureStatisticSet` checks).
+        var incoming: JointAccumulator?
+        if partial.shape.sourceClasses > 0 {
+            guard let sums = Self.sums(of: partial) else { return .none }
+            incoming = sums
+        }
+        var incomingFeatures: FeatureStatisticSet?
         if partial.shape.featureWidth > 0 {
             guard let statistics = Self.featureStatistics(of: partial) else { return .none }
             incomingFeatures = statistics
-        } else {
-            incomingFeatures = nil
         }
-        Self.accumulate(incoming, into: &joint)
+        guard incoming != nil || incomingFeatures != nil else { return .none }
+        if let incoming { Self.accumulate(incoming, into: &joint) }
         if let incomingFeatures { Self.accumulate(incomingFeatures, into: &features) }
         accepted.formUnion(chunks)
         acceptedPartials += 1
@@ -314,7 +322,8 @@ struct RunLedger {
 
     /// Z and D of the sums accepted so far.
     private var acceptedShape: RunShape? {
-        joint.map { RunShape(sourceClasses: $0.sourceClasses, featureWidth: features?.featureWidth ?? 0) }
+        guard joint != nil || features != nil else { return nil }
+        return RunShape(sourceClasses: joint?.sourceClasses ?? 0, featureWidth: features?.featureWidth ?? 0)
     }
 
     /// The run fails, blaming the chunk whose Z or D is not its manifest's.
@@ -360,8 +369,11 @@ struct RunLedger {
 
     // MARK: Derived facts
 
-    /// Z of the run: its manifests', or, before any came in, that of the sums accepted so far.
-    var sourceClasses: Int? { manifestShape?.sourceClasses ?? joint?.sourceClasses }
+    /// Z of the run: its manifests', or, before any came in, that of the sums accepted so far;
+    /// nil for a run of features alone (Z = 0), whose records have no `source_classes`.
+    var sourceClasses: Int? {
+        (manifestShape?.sourceClasses ?? joint?.sourceClasses).flatMap { $0 > 0 ? $0 : nil }
+    }
 
     /// True when every shard's manifest is complete.
     var manifestsComplete: Bool {
@@ -381,7 +393,7 @@ struct RunLedger {
 
     /// Y of the run: the largest any shard or partial declared.
     var targetClasses: Int {
-        max(joint?.targetClasses ?? 0, manifests.values.map(\.targetClasses).max() ?? 0)
+        max(joint?.targetClasses ?? 0, features?.targetClasses ?? 0, manifests.values.map(\.targetClasses).max() ?? 0)
     }
 
     /// The number of chunks the manifests list, once they are all in.
@@ -394,7 +406,7 @@ struct RunLedger {
         // Once the manifests are complete every accepted chunk is one they list (or the run has
         // failed), so counting is enough: no O(chunks) scan on every record.
         guard let expected = expectedChunkCount else { return false }
-        return joint != nil && accepted.count == expected
+        return (joint != nil || features != nil) && accepted.count == expected
     }
 
     /// How many missing shards `missingSummary` names.

@@ -4,9 +4,9 @@ import Logging
 import PredictionFiles
 import WireFormat
 
-/// `leep produce`: publishes one shard of a run — a predictions/labels file pair, and the
-/// source model's features when given — as chunk frames, then the shard's manifest with where
-/// every chunk landed.
+/// `leep produce`: publishes one shard of a run — the labels with the source model's softmax
+/// outputs, its features or both (`ScoringFiles`) — as chunk frames, then the shard's manifest
+/// with where every chunk landed.
 ///
 /// The files are validated completely before the first record is sent, so a bad file
 /// publishes nothing. Chunks are cut at fixed row boundaries (`rowsPerChunk`), so publishing
@@ -56,45 +56,43 @@ public struct ShardPublisher {
         self.logger = logger
     }
 
-    /// How `pair` is cut: rows per chunk so that a chunk frame stays within the message limit
+    /// How `files` are cut: rows per chunk so that a chunk frame stays within the message limit
     /// (a header of at most a few KiB — names are short — plus 4 bytes of label, Z values and D
     /// features a row), at most `requestedRows`; and rows per send, whole chunks of about
     /// 32 MiB, so chunk boundaries stay at multiples of the chunk size from row 0.
     public static func chunking(
-        of pair: PredictionPair, features: FeatureFile? = nil, maxMessageBytes: Int, requestedRows: Int? = nil
+        of files: ScoringFiles, maxMessageBytes: Int, requestedRows: Int? = nil
     ) -> (rowsPerChunk: Int, rowsPerBatch: Int) {
-        let rowBytes = pair.sourceClasses * pair.predictions.dtype.size
-            + (features.map { $0.width * $0.features.dtype.size } ?? 0)
+        let rowBytes = files.rowBytes
         let rows = min(requestedRows ?? Int.max, max(1, (maxMessageBytes - 4096) / (rowBytes + 4)))
         return (rows, rows * max(1, (32 << 20) / (rows * rowBytes)))
     }
 
-    /// Validates the pair (and the features, whose rows must be the pair's), then publishes
-    /// every chunk and the manifest; returns when all are delivered. `progress` is called after
-    /// each batch with the rows published so far.
+    /// Validates every row of `files`, then publishes every chunk and the manifest; returns
+    /// when all are delivered. `progress` is called after each batch with the rows published
+    /// so far. Softmax outputs go out as version-1 chunk frames (version 2 with features), and
+    /// features alone as version 3.
     public func publish(
-        _ pair: PredictionPair, features: FeatureFile? = nil, shard: Shard, check: RowCheck,
-        rowsPerChunk requested: Int? = nil, progress: (Int) -> Void = { _ in }
+        _ files: ScoringFiles, shard: Shard, check: RowCheck, rowsPerChunk requested: Int? = nil,
+        progress: (Int) -> Void = { _ in }
     ) throws -> Summary {
         // Same rules as `leep score`, before anything leaves this machine.
-        var validator = Validator(check: check, targetClasses: pair.targetClasses)
-        try pair.forEachChunk(rowsPerChunk: pair.defaultRowsPerChunk, &validator)
-        if let features {
-            precondition(features.sampleCount == pair.sampleCount, "FeatureFile checks its rows against the labels")
-            try features.checkFinite()
-        }
+        try files.checkRows(check)
 
-        let (rows, batchRows) = Self.chunking(
-            of: pair, features: features, maxMessageBytes: maxMessageBytes, requestedRows: requested)
-        var encoder = ChunkEncoder(shard: shard, targetClasses: pair.targetClasses, features: features)
+        let (rows, batchRows) = Self.chunking(of: files, maxMessageBytes: maxMessageBytes, requestedRows: requested)
+        var encoder = ChunkEncoder(shard: shard, targetClasses: files.targetClasses, features: files.features)
         var located: [LocatedChunk] = []
         var bytes = 0
         // Send in batches: one delivery wait per batch, while librdkafka pipelines within it.
         var first = 0
-        while first < pair.sampleCount {
-            let end = min(pair.sampleCount, first + batchRows)
+        while first < files.sampleCount {
+            let end = min(files.sampleCount, first + batchRows)
             encoder.frames.removeAll(keepingCapacity: true)
-            try pair.forEachChunk(rows: first..<end, rowsPerChunk: rows, &encoder)
+            if let pair = files.predictions {
+                try pair.forEachChunk(rows: first..<end, rowsPerChunk: rows, &encoder)
+            } else if let features = files.features {
+                encoder.encodeFeaturesAlone(features, rows: first..<end, rowsPerChunk: rows)
+            }
             let reports = try producer.send(encoder.frames.map { OutgoingRecord(topic: topics.chunks, value: $0.bytes) })
             for (frame, report) in zip(encoder.frames, reports) {
                 located.append(LocatedChunk(id: frame.id, location: RecordLocation(partition: report.partition, offset: report.offset)))
@@ -103,49 +101,40 @@ public struct ShardPublisher {
             first = end
             progress(first)
         }
-        try publishManifest(located, pair: pair, featureWidth: features?.width ?? 0, shard: shard)
+        try publishManifest(located, files: files, shard: shard)
         logger.info("published shard", metadata: [
-            "run": "\(shard.run.id)", "shard": "\(shard.index)/\(shard.count)", "rows": "\(pair.sampleCount)",
+            "run": "\(shard.run.id)", "shard": "\(shard.index)/\(shard.count)", "rows": "\(files.sampleCount)",
             "chunks": "\(located.count)",
         ])
-        return Summary(rows: pair.sampleCount, chunks: located.count, bytes: bytes)
+        return Summary(rows: files.sampleCount, chunks: located.count, bytes: bytes)
     }
 
-    private func publishManifest(
-        _ located: [LocatedChunk], pair: PredictionPair, featureWidth: Int, shard: Shard
-    ) throws {
+    private func publishManifest(_ located: [LocatedChunk], files: ScoringFiles, shard: Shard) throws {
         let perPart = max(1, (maxMessageBytes - 4096) / ManifestFrame.bytesPerChunk)
         let parts = stride(from: 0, to: max(located.count, 1), by: perPart).map { start in
             Array(located[start..<min(located.count, start + perPart)])
         }
         let records = parts.enumerated().map { index, chunks in
             OutgoingRecord(topic: topics.runs, key: shard.run.id, value: ManifestFrame(
-                run: shard.run, shard: shard.index, shardCount: shard.count, sourceClasses: pair.sourceClasses,
-                targetClasses: pair.targetClasses, shardRows: UInt64(pair.sampleCount), totalChunks: UInt32(located.count),
+                run: shard.run, shard: shard.index, shardCount: shard.count, sourceClasses: files.sourceClasses,
+                targetClasses: files.targetClasses, shardRows: UInt64(files.sampleCount), totalChunks: UInt32(located.count),
                 partIndex: UInt32(index), partCount: UInt32(parts.count), chunks: chunks,
-                eepAccuracy: shard.eepAccuracy, featureWidth: featureWidth
+                eepAccuracy: shard.eepAccuracy, featureWidth: files.featureWidth
             ).encoded())
         }
         try producer.send(records)
     }
 }
 
-/// Checks every row without accumulating anything.
-private struct Validator: ChunkVisitor {
-    let check: RowCheck
-    let targetClasses: Int
-
-    mutating func visit<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>) throws {
-        try check.validate(chunk, targetClasses: targetClasses)
-    }
-}
-
-/// Encodes each chunk it is shown as a frame, with the same rows of the features if any.
+/// Encodes each chunk it is shown as a frame, with the same rows of the features if any; or,
+/// for a model without softmax outputs, chunks of the features alone.
 private struct ChunkEncoder: ChunkVisitor {
     let shard: ShardPublisher.Shard
     let targetClasses: Int
     let features: FeatureFile?
     var frames: [(id: ChunkID, bytes: [UInt8])] = []
+    /// One chunk's labels, widened to Int32, for chunks of features alone.
+    private var chunkLabels: [Int32] = []
 
     init(shard: ShardPublisher.Shard, targetClasses: Int, features: FeatureFile?) {
         self.shard = shard
@@ -163,6 +152,28 @@ private struct ChunkEncoder: ChunkVisitor {
         frames.append((id, ChunkFrame.encode(
             run: shard.run, shard: shard.index, shardCount: shard.count, targetClasses: targetClasses, rows: chunk,
             features: view)))
+    }
+
+    /// Encodes `rows` of `file`, features alone, as consecutive chunks of at most `rowsPerChunk`
+    /// rows (version-3 frames).
+    mutating func encodeFeaturesAlone(_ file: FeatureFile, rows: Range<Int>, rowsPerChunk: Int) {
+        let view = { (rows: Range<Int>) in
+            FeatureRowsView(width: file.width, type: ProbabilityType(file.features.dtype), bytes: file.bytes(rows: rows))
+        }
+        var first = rows.lowerBound
+        while first < rows.upperBound {
+            let chunkRows = first..<min(rows.upperBound, first + rowsPerChunk)
+            if chunkLabels.count < chunkRows.count { chunkLabels = [Int32](repeating: 0, count: chunkRows.count) }
+            let bytes = chunkLabels.withUnsafeMutableBufferPointer { buffer in
+                file.labels.copy(rows: chunkRows, into: buffer)
+                return ChunkFrame.encode(
+                    run: shard.run, shard: shard.index, shardCount: shard.count, targetClasses: targetClasses,
+                    firstRow: chunkRows.lowerBound, labels: UnsafeBufferPointer(rebasing: buffer[0..<chunkRows.count]),
+                    features: view(chunkRows))
+            }
+            frames.append((ChunkID(shard: shard.index, firstRow: UInt64(first), rowCount: UInt32(chunkRows.count)), bytes))
+            first = chunkRows.upperBound
+        }
     }
 }
 

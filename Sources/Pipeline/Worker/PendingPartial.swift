@@ -2,20 +2,32 @@ import LEEPCore
 import WireFormat
 
 /// Pass-1 sums a worker has accumulated for one run since its last flush — the joint of the
-/// softmax outputs and, when the chunks carry features, their statistics — and exactly which
-/// chunks they cover.
+/// softmax outputs when the chunks carry them, their features' statistics when they carry
+/// features — and exactly which chunks they cover.
 struct PendingPartial {
     let run: RunIdentity
-    var joint: JointAccumulator
+    /// Y of the sums.
+    let targetClasses: Int
+    /// Z of the chunks; 0 for features alone.
+    let sourceClasses: Int
+    /// The joint of the softmax outputs; nil for a run of features alone.
+    var joint: JointAccumulator?
     /// The feature statistics (`FeatureStatisticSet.plan`'s kinds); nil for a run without features.
     var features: FeatureStatisticSet?
     private(set) var chunks: [ChunkID] = []
     private var covered: Set<ChunkID> = []
 
-    /// Empty sums for chunks of Y target classes, Z source classes and D features (0: none).
+    /// The rows added, as the joint (or, for features alone, the statistics) counted them.
+    var sampleCount: Int { joint?.sampleCount ?? features?.sampleCount ?? 0 }
+
+    /// Empty sums for chunks of Y target classes, Z source classes (0: none, features alone)
+    /// and D features (0: none); Z and D are not both 0.
     init(run: RunIdentity, targetClasses: Int, sourceClasses: Int, featureWidth: Int) {
+        precondition(sourceClasses > 0 || featureWidth > 0, "a chunk carries softmax outputs, features or both")
         self.run = run
-        joint = JointAccumulator(targetClasses: targetClasses, sourceClasses: sourceClasses)
+        self.targetClasses = targetClasses
+        self.sourceClasses = sourceClasses
+        joint = sourceClasses > 0 ? JointAccumulator(targetClasses: targetClasses, sourceClasses: sourceClasses) : nil
         features = featureWidth > 0 ? FeatureStatisticSet(featureWidth: featureWidth, targetClasses: targetClasses) : nil
     }
 
@@ -29,11 +41,18 @@ struct PendingPartial {
 
     /// Adds a chunk frame's rows, or none of them (the sums are unchanged when it throws).
     ///
-    /// Features are checked first, the softmax outputs are added (all or nothing), and only
-    /// then the features, which can no longer fail. The sums move into the visitor and back
-    /// rather than being copied: a copy would make every chunk duplicate the Y×Z arrays
-    /// (copy-on-write), which for large Y×Z costs more than the chunk itself.
+    /// The chunk's shape is checked first (softmax outputs of the partial's Z, or none when Z
+    /// is 0; features of its D), then the features (labels included: a chunk of features alone
+    /// has no softmax outputs whose check would catch a label out of range), the softmax
+    /// outputs are added (all or nothing), and only then the features, which can no longer
+    /// fail. The sums move into the visitor and back rather than being copied: a copy would
+    /// make every chunk duplicate the Y×Z arrays (copy-on-write), which for large Y×Z costs more
+    /// than the chunk itself.
     mutating func add(_ frame: ChunkFrame, check: RowCheck) throws {
+        guard frame.sourceClasses == sourceClasses else {
+            throw ChunkShapeError(mismatch: ShapeMismatch(
+                expected: (targetClasses, sourceClasses), actual: (targetClasses, frame.sourceClasses)))
+        }
         guard (frame.features?.width ?? 0) == (features?.featureWidth ?? 0) else {
             throw ChunkFeatureWidthError(chunk: frame.features?.width ?? 0, run: features?.featureWidth ?? 0)
         }
@@ -42,24 +61,27 @@ struct PendingPartial {
                 try chunk.validate(featureWidth: features.featureWidth, targetClasses: features.targetClasses)
             }
         }
-        var adder = JointAdder(
-            partial: PendingPartial(run: run, targetClasses: 1, sourceClasses: 1, featureWidth: 0), check: check)
-        swap(&adder.partial, &self)
-        defer { swap(&adder.partial, &self) }
-        try frame.visit(&adder)
-        if var statistics = adder.partial.features.take() {
+        if joint != nil {
+            var adder = JointAdder(
+                partial: PendingPartial(run: run, targetClasses: 1, sourceClasses: 1, featureWidth: 0), check: check)
+            swap(&adder.partial, &self)
+            defer { swap(&adder.partial, &self) }
+            try frame.visit(&adder)
+        }
+        if var statistics = features.take() {
             try! frame.withFeatureChunk { chunk throws(FeatureAddError) in statistics.addValidated(chunk) }
-            adder.partial.features = statistics
+            features = statistics
         }
     }
 
-    /// The partial as frames, each within `maxMessageBytes`.
+    /// The partial as frames, each within `maxMessageBytes`: joint cells (for softmax outputs)
+    /// and feature statistics (for features), numbered over both.
     func frames(maxMessageBytes: Int) -> [PartialFrame] {
         PartialFrame.parts(
-            run: run, partialID: PartialFrame.id(run: run.id, chunks: chunks), targetClasses: joint.targetClasses,
-            sourceClasses: joint.sourceClasses, sampleCount: UInt64(joint.sampleCount), chunks: chunks,
-            jointSums: joint.jointSums, argmaxCounts: joint.argmaxCounts, featureWidth: features?.featureWidth ?? 0,
-            statistics: features?.sections ?? [], messageLimit: maxMessageBytes)
+            run: run, partialID: PartialFrame.id(run: run.id, chunks: chunks), targetClasses: targetClasses,
+            sourceClasses: sourceClasses, sampleCount: UInt64(sampleCount), chunks: chunks,
+            jointSums: joint?.jointSums ?? [], argmaxCounts: joint?.argmaxCounts ?? [],
+            featureWidth: features?.featureWidth ?? 0, statistics: features?.sections ?? [], messageLimit: maxMessageBytes)
     }
 }
 
@@ -102,14 +124,15 @@ struct ChunkFeatureWidthError: Error, CustomStringConvertible {
     }
 }
 
-/// Adds a chunk's rows to a pending partial.
+/// Adds a chunk's rows to a pending partial of softmax outputs (one whose joint is not nil).
 struct JointAdder: ChunkVisitor {
     var partial: PendingPartial
     let check: RowCheck
 
     mutating func visit<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>) throws {
+        precondition(partial.joint != nil, "softmax outputs added to a partial of features alone")
         do {
-            try partial.joint.add(chunk, check: check)
+            try partial.joint?.add(chunk, check: check)
         } catch .row(let invalid) {
             throw invalid
         } catch .shape(let mismatch) {

@@ -84,10 +84,16 @@ struct TaskRunner {
         return .partial(partial.frames(maxMessageBytes: maxMessageBytes))
     }
 
-    /// Pass 2 over the task's chunks.
+    /// Pass 2 over the task's chunks. A run of features alone has no pass 2: a chunk without
+    /// softmax outputs in a pass-2 task fails its run rather than count no rows.
     private func eep(_ task: TaskFrame, chunks: [ChunkFrame], conditional: ConditionalTable) -> Output {
         var adder = EEPAdder(conditional: conditional, accuracy: task.pass == .eepWithAccuracy)
         for chunk in chunks {
+            guard chunk.probabilities != nil else {
+                return .rejection(ChunkRejectedFrame(
+                    run: chunk.run, chunk: chunk.id,
+                    reason: "\(chunk.id): the chunk carries features alone, no softmax outputs for pass 2"))
+            }
             do {
                 try chunk.visit(&adder)
             } catch {

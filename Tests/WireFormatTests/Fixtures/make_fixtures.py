@@ -34,6 +34,8 @@ PARTIAL_VERSION_NAMES = 2
 PARTIAL_VERSION = 3
 # Chunks and manifests are version 2 when the run carries features, still version 1 otherwise.
 FEATURES_VERSION = 2
+# A chunk of features alone (no softmax outputs, source_classes 0) is version 3.
+FEATURES_ONLY_CHUNK_VERSION = 3
 
 SECTION_JOINT = 0
 SECTION_FEATURE_STATISTICS = 1
@@ -158,11 +160,31 @@ def chunk_frame(run, model, dataset, shard, shard_count, first_row, source_class
     return bytes(frame)
 
 
+def features_only_chunk_frame(run, model, dataset, shard, shard_count, first_row, target_classes,
+                              labels, features, feature_dtype) -> bytes:
+    """Version 3: a chunk of features alone (a model without a classifier head). The fixed
+    fields of versions 1 and 2 up to target_classes, with source_classes 0; then feature_width
+    u32 and feature_dtype u8 (no dtype), pad8, the labels, pad8, the features (no θ)."""
+    width = len(features[0])
+    assert len(features) == len(labels) and all(len(row) == width for row in features)
+    frame = header(KIND_CHUNK, FEATURES_ONLY_CHUNK_VERSION)
+    frame += run_identity(run, model, dataset)
+    frame += struct.pack("<IIQIII", shard, shard_count, first_row, len(labels), 0, target_classes)
+    frame += struct.pack("<IB", width, feature_dtype)
+    pad8(frame)
+    frame += struct.pack(f"<{len(labels)}i", *labels)
+    pad8(frame)
+    values = [value for row in features for value in row]
+    frame += struct.pack(f"<{len(values)}{DTYPE_FORMAT[feature_dtype]}", *values)
+    return bytes(frame)
+
+
 def manifest_frame(run, model, dataset, shard, shard_count, source_classes, target_classes,
                    shard_rows, total_chunks, part_index, part_count, chunks,
                    eep_accuracy=False, feature_width=0) -> bytes:
     """`chunks`: (first_row, row_count, partition, offset) per listed chunk. With a
-    `feature_width` D ≥ 1, version 2 (D as a u32 right after flags); with 0, version 1."""
+    `feature_width` D ≥ 1, version 2 (D as a u32 right after flags; source_classes may then be
+    0, a run of features alone); with 0, version 1."""
     frame = header(KIND_MANIFEST, FEATURES_VERSION if feature_width else VERSION)
     frame += run_identity(run, model, dataset)
     frame += struct.pack("<IIIIQIIIB", shard, shard_count, source_classes, target_classes,
@@ -206,8 +228,9 @@ def partial_v3_frame(run, model, dataset, target_classes, source_classes, featur
     section byte after the matrix part, then section 0's joint sums and argmax counts or section
     1's feature values. `part_index`/`part_count` number all parts of the partial; `cell_start`
     is within the part's section."""
+    assert source_classes >= 1 or feature_width >= 1
     if section == SECTION_JOINT:
-        assert len(joint_sums) == len(argmax_counts) and not feature_values
+        assert source_classes >= 1 and len(joint_sums) == len(argmax_counts) and not feature_values
         cells, section_length = len(joint_sums), target_classes * source_classes
     else:
         assert feature_width >= 1 and not joint_sums and not argmax_counts
@@ -355,6 +378,27 @@ def fixtures() -> dict[str, bytes]:
             target_classes=3, dtype=DTYPE_FLOAT64, labels=[2, 0],
             rows=[[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]],
             features=[[0.5, -1.0, 2.0], [0.0, 1.5, -0.25]], feature_dtype=DTYPE_FLOAT16),
+        # Version 3, features alone: the features of chunk_features_f32.bin without θ; 4 bytes of
+        # padding after the fixed fields (feature_dtype ends at 51) and 4 after the labels.
+        "chunk_features_only_f32.bin": features_only_chunk_frame(
+            "r1", "m", "d", shard=0, shard_count=1, first_row=0, target_classes=2, labels=[0, 1, 1],
+            features=[[1.5, -2.0, 0.0, 3.25], [0.5, 0.25, -0.125, 8.0], [-1.0, 2.0, 4.0, -0.5]],
+            feature_dtype=DTYPE_FLOAT32),
+        # Version 3 again: shard 1 of 2 from row 2, 2 labels (no padding after them), float16.
+        "chunk_features_only_f16.bin": features_only_chunk_frame(
+            "r1", "model-b", "d", shard=1, shard_count=2, first_row=2, target_classes=3, labels=[2, 0],
+            features=[[0.5, -1.0, 2.0], [0.0, 1.5, -0.25]], feature_dtype=DTYPE_FLOAT16),
+        # Version 2 with Z = 0: a run of features alone, D = 768 (a CLIP ViT-B/16 encoder).
+        "manifest_features_only.bin": manifest_frame(
+            "r1", "clip-vit-b/16", "café", shard=0, shard_count=1, source_classes=0, target_classes=37,
+            shard_rows=300, total_chunks=2, part_index=0, part_count=1,
+            chunks=[(0, 256, 1, 4), (256, 44, 6, 1 << 40)], feature_width=768),
+        # A partial of a run of features alone (Z = 0, D = 2, Y = 2): no joint cells, so the L = 14
+        # feature statistics are parts 0 (values 0..<7) and 1 (values 7..<14) of 2; this is part 1.
+        "partial_v3_features_only.bin": partial_v3_frame(
+            "r1", "vit-b/16", "café", target_classes=2, source_classes=0, feature_width=2, sample_count=5,
+            chunks=PARTIAL_CHUNKS, part_index=1, part_count=2, cell_start=7, section=SECTION_FEATURE_STATISTICS,
+            feature_values=[7.0, -0.5, 0.125, 3.0, 0.001, 2.5, -4.0]),
         # Version 2: D = 2,048 after the flags (EEP accuracy off), an offset above 2^32.
         "manifest_features.bin": manifest_frame(
             "r1", "vit-b/16", "café", shard=0, shard_count=1, source_classes=1000, target_classes=37,

@@ -425,3 +425,125 @@ def test_stream_feature_width_given_up_front(producer):
     assert summary.chunks == 0 and manifest.feature_width == 768 and manifest.chunks == ()
     with pytest.raises(InvalidInput, match=r"feature_width: must be in \[1, 8192\], got 0"):
         producer.run("m", "d", target_classes=3, feature_width=0)
+
+
+# -- features alone (a model without a classifier head) ----------------------------------------
+
+
+def test_publish_features_alone(producer):
+    _, labels = data(23)
+    phi = features(23, dtype=np.float16)
+    summary = producer.publish("dinov2", "d", labels=labels, features=phi, run="r", rows_per_chunk=5)
+    values = [value for _, value in sent("t.chunks")]
+    assert {value[4] for value in values} == {3}  # version 3: features alone
+    chunks = [wire.decode_chunk(value) for value in values]
+    assert [(c.first_row, c.row_count, c.source_classes, c.feature_width) for c in chunks] == [
+        (0, 5, 0, 6), (5, 5, 0, 6), (10, 5, 0, 6), (15, 5, 0, 6), (20, 3, 0, 6)]
+    assert all(c.probabilities is None for c in chunks)
+    np.testing.assert_array_equal(np.concatenate([c.features for c in chunks]), phi)
+    np.testing.assert_array_equal(np.concatenate([c.labels for c in chunks]), labels)
+    [(key, value)] = sent("t.runs")
+    manifest = wire.decode_manifest(value)
+    assert key == b"r" and value[4] == 2 and (manifest.source_classes, manifest.feature_width) == (0, 6)
+    assert manifest.chunks == summary.locations and manifest.shard_rows == 23 and not manifest.eep_accuracy
+    assert (summary.source_classes, summary.feature_width, summary.chunks) == (0, 6, 5)
+
+
+def test_features_alone_size_the_chunks(producer):
+    _, labels = data(700, y=10)
+    summary = producer.publish("clip", "d", labels=labels, features=features(700, d=768))
+    # ⌊(1,000,000 − 4,096) ÷ (768·4 + 4)⌋: no θ in the row.
+    assert summary.rows_per_chunk == 995_904 // 3076 == 323 and summary.chunks == 3
+    assert all(len(value) <= 1_000_000 for _, value in sent("t.chunks"))
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (dict(labels=None), "labels: missing: one target label per row is required"),
+    (dict(features=None), "predictions: missing, and so are the features: give predictions, features or both"),
+    (dict(eep_accuracy=True), "eep_accuracy: needs predictions"),
+    (dict(labels=np.where(np.arange(40) == 17, 9, data(40)[1]), target_classes=3),
+     "labels: row 17: label 9 is outside [0, 3)"),
+    (dict(features=np.where((np.arange(40) == 3)[:, None] & (np.arange(6) == 2), np.nan, features(40))),
+     "features: row 3: column 2 is NaN; features must be finite"),
+    (dict(features=features(39)), "features: has 39 rows but labels has 40"),
+    (dict(features=features(40).astype(np.int32)), "features: has dtype int32"),
+    (dict(labels=np.zeros(0, int), features=features(0)), "features: has no rows; a run needs at least one"),
+])
+def test_features_alone_refused_before_anything_is_sent(producer, arguments, message):
+    arguments = dict(dict(model="m", dataset="d", labels=data(40)[1], features=features(40)), **arguments)
+    with pytest.raises(InvalidInput) as caught:
+        producer.publish(**arguments)
+    assert str(caught.value).startswith(message)
+    assert client().records == []
+
+
+def test_stream_of_features_alone_cuts_the_same_chunks_as_publish(producer):
+    _, labels = data(1000, y=4, seed=3)
+    phi = features(1000, d=9, dtype=np.float32)
+    producer.publish("m", "d", labels=labels, features=phi, run="r", shard=1, shards=2, rows_per_chunk=64,
+                     target_classes=4)
+    whole = list(client().records)
+    client().records.clear()
+    with producer.run("m", "d", run="r", shard=1, shards=2, target_classes=4, rows_per_chunk=64) as stream:
+        start = 0
+        for size in [1, 63, 64, 200, 0, 5, 300, 17, 350]:
+            stream.add(labels=labels[start:start + size], features=phi[start:start + size].astype(np.float64)
+                       if size == 5 else phi[start:start + size])  # a later float64 batch is cast to float32
+            start += size
+    streamed = client().records
+    assert [value for _, _, value in streamed[:-1]] == [value for _, _, value in whole[:-1]]
+    manifest = wire.decode_manifest(streamed[-1][2])
+    assert (manifest.source_classes, manifest.feature_width) == (0, 9) and manifest.chunks == stream.summary.locations
+    assert stream.summary.source_classes == 0 and stream.summary.chunks == 16 and stream.summary.rows == 1000
+
+
+def test_stream_probabilities_are_all_or_nothing(producer):
+    theta, labels = data(40)
+    phi = features(40)
+    alone = producer.run("m", "d", target_classes=3, rows_per_chunk=10)
+    alone.add(labels=labels[:5], features=phi[:5])
+    with pytest.raises(InvalidInput) as caught:
+        alone.add(theta[5:10], labels[5:10], features=phi[5:10])
+    assert str(caught.value) == ("batch 1 predictions: given, but the run carries none (set by batch 0): a run "
+                                 "carries probabilities in every batch or in none")
+    with pytest.raises(InvalidInput, match=r"batch 2 labels: row 5 \(row 0 of the batch\): label 3 is outside \[0, 3\)"):
+        alone.add(labels=np.full(5, 3), features=phi[5:10])
+    with pytest.raises(InvalidInput, match="batch 3 features: has 4 rows but batch 3 labels has 5"):
+        alone.add(labels=labels[5:10], features=phi[5:9])
+    with pytest.raises(InvalidInput, match="batch 4 features: missing, but the run carries 6 features a row"):
+        alone.add(labels=labels[5:10])
+    with pytest.raises(InvalidInput, match="batch 5 labels: missing: every batch carries one target label per row"):
+        alone.add(features=phi[5:10])
+    assert sent("t.chunks") == []
+    alone.add(labels=labels[5:], features=phi[5:])
+    assert alone.close().rows == 40 and {value[4] for _, value in sent("t.chunks")} == {3}
+
+    with_theta = producer.run("m", "d", target_classes=3, rows_per_chunk=10)
+    with_theta.add(theta[:5], labels[:5], features=phi[:5])
+    with pytest.raises(InvalidInput) as caught:
+        with_theta.add(labels=labels[5:10], features=phi[5:10])
+    assert str(caught.value) == ("batch 1 predictions: missing, but the run carries 5 source classes a row (set by "
+                                 "batch 0): every batch of it must carry them")
+    with pytest.raises(InvalidInput, match="batch 0 predictions: missing, and so are the features"):
+        producer.run("m", "d", target_classes=3).add(labels=labels)
+
+
+def test_stream_of_features_alone_declared_up_front(producer):
+    _, labels = data(10)
+    stream = producer.run("m", "d", target_classes=3, source_classes=0)
+    with pytest.raises(InvalidInput, match=r"batch 0 predictions: given, but the run carries none \(set by "
+                                           r"source_classes=\)"):
+        stream.add(data(10)[0], labels, features=features(10))
+    stream.add(labels=labels, features=features(10))
+    assert stream.close().source_classes == 0
+    # An empty shard of a run of features alone declares Z = 0 and its D in a version-2 manifest.
+    summary = producer.run("m", "d", run="r", shard=1, shards=2, target_classes=3, source_classes=0,
+                           feature_width=768).close()
+    manifest = wire.decode_manifest(sent("t.runs")[-1][1])
+    assert summary.chunks == 0 and (manifest.source_classes, manifest.feature_width, manifest.chunks) == (0, 768, ())
+    with pytest.raises(InvalidInput, match="feature_width: unknown: no batch was added"):
+        producer.run("m", "d", run="r", shard=1, shards=2, target_classes=3, source_classes=0).close()
+    with pytest.raises(InvalidInput, match="eep_accuracy: needs predictions"):
+        producer.run("m", "d", target_classes=3, source_classes=0, eep_accuracy=True)
+    with pytest.raises(InvalidInput, match="source_classes: must be at least 0"):
+        producer.run("m", "d", target_classes=3, source_classes=-1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leepstream import InvalidInput, validate, validate_features
+from leepstream import InvalidInput, validate, validate_features, validate_labels
 from leepstream.validation import check_rows
 
 
@@ -219,3 +219,22 @@ def test_features_shape_and_dtype():
     assert "has dtype complex128" in str(features_refused(np.zeros((6, 2), np.complex128)))
     # Lists convert as NumPy converts them (float64).
     assert validate_features([[1.0, 2.0]] * 6, 6).dtype == np.float64
+
+
+# -- labels alone (for features alone: no predictions) ------------------------------------------
+
+
+def test_labels_alone():
+    assert validate_labels(np.array([0, 2, 1], np.uint8)).dtype == np.int64
+    assert validate_labels([0, 2, 1], target_classes=3).tolist() == [0, 2, 1]
+    with pytest.raises(InvalidInput) as caught:
+        validate_labels([0, 2, 3, 1], target_classes=3)
+    assert str(caught.value) == "labels: row 2: label 3 is outside [0, 3)" and caught.value.row == 2
+    with pytest.raises(InvalidInput) as caught:
+        validate_labels([0, -1], name="batch 4 labels", first_row=100, in_batch=True)
+    assert str(caught.value) == ("batch 4 labels: row 101 (row 1 of the batch): label -1 is negative; labels are class "
+                                 "indices 0, 1, …")
+    with pytest.raises(InvalidInput, match="labels: must be 1-D"):
+        validate_labels(np.zeros((2, 2), int))
+    with pytest.raises(InvalidInput, match="target_classes: must be at least 1, got 0"):
+        validate_labels([0], target_classes=0)

@@ -46,6 +46,18 @@ GOLDEN_FEATURE_CHUNKS = {
         probabilities=np.array([[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]], np.float64),
         features=np.array([[0.5, -1, 2], [0, 1.5, -0.25]], np.float16)),
 }
+# Features alone (a model without a classifier head): version-3 chunks, a version-2 manifest with Z = 0.
+GOLDEN_FEATURES_ONLY_CHUNKS = {
+    "chunk_features_only_f32.bin": dict(
+        run="r1", model="m", dataset="d", shard=0, shard_count=1, first_row=0, target_classes=2, labels=[0, 1, 1],
+        features=np.array([[1.5, -2, 0, 3.25], [0.5, 0.25, -0.125, 8], [-1, 2, 4, -0.5]], np.float32)),
+    "chunk_features_only_f16.bin": dict(
+        run="r1", model="model-b", dataset="d", shard=1, shard_count=2, first_row=2, target_classes=3, labels=[2, 0],
+        features=np.array([[0.5, -1, 2], [0, 1.5, -0.25]], np.float16)),
+}
+GOLDEN_FEATURES_ONLY_MANIFEST = dict(run="r1", model="clip-vit-b/16", dataset="café", shard=0, shard_count=1,
+                                     source_classes=0, target_classes=37, shard_rows=300, total_chunks=2, part_index=0,
+                                     part_count=1, chunks=[(0, 256, 1, 4), (256, 44, 6, 1 << 40)], feature_width=768)
 GOLDEN_FEATURE_MANIFEST = dict(run="r1", model="vit-b/16", dataset="café", shard=0, shard_count=1,
                                source_classes=1000, target_classes=37, shard_rows=300, total_chunks=2, part_index=0,
                                part_count=1, chunks=[(0, 248, 3, 9), (248, 52, 0, 1 << 40)], feature_width=2048)
@@ -90,6 +102,98 @@ def test_manifest_with_features_matches_golden_fixture():
     spec = dict(GOLDEN_FEATURE_MANIFEST, feature_width=0)
     plain = wire.encode_manifest(spec.pop("run"), spec.pop("model"), spec.pop("dataset"), **spec)
     assert plain[4] == 1 and len(plain) == len(data) - 4 and wire.decode_manifest(plain).feature_width == 0
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_FEATURES_ONLY_CHUNKS))
+def test_chunk_of_features_alone_matches_golden_fixture_and_decodes(name):
+    spec = GOLDEN_FEATURES_ONLY_CHUNKS[name]
+    assert chunk(spec) == fixture(name) and fixture(name)[4] == 3
+    frame = wire.decode_chunk(fixture(name))
+    assert (frame.run, frame.model, frame.dataset) == (spec["run"], spec["model"], spec["dataset"])
+    assert (frame.shard, frame.shard_count, frame.first_row, frame.target_classes) == (
+        spec["shard"], spec["shard_count"], spec["first_row"], spec["target_classes"])
+    assert frame.labels.tolist() == spec["labels"] and frame.row_count == len(spec["labels"])
+    assert frame.probabilities is None and frame.source_classes == 0
+    assert frame.features is not None and frame.features.dtype == spec["features"].dtype
+    assert frame.feature_width == spec["features"].shape[1]
+    np.testing.assert_array_equal(frame.features, spec["features"])
+
+
+def test_manifest_of_features_alone_matches_golden_fixture():
+    spec = dict(GOLDEN_FEATURES_ONLY_MANIFEST)
+    data = wire.encode_manifest(spec.pop("run"), spec.pop("model"), spec.pop("dataset"), **spec)
+    assert data == fixture("manifest_features_only.bin") and data[4] == 2
+    frame = wire.decode_manifest(data)
+    assert frame.source_classes == 0 and frame.feature_width == 768 and frame.target_classes == 37
+    assert frame.model == "clip-vit-b/16" and frame.shard_rows == 300 and not frame.eep_accuracy
+    assert frame.chunks == (ChunkLocation(0, 256, 1, 4), ChunkLocation(256, 44, 6, 1 << 40))
+
+
+@pytest.mark.parametrize("feature_dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("rows,d", [(1, 1), (2, 3), (3, 5), (8, 64), (5, 7)])
+def test_chunk_of_features_alone_round_trip(feature_dtype, rows, d):
+    rng = np.random.default_rng(rows * 100 + d)
+    phi = rng.normal(0, 10, size=(rows, d)).astype(feature_dtype)
+    labels = rng.integers(0, 4, size=rows)
+    data = wire.encode_chunk("run-é", "dinov2", "", shard=1, shard_count=2, first_row=7, target_classes=4,
+                             labels=labels, features=phi)
+    frame = wire.decode_chunk(data)
+    assert data[4] == 3 and frame.probabilities is None and frame.source_classes == 0 and frame.first_row == 7
+    np.testing.assert_array_equal(frame.labels, labels)
+    np.testing.assert_array_equal(frame.features, phi)
+    # The documented layout: 33 fixed bytes (no dtype), pad8, labels, pad8, features.
+    s = 8 + 2 + len("run-é".encode()) + 2 + 6 + 2
+    a = -(-(s + 33) // 8) * 8
+    c = -(-(a + 4 * rows) // 8) * 8
+    assert len(data) == c + rows * d * np.dtype(feature_dtype).itemsize
+
+
+def test_rows_per_chunk_of_features_alone():
+    # Z = 0: ⌊(limit − 4,096) ÷ (D·fsize + 4)⌋, whatever θ's dtype would have been.
+    assert wire.rows_per_chunk(0, None, feature_width=768, feature_dtype=np.float32) == 995_904 // 3076
+    assert wire.rows_per_chunk(0, np.float64, feature_width=768, feature_dtype=np.float32) == 995_904 // 3076
+    with pytest.raises(WireError, match=r"one row of 248976 × 4-byte features does not fit"):
+        wire.rows_per_chunk(0, None, feature_width=248_976, feature_dtype=np.float32)
+
+
+def test_encoding_features_alone_refuses():
+    with pytest.raises(WireError, match="probabilities, features or both; got neither"):
+        wire.encode_chunk("r", "m", "d", shard=0, shard_count=1, first_row=0, target_classes=2, labels=[0, 1])
+    with pytest.raises(WireError, match=r"one row per label \(2 × D\)"):
+        wire.encode_chunk("r", "m", "d", shard=0, shard_count=1, first_row=0, target_classes=2, labels=[0, 1],
+                          features=np.zeros((3, 2), np.float32))
+    with pytest.raises(WireError, match="row_count = 0"):
+        wire.encode_chunk("r", "m", "d", shard=0, shard_count=1, first_row=0, target_classes=2, labels=np.zeros(0, int),
+                          features=np.zeros((0, 2), np.float32))
+    # A manifest of Z = 0 declares the features it has instead.
+    with pytest.raises(WireError, match=r"source_classes = 0 is outside \[1,"):
+        wire.encode_manifest("r", "m", "d", shard=0, shard_count=1, source_classes=0, target_classes=2, shard_rows=0,
+                             chunks=[])
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda d: corrupt(d, 38, struct.pack("<I", 3)), "source_classes: 3 in a version-3 chunk, which carries features alone"),
+    (lambda d: corrupt(d, 4, b"\x02"), "source_classes: 0 in a version-2 chunk: a chunk of features alone is version 3"),
+    (lambda d: corrupt(d, 4, b"\x01"), "source_classes: 0 without features"),
+    (lambda d: corrupt(d, 46, struct.pack("<I", 0)), "feature_width: must be at least 1"),
+    (lambda d: corrupt(d, 50, b"\x07"), "feature_dtype: unknown code 7"),
+    (lambda d: corrupt(d, 51, b"\x01"), "padding bytes are not zero"),  # after feature_dtype
+    (lambda d: corrupt(d, 68, b"\x01"), "padding bytes are not zero"),  # after the labels
+    (lambda d: d + b"\x00", "features: 3 rows × 4 features × 4 bytes do not match the 49 bytes left"),
+    (lambda d: d[:-1], "features: 3 rows × 4 features × 4 bytes do not match the 47 bytes left"),
+    (lambda d: corrupt(d, 4, b"\x04"), "unsupported frame version 4"),
+])
+def test_decode_chunk_of_features_alone_refuses(mutate, message):
+    with pytest.raises(WireError, match=message):
+        wire.decode_chunk(mutate(fixture("chunk_features_only_f32.bin")))
+
+
+def test_decode_manifest_of_features_alone_refuses_version_1():
+    # Version 1 has no feature width, so Z = 0 there carries nothing.
+    with pytest.raises(WireError, match="source_classes: 0 without features"):
+        wire.decode_manifest(corrupt(fixture("manifest_features_only.bin"), 4, b"\x01"))
+    with pytest.raises(WireError, match="source_classes: 0 without features"):
+        wire.decode_manifest(corrupt(fixture("manifest.bin"), 37, struct.pack("<I", 0)))
 
 
 def test_a_chunk_without_features_is_still_version_1():
@@ -309,7 +413,7 @@ def corrupt(data: bytes, offset: int, value: bytes) -> bytes:
 @pytest.mark.parametrize("mutate,message", [
     (lambda d: d[:5], "truncated at header: needs 8 bytes, 5 left"),
     (lambda d: b"XPST" + d[4:], "bad magic"),
-    (lambda d: corrupt(d, 4, b"\x03"), "unsupported frame version 3"),
+    (lambda d: corrupt(d, 4, b"\x03"), "source_classes: 3 in a version-3 chunk, which carries features alone"),
     (lambda d: corrupt(d, 4, b"\x04"), "unsupported frame version 4"),
     (lambda d: corrupt(d, 4, b"\x00"), "unsupported frame version 0"),
     (lambda d: corrupt(d, 4, b"\x02"), "feature_width: must be at least 1"),  # read in version 2's layout

@@ -7,7 +7,9 @@ the row and the problem: the first bad label over all rows first (as `leep` chec
 file before any row), then the first bad row.
 
 Features (the source model's penultimate-layer activations, n×D) have one rule: every value
-finite. Like θ they must be float16, float32 or float64 and are kept in their dtype.
+finite. Like θ they must be float16, float32 or float64 and are kept in their dtype. A model
+without a classifier head sends features alone: its labels are checked the same way
+(`validate_labels`), then its features (`validate_features`).
 """
 
 from __future__ import annotations
@@ -176,6 +178,23 @@ def check_rows(theta: np.ndarray, name: str = "predictions", sum_tolerance: floa
             if abs(total - 1) > 0.1:
                 problem += f"; {_LOGITS_HINT}"
         raise InvalidInput(name, problem, first_row + start + index, start + index if in_batch else None)
+
+
+def validate_labels(
+    labels: Any,
+    *,
+    target_classes: int | None = None,
+    name: str = "labels",
+    first_row: int = 0,
+    in_batch: bool = False,
+) -> np.ndarray:
+    """Converts and checks labels on their own (for features alone: no predictions); returns
+    them as int64. Raises `InvalidInput` naming the array, the row and the problem."""
+    y = as_labels(labels, name)
+    if target_classes is not None and target_classes < 1:
+        raise InvalidInput("target_classes", f"must be at least 1, got {target_classes}")
+    check_labels(y, target_classes, name, first_row, in_batch)
+    return y
 
 
 def validate(

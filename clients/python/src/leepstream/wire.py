@@ -1,6 +1,8 @@
 """Frame encoders (and decoders) for the two records a producer publishes: chunks (kind 1) and
 manifests (kind 2), as specified in docs/wire-format.md: version 1, or version 2 when the run
-carries the source model's features (a chunk with features, a manifest with the feature width).
+carries the source model's features (a chunk with features, a manifest with the feature width);
+a chunk of features alone, from a model without a classifier head (no probabilities, Z = 0), is
+version 3, and its run's manifest version 2 with `source_classes` 0.
 
 Pure functions: bytes in, bytes out, nothing touches Kafka. Every integer and float is
 little-endian; strings are a u16 byte length and UTF-8; `pad8` pads with zeros to a multiple of
@@ -19,12 +21,14 @@ MAGIC = b"LPST"
 VERSION = 1
 #: The version of chunks and manifests that carry features (without them: `VERSION`, 1).
 FEATURES_VERSION = 2
+#: The version of a chunk of features alone (no probabilities: `source_classes` 0).
+FEATURES_ONLY_VERSION = 3
 KIND_CHUNK = 1
 KIND_MANIFEST = 2
 #: The newest version of any kind (the partial's), for the first check of a header.
 _NEWEST_VERSION = 3
 #: The newest version of each kind this module decodes.
-_KIND_VERSIONS = {KIND_CHUNK: FEATURES_VERSION, KIND_MANIFEST: FEATURES_VERSION}
+_KIND_VERSIONS = {KIND_CHUNK: FEATURES_ONLY_VERSION, KIND_MANIFEST: FEATURES_VERSION}
 
 #: The largest feature width D a frame may declare (Swift `WireFormat.maxFeatureWidth`).
 MAX_FEATURE_WIDTH = 8192
@@ -52,7 +56,10 @@ HEADROOM = 4096
 MANIFEST_ENTRY_BYTES = 24
 
 _HEADER = struct.Struct("<4sBBH")
-_CHUNK_FIELDS = struct.Struct("<IIQIIIB")
+# Up to and including target_classes: the same in every version of a chunk; then dtype (versions
+# 1 and 2), then feature_width and feature_dtype (versions 2 and 3).
+_CHUNK_FIELDS = struct.Struct("<IIQIII")
+_DTYPE_FIELD = struct.Struct("<B")
 _CHUNK_FEATURE_FIELDS = struct.Struct("<IB")
 # Up to and including flags; then feature_width (version 2 only) and chunk_count.
 _MANIFEST_FIELDS = struct.Struct("<IIIIQIIIB")
@@ -64,6 +71,10 @@ _U32 = 0xFFFF_FFFF
 _U63 = (1 << 63) - 1
 _I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+_NO_SOURCE_CLASSES_WITHOUT_FEATURES = ("0 without features: a run sends softmax outputs (source_classes ≥ 1), "
+                                       "features (feature_width ≥ 1) or both")
 
 
 class WireError(ValueError):
@@ -146,32 +157,43 @@ def encode_chunk(
     first_row: int,
     target_classes: int,
     labels: np.ndarray | Sequence[int],
-    probabilities: np.ndarray,
+    probabilities: np.ndarray | None = None,
     features: np.ndarray | None = None,
 ) -> bytes:
-    """A chunk frame (kind 1) of `probabilities` (R×Z, float16, float32 or float64, kept in its
-    dtype) and their `labels` (R integers, sent as i32): version 1, or version 2 with
-    `features` (R×D, float16, float32 or float64 independently of θ, kept in their dtype).
+    """A chunk frame (kind 1) of R rows: their `labels` (R integers, sent as i32) with
+    `probabilities` (R×Z, float16, float32 or float64, kept in its dtype), `features` (R×D,
+    float16, float32 or float64 independently of θ, kept in their dtype) or both. Version 1 with
+    probabilities alone, 2 with both, 3 with features alone (a model without a classifier head:
+    `source_classes` 0, no θ).
 
-    Checks the frame's structure only (R ≥ 1, Z ≥ 1, Y ≥ 1, 1 ≤ D ≤ 8192, shapes, ranges of
-    the fields); the rows themselves are the caller's to validate (see `leepstream.validation`)."""
-    theta = np.asarray(probabilities)
-    if theta.ndim != 2:
-        raise WireError(f"probabilities must be 2-D (rows × source classes), got shape {theta.shape}")
-    code = dtype_code(theta.dtype)
-    if code is None:
-        raise WireError(f"probabilities have dtype {theta.dtype}; the wire carries float16, float32 or float64")
-    rows, source_classes = theta.shape
+    Checks the frame's structure only (R ≥ 1, Z ≥ 1 when given, Y ≥ 1, 1 ≤ D ≤ 8192, shapes,
+    ranges of the fields); the rows themselves are the caller's to validate (see
+    `leepstream.validation`)."""
+    if probabilities is None and features is None:
+        raise WireError("a chunk carries probabilities, features or both; got neither")
     y = np.asarray(labels)
-    if y.ndim != 1 or y.shape[0] != rows:
-        raise WireError(f"labels must be 1-D with one label per row ({rows}), got shape {y.shape}")
+    if y.ndim != 1:
+        raise WireError(f"labels must be 1-D with one label per row, got shape {y.shape}")
+    rows = y.shape[0]
+    theta = None if probabilities is None else np.asarray(probabilities)
+    code, source_classes = None, 0
+    if theta is not None:
+        if theta.ndim != 2:
+            raise WireError(f"probabilities must be 2-D (rows × source classes), got shape {theta.shape}")
+        code = dtype_code(theta.dtype)
+        if code is None:
+            raise WireError(f"probabilities have dtype {theta.dtype}; the wire carries float16, float32 or float64")
+        if theta.shape[0] != rows:
+            raise WireError(f"labels must be 1-D with one label per row ({theta.shape[0]}), got shape {y.shape}")
+        source_classes = theta.shape[1]
     if y.dtype.kind not in "iu":
         raise WireError(f"labels have dtype {y.dtype}; they must be integers")
     if rows and y.dtype != np.dtype("<i4") and (int(y.min()) < _I32_MIN or int(y.max()) > _I32_MAX):
         raise WireError("labels do not fit the wire's i32")
     _check_shard(shard, shard_count)
     _check_u32("row_count", rows, 1)
-    _check_u32("source_classes", source_classes, 1)
+    if theta is not None:
+        _check_u32("source_classes", source_classes, 1)
     _check_u32("target_classes", target_classes, 1)
     if not 0 <= first_row <= _U63 - rows:
         raise WireError(f"first_row = {first_row} is outside [0, 2^63 - row_count]")
@@ -185,18 +207,21 @@ def encode_chunk(
             raise WireError(f"features have dtype {phi.dtype}; the wire carries float16, float32 or float64")
         check_feature_width(phi.shape[1], target_classes)
 
-    head = bytearray(encode_header(KIND_CHUNK, VERSION if phi is None else FEATURES_VERSION))
+    version = FEATURES_ONLY_VERSION if theta is None else (VERSION if phi is None else FEATURES_VERSION)
+    head = bytearray(encode_header(KIND_CHUNK, version))
     head += encode_run_identity(run, model, dataset)
-    head += _CHUNK_FIELDS.pack(shard, shard_count, first_row, rows, source_classes, target_classes, code)
+    head += _CHUNK_FIELDS.pack(shard, shard_count, first_row, rows, source_classes, target_classes)
+    if theta is not None:
+        head += _DTYPE_FIELD.pack(code)
     if phi is not None:
         head += _CHUNK_FEATURE_FIELDS.pack(phi.shape[1], feature_code)
     head += _pad8(len(head))
     label_bytes = y.astype("<i4", copy=False).tobytes()
-    middle = _pad8(len(head) + len(label_bytes))
-    theta_bytes = np.ascontiguousarray(theta, dtype=theta.dtype.newbyteorder("<")).tobytes()
-    parts = [head, label_bytes, middle, theta_bytes]
+    parts = [head, label_bytes, _pad8(len(head) + len(label_bytes))]
+    if theta is not None:
+        parts.append(np.ascontiguousarray(theta, dtype=theta.dtype.newbyteorder("<")).tobytes())
     if phi is not None:
-        parts.append(_pad8(len(head) + len(label_bytes) + len(middle) + len(theta_bytes)))
+        parts.append(_pad8(sum(map(len, parts))))
         parts.append(np.ascontiguousarray(phi, dtype=phi.dtype.newbyteorder("<")).tobytes())
     return b"".join(parts)
 
@@ -221,11 +246,12 @@ def encode_manifest(
     """One part of a shard's manifest (kind 2): `chunks` are this part's (first_row, row_count,
     partition, offset) entries, in the order given; `total_chunks` defaults to their number
     (right for a one-part manifest). With a `feature_width` D ≥ 1 (the run's chunks carry D
-    features a row) the manifest is version 2; with 0, version 1."""
+    features a row) the manifest is version 2; with 0, version 1. `source_classes` is Z, or 0
+    for a run of features alone (which needs a `feature_width`)."""
     entries = [ChunkLocation(*entry) for entry in chunks]
     total = len(entries) if total_chunks is None else total_chunks
     _check_shard(shard, shard_count)
-    _check_u32("source_classes", source_classes, 1)
+    _check_u32("source_classes", source_classes, 0 if feature_width else 1)
     _check_u32("target_classes", target_classes, 1)
     _check_u32("total_chunks", total)
     _check_u32("part_count", part_count, 1)
@@ -287,7 +313,7 @@ def encode_manifest_parts(
 
 def rows_per_chunk(
     source_classes: int,
-    dtype: np.dtype | type,
+    dtype: np.dtype | type | None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     requested: int | None = None,
     feature_width: int = 0,
@@ -295,16 +321,18 @@ def rows_per_chunk(
 ) -> int:
     """Rows per chunk so that a chunk frame stays within `max_message_bytes`, at most
     `requested`: max(1, ⌊(limit − 4,096) ÷ (Z·size + D·fsize + 4)⌋), exactly as `leep produce`
-    cuts (D = `feature_width` features of `feature_dtype` a row; 0 without features).
+    cuts (Z = `source_classes` values of `dtype` a row, 0 for features alone, when `dtype` may
+    be None; D = `feature_width` features of `feature_dtype` a row, 0 without features).
 
     Chunks start at multiples of this from row 0 of the shard, which is what makes publishing
     a shard again idempotent; so a shard must always be published with the same value."""
-    size = np.dtype(dtype).itemsize
+    size = np.dtype(dtype).itemsize if source_classes else 0
     feature_size = np.dtype(feature_dtype).itemsize if feature_width else 0
     row_bytes = source_classes * size + feature_width * feature_size + 4
     if row_bytes + HEADROOM > max_message_bytes:
-        features = f" and {feature_width} × {feature_size}-byte features" if feature_width else ""
-        raise WireError(f"one row of {source_classes} × {size}-byte values{features} does not fit a {max_message_bytes}-byte "
+        contents = " and ".join(([f"{source_classes} × {size}-byte values"] if source_classes else [])
+                                + ([f"{feature_width} × {feature_size}-byte features"] if feature_width else []))
+        raise WireError(f"one row of {contents} does not fit a {max_message_bytes}-byte "
                         f"message (with {HEADROOM} bytes of headroom); raise the message limit")
     rows = max(1, (max_message_bytes - HEADROOM) // row_bytes)
     if requested is not None:
@@ -321,8 +349,9 @@ def rows_per_chunk(
 
 @dataclass(frozen=True)
 class ChunkFrame:
-    """A decoded chunk. `labels` are int32, `probabilities` R×Z in the frame's dtype, `features`
-    R×D in theirs or None in a version-1 frame (views of the frame's bytes, read-only)."""
+    """A decoded chunk. `labels` are int32, `probabilities` R×Z in the frame's dtype or None in a
+    version-3 frame (features alone), `features` R×D in theirs or None in a version-1 frame
+    (views of the frame's bytes, read-only)."""
 
     run: str
     model: str
@@ -332,7 +361,7 @@ class ChunkFrame:
     first_row: int
     target_classes: int
     labels: np.ndarray
-    probabilities: np.ndarray
+    probabilities: np.ndarray | None
     features: np.ndarray | None = None
 
     @property
@@ -341,7 +370,8 @@ class ChunkFrame:
 
     @property
     def source_classes(self) -> int:
-        return int(self.probabilities.shape[1])
+        """Z, or 0 when the chunk carries features alone."""
+        return 0 if self.probabilities is None else int(self.probabilities.shape[1])
 
     @property
     def feature_width(self) -> int:
@@ -406,8 +436,8 @@ class _Reader:
 def _read_header(reader: _Reader, kind: int) -> int:
     """Checks the header of a frame of `kind`; returns its version."""
     magic, version, found, reserved = reader.unpack(_HEADER, "header")
-    unsupported = (f"unsupported frame version {version} (this client reads versions 1 to 2 of chunk and manifest "
-                   f"frames)")
+    unsupported = (f"unsupported frame version {version} (this client reads versions 1 to 3 of chunk frames, 1 to 2 "
+                   f"of manifest frames)")
     if magic != MAGIC:
         raise WireError("bad magic: not a leepstream frame")
     if not 1 <= version <= _NEWEST_VERSION:
@@ -445,18 +475,25 @@ def decode_chunk(data: bytes | bytearray | memoryview) -> ChunkFrame:
     reader = _Reader(data)
     version = _read_header(reader, KIND_CHUNK)
     run, model, dataset = _read_identity(reader)
-    shard, shard_count, first_row, rows, z, y, code = reader.unpack(_CHUNK_FIELDS, "chunk fields")
+    shard, shard_count, first_row, rows, z, y = reader.unpack(_CHUNK_FIELDS, "chunk fields")
     if shard >= shard_count:
         raise WireError(f"shard: {shard} is not below shard_count {shard_count}")
     if rows < 1:
         raise WireError("row_count: must be at least 1")
-    if z < 1:
-        raise WireError("source_classes: must be at least 1")
     if y < 1:
         raise WireError("target_classes: must be at least 1")
-    dtype = DTYPES_BY_CODE.get(code)
-    if dtype is None:
-        raise WireError(f"dtype: unknown code {code}")
+    if version == VERSION and z == 0:
+        raise WireError(f"source_classes: {_NO_SOURCE_CLASSES_WITHOUT_FEATURES}")
+    if version == FEATURES_VERSION and z == 0:
+        raise WireError("source_classes: 0 in a version-2 chunk: a chunk of features alone is version 3")
+    if version == FEATURES_ONLY_VERSION and z != 0:
+        raise WireError(f"source_classes: {z} in a version-3 chunk, which carries features alone: must be 0")
+    dtype = None
+    if version != FEATURES_ONLY_VERSION:
+        (code,) = reader.unpack(_DTYPE_FIELD, "dtype")
+        dtype = DTYPES_BY_CODE.get(code)
+        if dtype is None:
+            raise WireError(f"dtype: unknown code {code}")
     width, feature_dtype = 0, None
     if version >= FEATURES_VERSION:
         width = _read_feature_width(reader, y)
@@ -467,14 +504,16 @@ def decode_chunk(data: bytes | bytearray | memoryview) -> ChunkFrame:
     reader.pad8()
     labels = np.frombuffer(reader.take(4 * rows, "labels"), dtype="<i4")
     reader.pad8()
-    theta_bytes = rows * z * dtype.itemsize
-    if feature_dtype is None and reader.left != theta_bytes:
-        raise WireError(f"probabilities: {rows} rows × {z} classes × {dtype.itemsize} bytes do not match "
-                        f"the {reader.left} bytes left")
-    if feature_dtype is not None and reader.left < theta_bytes:
-        raise WireError(f"probabilities: {rows} rows × {z} classes × {dtype.itemsize} bytes exceed "
-                        f"the {reader.left} bytes left")
-    theta = np.frombuffer(reader.take(theta_bytes, "probabilities"), dtype=dtype).reshape(rows, z)
+    theta = None
+    if dtype is not None:
+        theta_bytes = rows * z * dtype.itemsize
+        if feature_dtype is None and reader.left != theta_bytes:
+            raise WireError(f"probabilities: {rows} rows × {z} classes × {dtype.itemsize} bytes do not match "
+                            f"the {reader.left} bytes left")
+        if feature_dtype is not None and reader.left < theta_bytes:
+            raise WireError(f"probabilities: {rows} rows × {z} classes × {dtype.itemsize} bytes exceed "
+                            f"the {reader.left} bytes left")
+        theta = np.frombuffer(reader.take(theta_bytes, "probabilities"), dtype=dtype).reshape(rows, z)
     features = None
     if feature_dtype is not None:
         reader.pad8()
@@ -494,10 +533,10 @@ def decode_manifest(data: bytes | bytearray | memoryview) -> ManifestFrame:
      flags) = reader.unpack(_MANIFEST_FIELDS, "manifest fields")
     if shard >= shard_count:
         raise WireError(f"shard: {shard} is not below shard_count {shard_count}")
-    if z < 1:
-        raise WireError("source_classes: must be at least 1")
     if y < 1:
         raise WireError("target_classes: must be at least 1")
+    if z == 0 and version < FEATURES_VERSION:
+        raise WireError(f"source_classes: {_NO_SOURCE_CLASSES_WITHOUT_FEATURES}")
     if part_index >= part_count:
         raise WireError(f"part_index: {part_index} is not below part_count {part_count}")
     if flags & ~FLAG_EEP_ACCURACY:
