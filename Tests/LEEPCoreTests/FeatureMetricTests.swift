@@ -35,7 +35,7 @@ import Testing
         }.shuffled(using: &generator)
         var merged = parts.removeFirst()
         for part in parts { try merged.merge(part) }
-        #expect(merged.kinds == StatisticKind.allCases && merged.sampleCount == rows)
+        #expect(merged.kinds == [.moments, .classVariances, .classScatters] && merged.sampleCount == rows)
         for (mine, theirs) in zip(merged.sections, whole.sections) {
             #expect(normwiseRelativeError(mine.values, theirs.values) < 1e-12, "\(mine.kind)")
         }
@@ -56,11 +56,13 @@ import Testing
 
     @Test func aStatisticOnlySomePartialsCarryIsDroppedAndItsMetricSaysWhy() throws {
         var all = try statisticSet([0, 1, 2, 3], labels: [0, 0, 1, 1], width: 1, classes: 2)
-        let withoutScatters = try FeatureStatisticSet(
-            sections: Dictionary(uniqueKeysWithValues: all.sections.filter { $0.kind != .classScatters }.map { ($0.kind, $0.values) }),
-            sampleCount: 4, featureWidth: 1, targetClasses: 2)
+        // What a shard whose Y put the per-class scatters beyond their bound sends instead.
+        var sections = Dictionary(uniqueKeysWithValues: all.sections.filter { $0.kind != .classScatters }.map { ($0.kind, $0.values) })
+        sections[.withinClassScatter] = WithinClassScatter(pooling: all[ClassScatters.self]!).flattened
+        let withoutScatters = try FeatureStatisticSet(sections: sections, sampleCount: 4, featureWidth: 1, targetClasses: 2)
         try all.merge(withoutScatters)
-        #expect(all.kinds == [.moments, .classVariances, .withinClassScatter])
+        #expect(all.kinds == [.moments, .classVariances, .withinClassScatter], "the per-class scatters pooled")
+        #expect(all[WithinClassScatter.self]?.sampleCount == 8)
         let report = FeatureMetricReport(statistics: all)
         #expect(report.values["transrate"] == .some(nil))
         #expect(report.unscored["transrate"]?.contains("per-class scatter matrices") == true)
@@ -70,7 +72,8 @@ import Testing
     @Test func theClassScattersAreGatheredOnlyWithinTheirBound() {
         #expect(FeatureStatisticSet.plan(featureWidth: 2048, targetClasses: 16).contains(.classScatters))
         #expect(!FeatureStatisticSet.plan(featureWidth: 2048, targetClasses: 17).contains(.classScatters))
-        #expect(FeatureStatisticSet.plan(featureWidth: 768, targetClasses: 113) == StatisticKind.allCases)
+        #expect(FeatureStatisticSet.plan(featureWidth: 768, targetClasses: 113) == [.moments, .classVariances, .classScatters])
+        #expect(FeatureStatisticSet.plan(featureWidth: 2048, targetClasses: 17) == [.moments, .classVariances, .withinClassScatter])
     }
 
     @Test func flatFormsThatNoRowsMakeAreRefused() {

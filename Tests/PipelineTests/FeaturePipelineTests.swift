@@ -189,8 +189,7 @@ import WireFormat
         let statistics = FeatureStatisticSet(featureWidth: Self.d, targetClasses: Self.y).byteCount
         #expect(statistics == 8 * (FeatureStatistics.flattenedCount(targetClasses: Self.y, featureWidth: Self.d)
             + ClassVariances.flattenedCount(targetClasses: Self.y, featureWidth: Self.d)
-            + ClassScatters.flattenedCount(targetClasses: Self.y, featureWidth: Self.d)
-            + WithinClassScatter.flattenedCount(targetClasses: Self.y, featureWidth: Self.d)))
+            + ClassScatters.flattenedCount(targetClasses: Self.y, featureWidth: Self.d)))
         policy.maxPendingBytes = statistics + 150
         var buffer = Pass1Buffer(policy: policy)
         let now = ContinuousClock.now

@@ -386,7 +386,10 @@ struct RunStateMachine {
 
     /// SFDA's first step, or the last record when the run has no features or SFDA is undefined.
     private func startSFDA(leep: LEEPScore?, passNumber: Int) -> Successor {
-        guard let within = ledger.features?[WithinClassScatter.self] else { return close(leep: leep, sfda: nil) }
+        guard let features = ledger.features else { return close(leep: leep, sfda: nil) }
+        guard let within = features[WithinClassScatter.self] else {
+            return close(leep: leep, sfda: .undefined("the partials did not all carry the \(StatisticKind.withinClassScatter)"))
+        }
         switch SFDA.Fit.fit(within) {
         case .success(let first): return .step(.sfdaMix(first: first), leep: leep, passNumber: passNumber)
         case .failure(let undefined): return close(leep: leep, sfda: .undefined(undefined.reason))

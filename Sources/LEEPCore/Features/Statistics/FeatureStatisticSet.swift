@@ -12,12 +12,13 @@ public struct FeatureStatisticSet: Sendable, Equatable {
     public private(set) var targetClasses: Int
     private var members: [StatisticKind: any MergeableStatistic]
 
-    /// The kinds a run of D features and Y target classes gathers: every kind whose memory is
-    /// bounded for that shape (`ClassScatters.fits`).
+    /// The kinds a run of D features and Y target classes gathers: the moments, the class
+    /// variances, and the per-class scatters when their memory is bounded for that shape
+    /// (`ClassScatters.fits`) — the within-class scatter is then their sum, derived rather than
+    /// gathered (one `dsyrk` of every row fewer) — else the within-class scatter itself.
     public static func plan(featureWidth: Int, targetClasses: Int) -> [StatisticKind] {
-        StatisticKind.allCases.filter { kind in
-            kind != .classScatters || ClassScatters.fits(featureWidth: featureWidth, targetClasses: targetClasses)
-        }
+        let scatters = ClassScatters.fits(featureWidth: featureWidth, targetClasses: targetClasses)
+        return [.moments, .classVariances, scatters ? .classScatters : .withinClassScatter]
     }
 
     /// Empty statistics of `kinds` (default: the `plan` for the shape).
@@ -53,8 +54,13 @@ public struct FeatureStatisticSet: Sendable, Equatable {
     /// Bytes of memory the statistics hold, about.
     public var byteCount: Int { members.values.reduce(0) { $0 + $1.byteCount } }
 
-    /// The statistic of type `S`, when the run gathers it.
-    public subscript<S: MergeableStatistic>(_ type: S.Type) -> S? { members[S.kind] as? S }
+    /// The statistic of type `S`, when the run gathers it or it follows from one the run gathers
+    /// (the within-class scatter from the per-class scatters).
+    public subscript<S: MergeableStatistic>(_ type: S.Type) -> S? {
+        if let member = members[S.kind] as? S { return member }
+        guard S.kind == .withinClassScatter, let perClass = members[.classScatters] as? ClassScatters else { return nil }
+        return WithinClassScatter(pooling: perClass) as? S
+    }
 
     /// Each kind's flat form (a partial frame's sections).
     public var sections: [(kind: StatisticKind, values: [Double])] {
@@ -73,18 +79,27 @@ public struct FeatureStatisticSet: Sendable, Equatable {
     }
 
     /// Adds the statistics of other rows of the run; a kind the other lacks is dropped (its
-    /// metric cannot cover every row any more).
+    /// metric cannot cover every row any more), except the within-class scatter, which one side
+    /// may hold as per-class scatters (shards of other Y can plan differently): those are
+    /// pooled first.
     public mutating func merge(_ other: FeatureStatisticSet) throws(FeatureWidthMismatch) {
         guard other.featureWidth == featureWidth else {
             throw FeatureWidthMismatch(expected: featureWidth, actual: other.featureWidth)
         }
+        var theirs = other.members
+        if theirs[.classScatters] == nil, members[.withinClassScatter] == nil, let mine = self[ClassScatters.self] {
+            members[.withinClassScatter] = WithinClassScatter(pooling: mine)
+        }
+        if members[.classScatters] == nil, theirs[.withinClassScatter] == nil, let pooled = other[WithinClassScatter.self] {
+            theirs[.withinClassScatter] = pooled
+        }
         let classes = max(targetClasses, other.targetClasses)
         for kind in kinds {
-            guard let theirs = other.members[kind] else {
+            guard let statistic = theirs[kind] else {
                 members[kind] = nil
                 continue
             }
-            try members[kind]!.merge(erased: theirs.widened(erasedTo: classes))
+            try members[kind]!.merge(erased: statistic.widened(erasedTo: classes))
         }
         targetClasses = classes
     }

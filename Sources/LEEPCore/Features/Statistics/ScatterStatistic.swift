@@ -210,6 +210,18 @@ public typealias ClassScatters = ScatterStatistic<PerClassScatter>
 /// Per-class counts and means, and the pooled within-class scatter W = Σ_c M2_c (SFDA).
 public typealias WithinClassScatter = ScatterStatistic<PooledScatter>
 
+extension ScatterStatistic where Pooling == PooledScatter {
+    /// The within-class scatter of the rows `perClass` describes: their per-class scatters summed.
+    public init(pooling perClass: ClassScatters) {
+        self.init(featureWidth: perClass.featureWidth, targetClasses: perClass.targetClasses)
+        let square = featureWidth * featureWidth
+        for c in 0..<targetClasses {
+            for k in 0..<square { scatters[k] += perClass.scatters[c * square + k] }
+        }
+        (sampleCount, classCounts, classMeans) = (perClass.sampleCount, perClass.classCounts, perClass.classMeans)
+    }
+}
+
 extension ScatterStatistic where Pooling == PerClassScatter {
     /// The most float64 values the per-class matrices may hold (512 MiB): a worker holds one
     /// copy per open run with features, `leep score` one per thread.
