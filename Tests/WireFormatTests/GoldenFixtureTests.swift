@@ -65,9 +65,22 @@ import WireFormat
         {
             #expect(try Fixtures.bytes(name)[4] == 3, "\(name)")
         }
+        // Partials of sections 2 to 4 are version 3 like the others; a task result is version 2
+        // only when it carries an SFDA mixing task's statistics; SFDA's tasks, fits and marker
+        // keep their kinds' version 1.
+        for name in ["partial_v3_class_variances.bin", "partial_v3_class_scatters.bin", "partial_v3_within_class_scatter.bin"] {
+            #expect(try Fixtures.bytes(name)[4] == 3, "\(name)")
+        }
+        #expect(try Fixtures.bytes("task_result_sfda_mix.bin")[4] == 2)
+        for name in ["task_result.bin", "task_result_sfda_score.bin", "task_sfda_mix.bin", "task_sfda_score.bin",
+                     "conditional_sfda_fit.bin", "run_marker_sfda_mix.bin"]
+        {
+            #expect(try Fixtures.bytes(name)[4] == 1, "\(name)")
+        }
         #expect(WireFormat.version == 3)
         #expect(WireFormat.version(of: .chunk) == 3 && WireFormat.version(of: .manifest) == 2 && WireFormat.version(of: .partial) == 3)
-        #expect(WireFormat.version(of: .task) == 1 && WireFormat.version(of: .partitionMarker) == 1)
+        #expect(WireFormat.version(of: .taskResult) == 2 && WireFormat.version(of: .conditional) == 1)
+        #expect(WireFormat.version(of: .task) == 1 && WireFormat.version(of: .runMarker) == 1 && WireFormat.version(of: .partitionMarker) == 1)
     }
 
     /// The fixtures of a run of features alone, field by field: what a producer of an encoder
@@ -110,6 +123,197 @@ import WireFormat
         #expect(ChunkValues(withTheta).features == ChunkValues(chunk).features && withTheta.labels == chunk.labels)
     }
 
+    /// The statistics of sections 2 to 4 are laid out as docs/wire-format.md says: the values the
+    /// independent encoder computed from STATISTIC_ROWS (and MIXED_ROWS) are LEEPCore's
+    /// `flattened` of the same rows, and read back into the same statistics.
+    @Test func statisticSectionsAreLEEPCoresFlatLayouts() throws {
+        guard case .partial(let variancesPart) = try Frame.decode(try Fixtures.bytes("partial_v3_class_variances.bin")),
+              case .partial(let scattersPart) = try Frame.decode(try Fixtures.bytes("partial_v3_class_scatters.bin")),
+              case .partial(let withinPart) = try Frame.decode(try Fixtures.bytes("partial_v3_within_class_scatter.bin")),
+              case .taskResult(let mixResult) = try Frame.decode(try Fixtures.bytes("task_result_sfda_mix.bin"))
+        else {
+            Issue.record("not three partials and a task result")
+            return
+        }
+        #expect(variancesPart.section == .statistic(.classVariances) && variancesPart.section.code == 2)
+        #expect(scattersPart.section == .statistic(.classScatters) && scattersPart.section.code == 3)
+        #expect(withinPart.section == .statistic(.withinClassScatter) && withinPart.section.code == 4)
+
+        let rows = Golden.statisticRows
+        let variances = try Golden.statistic(ClassVariances.self, of: rows)
+        #expect(variances.flattened == variancesPart.featureValues)
+        #expect(variances.classCounts == [2, 2] && variances.classMeans == [2, 1.5, -3, 2] && variances.classSquares == [2, 0.5, 2, 4.5])
+        #expect(try ClassVariances(flattened: variancesPart.featureValues, sampleCount: 4, featureWidth: 2, targetClasses: 2) == variances)
+        #expect(ClassVariances.flattenedCount(targetClasses: 2, featureWidth: 2) == 10)
+
+        let scatters = try Golden.statistic(ClassScatters.self, of: rows)
+        #expect(scatters.flattened == scattersPart.featureValues)
+        // Each class's D×D scatter, of which the upper triangle (i ≤ j) is kept, row-major.
+        let upper = [0, 1, 3, 4, 5, 7].map { scatters.classScatters[$0] }
+        #expect(upper == [2, 1, 0.5, 2, 3, 4.5])
+        #expect(try ClassScatters(flattened: scattersPart.featureValues, sampleCount: 4, featureWidth: 2, targetClasses: 2) == scatters)
+        #expect(ClassScatters.flattenedCount(targetClasses: 2, featureWidth: 2) == 12)
+
+        let within = try Golden.statistic(WithinClassScatter.self, of: rows)
+        #expect(within.flattened == Golden.withinClassScatterValues)
+        #expect(Array(within.flattened[6...]) == withinPart.featureValues && withinPart.part.cellStart == 6)
+        #expect(WithinClassScatter(pooling: scatters) == within, "the within-class scatter is the per-class scatters summed")
+        #expect(try WithinClassScatter(flattened: Golden.withinClassScatterValues, sampleCount: 4, featureWidth: 2, targetClasses: 2) == within)
+        #expect(WithinClassScatter.flattenedCount(targetClasses: 2, featureWidth: 2) == 9)
+
+        let mixed = try Golden.statistic(WithinClassScatter.self, of: Golden.mixedRows)
+        let statistics = try #require(mixResult.statistics)
+        #expect(mixed.flattened == Golden.mixedWithinClassScatterValues)
+        #expect(Array(mixed.flattened[statistics.part.cellStart...]) == statistics.values)
+    }
+
+    /// The flat lengths of docs/wire-format.md's table, for shapes other than the fixtures'.
+    @Test(arguments: [(1, 1), (2, 2), (3, 5), (37, 768), (1000, 4096)])
+    func statisticLengthsAreTheDocumentedOnes(targetClasses y: Int, featureWidth d: Int) {
+        #expect(FeatureStatistics.flattenedCount(targetClasses: y, featureWidth: d) == y + d + d * (d + 1) / 2 + d + 1 + y * d)
+        #expect(FeatureStatistics.flattenedCount(targetClasses: y, featureWidth: d)
+            == WireFormat.featureValueCount(targetClasses: y, featureWidth: d))
+        #expect(ClassVariances.flattenedCount(targetClasses: y, featureWidth: d) == y + 2 * y * d)
+        #expect(ClassScatters.flattenedCount(targetClasses: y, featureWidth: d) == y + y * d + y * d * (d + 1) / 2)
+        #expect(WithinClassScatter.flattenedCount(targetClasses: y, featureWidth: d) == y + y * d + d * (d + 1) / 2)
+        for kind in StatisticKind.allCases {
+            #expect(kind.statisticType.kind == kind)
+        }
+        #expect(StatisticKind.allCases.map(\.rawValue) == [1, 2, 3, 4])
+    }
+
+    /// A worker's partial carries the sections of `FeatureStatisticSet.plan` after the joint
+    /// cells, in section order, numbered over all of them; the per-class scatters only while
+    /// Y·D² ≤ 2²⁶, else the within-class scatter in their place. The fixtures are parts of such
+    /// partials.
+    @Test func partialPartsNumberThePlannedSectionsInOrder() throws {
+        #expect(FeatureStatisticSet.plan(featureWidth: 2, targetClasses: 2) == [.moments, .classVariances, .classScatters])
+        #expect(FeatureStatisticSet.plan(featureWidth: 4096, targetClasses: 4) == [.moments, .classVariances, .classScatters])
+        #expect(FeatureStatisticSet.plan(featureWidth: 4096, targetClasses: 5) == [.moments, .classVariances, .withinClassScatter])
+        #expect(FeatureStatisticSet.plan(featureWidth: 1, targetClasses: 1 << 26) == [.moments, .classVariances, .classScatters])
+        var set = FeatureStatisticSet(featureWidth: 2, targetClasses: 2)
+        let rows = Golden.statisticRows
+        try rows.features.withUnsafeBufferPointer { features in
+            try rows.labels.withUnsafeBufferPointer { labels in
+                try set.add(FeatureChunk(values: .float64(features), labels: labels, width: 2))
+            }
+        }
+        #expect(set.kinds == [.moments, .classVariances, .classScatters])
+        func parts(
+            _ statistics: [(kind: StatisticKind, values: [Double])], sourceClasses z: Int, messageLimit: Int
+        ) -> [PartialFrame] {
+            PartialFrame.parts(
+                run: Golden.vitCafe, partialID: PartialFrame.id(run: "r1", chunks: Golden.partialChunks), targetClasses: 2,
+                sourceClasses: z, sampleCount: 4, chunks: Golden.partialChunks, jointSums: Array(repeating: 0.5, count: 2 * z),
+                argmaxCounts: Array(repeating: 1, count: 2 * z), featureWidth: 2, statistics: statistics, messageLimit: messageLimit)
+        }
+        let joint = parts(set.sections, sourceClasses: 3, messageLimit: 1_000_000)
+        #expect(joint.map(\.section) == [.joint, .statistic(.moments), .statistic(.classVariances), .statistic(.classScatters)])
+        #expect(FrameValue.partial(joint[2]) == Golden.value("partial_v3_class_variances.bin"))
+        let alone = parts(set.sections, sourceClasses: 0, messageLimit: 1_000_000)
+        #expect(alone.map(\.section) == [.statistic(.moments), .statistic(.classVariances), .statistic(.classScatters)])
+        #expect(FrameValue.partial(alone[2]) == Golden.value("partial_v3_class_scatters.bin"))
+        // The within-class scatter in place of the per-class scatters, under a 48-byte payload
+        // budget: 3 joint cells, or 6 values, a part.
+        let within = WithinClassScatter(pooling: try #require(set[ClassScatters.self]))
+        let sections = set.sections.filter { $0.kind != .classScatters } + [(kind: StatisticKind.withinClassScatter, values: within.flattened)]
+        let small = parts(sections, sourceClasses: 3, messageLimit: 4096 + 16 * 2 + 48)
+        #expect(small.map(\.section.code) == [0, 0, 1, 1, 1, 2, 2, 4, 4])
+        #expect(small.map(\.part.cellStart) == [0, 3, 0, 6, 12, 0, 6, 0, 6])
+        #expect(small.allSatisfy { $0.part.partCount == 9 } && small.map(\.part.partIndex) == Array(0..<9))
+        #expect(FrameValue.partial(small[8]) == Golden.value("partial_v3_within_class_scatter.bin"))
+    }
+
+    /// SFDA's frames, field by field: the tasks name their fits' parts in order, the mixing
+    /// result carries a part of the mixed rows' statistics, the scoring result its sum in
+    /// `log_eep_sum`, and the marker the pass and the tasks issued.
+    @Test func sfdaFramesDecodeFieldByField() throws {
+        guard case .task(let mix) = try Frame.decode(try Fixtures.bytes("task_sfda_mix.bin")),
+              case .task(let score) = try Frame.decode(try Fixtures.bytes("task_sfda_score.bin")),
+              case .taskResult(let mixResult) = try Frame.decode(try Fixtures.bytes("task_result_sfda_mix.bin")),
+              case .taskResult(let scoreResult) = try Frame.decode(try Fixtures.bytes("task_result_sfda_score.bin")),
+              case .runMarker(let marker) = try Frame.decode(try Fixtures.bytes("run_marker_sfda_mix.bin"))
+        else {
+            Issue.record("not two tasks, two task results and a run marker")
+            return
+        }
+        #expect(mix.pass == .sfdaMix && mix.pass.rawValue == 4 && mix.pass.readsSharedTables)
+        #expect(mix.conditional == [RecordLocation(partition: 2, offset: 40), RecordLocation(partition: 2, offset: 41)])
+        #expect(mix.chunks == Golden.pass2Task.chunks && mix.taskID == 0x3BCE_058B_F4E6_F289)
+        #expect(score.pass == .sfdaScore && score.pass.rawValue == 5 && score.conditional.count == 3)
+        #expect(score.conditional.last == RecordLocation(partition: 3, offset: 50) && score.taskID == 0xDD59_EA0B_45A8_4FFE)
+        #expect(Set([mix.taskID, score.taskID, Golden.pass2TaskID]).count == 3, "the pass is hashed")
+
+        #expect(mixResult.taskID == mix.taskID && mixResult.sampleCount == 4 && mixResult.logEEPSum == 0 && mixResult.hits == 0)
+        let statistics = try #require(mixResult.statistics)
+        #expect(statistics.targetClasses == 2 && statistics.featureWidth == 2)
+        #expect(statistics.part == MatrixPart(partIndex: 1, partCount: 2, cellStart: 6, cellCount: 3))
+        #expect(statistics.values == [1, 1.5, 2.5])
+        // The parts a worker writes for these statistics under a 48-byte payload budget.
+        let parts = TaskResultFrame.parts(
+            run: "r1", taskID: mix.taskID, sampleCount: 4, statistics: Golden.mixedWithinClassScatterValues, targetClasses: 2,
+            featureWidth: 2, messageLimit: 4096 + 48)
+        #expect(parts.map(\.statistics?.part) == [MatrixPart(partIndex: 0, partCount: 2, cellStart: 0, cellCount: 6), statistics.part])
+        #expect(parts.last == mixResult && parts.allSatisfy { $0.encoded()[4] == 2 })
+
+        #expect(scoreResult.taskID == score.taskID && scoreResult.statistics == nil)
+        #expect(scoreResult.logEEPSum == 3.25 && scoreResult.hits == 0 && scoreResult.sampleCount == 4)
+
+        #expect(marker.run == "r1" && marker.marker == .tasksIssued(pass: .sfdaMix, taskIDs: [mix.taskID, 2]))
+    }
+
+    /// The SFDA fit of the fixture reads as a fit and is written back as the same matrix; so does
+    /// a fit LEEPCore makes from real statistics, through conditional frames cut into parts.
+    @Test func sfdaFitMatricesRoundTrip() throws {
+        guard case .conditional(let table) = try Frame.decode(try Fixtures.bytes("conditional_sfda_fit.bin")) else {
+            Issue.record("conditional_sfda_fit.bin is not a conditional")
+            return
+        }
+        // (2K + 2) × (D + 1) in the Y and Z fields: K = 2 classes, D = 2 features.
+        #expect(table.targetClasses == 6 && table.sourceClasses == 3 && table.values == Golden.sfdaFitMatrix)
+        let fit = try #require(SFDA.Fit(matrix: table.values, rows: 6, columns: 3, targetClasses: 3))
+        #expect(fit.classes == [0, 2] && fit.featureWidth == 2 && fit.shrinkage == 0.0625)
+        #expect(fit.knows(0) && !fit.knows(1) && fit.knows(2) && !fit.knows(3) && !fit.knows(-1))
+        let matrix = fit.matrix
+        #expect(matrix.rows == 6 && matrix.columns == 3 && matrix.values == table.values)
+        // What is not a fit: a label not below Y, a shape that is not (2K + 2) × (D + 1) with
+        // K ≥ 2 and D ≥ 1, labels out of order, a value that is not finite.
+        #expect(SFDA.Fit(matrix: table.values, rows: 6, columns: 3, targetClasses: 2) == nil)
+        #expect(SFDA.Fit(matrix: table.values, rows: 3, columns: 6, targetClasses: 3) == nil)
+        #expect(SFDA.Fit(matrix: table.values, rows: 9, columns: 2, targetClasses: 3) == nil)
+        #expect(SFDA.Fit(matrix: Array(table.values.dropLast()), rows: 6, columns: 3, targetClasses: 3) == nil)
+        #expect(SFDA.Fit(matrix: table.values.setting(8, 2.0).setting(11, 0.0), rows: 6, columns: 3, targetClasses: 3) == nil)
+        #expect(SFDA.Fit(matrix: table.values.setting(11, 0.0), rows: 6, columns: 3, targetClasses: 3) == nil, "labels 0, 0")
+        #expect(SFDA.Fit(matrix: table.values.setting(11, 1.5), rows: 6, columns: 3, targetClasses: 3) == nil, "label 1.5")
+        #expect(SFDA.Fit(matrix: table.values.setting(0, .nan), rows: 6, columns: 3, targetClasses: 3) == nil)
+        #expect(SFDA.Fit(matrix: table.values.setting(17, 1.0), rows: 6, columns: 3, targetClasses: 3) != nil,
+                "the zeros after the shrinkage are not read")
+
+        // The first fit of STATISTIC_ROWS: μ = (−0.5, 1.75), each class's other-class mean the
+        // other class's mean, labels 0 and 1, then the shrinkage.
+        guard case .success(let real) = SFDA.Fit.fit(try Golden.statistic(WithinClassScatter.self, of: Golden.statisticRows)) else {
+            Issue.record("no fit")
+            return
+        }
+        let values = real.matrix.values
+        #expect(real.matrix.rows == 6 && real.matrix.columns == 3 && values.count == 18)
+        #expect(Array(values[6..<12]) == [-3, 2, 0, 2, 1.5, 1] && Array(values[12..<15]) == [-0.5, 1.75, 0])
+        #expect(values[15] == real.shrinkage && values[16] == 0 && values[17] == 0)
+        #expect(SFDA.Fit(matrix: values, rows: 6, columns: 3, targetClasses: 2) == real)
+        for payload in [8, 40, 1_000_000] {
+            var reassembled = [Double](repeating: .nan, count: values.count)
+            for part in MatrixPart.split(cells: values.count, bytesPerCell: ConditionalFrame.bytesPerCell, maxPayloadBytes: payload) {
+                let frame = ConditionalFrame(
+                    run: "r1", targetClasses: 6, sourceClasses: 3, part: part,
+                    values: Array(values[part.cellStart..<(part.cellStart + part.cellCount)]))
+                guard case .conditional(let decoded) = try Frame.decode(frame.encoded()) else { continue }
+                reassembled.replaceSubrange(part.cellStart..<(part.cellStart + part.cellCount), with: decoded.values)
+            }
+            let back = try #require(SFDA.Fit(matrix: reassembled, rows: 6, columns: 3, targetClasses: 2))
+            #expect(back == real && back.matrix.values == values, "payload \(payload)")
+        }
+    }
+
     /// L = Y + D + D(D+1)/2 + D + 1 + Y·D (docs/wire-format.md, "Feature statistics").
     @Test func featureValueCountIsTheDocumentedLength() {
         #expect(WireFormat.featureValueCount(targetClasses: 2, featureWidth: 2) == 14)
@@ -125,6 +329,7 @@ import WireFormat
     /// The ids the Python encoder computed (make_fixtures.py prints the pass-2 one).
     @Test func identifiersMatchThePythonHashes() throws {
         #expect(Golden.pass2TaskID == 0x278A_9D4B_10C5_421B)
+        #expect(Golden.sfdaMixTask.taskID == 0x3BCE_058B_F4E6_F289 && Golden.sfdaScoreTask.taskID == 0xDD59_EA0B_45A8_4FFE)
         #expect(TaskFrame.id(run: "r1", pass: .repair, chunks: [ChunkID(shard: 1, firstRow: 2, rowCount: 2)])
             == 0x7C91_1841_3CEE_D5D0)
         #expect(PartialFrame.id(run: "r1", chunks: Golden.partialChunks) == 0xC4AC_35E7_7158_88D8)
@@ -375,6 +580,10 @@ enum Golden {
         "partial_v3_features_only.bin", "task_pass2.bin",
         "task_pass2_accuracy.bin", "task_repair.bin", "conditional.bin", "task_result.bin", "chunk_rejected.bin", "run_marker_pass2.bin",
         "run_marker_closed.bin", "partition_barrier.bin", "partition_dead_lettered.bin",
+        // Issue 19: feature statistics in sections 2 to 4, SFDA's tasks, fits, results and marker.
+        "partial_v3_class_variances.bin", "partial_v3_class_scatters.bin", "partial_v3_within_class_scatter.bin",
+        "task_sfda_mix.bin", "task_sfda_score.bin", "conditional_sfda_fit.bin", "task_result_sfda_mix.bin",
+        "task_result_sfda_score.bin", "run_marker_sfda_mix.bin",
     ]
 
     /// Fixtures of older versions this build still reads (and writes in the newer version).
@@ -391,6 +600,55 @@ enum Golden {
         ])
 
     static var pass2TaskID: UInt64 { pass2Task.taskID }
+
+    /// SFDA's mixing task over the pass-2 chunks: it reads the first fit's two parts.
+    static let sfdaMixTask = TaskFrame(
+        run: "r1", pass: .sfdaMix,
+        conditional: [RecordLocation(partition: 2, offset: 40), RecordLocation(partition: 2, offset: 41)],
+        chunks: pass2Task.chunks)
+
+    /// SFDA's scoring task over the same chunks: the first fit's two parts, then the second fit's one.
+    static let sfdaScoreTask = TaskFrame(
+        run: "r1", pass: .sfdaScore,
+        conditional: [
+            RecordLocation(partition: 2, offset: 40), RecordLocation(partition: 2, offset: 41), RecordLocation(partition: 3, offset: 50),
+        ],
+        chunks: pass2Task.chunks)
+
+    /// make_fixtures.py's STATISTIC_ROWS: 4 rows of D = 2 features with their labels (Y = 2).
+    static let statisticRows: (labels: [Int32], features: [Double]) = ([0, 0, 1, 1], [1, 1, 3, 2, -4, 0.5, -2, 3.5])
+    /// Their per-class variances (section 2) as the Python encoder computed them: counts, means, Σ(f − μ_c)².
+    static let classVariancesValues: [Double] = [2, 2, 2, 1.5, -3, 2, 2, 0.5, 2, 4.5]
+    /// Their per-class scatter matrices (section 3): counts, means, each class's upper triangle.
+    static let classScattersValues: [Double] = [2, 2, 2, 1.5, -3, 2, 2, 1, 0.5, 2, 3, 4.5]
+    /// Their within-class scatter (section 4): counts, means, the pooled upper triangle.
+    static let withinClassScatterValues: [Double] = [2, 2, 2, 1.5, -3, 2, 4, 4, 5]
+    /// make_fixtures.py's MIXED_ROWS, and their within-class scatter (an SFDA mixing task's result).
+    static let mixedRows: (labels: [Int32], features: [Double]) = ([0, 0, 1, 1], [1.5, 0.5, 2.5, 2.5, -3.5, 1.5, -2.5, 2.5])
+    static let mixedWithinClassScatterValues: [Double] = [2, 2, 2, 1.5, -3, 2, 1, 1.5, 2.5]
+
+    /// make_fixtures.py's SFDA_FIT: K = 2 classes (labels 0 and 2), D = 2, as a 6 × 3 matrix.
+    static let sfdaFitMatrix: [Double] = [
+        0.5, -1.25, -0.75,  // class 0's coefficients, intercept
+        -0.5, 1.25, -1.5,  // class 2's
+        -3, 2, 0,  // the other classes' mean for class 0, label 0
+        2, 1.5, 2,  // for class 2, label 2
+        -0.5, 1.75, 0,  // μ, 0
+        0.0625, 0, 0,  // the shrinkage, zeros
+    ]
+
+    /// A statistic of `rows` (D = 2, Y = 2), as LEEPCore accumulates it.
+    static func statistic<S: MergeableStatistic>(
+        _: S.Type, of rows: (labels: [Int32], features: [Double])
+    ) throws -> S {
+        var statistic = S(featureWidth: 2, targetClasses: 2)
+        try rows.features.withUnsafeBufferPointer { features in
+            try rows.labels.withUnsafeBufferPointer { labels in
+                try statistic.add(FeatureChunk(values: .float64(features), labels: labels, width: 2))
+            }
+        }
+        return statistic
+    }
 
     static let vitCafe = RunIdentity(id: "r1", model: "vit-b/16", dataset: "café")
 
@@ -480,6 +738,39 @@ enum Golden {
                 run: vitCafe, partialID: partialID, targetClasses: 2, sourceClasses: 3, featureWidth: 2, sampleCount: 5,
                 chunks: partialChunks, part: MatrixPart(partIndex: 2, partCount: 3, cellStart: 7, cellCount: 7),
                 kind: .moments, featureValues: [7.0, -0.5, 0.125, 3.0, 0.001, 2.5, -4.0]))
+        case "partial_v3_class_variances.bin":
+            return .partial(PartialFrame(
+                run: vitCafe, partialID: partialID, targetClasses: 2, sourceClasses: 3, featureWidth: 2, sampleCount: 4,
+                chunks: partialChunks, part: MatrixPart(partIndex: 2, partCount: 4, cellStart: 0, cellCount: 10),
+                kind: .classVariances, featureValues: classVariancesValues))
+        case "partial_v3_class_scatters.bin":
+            return .partial(PartialFrame(
+                run: vitCafe, partialID: partialID, targetClasses: 2, sourceClasses: 0, featureWidth: 2, sampleCount: 4,
+                chunks: partialChunks, part: MatrixPart(partIndex: 2, partCount: 3, cellStart: 0, cellCount: 12),
+                kind: .classScatters, featureValues: classScattersValues))
+        case "partial_v3_within_class_scatter.bin":
+            return .partial(PartialFrame(
+                run: vitCafe, partialID: partialID, targetClasses: 2, sourceClasses: 3, featureWidth: 2, sampleCount: 4,
+                chunks: partialChunks, part: MatrixPart(partIndex: 8, partCount: 9, cellStart: 6, cellCount: 3),
+                kind: .withinClassScatter, featureValues: Array(withinClassScatterValues[6...])))
+        case "task_sfda_mix.bin":
+            return .task(sfdaMixTask)
+        case "task_sfda_score.bin":
+            return .task(sfdaScoreTask)
+        case "conditional_sfda_fit.bin":
+            return .conditional(ConditionalFrame(
+                run: "r1", targetClasses: 6, sourceClasses: 3, part: MatrixPart(partIndex: 0, partCount: 1, cellStart: 0, cellCount: 18),
+                values: sfdaFitMatrix))
+        case "task_result_sfda_mix.bin":
+            return .taskResult(TaskResultFrame(
+                run: "r1", taskID: sfdaMixTask.taskID, sampleCount: 4, logEEPSum: 0, hits: 0,
+                statistics: .init(
+                    targetClasses: 2, featureWidth: 2, part: MatrixPart(partIndex: 1, partCount: 2, cellStart: 6, cellCount: 3),
+                    values: Array(mixedWithinClassScatterValues[6...]))))
+        case "task_result_sfda_score.bin":
+            return .taskResult(TaskResultFrame(run: "r1", taskID: sfdaScoreTask.taskID, sampleCount: 4, logEEPSum: 3.25, hits: 0))
+        case "run_marker_sfda_mix.bin":
+            return .runMarker(RunMarkerFrame(run: "r1", marker: .tasksIssued(pass: .sfdaMix, taskIDs: [sfdaMixTask.taskID, 2])))
         case "task_pass2.bin":
             return .task(pass2Task)
         case "task_pass2_accuracy.bin":
@@ -857,6 +1148,88 @@ enum Golden {
         try roundTrip(.runMarker(RunMarkerFrame(run: "r", marker: .closed)))
     }
 
+    /// SFDA's passes: tasks of passes 4 and 5 with their fits' parts, markers of the tasks
+    /// issued, and mixing results cut into parts that reassemble, each within the message limit.
+    @Test func sfdaTasksMarkersAndResults() throws {
+        let chunks = (0..<12).map { (index: Int) -> LocatedChunk in
+            LocatedChunk(
+                id: ChunkID(shard: UInt32(index % 3), firstRow: UInt64(index / 3) * 50, rowCount: 50),
+                location: RecordLocation(partition: Int32(index % 4), offset: Int64(index) << 20))
+        }
+        let fits = (0..<5).map { RecordLocation(partition: 3, offset: Int64($0) + 7) }
+        for pass in [TaskFrame.Pass.sfdaMix, .sfdaScore] {
+            let task = TaskFrame(run: "run-ü", pass: pass, conditional: fits, chunks: chunks)
+            try roundTrip(.task(task))
+            #expect(TaskFrame(run: "run-ü", pass: pass, conditional: fits, chunks: chunks.reversed()).taskID == task.taskID)
+            for other in [TaskFrame.Pass.repair, .eep, .eepWithAccuracy, .sfdaMix, .sfdaScore] where other != pass {
+                #expect(TaskFrame.id(run: "run-ü", pass: other, chunks: chunks.map(\.id)) != task.taskID)
+            }
+            for ids in [[], [UInt64.max], (0..<300).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 }] {
+                try roundTrip(.runMarker(RunMarkerFrame(run: "r", marker: .tasksIssued(pass: pass, taskIDs: ids))))
+            }
+        }
+        // An SFDA scoring result is a version-1 result.
+        let score = TaskResultFrame(run: "r", taskID: 9, sampleCount: 1 << 33, logEEPSum: 12345.5, hits: 0)
+        try roundTrip(.taskResult(score))
+        #expect(score.encoded()[4] == 1)
+        // A mixing result of Y = 7, D = 33 (W: 7 + 231 + 561 = 799 values) in parts.
+        let (y, d) = (7, 33)
+        let count = WithinClassScatter.flattenedCount(targetClasses: y, featureWidth: d)
+        #expect(count == 799)
+        let values = (0..<count).map { Double($0) * 0.25 - 3 }
+        for limit in [4096 + 8, 4096 + 800, 20_000, 1_000_000] {
+            let parts = TaskResultFrame.parts(
+                run: "run-ü", taskID: 77, sampleCount: 1000, statistics: values, targetClasses: y, featureWidth: d, messageLimit: limit)
+            #expect(parts.count == (count + (limit - 4096) / 8 - 1) / ((limit - 4096) / 8))
+            var reassembled = [Double](repeating: .nan, count: count)
+            for (index, part) in parts.enumerated() {
+                let statistics = try #require(part.statistics)
+                #expect(statistics.part.partIndex == UInt32(index) && statistics.part.partCount == UInt32(parts.count))
+                #expect(part.sampleCount == 1000 && part.logEEPSum == 0 && part.hits == 0)
+                #expect(part.encoded().count <= limit && part.encoded()[4] == 2)
+                try roundTrip(.taskResult(part))
+                reassembled.replaceSubrange(
+                    statistics.part.cellStart..<(statistics.part.cellStart + statistics.part.cellCount), with: statistics.values)
+            }
+            #expect(reassembled == values)
+        }
+    }
+
+    /// Partials of every statistic section (per-class scatters or, for another plan, the
+    /// within-class scatter) cut under small limits: every section is covered once, in order.
+    @Test(arguments: [4096 + 32 + 64, 4096 + 32 + 1000, 1_000_000])
+    func partialPartsOfEveryStatistic(messageLimit: Int) throws {
+        let (y, z, d) = (3, 2, 5)
+        let kinds: [StatisticKind] = [.moments, .classVariances, .classScatters, .withinClassScatter]
+        let statistics = kinds.map { kind in
+            (kind: kind, values: (0..<kind.statisticType.flattenedCount(targetClasses: y, featureWidth: d)).map { Double($0) + 0.5 })
+        }
+        #expect(statistics.map(\.values.count) == [3 + 5 + 15 + 5 + 1 + 15, 3 + 30, 3 + 15 + 45, 3 + 15 + 15])
+        let chunks = [ChunkID(shard: 0, firstRow: 0, rowCount: 7), ChunkID(shard: 1, firstRow: 0, rowCount: 9)]
+        let parts = PartialFrame.parts(
+            run: RunIdentity(id: "r", model: "m", dataset: "d"), partialID: PartialFrame.id(run: "r", chunks: chunks),
+            targetClasses: y, sourceClasses: z, sampleCount: 16, chunks: chunks, jointSums: Array(repeating: 1, count: y * z),
+            argmaxCounts: Array(repeating: 2, count: y * z), featureWidth: d, statistics: statistics, messageLimit: messageLimit)
+        var next = [UInt8: Int]()
+        var order: [UInt8] = []
+        for (index, part) in parts.enumerated() {
+            #expect(part.part.partIndex == UInt32(index) && part.part.partCount == UInt32(parts.count))
+            #expect(part.encoded().count <= messageLimit)
+            try roundTrip(.partial(part))
+            let code = part.section.code
+            if order.last != code { order.append(code) }
+            #expect(part.part.cellStart == next[code, default: 0])
+            next[code, default: 0] += part.part.cellCount
+            if case .statistic(let kind) = part.section {
+                let values = statistics.first { $0.kind == kind }!.values
+                #expect(part.featureValues == Array(values[part.part.cellStart..<(part.part.cellStart + part.part.cellCount)]))
+            }
+        }
+        #expect(order == [0, 1, 2, 3, 4], "the joint cells, then each statistic in the order given")
+        #expect(next == [0: y * z, 1: statistics[0].values.count, 2: statistics[1].values.count,
+                         3: statistics[2].values.count, 4: statistics[3].values.count])
+    }
+
     @Test(arguments: [(0, 8, 100), (1, 8, 100), (35, 16, 16), (35, 16, 50), (35, 16, 1), (1000, 8, 999_000), (21843 * 10, 8, 995_904)])
     func matrixSplitTilesTheMatrix(cells: Int, bytesPerCell: Int, maxPayloadBytes: Int) {
         let parts = MatrixPart.split(cells: cells, bytesPerCell: bytesPerCell, maxPayloadBytes: maxPayloadBytes)
@@ -869,6 +1242,15 @@ enum Golden {
             next += part.cellCount
         }
         #expect(next == cells)
+    }
+}
+
+extension [Double] {
+    /// A copy with `value` at `index`.
+    func setting(_ index: Int, _ value: Double) -> [Double] {
+        var copy = self
+        copy[index] = value
+        return copy
     }
 }
 

@@ -39,6 +39,15 @@ FEATURES_ONLY_CHUNK_VERSION = 3
 
 SECTION_JOINT = 0
 SECTION_FEATURE_STATISTICS = 1
+# Since issue 19 a version-3 partial's section byte also names the other feature statistics
+# (docs/wire-format.md, "Feature statistics"): per-class variances, per-class scatter matrices,
+# the pooled within-class scatter.
+SECTION_CLASS_VARIANCES = 2
+SECTION_CLASS_SCATTERS = 3
+SECTION_WITHIN_CLASS_SCATTER = 4
+
+# A task result is version 2 when it carries a part of an SFDA mixing task's statistics.
+TASK_RESULT_STATISTICS_VERSION = 2
 
 KIND_CHUNK = 1
 KIND_MANIFEST = 2
@@ -58,9 +67,13 @@ DTYPE_FORMAT = {DTYPE_FLOAT16: "e", DTYPE_FLOAT32: "f", DTYPE_FLOAT64: "d"}
 PASS_REPAIR = 1
 PASS_EEP = 2
 PASS_EEP_ACCURACY = 3
+PASS_SFDA_MIX = 4
+PASS_SFDA_SCORE = 5
 
 MARKER_PASS2_ISSUED = 1
 MARKER_CLOSED = 2
+MARKER_REPAIR_ISSUED = 3
+MARKER_TASKS_ISSUED = 4
 
 PARTITION_BARRIER = 1
 PARTITION_DEAD_LETTERED = 2
@@ -92,6 +105,37 @@ def feature_value_count(target_classes: int, feature_width: int) -> int:
     class counts [Y], mean [D], M2's upper triangle [D(D+1)/2], V3 [D], M4 [1], class means [Y·D]."""
     y, d = target_classes, feature_width
     return y + d + d * (d + 1) // 2 + d + 1 + y * d
+
+
+def class_variances_count(target_classes: int, feature_width: int) -> int:
+    """Section 2: class counts [Y], class means [Y·D], per-feature sums of squares [Y·D]."""
+    return target_classes * (1 + 2 * feature_width)
+
+
+def class_scatters_count(target_classes: int, feature_width: int) -> int:
+    """Section 3: class counts [Y], class means [Y·D], Y upper triangles of D(D+1)/2."""
+    d = feature_width
+    return target_classes * (1 + d) + target_classes * d * (d + 1) // 2
+
+
+def within_class_scatter_count(target_classes: int, feature_width: int) -> int:
+    """Section 4 (and a version-2 task result): class counts [Y], class means [Y·D], one upper
+    triangle of D(D+1)/2."""
+    d = feature_width
+    return target_classes * (1 + d) + d * (d + 1) // 2
+
+
+SECTION_LENGTH = {
+    SECTION_FEATURE_STATISTICS: feature_value_count,
+    SECTION_CLASS_VARIANCES: class_variances_count,
+    SECTION_CLASS_SCATTERS: class_scatters_count,
+    SECTION_WITHIN_CLASS_SCATTER: within_class_scatter_count,
+}
+
+
+def upper_triangle(matrix: list[list[float]]) -> list[float]:
+    """A symmetric D×D matrix packed row by row: row i's entries from column i to D − 1."""
+    return [matrix[i][j] for i in range(len(matrix)) for j in range(i, len(matrix))]
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,16 +269,16 @@ def partial_v3_frame(run, model, dataset, target_classes, source_classes, featur
                      chunks, part_index, part_count, cell_start, section, joint_sums=(),
                      argmax_counts=(), feature_values=()) -> bytes:
     """A version-3 partial part (what workers write): feature_width after source_classes, a
-    section byte after the matrix part, then section 0's joint sums and argmax counts or section
-    1's feature values. `part_index`/`part_count` number all parts of the partial; `cell_start`
-    is within the part's section."""
+    section byte after the matrix part, then section 0's joint sums and argmax counts or the
+    float64 values of one feature statistic (sections 1 to 4). `part_index`/`part_count` number
+    all parts of the partial; `cell_start` is within the part's section."""
     assert source_classes >= 1 or feature_width >= 1
     if section == SECTION_JOINT:
         assert source_classes >= 1 and len(joint_sums) == len(argmax_counts) and not feature_values
         cells, section_length = len(joint_sums), target_classes * source_classes
     else:
         assert feature_width >= 1 and not joint_sums and not argmax_counts
-        cells, section_length = len(feature_values), feature_value_count(target_classes, feature_width)
+        cells, section_length = len(feature_values), SECTION_LENGTH[section](target_classes, feature_width)
     assert cell_start + cells <= section_length
     frame = header(KIND_PARTIAL, version=PARTIAL_VERSION)
     frame += run_identity(run, model, dataset)
@@ -275,11 +319,40 @@ def conditional_frame(run, target_classes, source_classes, part_index, part_coun
     return bytes(frame)
 
 
-def task_result_frame(run, task, sample_count, log_eep_sum, hits) -> bytes:
-    frame = header(KIND_TASK_RESULT)
+def task_result_frame(run, task, sample_count, log_eep_sum, hits, statistics=None) -> bytes:
+    """Version 1 without `statistics`. With them — (target_classes, feature_width, part_index,
+    part_count, cell_start, values): one part of an SFDA mixing task's within-class scatter of
+    the mixed rows — version 2: the two u32, the matrix part, pad8, the float64 values."""
+    frame = header(KIND_TASK_RESULT, VERSION if statistics is None else TASK_RESULT_STATISTICS_VERSION)
     frame += string(run)
     frame += struct.pack("<QQdQ", task, sample_count, log_eep_sum, hits)
+    if statistics is not None:
+        target_classes, feature_width, part_index, part_count, cell_start, values = statistics
+        assert part_index < part_count and feature_width >= 1
+        assert cell_start + len(values) <= within_class_scatter_count(target_classes, feature_width)
+        frame += struct.pack("<IIIIII", target_classes, feature_width, part_index, part_count, cell_start, len(values))
+        pad8(frame)
+        frame += struct.pack(f"<{len(values)}d", *values)
     return bytes(frame)
+
+
+def sfda_fit_matrix(coefficients, intercepts, other_means, labels, centre, shrinkage) -> tuple[int, int, list[float]]:
+    """An SFDA fit as the (2K + 2) × (D + 1) matrix a conditional frame carries, row-major: K rows
+    of a class's coefficients and its intercept; K rows of the mean of the other classes' means
+    and the class's label; the global mean μ and 0; the shrinkage s and D zeros."""
+    k, d = len(labels), len(centre)
+    assert len(coefficients) == len(intercepts) == len(other_means) == k >= 2
+    assert list(labels) == sorted(set(labels)), "labels distinct and ascending"
+    values: list[float] = []
+    for row, intercept in zip(coefficients, intercepts):
+        assert len(row) == d
+        values += [*row, intercept]
+    for row, label in zip(other_means, labels):
+        assert len(row) == d
+        values += [*row, float(label)]
+    values += [*centre, 0.0]
+    values += [shrinkage] + [0.0] * d
+    return 2 * k + 2, d + 1, values
 
 
 def chunk_rejected_frame(run, model, dataset, shard, first_row, row_count, reason) -> bytes:
@@ -290,11 +363,15 @@ def chunk_rejected_frame(run, model, dataset, shard, first_row, row_count, reaso
     return bytes(frame)
 
 
-def run_marker_frame(run, marker, task_ids=()) -> bytes:
+def run_marker_frame(run, marker, task_ids=(), pass_code=None) -> bytes:
+    """Marker 1: the pass-2 task ids; marker 4: the SFDA pass (4 or 5), then its task ids."""
     frame = header(KIND_RUN_MARKER)
     frame += string(run)
     frame += struct.pack("<B", marker)
-    if marker == MARKER_PASS2_ISSUED:
+    if marker == MARKER_TASKS_ISSUED:
+        assert pass_code in (PASS_SFDA_MIX, PASS_SFDA_SCORE)
+        frame += struct.pack("<B", pass_code)
+    if marker in (MARKER_PASS2_ISSUED, MARKER_TASKS_ISSUED):
         frame += struct.pack(f"<I{len(task_ids)}Q", len(task_ids), *task_ids)
     return bytes(frame)
 
@@ -314,6 +391,49 @@ def partition_marker_frame(marker, value) -> bytes:
 PASS2_CHUNKS = [(0, 0, 2, 3, 10), (1, 2, 2, 3, 11)]
 PARTIAL_CHUNKS = [(1, 3, 2), (0, 0, 2)]
 PASS2_TASK_ID = task_id("r1", PASS_EEP, [chunk[:3] for chunk in PASS2_CHUNKS])
+# SFDA's mixing and scoring passes over the same chunks: other passes, so other ids.
+SFDA_MIX_TASK_ID = task_id("r1", PASS_SFDA_MIX, [chunk[:3] for chunk in PASS2_CHUNKS])
+SFDA_SCORE_TASK_ID = task_id("r1", PASS_SFDA_SCORE, [chunk[:3] for chunk in PASS2_CHUNKS])
+
+# The 4 rows of PARTIAL_CHUNKS as features (D = 2) with their labels (Y = 2): the feature
+# statistics of the section 2–4 fixtures are theirs, computed below with plain two-pass sums
+# (every value exact in binary). GoldenFixtureTests.swift checks LEEPCore's `flattened` of the
+# same rows against these fixtures.
+STATISTIC_ROWS = [(0, (1.0, 1.0)), (0, (3.0, 2.0)), (1, (-4.0, 0.5)), (1, (-2.0, 3.5))]
+
+
+def row_statistics(rows, target_classes, feature_width):
+    """(class counts, class means Y×D, per-class scatter matrices Y×D×D) of labelled rows."""
+    counts = [sum(1 for label, _ in rows if label == c) for c in range(target_classes)]
+    means = [[sum(x[j] for label, x in rows if label == c) / counts[c] if counts[c] else 0.0
+              for j in range(feature_width)] for c in range(target_classes)]
+    scatters = [[[sum((x[i] - means[c][i]) * (x[j] - means[c][j]) for label, x in rows if label == c)
+                  for j in range(feature_width)] for i in range(feature_width)] for c in range(target_classes)]
+    return counts, means, scatters
+
+
+def statistic_sections(rows, target_classes, feature_width) -> dict[int, list[float]]:
+    """Sections 2, 3 and 4 of a partial over `rows` (docs/wire-format.md, "Feature statistics")."""
+    counts, means, scatters = row_statistics(rows, target_classes, feature_width)
+    head = [float(n) for n in counts] + [value for mean in means for value in mean]
+    squares = [scatter[j][j] for scatter in scatters for j in range(feature_width)]
+    pooled = [[sum(scatter[i][j] for scatter in scatters) for j in range(feature_width)] for i in range(feature_width)]
+    return {
+        SECTION_CLASS_VARIANCES: head + squares,
+        SECTION_CLASS_SCATTERS: head + [value for scatter in scatters for value in upper_triangle(scatter)],
+        SECTION_WITHIN_CLASS_SCATTER: head + upper_triangle(pooled),
+    }
+
+
+STATISTIC_SECTIONS = statistic_sections(STATISTIC_ROWS, 2, 2)
+# Rows as an SFDA mixing task might produce them (the values are what matter here, not the mixing).
+MIXED_ROWS = [(0, (1.5, 0.5)), (0, (2.5, 2.5)), (1, (-3.5, 1.5)), (1, (-2.5, 2.5))]
+MIXED_SECTIONS = statistic_sections(MIXED_ROWS, 2, 2)
+
+# An SFDA fit of K = 2 present classes, labels 0 and 2 (Y = 3), D = 2: a 6 × 3 matrix.
+SFDA_FIT = sfda_fit_matrix(
+    coefficients=[[0.5, -1.25], [-0.5, 1.25]], intercepts=[-0.75, -1.5],
+    other_means=[[-3.0, 2.0], [2.0, 1.5]], labels=[0, 2], centre=[-0.5, 1.75], shrinkage=0.0625)
 
 
 def fixtures() -> dict[str, bytes]:
@@ -412,10 +532,51 @@ def fixtures() -> dict[str, bytes]:
             "r1", target_classes=2, source_classes=3, part_index=0, part_count=2, cell_start=0,
             values=[0.5, 0.25, 1.0, 0.5]),
         "task_result.bin": task_result_frame("r1", PASS2_TASK_ID, sample_count=4, log_eep_sum=-2.5, hits=3),
+        # Section 2 (per-class variances) of a run with Z = 3 and D = 2, in one part. For Y = 2 and
+        # D = 2 a worker gathers the moments, the per-class variances and the per-class scatters:
+        # part 2 of 4 (joint cells 0, moments 1, variances 2, scatters 3); all 10 values of
+        # STATISTIC_ROWS.
+        "partial_v3_class_variances.bin": partial_v3_frame(
+            "r1", "vit-b/16", "café", target_classes=2, source_classes=3, feature_width=2, sample_count=4,
+            chunks=PARTIAL_CHUNKS, part_index=2, part_count=4, cell_start=0, section=SECTION_CLASS_VARIANCES,
+            feature_values=STATISTIC_SECTIONS[SECTION_CLASS_VARIANCES]),
+        # Section 3 (per-class scatter matrices) of a run of features alone (Z = 0): part 2 of 3
+        # (moments 0, variances 1, scatters 2); all 12 values.
+        "partial_v3_class_scatters.bin": partial_v3_frame(
+            "r1", "vit-b/16", "café", target_classes=2, source_classes=0, feature_width=2, sample_count=4,
+            chunks=PARTIAL_CHUNKS, part_index=2, part_count=3, cell_start=0, section=SECTION_CLASS_SCATTERS,
+            feature_values=STATISTIC_SECTIONS[SECTION_CLASS_SCATTERS]),
+        # Section 4 (the within-class scatter), which a worker sends in place of section 3 when the
+        # per-class scatters are beyond their bound (Y·D² > 2^26); shown at Y = 2, D = 2 so that
+        # its values can be read. Cut with a payload budget of 48 bytes (a message limit of
+        # 4,096 + 16·2 + 48): 2 joint parts, 3 of moments, 2 of variances, 2 of the within-class
+        # scatter, 9 in all; this is the last, values 6..<9 of 9 (the pooled upper triangle).
+        "partial_v3_within_class_scatter.bin": partial_v3_frame(
+            "r1", "vit-b/16", "café", target_classes=2, source_classes=3, feature_width=2, sample_count=4,
+            chunks=PARTIAL_CHUNKS, part_index=8, part_count=9, cell_start=6, section=SECTION_WITHIN_CLASS_SCATTER,
+            feature_values=STATISTIC_SECTIONS[SECTION_WITHIN_CLASS_SCATTER][6:]),
+        # SFDA's passes over the pass-2 chunks: mixing reads the first fit's 2 parts, scoring
+        # the first fit's 2 parts and then the second fit's 1.
+        "task_sfda_mix.bin": task_frame("r1", PASS_SFDA_MIX, conditional=[(2, 40), (2, 41)], chunks=PASS2_CHUNKS),
+        "task_sfda_score.bin": task_frame(
+            "r1", PASS_SFDA_SCORE, conditional=[(2, 40), (2, 41), (3, 50)], chunks=PASS2_CHUNKS),
+        # One part of an SFDA fit: the whole 6 × 3 matrix of SFDA_FIT.
+        "conditional_sfda_fit.bin": conditional_frame(
+            "r1", target_classes=SFDA_FIT[0], source_classes=SFDA_FIT[1], part_index=0, part_count=1, cell_start=0,
+            values=SFDA_FIT[2]),
+        # The mixing task's result, version 2: part 1 of 2 of the within-class scatter of
+        # MIXED_ROWS (Y = 2, D = 2: 9 values), values 6..<9; 4 bytes of padding after the matrix part.
+        "task_result_sfda_mix.bin": task_result_frame(
+            "r1", SFDA_MIX_TASK_ID, sample_count=4, log_eep_sum=0.0, hits=0,
+            statistics=(2, 2, 1, 2, 6, MIXED_SECTIONS[SECTION_WITHIN_CLASS_SCATTER][6:])),
+        # The scoring task's result, version 1: log_eep_sum carries Σ of the own-class probabilities.
+        "task_result_sfda_score.bin": task_result_frame("r1", SFDA_SCORE_TASK_ID, sample_count=4, log_eep_sum=3.25, hits=0),
         "chunk_rejected.bin": chunk_rejected_frame(
             "r1", "m", "d", shard=0, first_row=0, row_count=2, reason="row 1: sums to 1.5 (±0.001)"),
         "run_marker_pass2.bin": run_marker_frame("r1", MARKER_PASS2_ISSUED, [PASS2_TASK_ID, 1]),
         "run_marker_closed.bin": run_marker_frame("r1", MARKER_CLOSED),
+        "run_marker_sfda_mix.bin": run_marker_frame(
+            "r1", MARKER_TASKS_ISSUED, [SFDA_MIX_TASK_ID, 2], pass_code=PASS_SFDA_MIX),
         "partition_barrier.bin": partition_marker_frame(PARTITION_BARRIER, 0xFEEDFACECAFEBEEF),
         "partition_dead_lettered.bin": partition_marker_frame(PARTITION_DEAD_LETTERED, 1234567),
     }
@@ -447,6 +608,7 @@ def main(argv: list[str]) -> int:
         (HERE / name).write_bytes(data)
         print(f"{name}: {len(data)} bytes")
     print(f"pass-2 task id: 0x{PASS2_TASK_ID:016x}")
+    print(f"SFDA mixing task id: 0x{SFDA_MIX_TASK_ID:016x}, scoring task id: 0x{SFDA_SCORE_TASK_ID:016x}")
     return 0
 
 
