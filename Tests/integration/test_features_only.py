@@ -151,13 +151,15 @@ def test_workers_turn_features_alone_into_partials_of_feature_statistics(cluster
     for run, (features, labels) in alone.items():
         assert parts[run], run
         for part in parts[run]:
-            # Y×0 = 0 joint cells: no section-0 part, only feature statistics, numbered from 0.
-            assert part["source_classes"] == 0 and part["section"] == 1, (run, part)
+            # Y×0 = 0 joint cells: no section-0 part, only feature statistics (sections 1 to 4:
+            # the moments, the class variances, the class or within-class scatters), numbered from 0.
+            assert part["source_classes"] == 0 and part["section"] in (1, 2, 3, 4), (run, part)
             assert part["feature_width"] == features.shape[1] and part["target_classes"] == labels.max() + 1, (run, part)
             assert part["samples"] == sum(rows for _, _, rows in part["chunks"]), (run, part)
         by_partial = defaultdict(set)
         for part in parts[run]:
             by_partial[part["id"], part["total"]].add(part["index"])
+        assert {part["section"] for part in parts[run]} >= {1, 2}, (run, "moments and class variances")
         assert all(indices == set(range(total)) for (_, total), indices in by_partial.items()), (run, by_partial)
     # The softmax run's partials are as before: joint cells, no features.
     assert {(part["section"], part["feature_width"]) for part in parts["run-softmax"]} == {(0, 0)}

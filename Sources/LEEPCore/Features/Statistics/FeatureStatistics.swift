@@ -308,9 +308,7 @@ public struct FeatureStatistics: MergeableStatistic {
         values.reserveCapacity(Self.flattenedCount(targetClasses: targetClasses, featureWidth: featureWidth))
         values += classCounts.map(Double.init)
         values += mean
-        for i in 0..<featureWidth {
-            values += centredSquares[(i * featureWidth + i)..<((i + 1) * featureWidth)]
-        }
+        values.appendUpperTriangle(of: centredSquares, at: 0, dimension: featureWidth)
         values += centredCubes
         values.append(centredFourth)
         values += classMeans
@@ -332,12 +330,7 @@ public struct FeatureStatistics: MergeableStatistic {
         classCounts = try reader.classCounts()
         self.sampleCount = sampleCount
         mean = reader.take(d)
-        for i in 0..<d {
-            centredSquares.replaceSubrange((i * d + i)..<((i + 1) * d), with: reader.take(d - i))
-            guard centredSquares[i * d + i] >= 0 else {
-                throw .invalid("Σ(f−μ)² of feature \(i) is \(centredSquares[i * d + i])")
-            }
-        }
+        try reader.upperTriangle(into: &centredSquares, at: 0, dimension: d, name: "Σ(f−μ)²")
         centredCubes = reader.take(d)
         centredFourth = reader.take(1)[0]
         guard centredFourth >= 0 else { throw .invalid("Σ‖f−μ‖⁴ is \(centredFourth)") }

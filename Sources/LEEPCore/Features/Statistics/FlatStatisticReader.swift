@@ -51,6 +51,17 @@ struct FlatStatisticReader {
         return counts
     }
 
+    /// Reads the upper triangle of a D×D matrix, row by row ((i, j) for j ≥ i), into the
+    /// row-major `matrix` at `offset`; a negative diagonal entry (a sum of squares) is refused,
+    /// named by `name`.
+    mutating func upperTriangle(into matrix: inout [Double], at offset: Int, dimension d: Int, name: String) throws(FeatureStatisticsError) {
+        for i in 0..<d {
+            let start = offset + i * d
+            matrix.replaceSubrange((start + i)..<(start + d), with: take(d - i))
+            guard matrix[start + i] >= 0 else { throw .invalid("\(name) of feature \(i) is \(matrix[start + i])") }
+        }
+    }
+
     /// Each array of `perClass` holds Y equal blocks, one per class: those of a class with no
     /// sample must be zero.
     func requireEmptyClassesZero(_ counts: [Int], _ perClass: [[Double]]) throws(FeatureStatisticsError) {
@@ -62,5 +73,13 @@ struct FlatStatisticReader {
                 }
             }
         }
+    }
+}
+
+extension Array where Element == Double {
+    /// Appends the upper triangle of the D×D row-major matrix at `offset` of `matrix`, row by
+    /// row: what `FlatStatisticReader.upperTriangle` reads back.
+    mutating func appendUpperTriangle(of matrix: [Double], at offset: Int, dimension d: Int) {
+        for i in 0..<d { self += matrix[(offset + i * d + i)..<(offset + (i + 1) * d)] }
     }
 }

@@ -148,10 +148,7 @@ public struct ScatterStatistic<Pooling: ScatterPooling>: MergeableStatistic {
         var values = classCounts.map(Double.init) + classMeans
         values.reserveCapacity(Self.flattenedCount(targetClasses: targetClasses, featureWidth: d))
         for c in 0..<Pooling.matrices(targetClasses: targetClasses) {
-            for i in 0..<d {
-                let start = c * d * d + i * d
-                values += scatters[(start + i)..<(start + d)]
-            }
+            values.appendUpperTriangle(of: scatters, at: c * d * d, dimension: d)
         }
         return values
     }
@@ -172,13 +169,7 @@ public struct ScatterStatistic<Pooling: ScatterPooling>: MergeableStatistic {
         classMeans = reader.take(targetClasses * d)
         let matrices = Pooling.matrices(targetClasses: targetClasses)
         for c in 0..<matrices {
-            for i in 0..<d {
-                let start = c * d * d + i * d
-                scatters.replaceSubrange((start + i)..<(start + d), with: reader.take(d - i))
-                guard scatters[start + i] >= 0 else {
-                    throw .invalid("scatter \(c)'s Σ(f−μ_c)² of feature \(i) is \(scatters[start + i])")
-                }
-            }
+            try reader.upperTriangle(into: &scatters, at: c * d * d, dimension: d, name: "scatter \(c)'s Σ(f−μ_c)²")
         }
         try reader.requireEmptyClassesZero(classCounts, matrices == 1 ? [classMeans] : [classMeans, scatters])
     }
