@@ -93,7 +93,16 @@ public enum SFDA {
             guard trace > Double(d) * Double.ulpOfOne * (trace + between) else {
                 return .failure(SFDAUndefined(reason: "the classes have no within-class scatter (every row is its class's mean)"))
             }
-            let shrinkage = given ?? max(Double.exp(-5 * largestEigenvalue(within, dimension: d)), shrinkageFloor)
+            let shrinkage: Double
+            if let given {
+                shrinkage = given
+            } else {
+                guard let largest = largestEigenvalue(within, dimension: d) else {
+                    return .failure(SFDAUndefined(
+                        reason: "the power iteration on the within-class scatter reached a zero vector (its rows sum to 0)"))
+                }
+                shrinkage = max(Double.exp(-5 * largest), shrinkageFloor)
+            }
             var shrunk = within.map { (1 - shrinkage) * $0 }
             for i in 0..<d { shrunk[i * d + i] += shrinkage * trace / Double(d) }
             let spectrum = try? SymmetricSpectrum(upper: shrunk, dimension: d, projecting: [], count: 0)
@@ -151,21 +160,23 @@ public enum SFDA {
         }
 
         /// `iterative_A`: from the row sums x, three times y = Sx/‖Sx‖, x = Sy/‖Sy‖; then xᵀSy.
-        /// A zero vector on the way (S with zero row sums, say) stays zero, where the reference
-        /// divides by its zero norm: λ̂ is then 0 and s is 1.
-        static func largestEigenvalue(_ matrix: [Double], dimension d: Int) -> Double {
+        /// Nil when a vector on the way is zero (S with zero row sums, say), where the reference
+        /// divides by its zero norm.
+        static func largestEigenvalue(_ matrix: [Double], dimension d: Int) -> Double? {
             func times(_ v: [Double]) -> [Double] {
                 (0..<d).map { i in (0..<d).reduce(0) { $0 + matrix[i * d + $1] * v[$1] } }
             }
-            func normalised(_ v: [Double]) -> [Double] {
+            func normalised(_ v: [Double]) -> [Double]? {
                 let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-                return norm > 0 ? v.map { $0 / norm } : v
+                return norm > 0 ? v.map { $0 / norm } : nil
             }
             var x = (0..<d).map { i in (0..<d).reduce(0) { $0 + matrix[i * d + $1] } }
             var y = x
             for _ in 0..<3 {
-                y = normalised(times(x))
-                x = normalised(times(y))
+                guard let nextY = normalised(times(x)) else { return nil }
+                y = nextY
+                guard let nextX = normalised(times(y)) else { return nil }
+                x = nextX
             }
             let sy = times(y)
             return (0..<d).reduce(0) { $0 + x[$1] * sy[$1] }
