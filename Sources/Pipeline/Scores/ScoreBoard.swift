@@ -116,7 +116,7 @@ public struct ScoreBoard: Sendable {
         switch record.status {
         case .progress:
             let chunks = "\(record.chunksAccepted ?? 0)/\(record.chunksExpected.map(String.init) ?? "?") chunks"
-            if record.pass == 2 { return "pass 2: \(chunks), \(record.tasksDone ?? 0)/\(record.tasksExpected ?? 0) tasks" }
+            if let pass = record.pass, pass >= 2 { return "pass \(pass): \(chunks), \(record.tasksDone ?? 0)/\(record.tasksExpected ?? 0) tasks" }
             return "pass 1: " + chunks
         case .failed: return "FAILED: \(record.reason ?? "")"
         case .incomplete: return "INCOMPLETE: \(record.reason ?? "")"
