@@ -475,9 +475,14 @@ final class AggregatorCore: Sendable {
             })
             if let recorded = issue.marker { second.append(marker(recorded, run: issue.run)) }
             metrics.pass2TasksIssued.increment(by: Int64(issue.tasks.count))
-            let pass = issue.tasks.first.map { "\($0.pass)" } ?? "none"
-            logger.info(issue.marker != nil ? "tasks issued" : "tasks issued again", metadata: [
-                "run": "\(issue.run)", "pass": "\(pass)", "tasks": "\(issue.tasks.count)", "table_parts": "\(records.count)",
+            let message: Logger.Message = switch issue.marker {
+            case .pass2Issued?: "pass 2 issued"
+            case .tasksIssued(let pass, _)?: "SFDA's \(pass == .sfdaMix ? "mixing" : "scoring") pass issued"
+            default: "tasks issued again"
+            }
+            logger.info(message, metadata: [
+                "run": "\(issue.run)", "pass": "\(issue.tasks.first.map { "\($0.pass)" } ?? "none")",
+                "tasks": "\(issue.tasks.count)", "table_parts": "\(records.count)",
             ])
         }
         for repair in outbox.repairs {
