@@ -83,6 +83,8 @@ import WireFormat
         ("chunk_f32.bin", 255), ("manifest.bin", 3), ("manifest_features.bin", 4), ("manifest_features_only.bin", 3),
         ("partial_v3.bin", 4), ("partial_v3_features_only.bin", 4), ("partial.bin", 0), ("conditional.bin", 2),
         ("task_pass2.bin", 2), ("task_result.bin", 3), ("partition_barrier.bin", 2),
+        ("partial_v3_class_scatters.bin", 4), ("task_sfda_score.bin", 2), ("conditional_sfda_fit.bin", 2),
+        ("task_result_sfda_mix.bin", 3), ("task_result_sfda_score.bin", 3), ("run_marker_sfda_mix.bin", 2),
     ])
     func wrongVersion(name: String, version: UInt8) throws {
         #expect(decodeError(try Fixtures.bytes(name).patching(4, [version])) == .unsupportedVersion(version))
@@ -192,7 +194,8 @@ import WireFormat
 
     @Test func trailingBytes() throws {
         for name in ["manifest.bin", "manifest_features.bin", "task_pass2.bin", "task_repair.bin", "task_result.bin",
-                     "chunk_rejected.bin", "run_marker_pass2.bin", "run_marker_closed.bin"]
+                     "chunk_rejected.bin", "run_marker_pass2.bin", "run_marker_closed.bin", "task_sfda_mix.bin",
+                     "task_sfda_score.bin", "task_result_sfda_score.bin", "run_marker_sfda_mix.bin"]
         {
             let frame = try Fixtures.bytes(name)
             #expect(decodeError(frame + [0]) == .trailingBytes(1), "\(name)")
@@ -346,6 +349,163 @@ import WireFormat
         #expect(decodeError(try Fixtures.bytes("manifest_features_only.bin") + [0]) == .trailingBytes(1))
     }
 
+    // MARK: Issue 19: statistic sections 2 to 4, SFDA's tasks, fits, results and markers
+
+    /// A part of sections 2 to 4 must lie within its statistic's length for the partial's Y and
+    /// D (Y = 2, D = 2: 10 per-class variances, 12 values of per-class scatters, 9 of the
+    /// within-class scatter), and carry exactly `cell_count` float64 values. (Sections 2 and 3
+    /// patched onto the section-1 fixture: `sectionsOfAVersion3Partial`.)
+    @Test func statisticSectionsBeyondTheirLengths() throws {
+        func beyond(_ a: Int, _ b: Int, _ whole: String) -> FrameError {
+            .invalidValue(field: "cell_count", reason: "cells \(a)..<\(b) exceed the \(whole)")
+        }
+        let variances = try Fixtures.bytes("partial_v3_class_variances.bin")
+        #expect(decodeError(variances.patching(105, UInt32(11))) == beyond(0, 11, "10 per-class variances"))
+        #expect(decodeError(variances.patching(101, UInt32(1))) == beyond(1, 11, "10 per-class variances"))
+        #expect(decodeError(variances.patching(37, UInt32(1))) == beyond(0, 10, "5 per-class variances"), "Y 2 → 1")
+        let scatters = try Fixtures.bytes("partial_v3_class_scatters.bin")
+        #expect(decodeError(scatters.patching(105, UInt32(13))) == beyond(0, 13, "12 per-class scatter matrices"))
+        #expect(decodeError(scatters.patching(45, UInt32(1))) == beyond(0, 12, "6 per-class scatter matrices"), "D 2 → 1")
+        let within = try Fixtures.bytes("partial_v3_within_class_scatter.bin")
+        #expect(decodeError(within.patching(101, UInt32(7))) == beyond(7, 10, "9 within-class scatter"))
+        #expect(decodeError(within.patching(101, UInt32.max)) == beyond(4_294_967_295, 4_294_967_298, "9 within-class scatter"))
+        #expect(decodeError(within.patching(37, UInt32(1))) == beyond(6, 9, "6 within-class scatter"), "Y 2 → 1")
+        #expect(decodeError(try Fixtures.bytes("partial_v3_features.bin").patching(109, [4])) == beyond(7, 14, "9 within-class scatter"))
+        // Relabelled among the sections, a part is checked against its new section's length
+        // only: which sections a partial should carry is not the decoder's to say.
+        #expect(decodeError(variances.patching(109, [4])) == beyond(0, 10, "9 within-class scatter"))
+        #expect(decodeError(scatters.patching(109, [2])) == beyond(0, 12, "10 per-class variances"))
+        #expect(decodeError(variances.patching(109, [0])) == beyond(0, 10, "6 of the matrix"))
+        #expect(decodeError(variances.patching(109, [3])) == nil, "10 values lie within the 12 of section 3")
+        // Exactly cell_count float64 values.
+        #expect(decodeError(within + [0]) == .invalidValue(field: "feature_values", reason: "3 values need 24 bytes, 25 left"))
+        #expect(decodeError(Array(within.dropLast(8))) == .invalidValue(field: "feature_values", reason: "3 values need 24 bytes, 16 left"))
+        #expect(decodeError(variances.patching(105, UInt32(9))) == .invalidValue(field: "feature_values", reason: "9 values need 72 bytes, 80 left"))
+        #expect(decodeError(Array(scatters.prefix(112))) == .invalidValue(field: "feature_values", reason: "12 values need 96 bytes, 0 left"))
+        // Statistics need a feature width; a partial of features alone has no joint cells.
+        for fixture in [variances, within] {
+            #expect(decodeError(fixture.patching(45, UInt32(0)))
+                == .invalidValue(field: "section", reason: "feature statistics in a partial with feature_width 0"))
+        }
+        #expect(decodeError(scatters.patching(45, UInt32(0))) == .invalidValue(field: "source_classes", reason: Self.noSoftmaxNoFeatures))
+        #expect(decodeError(scatters.patching(109, [0])) == .invalidValue(field: "section", reason: "joint cells in a partial with source_classes 0"))
+        for code: UInt8 in [5, 6, 128] {
+            #expect(decodeError(within.patching(109, [code])) == .invalidValue(field: "section", reason: "unknown section \(code)"))
+        }
+        #expect(decodeError(Array(variances.prefix(110))) == .truncated(field: "padding", needed: 1, available: 0))
+    }
+
+    /// Each statistic's length for the partial's Y and D is bounded like the moments' L
+    /// (`WireFormat.maxFeatureValues`): a shape whose moments fit may still make per-class
+    /// variances or scatters beyond the limit, and a part of those is refused by its section.
+    @Test func statisticSectionsBeyondTheValueLimit() throws {
+        // Y = 30,000, D = 4,096: L = 131,308,849 moments and 131,300,656 values of the
+        // within-class scatter fit; 245,790,000 per-class variances and 251,842,590,000 values of
+        // per-class scatters do not.
+        func shaped(_ name: String) throws -> [UInt8] {
+            try Fixtures.bytes(name).patching(37, UInt32(30000)).patching(45, UInt32(4096))
+        }
+        #expect(WireFormat.featureValueCount(targetClasses: 30000, featureWidth: 4096) == 131_308_849)
+        #expect(decodeError(try shaped("partial_v3_class_variances.bin")) == .invalidValue(
+            field: "section",
+            reason: "per-class variances of 30000 classes and 4096 features make 245790000 values, beyond the limit of 134217728"))
+        #expect(decodeError(try shaped("partial_v3_class_scatters.bin")) == .invalidValue(
+            field: "section",
+            reason: "per-class scatter matrices of 30000 classes and 4096 features make 251842590000 values, beyond the limit of 134217728"))
+        #expect(decodeError(try shaped("partial_v3_within_class_scatter.bin")) == nil)
+        #expect(decodeError(try shaped("partial_v3_features.bin")) == nil)
+    }
+
+    /// A version-2 task result carries a part of a within-class scatter of its Y and D, with
+    /// D ≥ 1, and exactly `cell_count` float64 values after the padding.
+    @Test func taskResultStatisticsAreChecked() throws {
+        let result = try Fixtures.bytes("task_result_sfda_mix.bin")
+        func beyond(_ a: Int, _ b: Int, _ count: Int) -> FrameError {
+            .invalidValue(field: "cell_count", reason: "cells \(a)..<\(b) exceed the \(count) within-class scatter")
+        }
+        // Y = 2, D = 2: 9 values; Y = 1: 6; D = 1: 5.
+        #expect(decodeError(result.patching(60, UInt32(7))) == beyond(7, 10, 9))
+        #expect(decodeError(result.patching(64, UInt32(4))) == beyond(6, 10, 9))
+        #expect(decodeError(result.patching(60, UInt32.max)) == beyond(4_294_967_295, 4_294_967_298, 9))
+        #expect(decodeError(result.patching(44, UInt32(1))) == beyond(6, 9, 6))
+        #expect(decodeError(result.patching(48, UInt32(1))) == beyond(6, 9, 5))
+        // The shape: Y and D at least 1, D within its limit and with Y within the statistics' limit.
+        #expect(decodeError(result.patching(48, UInt32(0))) == .invalidValue(field: "feature_width", reason: "must be at least 1"))
+        #expect(decodeError(result.patching(48, UInt32(8193))) == .invalidValue(field: "feature_width", reason: "8193 exceeds the limit of 8192"))
+        #expect(decodeError(result.patching(44, UInt32(20000)).patching(48, UInt32(8192))) == .invalidValue(
+            field: "feature_width", reason: "8192 features and 20000 target classes make 197434913 statistics, beyond the limit of 134217728"))
+        #expect(decodeError(result.patching(44, UInt32(0))) == .invalidValue(field: "target_classes", reason: "must be at least 1"))
+        #expect(decodeError(result.patching(44, UInt32.max)) == .invalidValue(field: "target_classes", reason: "4294967295 is too large"))
+        #expect(decodeError(result.patching(52, UInt32(2))) == .invalidValue(field: "part_index", reason: "2 is not below part_count 2"))
+        // The values: truncated, too many, or fewer than the bytes left.
+        #expect(decodeError(Array(result.dropLast())) == .invalidValue(field: "values", reason: "3 values need 24 bytes, 23 left"))
+        #expect(decodeError(Array(result.prefix(72))) == .invalidValue(field: "values", reason: "3 values need 24 bytes, 0 left"))
+        #expect(decodeError(result + [UInt8](repeating: 0, count: 8)) == .invalidValue(field: "values", reason: "3 values need 24 bytes, 32 left"))
+        #expect(decodeError(result.patching(64, UInt32(2))) == .invalidValue(field: "values", reason: "2 values need 16 bytes, 24 left"))
+        // Cut in the fixed fields, or in the padding (the matrix part ends at 68).
+        #expect(decodeError(Array(result.prefix(44))) == .truncated(field: "target_classes", needed: 4, available: 0))
+        #expect(decodeError(Array(result.prefix(50))) == .truncated(field: "feature_width", needed: 4, available: 2))
+        #expect(decodeError(Array(result.prefix(60))) == .truncated(field: "cell_start", needed: 4, available: 0))
+        for count in 68..<72 {
+            #expect(decodeError(Array(result.prefix(count))) == .truncated(field: "padding", needed: 1, available: 0))
+        }
+        // The sums are checked as in version 1.
+        #expect(decodeError(result.patching(20, UInt64(1) << 63)) == .invalidValue(field: "sample_count", reason: "9223372036854775808 is too large"))
+        // Relabelled: version 1 ends after hits; version 2 needs the statistics.
+        #expect(decodeError(result.patching(4, [1])) == .trailingBytes(52))
+        #expect(decodeError(try Fixtures.bytes("task_result.bin").patching(4, [2])) == .truncated(field: "target_classes", needed: 4, available: 0))
+    }
+
+    /// Marker 4 records tasks of SFDA's passes (4 and 5) only.
+    @Test(arguments: [UInt8(0), 1, 2, 3, 6, 255])
+    func tasksIssuedMarkerOfAnotherPass(code: UInt8) throws {
+        #expect(decodeError(try Fixtures.bytes("run_marker_sfda_mix.bin").patching(13, [code]))
+            == .invalidValue(field: "pass", reason: "no marker records tasks of pass \(code)"))
+    }
+
+    @Test func tasksIssuedMarkerLayout() throws {
+        let marker = try Fixtures.bytes("run_marker_sfda_mix.bin")
+        #expect(decodeError(marker.patching(13, [5])) == nil, "SFDA's scoring pass")
+        #expect(decodeError(marker.patching(14, UInt32(3))) == .countExceedsFrame(field: "task_count", count: 3, available: 16))
+        #expect(decodeError(Array(marker.prefix(13))) == .truncated(field: "pass", needed: 1, available: 0))
+        #expect(decodeError(Array(marker.prefix(16))) == .truncated(field: "task_count", needed: 4, available: 2))
+        #expect(decodeError(Array(marker.prefix(30))) == .countExceedsFrame(field: "task_count", count: 2, available: 12))
+        // Marker 1 read where marker 4 is: the pass byte and task_count's first 3 bytes make its count.
+        #expect(decodeError(marker.patching(12, [1])) != nil)
+    }
+
+    /// SFDA's tasks need their fits' parts, and their ids hash their pass.
+    @Test func sfdaTasksNeedTheirFits() throws {
+        let chunk = LocatedChunk(id: ChunkID(shard: 0, firstRow: 0, rowCount: 1), location: RecordLocation(partition: 0, offset: 0))
+        for pass in [TaskFrame.Pass.sfdaMix, .sfdaScore] {
+            #expect(decodeError(TaskFrame(run: "r1", pass: pass, conditional: [], chunks: [chunk]).encoded())
+                == .invalidValue(field: "conditional_parts", reason: "a pass-2 task needs the conditional"), "\(pass)")
+        }
+        let mismatch = FrameError.invalidValue(field: "task_id", reason: "does not match the run, pass and chunks")
+        let mix = try Fixtures.bytes("task_sfda_mix.bin")
+        let score = try Fixtures.bytes("task_sfda_score.bin")
+        for code: UInt8 in [1, 2, 3, 5] {
+            #expect(decodeError(mix.patching(20, [code])) == mismatch, "pass 4 → \(code)")
+        }
+        #expect(decodeError(score.patching(20, [4])) == mismatch, "pass 5 → 4")
+        #expect(decodeError(score.patching(21, UInt32(100))) == .countExceedsFrame(field: "conditional_parts", count: 100, available: 96))
+        #expect(decodeError(score.patching(61, UInt32(3))) == .countExceedsFrame(field: "chunk_count", count: 3, available: 56))
+        // The fits' locations are not hashed.
+        #expect(decodeError(score.patching(49, Int32(9))) == nil && decodeError(score.patching(53, Int64(1) << 40)) == nil)
+    }
+
+    /// A conditional holding a fit is checked as any conditional: its cells within its
+    /// (2K + 2) × (D + 1) shape. Whether the values make a fit is the worker's to check
+    /// (`SFDA.Fit(matrix:…)`), not the decoder's.
+    @Test func sfdaFitConditionalsAreCheckedAsMatrices() throws {
+        let fit = try Fixtures.bytes("conditional_sfda_fit.bin")
+        #expect(decodeError(fit.patching(12, UInt32(5)))
+            == .invalidValue(field: "cell_count", reason: "cells 0..<18 exceed the 15 of the matrix"))
+        #expect(decodeError(fit.patching(32, UInt32(17))) == .invalidValue(field: "values", reason: "17 cells need 136 bytes, 144 left"))
+        // Labels out of order (2 then 0): still a valid frame.
+        #expect(decodeError(fit.patching(40 + 8 * 8, Double(2).bitPattern).patching(40 + 8 * 11, Double(0).bitPattern)) == nil)
+    }
+
     @Test func nonZeroPadding() throws {
         // After dtype (47 → 48), after 3 labels (60 → 64), after a longer header (53 → 56), after
         // a matrix part (36 → 40 in the conditional; the partial's part ends at 88: no padding).
@@ -361,6 +521,11 @@ import WireFormat
             // Features alone: after feature_dtype (51 → 56), after 3 labels (68 → 72).
             ("chunk_features_only_f32.bin", 51), ("chunk_features_only_f32.bin", 55), ("chunk_features_only_f32.bin", 68),
             ("chunk_features_only_f32.bin", 71), ("partial_v3_features_only.bin", 110),
+            // Sections 2 to 4 after the section byte (110 → 112); a fit's conditional after its
+            // matrix part (36 → 40); a version-2 task result after its matrix part (68 → 72).
+            ("partial_v3_class_variances.bin", 110), ("partial_v3_class_scatters.bin", 111),
+            ("partial_v3_within_class_scatter.bin", 110), ("conditional_sfda_fit.bin", 36), ("conditional_sfda_fit.bin", 39),
+            ("task_result_sfda_mix.bin", 68), ("task_result_sfda_mix.bin", 71),
         ]
         for (name, offset) in cases {
             let frame = try Fixtures.bytes(name)
@@ -615,6 +780,35 @@ import WireFormat
         let partialAlone = try Fixtures.bytes("partial_v3_features_only.bin")
         #expect(partialAlone.u32(at: 41) == 0 && partialAlone.u32(at: 45) == 2 && partialAlone.u32(at: 93) == 1)
         #expect(partialAlone.u32(at: 97) == 2 && partialAlone[109] == 1 && partialAlone.count == 112 + 56)
+        // Sections 2 to 4: the layout of the other version-3 partials, sample_count 4 at 49.
+        for (name, z, index, count, start, cells, section, length) in [
+            ("partial_v3_class_variances.bin", 3, 2, 4, 0, 10, 2, 192), ("partial_v3_class_scatters.bin", 0, 2, 3, 0, 12, 3, 208),
+            ("partial_v3_within_class_scatter.bin", 3, 8, 9, 6, 3, 4, 136),
+        ] {
+            let partial = try Fixtures.bytes(name)
+            #expect(partial[4] == 3 && partial.u32(at: 37) == 2 && partial.u32(at: 41) == UInt32(z) && partial.u32(at: 45) == 2, "\(name)")
+            #expect(partial.u32(at: 49) == 4 && partial.u32(at: 93) == UInt32(index) && partial.u32(at: 97) == UInt32(count), "\(name)")
+            #expect(partial.u32(at: 101) == UInt32(start) && partial.u32(at: 105) == UInt32(cells), "\(name)")
+            #expect(partial[109] == UInt8(section) && partial.count == length && length == 112 + 8 * cells, "\(name)")
+        }
+        // SFDA's tasks: pass at 20, conditional_parts at 21, chunk_count after the locations.
+        let mix = try Fixtures.bytes("task_sfda_mix.bin")
+        #expect(mix[20] == 4 && mix.u32(at: 21) == 2 && mix.u32(at: 25) == 2 && mix.u32(at: 49) == 2 && mix.count == 109)
+        let score = try Fixtures.bytes("task_sfda_score.bin")
+        #expect(score[20] == 5 && score.u32(at: 21) == 3 && score.u32(at: 49) == 3 && score.u32(at: 61) == 2 && score.count == 121)
+        // The fit: rows (Y) at 12, columns (Z) at 16, the part at 20, values at 40.
+        let fit = try Fixtures.bytes("conditional_sfda_fit.bin")
+        #expect(fit.u32(at: 12) == 6 && fit.u32(at: 16) == 3 && fit.u32(at: 24) == 1 && fit.u32(at: 32) == 18 && fit.count == 40 + 144)
+        #expect(fit.f64(at: 40) == 0.5 && fit.f64(at: 40 + 8 * 8) == 0 && fit.f64(at: 40 + 8 * 11) == 2 && fit.f64(at: 40 + 8 * 15) == 0.0625)
+        // The version-2 task result: target_classes at 44, feature_width 48, the part at 52,
+        // padding 68..<72, values at 72.
+        let result = try Fixtures.bytes("task_result_sfda_mix.bin")
+        #expect(result[4] == 2 && result.u32(at: 44) == 2 && result.u32(at: 48) == 2 && result.u32(at: 52) == 1 && result.u32(at: 56) == 2)
+        #expect(result.u32(at: 60) == 6 && result.u32(at: 64) == 3 && result.count == 96)
+        #expect(try Fixtures.bytes("task_result_sfda_score.bin").count == 44)
+        // Marker 4: the pass at 13, task_count at 14, the ids from 18.
+        let tasksIssued = try Fixtures.bytes("run_marker_sfda_mix.bin")
+        #expect(tasksIssued[12] == 4 && tasksIssued[13] == 4 && tasksIssued.u32(at: 14) == 2 && tasksIssued.count == 18 + 16)
     }
 }
 
@@ -662,5 +856,10 @@ extension [UInt8] {
 
     func u32(at offset: Int) -> UInt32 {
         self[offset..<(offset + 4)].reversed().reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    /// The float64 at `offset`, little-endian.
+    func f64(at offset: Int) -> Double {
+        Double(bitPattern: self[offset..<(offset + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) })
     }
 }
