@@ -72,11 +72,8 @@ enum FeatureStatisticsTarget {
         var combined = merged
         do { try combined.merge(forged) } catch { require(false, "same width refused: \(error)") }
         require(combined.sampleCount == rows + forged.sampleCount, "a forged partial changed the count wrongly")
-        for statistics in [forged, combined] {
-            checkScores(of: try! FeatureStatisticSet(
-                sections: [.moments: statistics.flattened], sampleCount: statistics.sampleCount, featureWidth: width,
-                targetClasses: classes))
-        }
+        // Merging forged values may overflow to infinities: the metrics must say so, not trap.
+        for statistics in [forged, combined] { checkScores(of: FeatureStatisticSet([statistics])) }
     }
 
     /// Every metric a finite score or a reason; a score that is not finite must have been refused.

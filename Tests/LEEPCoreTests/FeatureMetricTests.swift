@@ -145,6 +145,23 @@ import Testing
         #expect(abs(report.values["transrate"]!! ) < 1e-12, "R(f) − R(f) of the only class")
     }
 
+    /// A fuzz finding (feature-statistics): a partial whose values are valid but near the float64
+    /// limit, merged with honest statistics, overflows to infinities; every metric must then be
+    /// unscored with a reason, never a trap and never a non-finite number.
+    @Test func statisticsThatOverflowWhenMergedLeaveTheMetricsUnscored() throws {
+        var merged = try statisticSet([0, 1, 2, 3], labels: [0, 0, 1, 1], width: 1, classes: 2)
+        let huge = try FeatureStatistics(
+            flattened: [1, 1, 1e308, 1e308, 0, 0, 1e308, 1e308], sampleCount: 2, featureWidth: 1, targetClasses: 2)
+        var moments = merged[FeatureStatistics.self]!
+        try moments.merge(huge)
+        merged = FeatureStatisticSet([moments])
+        let report = FeatureMetricReport(statistics: merged)
+        for (key, value) in report.values {
+            if let value { #expect(value.isFinite, "\(key)") } else { #expect(report.unscored[key] != nil || key == "ledoit_wolf_shrinkage", "\(key)") }
+        }
+        #expect(report.values.values.contains { $0 == nil }, "the overflow leaves something unscored")
+    }
+
     @Test func theReportEncodesUndefinedMetricsAsNullWithTheirReason() throws {
         let values: [String: Double?] = ["logme": nil, "hscore": 0.5]
         let report = FeatureMetricReport(values: values, unscored: ["logme": "why"])

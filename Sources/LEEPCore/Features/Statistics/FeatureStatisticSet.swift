@@ -31,6 +31,16 @@ public struct FeatureStatisticSet: Sendable, Equatable {
         })
     }
 
+    /// The set of these statistics (of D features and Y classes each, one of a kind).
+    public init(_ statistics: [any MergeableStatistic]) {
+        precondition(!statistics.isEmpty, "a set of no statistics has no shape")
+        let (width, classes) = (statistics[0].featureWidth, statistics.map(\.targetClasses).max()!)
+        precondition(statistics.allSatisfy { $0.featureWidth == width }, "statistics of one set share D")
+        featureWidth = width
+        targetClasses = classes
+        members = Dictionary(uniqueKeysWithValues: statistics.map { (type(of: $0).kind, $0.widened(erasedTo: classes)) })
+    }
+
     /// Reads the sections of a partial back (`flattened` of each kind), refusing any that no
     /// honest statistics can be.
     public init(
