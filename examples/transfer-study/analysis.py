@@ -3,8 +3,11 @@
 Reads what the other stages left in the work directory (the score records read back from the
 score topic, the measured accuracies, the sources' own accuracies) and writes results/pairs.csv,
 sources.csv, targets.csv, tables.md, the figures and the quickstart's README. No score is
-computed here: LEEP, NCE and EEP accuracy (from the softmax outputs) and LogME, the H-score and
-the shrinkage H-score (from the last hidden layer's features) are the pipeline's.
+computed here: LEEP, NCE and EEP accuracy (from the softmax outputs) and LogME, the H-score, the
+shrinkage H-score, GBC (diagonal and spherical), TransRate and SFDA (from the last hidden layer's
+features) are the pipeline's. A feature metric undefined for a pair's data comes back null (with
+its reason under "unscored"); that pair is left out of that metric's correlations, and the tables
+say how often that happened.
 
 Correlations, for each score s and each transfer accuracy a: Pearson r, Spearman ρ, Kendall τ-b
 and weighted τ (scipy.stats.weightedtau with its defaults: Vigna's additive hyperbolic τ_h, where
@@ -37,8 +40,17 @@ from tasks import FINETUNE_SEEDS
 
 # From the softmax outputs, then from the last hidden layer's features.
 SCORES = {"leep": "LEEP", "nce": "NCE", "eep_accuracy": "EEP accuracy",
-          "logme": "LogME", "hscore": "H-score", "hscore_shrinkage": "shrinkage H-score"}
-FEATURE_SCORES = ("logme", "hscore", "hscore_shrinkage")
+          "logme": "LogME", "hscore": "H-score", "hscore_shrinkage": "shrinkage H-score",
+          "gbc_diagonal": "GBC (diagonal)", "gbc_spherical": "GBC (spherical)",
+          "transrate": "TransRate", "sfda": "SFDA"}
+FEATURE_SCORES = ("logme", "hscore", "hscore_shrinkage", "gbc_diagonal", "gbc_spherical", "transrate", "sfda")
+# The scores of section 5 that were added with issue 19 (tabled per target on their own).
+NEW_FEATURE_SCORES = ("gbc_diagonal", "gbc_spherical", "transrate", "sfda")
+# Companion values, kept in pairs.csv but not correlated.
+COMPANIONS = ("ledoit_wolf_shrinkage", "sfda_shrinkage")
+# An SFDA at least this close to 1 counts as saturated: every training row classified with
+# certainty (TencentARC/SFDA issue 5; docs/transferability.md, section 8).
+SFDA_SATURATED = 1 - 1e-6
 # Values equal to this many significant digits are ties. Features at least as wide as the target
 # has samples less one (D ≥ n − 1) give an H-score of exactly Y − 1 in exact arithmetic, which the
 # pipeline returns as 0.9999999999999969, 1.000000000000002 and so on: ranking sources by those
@@ -56,10 +68,19 @@ def tied(values) -> np.ndarray:
     return np.array([float(f"{v:.{TIE_DIGITS}g}") for v in np.asarray(values, dtype=float)])
 
 
+def defined(*columns) -> list[np.ndarray]:
+    """The columns as float64 arrays, restricted to the rows where every one of them is defined
+    (a null score, NaN here, leaves its pair out)."""
+    columns = [np.asarray(c, dtype=float) for c in columns]
+    keep = np.logical_and.reduce([~np.isnan(c) for c in columns])
+    return [c[keep] for c in columns]
+
+
 def coefficients(s: np.ndarray, a: np.ndarray) -> dict[str, float]:
     """Pearson r, Spearman ρ, Kendall τ-b and weighted τ (scipy's defaults: additive hyperbolic
-    weights on rank, the mean of the two rankings' values) of s against a; NaN if either is
-    constant."""
+    weights on rank, the mean of the two rankings' values) of s against a, over the pairs where
+    s is defined; NaN if either is constant or fewer than 3 pairs remain."""
+    s, a = defined(s, a)
     s, a = tied(s), tied(a)
     if len(s) < 3 or np.ptp(s) == 0 or np.ptp(a) == 0:
         return dict.fromkeys(COEFFICIENTS, np.nan)
@@ -79,9 +100,11 @@ def residuals(values: np.ndarray, covariate: np.ndarray) -> np.ndarray:
 
 
 def partial(s: np.ndarray, a: np.ndarray, classes: np.ndarray) -> dict[str, float]:
-    """Partial Pearson and Spearman correlation of s and a given the number of classes."""
-    s, a, classes = tied(s), tied(a), np.asarray(classes, dtype=float)
-    if np.ptp(classes) == 0:
+    """Partial Pearson and Spearman correlation of s and a given the number of classes, over the
+    pairs where s is defined."""
+    s, a, classes = defined(s, a, classes)
+    s, a = tied(s), tied(a)
+    if len(s) < 4 or np.ptp(classes) == 0:
         return {"partial r": np.nan, "partial ρ": np.nan}
     rank = stats.rankdata
     return {"partial r": stats.pearsonr(residuals(s, classes), residuals(a, classes)).statistic,
@@ -92,8 +115,12 @@ def partial(s: np.ndarray, a: np.ndarray, classes: np.ndarray) -> dict[str, floa
 def choice(group: pd.DataFrame, score: str, accuracy: str) -> tuple[float, float]:
     """Whether the top-scored source has the best accuracy (1 or 0), and the accuracy given up by
     choosing it. When several sources tie for the top score, both are averaged over them: the
-    expected outcome of picking one of them at random."""
-    scores, accuracies = tied(group[score]), group[accuracy].to_numpy()
+    expected outcome of picking one of them at random. Sources whose score is undefined are
+    not candidates."""
+    scores, accuracies = defined(group[score], group[accuracy])
+    if len(scores) == 0:
+        return np.nan, np.nan
+    scores = tied(scores)
     chosen = accuracies[scores == scores.max()]
     best = accuracies.max()
     return float(np.mean(chosen == best)), float(best - chosen.mean())
@@ -115,9 +142,15 @@ def markdown(headers: list[str], rows: list[list]) -> str:
 
 
 def mean_sd(values) -> str:
+    """Mean ± sd of the defined values; when some are undefined (n/a: a constant score, as when
+    every source's SFDA is saturated at 1), how many of them the mean covers."""
     values = np.asarray(values, dtype=float)
+    total = len(values)
     values = values[~np.isnan(values)]
-    return "n/a" if len(values) == 0 else f"{values.mean():+.2f} ± {values.std(ddof=1) if len(values) > 1 else 0:.2f}"
+    if len(values) == 0:
+        return "n/a"
+    text = f"{values.mean():+.2f} ± {values.std(ddof=1) if len(values) > 1 else 0:.2f}"
+    return text if len(values) == total else f"{text} (over {len(values)} of {total})"
 
 
 def accuracy_text(value: float) -> str:
@@ -162,9 +195,9 @@ def ranking_row(label: str, accuracy_name: str, groups: list[pd.DataFrame], scor
     group (target), mean ± sd, the top-1 hits and the mean regret."""
     per = [coefficients(g[score], g[accuracy]) for g in groups]
     choices = [choice(g, score, accuracy) for g in groups]
+    hits = [hit for hit, _ in choices if not np.isnan(hit)]
     return [label, accuracy_name, *(mean_sd([p[c] for p in per]) for c in COEFFICIENTS),
-            share(sum(hit for hit, _ in choices), len(groups)),
-            f"{np.mean([regret for _, regret in choices]):.3f}"]
+            share(sum(hits), len(hits)), f"{np.nanmean([regret for _, regret in choices]):.3f}"]
 
 
 def per_target_table(pairs: pd.DataFrame) -> str:
@@ -223,15 +256,90 @@ def target_detail_table(pairs: pd.DataFrame, targets: pd.DataFrame) -> str:
 
 
 def score_per_target_table(pairs: pd.DataFrame, targets: pd.DataFrame) -> str:
-    """Per target, every score's weighted τ across the sources against the two accuracies, and
-    how many sources' H-score sits at its ceiling Y − 1."""
+    """Per target, the weighted τ across the sources against the two accuracies of LEEP, NCE,
+    EEP accuracy, LogME and the H-scores, and how many sources' H-score sits at its ceiling
+    Y − 1."""
+    scores = [score for score in SCORES if score not in NEW_FEATURE_SCORES]
     rows = []
     for name, g in pairs.groupby("target", sort=False):
-        taus = [[coefficients(g[score], g[accuracy])["weighted τ"] for accuracy in ACCURACIES] for score in SCORES]
+        taus = [[coefficients(g[score], g[accuracy])["weighted τ"] for accuracy in ACCURACIES] for score in scores]
         ceiling = int((tied(g["hscore"]) == g["target_classes"] - 1).sum())
         rows.append([name, targets.loc[name, "classes"], targets.loc[name, "n_train"], ceiling,
                      *(" / ".join(map(signed, pair)) for pair in taus)])
-    return markdown(["target", "classes", "train", "H-score = Y − 1", *SCORES.values()], rows)
+    return markdown(["target", "classes", "train", "H-score = Y − 1", *(SCORES[s] for s in scores)], rows)
+
+
+def new_score_per_target_table(pairs: pd.DataFrame, targets: pd.DataFrame) -> str:
+    """Per target, the weighted τ of GBC, TransRate and SFDA as score_per_target_table gives the
+    others', with how many sources' SFDA is saturated (at least SFDA_SATURATED) and how many
+    have features at least as wide as the target has samples less its classes (D ≥ n − Y, where
+    SFDA's within-class scatter is singular)."""
+    rows = []
+    for name, g in pairs.groupby("target", sort=False):
+        taus = [[coefficients(g[score], g[accuracy])["weighted τ"] for accuracy in ACCURACIES]
+                for score in NEW_FEATURE_SCORES]
+        saturated = int((g["sfda"] >= SFDA_SATURATED).sum())
+        wide = int((g["feature_width"] >= g["n_train"] - g["target_classes"]).sum())
+        rows.append([name, targets.loc[name, "classes"], targets.loc[name, "n_train"], wide, saturated,
+                     *(" / ".join(map(signed, pair)) for pair in taus)])
+    return markdown(["target", "classes", "train", "D ≥ n − Y", "SFDA ≥ 1 − 1e-6",
+                     *(SCORES[s] for s in NEW_FEATURE_SCORES)], rows)
+
+
+def summary_table(pairs: pd.DataFrame) -> str:
+    """Every score in one table: per target, the mean weighted τ over targets (with the top-1
+    hits and the mean regret); per source, the mean Spearman ρ over sources; pooled, Spearman ρ;
+    each against both accuracies. Then the references that apply: −log(Y) across targets, the
+    hidden width and the hindsight ranking within a target."""
+    pairs = pairs.assign(minus_log_classes=-np.log(pairs["target_classes"]))
+    targets = [g for _, g in pairs.groupby("target", sort=False)]
+    sources = [g for _, g in pairs.groupby("source", sort=False)]
+
+    def mean_only(text: str) -> str:
+        """'+0.54 ± 0.30 (over 7 of 9)' → '+0.54 (over 7 of 9)'."""
+        mean, _, rest = text.partition(" ±")
+        return mean + (" (" + rest.split(" (", 1)[1] if " (" in rest else "")
+
+    def per_target(groups: list[pd.DataFrame], score: str, accuracy: str) -> str:
+        row = ranking_row("", "", groups, score, accuracy)
+        return f"{mean_only(row[5])} ({row[6]}, {row[7]})"
+
+    def per_source(score: str, accuracy: str) -> str:
+        return mean_only(mean_sd([coefficients(g[score], g[accuracy])["Spearman ρ"] for g in sources]))
+
+    def pooled(score: str, accuracy: str) -> str:
+        return signed(coefficients(pairs[score], pairs[accuracy])["Spearman ρ"])
+
+    def hindsight(accuracy: str) -> list[pd.DataFrame]:
+        """Each target's sources with their mean accuracy on the other targets, as per_target_table."""
+        totals = pairs.groupby("source")[accuracy].agg(["sum", "count"])
+        return [g.assign(others=[(totals.loc[s, "sum"] - a) / (totals.loc[s, "count"] - 1)
+                                 for s, a in zip(g["source"], g[accuracy])]) for g in targets]
+
+    rows = [[name, *(per_target(targets, score, a) for a in ACCURACIES), *(per_source(score, a) for a in ACCURACIES),
+             *(pooled(score, a) for a in ACCURACIES)] for score, name in SCORES.items()]
+    rows.append(["*−log(target classes)*", "", "", *(per_source("minus_log_classes", a) for a in ACCURACIES),
+                 *(pooled("minus_log_classes", a) for a in ACCURACIES)])
+    rows.append(["*hidden width D*", *(per_target(targets, "feature_width", a) for a in ACCURACIES), "", "", "", ""])
+    rows.append(["*mean accuracy on the other targets*",
+                 *(per_target(hindsight(a), "others", a) for a in ACCURACIES), "", "", "", ""])
+    return markdown(["score", "per target wτ, head", "per target wτ, fine-tune", "per source ρ, head",
+                     "per source ρ, fine-tune", "pooled ρ, head", "pooled ρ, fine-tune"], rows)
+
+
+def undefined_text(pairs: pd.DataFrame) -> str:
+    """How often each feature metric was null (undefined for the pair's data), with the reasons."""
+    lines = []
+    for score in FEATURE_SCORES:
+        missing = pairs[pairs[score].isna()]
+        if len(missing):
+            reasons = sorted({r.get(score, "?") for r in missing["unscored"]})
+            lines.append(f"* {SCORES[score]}: {len(missing)} of {len(pairs)} pairs ({'; '.join(reasons)})")
+    if not lines:
+        return (f"Every feature metric is defined for every one of the {len(pairs)} pairs: no score "
+                "came back null.\n")
+    return "Pairs left out of a metric's correlations because it is undefined (null) there:\n\n" + \
+        "\n".join(lines) + "\n"
 
 
 def source_detail_table(pairs: pd.DataFrame, sources: pd.DataFrame) -> str:
@@ -300,6 +408,18 @@ def variant_tables(title: str, pairs: pd.DataFrame, sources: pd.DataFrame, targe
         "happens when the feature width D is at least the number of training samples less one "
         "(it then measures nothing; docs/transferability.md); those sources tie.\n",
         score_per_target_table(pairs, targets),
+        "### GBC, TransRate and SFDA per target\n",
+        "Weighted τ across the sources, as above. D ≥ n − Y: sources whose feature width is at "
+        "least the target's training samples less its classes, where SFDA's within-class "
+        "scatter is singular. SFDA ≥ 1 − 1e-6: sources whose SFDA is saturated (every training "
+        "row classified with certainty); to 9 significant digits these tie at 1.\n",
+        new_score_per_target_table(pairs, targets),
+        "### Every score at a glance\n",
+        "Per target: the mean weighted τ over targets (top-1 is best, mean regret). Per source: "
+        "the mean Spearman ρ over sources. Pooled: Spearman ρ over all pairs.\n",
+        summary_table(pairs),
+        "### Undefined scores\n",
+        undefined_text(pairs),
     ])
 
 
@@ -319,17 +439,25 @@ def load(variants, work) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     pairs = pairs.merge(accuracies, on=["source", "target"], how="left", validate="one_to_one")
     pairs = pairs.merge(targets[["target", "n_test"]], on="target", how="left")
     pairs = pairs.rename(columns={"n": "n_train"})
+    if "unscored" not in pairs:
+        pairs["unscored"] = None
+    pairs["unscored"] = [u if isinstance(u, dict) else {} for u in pairs["unscored"]]
     columns = ["variant", "source", "target", "source_classes", "target_classes", "n_train", "n_test",
-               "feature_width", *SCORES, "ledoit_wolf_shrinkage", "head_accuracy", "finetune_accuracy",
+               "feature_width", *SCORES, *COMPANIONS, "head_accuracy", "finetune_accuracy",
                *(f"finetune_seed{seed}" for seed in range(FINETUNE_SEEDS))]
-    assert not pairs[columns].isna().any().any(), "a pair lacks a score or an accuracy"
-    return pairs[columns], sources, targets
+    # A feature metric may be null (undefined for the data, with its reason); nothing else may.
+    required = [c for c in columns if c not in FEATURE_SCORES and c not in COMPANIONS]
+    assert not pairs[required].isna().any().any(), "a pair lacks a score or an accuracy"
+    for score in FEATURE_SCORES:
+        for row in pairs[pairs[score].isna()].itertuples():
+            assert score in row.unscored, f"{row.source} on {row.target}: {score} null without a reason"
+    return pairs[columns + ["unscored"]], sources, targets
 
 
 def run(variants, paths, quickstart_targets) -> None:
     pairs, sources, targets = load(variants, paths.work)
     paths.results.mkdir(parents=True, exist_ok=True)
-    pairs.to_csv(paths.results / "pairs.csv", index=False, float_format="%.8g")
+    pairs.drop(columns="unscored").to_csv(paths.results / "pairs.csv", index=False, float_format="%.8g")
     sources.to_csv(paths.results / "sources.csv", index=False, float_format="%.4f")
     targets.to_csv(paths.results / "targets.csv", index=False, float_format="%.4f")
 
@@ -359,11 +487,18 @@ def run(variants, paths, quickstart_targets) -> None:
                     "MNIST-1D: the feature scores (from the pipeline) against the retrained head's accuracy",
                     [figures.Panel(score, f"{SCORES[score]} (last hidden layer, target training split)",
                                    "head_accuracy", SCORES[score], scatter_caption(mnist1d, score, "head_accuracy"),
-                                   "lower right" if score == "logme" else "upper right")
-                     for score in FEATURE_SCORES])
+                                   FEATURE_CORNERS.get(score, "upper right"), FEATURE_SCALES.get(score, "linear"))
+                     for score in FEATURE_SCORES], columns=4)
     write_quickstart_readme(mnist1d, list(quickstart_targets), paths.quickstart / "README.md")
     print(f"  wrote {paths.results}/{{pairs,sources,targets}}.csv, tables.md, "
           f"{paths.figures}/study-*.png and {paths.quickstart / 'README.md'}", flush=True)
+
+
+# Where each feature score's panel puts its caption, and its x scale: GBC runs from about −Y(Y − 1)
+# to 0 and TransRate over two decades, so both are drawn on a symmetric-log or log axis.
+FEATURE_CORNERS = {"logme": "lower right", "gbc_diagonal": "lower left", "gbc_spherical": "lower left",
+                   "transrate": "lower right", "sfda": "lower right"}
+FEATURE_SCALES = {"gbc_diagonal": "symlog", "gbc_spherical": "symlog", "transrate": "log"}
 
 
 def scatter_caption(pairs: pd.DataFrame, score: str, accuracy: str) -> str:

@@ -7,11 +7,15 @@ Stages, in order (all of them by default):
             last-hidden-layer features on each target's training split (and the target labels)
             as .npy, and the quickstart's subset of the predictions
   score     score every pair with the leepstream pipeline (local broker, 2 workers, aggregator):
-            LEEP, NCE and EEP accuracy from the predictions, LogME and the H-scores from the
-            features
+            LEEP, NCE and EEP accuracy from the predictions; LogME, the H-scores, GBC, TransRate
+            and SFDA from the features; and every pair again from its features alone (no
+            softmax outputs, as an encoder without a head), checked to give the same feature
+            scores
   transfer  measure each pair's transfer accuracy on the target's test split: retrained head and
             full fine-tuning; and each target's from-scratch baseline
   analyse   correlations, tables, figures
+  recover   (only when named; instead of transfer) rebuild the measured accuracies from the
+            committed results/pairs.csv and targets.csv, to redo the scores without training
 
 Generated data lives in .deps/study/ (with --quick: .deps/study-quick/, where a quick run also
 puts its tables and figures, leaving the committed ones alone).
@@ -20,6 +24,7 @@ puts its tables and figures, leaving the committed ones alone).
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import functools
 import json
@@ -37,7 +42,7 @@ import analysis
 import pipeline
 import tasks
 from mlp import MLP, softmax, train
-from tasks import TargetData, Variant
+from tasks import FINETUNE_SEEDS, TargetData, Variant
 from transfer import measure_target
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -157,13 +162,19 @@ class Study:
                 for variant in self.variants for target in variant.targets for source in variant.sources]
 
     def score(self) -> None:
-        """Scores every pair through the pipeline; keeps the score records."""
+        """Scores every pair through the pipeline, once with its softmax outputs and features and
+        once with its features alone (an encoder without a head); keeps the score records."""
         leep = pathlib.Path(os.environ.get("LEEP_BIN", ROOT / ".build" / "release" / "leep"))
         pairs = self.pairs()
-        scores = pipeline.score_pairs(pairs, leep=leep, root=ROOT, logs=self.paths.work / "logs",
+        alone = [pair.features_only() for pair in pairs]
+        scores = pipeline.score_pairs(pairs + alone, leep=leep, root=ROOT, logs=self.paths.work / "logs",
                                       port=STUDY_PORT)
         pipeline.cross_check(pairs, scores, leep)
+        pipeline.cross_check(alone, scores, leep)
+        summary = pipeline.features_only_check(pairs, scores)
         write_json(self.paths.work / "scores.json", [scores[(p.model, p.dataset)] for p in pairs])
+        write_json(self.paths.work / "scores-features-only.json",
+                   {"check": summary, "records": [scores[(p.model, p.dataset)] for p in alone]})
 
     def transfer(self) -> None:
         """Measures every pair's transfer accuracies and every target's from-scratch baseline,
@@ -183,9 +194,61 @@ class Study:
                 print(f"  {variant} target {name}: {len(rows)} sources measured", flush=True)
         write_json(self.paths.work / "transfer.json", {"pairs": pairs, "targets": targets})
 
+    def recover(self) -> None:
+        """Instead of `transfer`: rebuilds transfer.json from the committed results (pairs.csv and
+        targets.csv), so that the scores can be redone and analysed without training again.
+
+        Every accuracy is a count of correct test samples over the test split's size (a mean of
+        FINETUNE_SEEDS such counts for fine-tuning and from scratch). The CSVs keep 8 significant
+        digits (4 decimals for the from-scratch accuracy), which pins each count down; the exact
+        fractions are rebuilt as transfer.py computes them, and each is checked to print as the
+        committed value."""
+        pairs = read_csv(self.paths.results / "pairs.csv")
+        targets = read_csv(self.paths.results / "targets.csv")
+
+        def exact(value: float, n_test: int, printed: str) -> float:
+            result = round(value * n_test) / n_test
+            if f"{result:{printed}}" != f"{value:{printed}}":
+                raise RuntimeError(f"{value} is not a count over {n_test} test samples")
+            return result
+
+        def mean(value: float, n_test: int, printed: str) -> float:
+            total = round(value * n_test * FINETUNE_SEEDS)
+            # Any split of the total into seeds gives the same mean up to rounding; transfer.py
+            # averages per-seed fractions, so only the total matters to the printed digits.
+            result = total / (n_test * FINETUNE_SEEDS)
+            if f"{result:{printed}}" != f"{value:{printed}}":
+                raise RuntimeError(f"{value} is not a mean of {FINETUNE_SEEDS} counts over {n_test}")
+            return result
+
+        rows = []
+        for row in pairs:
+            n_test = int(row["n_test"])
+            seeds = [exact(float(row[f"finetune_seed{seed}"]), n_test, ".8g") for seed in range(FINETUNE_SEEDS)]
+            finetune = float(np.mean(seeds))
+            if f"{finetune:.8g}" != f"{float(row['finetune_accuracy']):.8g}":
+                raise RuntimeError(f"{row['source']} on {row['target']}: the seeds' mean is not finetune_accuracy")
+            rows.append({"source": row["source"], "target": row["target"],
+                         "head_accuracy": exact(float(row["head_accuracy"]), n_test, ".8g"),
+                         "finetune_accuracy": finetune,
+                         **{f"finetune_seed{seed}": value for seed, value in enumerate(seeds)}})
+        described = [{"variant": t["variant"], "target": t["target"], "task": t["task"],
+                      "classes": int(t["classes"]), "n_train": int(t["n_train"]), "n_test": int(t["n_test"]),
+                      "scratch_accuracy": mean(float(t["scratch_accuracy"]), int(t["n_test"]), ".4f")}
+                     for t in targets]
+        write_json(self.paths.work / "transfer.json", {"pairs": rows, "targets": described})
+        print(f"  rebuilt {self.paths.work / 'transfer.json'} from {len(rows)} pairs and "
+              f"{len(described)} targets of {self.paths.results}", flush=True)
+
     def analyse(self) -> None:
         """Correlations, tables, figures and the quickstart's README."""
         analysis.run(self.variants, self.paths, QUICKSTART_TARGETS)
+
+
+def read_csv(path: pathlib.Path) -> list[dict[str, str]]:
+    """A committed CSV's rows, as strings."""
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
 
 
 def write_json(path: pathlib.Path, value) -> None:
@@ -197,8 +260,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help=f"1/{QUICK_DIVISOR} of the training, outputs under .deps/study-quick only")
-    stages = ("prepare", "score", "transfer", "analyse")
-    parser.add_argument("stages", nargs="*", metavar="STAGE", help=f"any of {', '.join(stages)} (default: all)")
+    stages = ("prepare", "score", "transfer", "recover", "analyse")
+    parser.add_argument("stages", nargs="*", metavar="STAGE",
+                        help=f"any of {', '.join(stages)} (default: all but recover)")
     args = parser.parse_args()
     if unknown := set(args.stages) - set(stages):
         parser.error(f"unknown stage {', '.join(sorted(unknown))}; the stages are {', '.join(stages)}")
@@ -206,7 +270,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     study = Study(Paths.for_run(args.quick), args.quick)
     for stage in stages:
-        if stage in args.stages or not args.stages:
+        if stage in args.stages or (not args.stages and stage != "recover"):
             started = time.monotonic()
             print(f"[{stage}]", flush=True)
             getattr(study, stage)()
