@@ -1,3 +1,5 @@
+import LEEPCore
+
 /// The versioned binary frames leepstream exchanges over Kafka (docs/wire-format.md).
 ///
 /// Every frame starts with the same 8 bytes: the magic `LPST`, a version byte, a kind byte and
@@ -240,7 +242,10 @@ extension ByteReader {
             throw .invalidValue(field: "feature_width", reason: "\(width) exceeds the limit of \(WireFormat.maxFeatureWidth)")
         }
         if width > 0 {
-            let values = WireFormat.featureValueCount(targetClasses: targetClasses, featureWidth: width)
+            // Every statistic a worker gathers for this shape must fit, not only the moments: a
+            // shape whose class variances could not travel would leave its run unfinishable.
+            let values = FeatureStatisticSet.plan(featureWidth: width, targetClasses: targetClasses)
+                .map { $0.statisticType.flattenedCount(targetClasses: targetClasses, featureWidth: width) }.max()!
             guard values <= WireFormat.maxFeatureValues else {
                 throw .invalidValue(
                     field: "feature_width",

@@ -82,7 +82,8 @@ public struct TaskFrame: Sendable, Equatable {
         for _ in 0..<parts { conditional.append(try reader.readLocation()) }
         self.conditional = conditional
         if pass.readsSharedTables && conditional.isEmpty {
-            throw .invalidValue(field: "conditional_parts", reason: "a pass-2 task needs the conditional")
+            throw .invalidValue(
+                field: "conditional_parts", reason: "a task of pass \(pass.rawValue) needs the tables it reads (the conditional or SFDA's fits)")
         }
         let count = try reader.readCount("chunk_count", elementSize: 28)
         var chunks: [LocatedChunk] = []

@@ -271,22 +271,22 @@ import WireFormat
         }
         // (2K + 2) × (D + 1) in the Y and Z fields: K = 2 classes, D = 2 features.
         #expect(table.targetClasses == 6 && table.sourceClasses == 3 && table.values == Golden.sfdaFitMatrix)
-        let fit = try #require(SFDA.Fit(matrix: table.values, rows: 6, columns: 3, targetClasses: 3))
+        let fit = try #require(SFDA.Fit(matrix: table.values, rows: 6, columns: 3))
         #expect(fit.classes == [0, 2] && fit.featureWidth == 2 && fit.shrinkage == 0.0625)
         #expect(fit.knows(0) && !fit.knows(1) && fit.knows(2) && !fit.knows(3) && !fit.knows(-1))
         let matrix = fit.matrix
         #expect(matrix.rows == 6 && matrix.columns == 3 && matrix.values == table.values)
-        // What is not a fit: a label not below Y, a shape that is not (2K + 2) × (D + 1) with
+        // What is not a fit: a negative label, a shape that is not (2K + 2) × (D + 1) with
         // K ≥ 2 and D ≥ 1, labels out of order, a value that is not finite.
-        #expect(SFDA.Fit(matrix: table.values, rows: 6, columns: 3, targetClasses: 2) == nil)
-        #expect(SFDA.Fit(matrix: table.values, rows: 3, columns: 6, targetClasses: 3) == nil)
-        #expect(SFDA.Fit(matrix: table.values, rows: 9, columns: 2, targetClasses: 3) == nil)
-        #expect(SFDA.Fit(matrix: Array(table.values.dropLast()), rows: 6, columns: 3, targetClasses: 3) == nil)
-        #expect(SFDA.Fit(matrix: table.values.setting(8, 2.0).setting(11, 0.0), rows: 6, columns: 3, targetClasses: 3) == nil)
-        #expect(SFDA.Fit(matrix: table.values.setting(11, 0.0), rows: 6, columns: 3, targetClasses: 3) == nil, "labels 0, 0")
-        #expect(SFDA.Fit(matrix: table.values.setting(11, 1.5), rows: 6, columns: 3, targetClasses: 3) == nil, "label 1.5")
-        #expect(SFDA.Fit(matrix: table.values.setting(0, .nan), rows: 6, columns: 3, targetClasses: 3) == nil)
-        #expect(SFDA.Fit(matrix: table.values.setting(17, 1.0), rows: 6, columns: 3, targetClasses: 3) != nil,
+        #expect(SFDA.Fit(matrix: table.values.setting(8, -1.0), rows: 6, columns: 3) == nil)
+        #expect(SFDA.Fit(matrix: table.values, rows: 3, columns: 6) == nil)
+        #expect(SFDA.Fit(matrix: table.values, rows: 9, columns: 2) == nil)
+        #expect(SFDA.Fit(matrix: Array(table.values.dropLast()), rows: 6, columns: 3) == nil)
+        #expect(SFDA.Fit(matrix: table.values.setting(8, 2.0).setting(11, 0.0), rows: 6, columns: 3) == nil)
+        #expect(SFDA.Fit(matrix: table.values.setting(11, 0.0), rows: 6, columns: 3) == nil, "labels 0, 0")
+        #expect(SFDA.Fit(matrix: table.values.setting(11, 1.5), rows: 6, columns: 3) == nil, "label 1.5")
+        #expect(SFDA.Fit(matrix: table.values.setting(0, .nan), rows: 6, columns: 3) == nil)
+        #expect(SFDA.Fit(matrix: table.values.setting(17, 1.0), rows: 6, columns: 3) != nil,
                 "the zeros after the shrinkage are not read")
 
         // The first fit of STATISTIC_ROWS: μ = (−0.5, 1.75), each class's other-class mean the
@@ -299,7 +299,7 @@ import WireFormat
         #expect(real.matrix.rows == 6 && real.matrix.columns == 3 && values.count == 18)
         #expect(Array(values[6..<12]) == [-3, 2, 0, 2, 1.5, 1] && Array(values[12..<15]) == [-0.5, 1.75, 0])
         #expect(values[15] == real.shrinkage && values[16] == 0 && values[17] == 0)
-        #expect(SFDA.Fit(matrix: values, rows: 6, columns: 3, targetClasses: 2) == real)
+        #expect(SFDA.Fit(matrix: values, rows: 6, columns: 3) == real)
         for payload in [8, 40, 1_000_000] {
             var reassembled = [Double](repeating: .nan, count: values.count)
             for part in MatrixPart.split(cells: values.count, bytesPerCell: ConditionalFrame.bytesPerCell, maxPayloadBytes: payload) {
@@ -309,7 +309,7 @@ import WireFormat
                 guard case .conditional(let decoded) = try Frame.decode(frame.encoded()) else { continue }
                 reassembled.replaceSubrange(part.cellStart..<(part.cellStart + part.cellCount), with: decoded.values)
             }
-            let back = try #require(SFDA.Fit(matrix: reassembled, rows: 6, columns: 3, targetClasses: 2))
+            let back = try #require(SFDA.Fit(matrix: reassembled, rows: 6, columns: 3))
             #expect(back == real && back.matrix.values == values, "payload \(payload)")
         }
     }

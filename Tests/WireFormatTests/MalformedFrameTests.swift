@@ -265,7 +265,7 @@ import WireFormat
         // D = 8,192 with Y = 20,000 would need 197,434,913 statistics.
         let manifest = try Fixtures.bytes("manifest_features.bin").patching(66, UInt32(8192)).patching(41, UInt32(20000))
         #expect(decodeError(manifest) == .invalidValue(
-            field: "feature_width", reason: "8192 features and 20000 target classes make 197434913 statistics, beyond the limit of 134217728"))
+            field: "feature_width", reason: "8192 features and 20000 target classes make 327700000 statistics, beyond the limit of 134217728"))
         #expect(decodeError(try Fixtures.bytes("manifest_features.bin").patching(66, UInt32(8192))) == nil, "Y = 37 is fine")
     }
 
@@ -395,25 +395,29 @@ import WireFormat
         #expect(decodeError(Array(variances.prefix(110))) == .truncated(field: "padding", needed: 1, available: 0))
     }
 
-    /// Each statistic's length for the partial's Y and D is bounded like the moments' L
-    /// (`WireFormat.maxFeatureValues`): a shape whose moments fit may still make per-class
-    /// variances or scatters beyond the limit, and a part of those is refused by its section.
+    /// Each statistic's length for the partial's Y and D is bounded (`WireFormat.maxFeatureValues`):
+    /// the feature width refuses a shape whose planned statistics could not travel, and a
+    /// section refuses a statistic the plan does not gather for its shape when it is too long.
     @Test func statisticSectionsBeyondTheValueLimit() throws {
-        // Y = 30,000, D = 4,096: L = 131,308,849 moments and 131,300,656 values of the
-        // within-class scatter fit; 245,790,000 per-class variances and 251,842,590,000 values of
-        // per-class scatters do not.
-        func shaped(_ name: String) throws -> [UInt8] {
-            try Fixtures.bytes(name).patching(37, UInt32(30000)).patching(45, UInt32(4096))
+        func shaped(_ name: String, classes: UInt32) throws -> [UInt8] {
+            try Fixtures.bytes(name).patching(37, classes).patching(45, UInt32(4096))
         }
+        // Y = 30,000, D = 4,096: the moments' L = 131,308,849 would fit, the class variances'
+        // 245,790,000 do not: refused on the feature width, whatever the section.
         #expect(WireFormat.featureValueCount(targetClasses: 30000, featureWidth: 4096) == 131_308_849)
-        #expect(decodeError(try shaped("partial_v3_class_variances.bin")) == .invalidValue(
+        for name in ["partial_v3_class_variances.bin", "partial_v3_within_class_scatter.bin", "partial_v3_features.bin"] {
+            #expect(decodeError(try shaped(name, classes: 30000)) == .invalidValue(
+                field: "feature_width",
+                reason: "4096 features and 30000 target classes make 245790000 statistics, beyond the limit of 134217728"), "\(name)")
+        }
+        // Y = 16, D = 4,096: the plan (moments, class variances, within-class scatter) fits; the
+        // per-class scatters it does not gather would make 134,316,048 values, and a part of
+        // them is refused by its section.
+        #expect(decodeError(try shaped("partial_v3_class_scatters.bin", classes: 16)) == .invalidValue(
             field: "section",
-            reason: "per-class variances of 30000 classes and 4096 features make 245790000 values, beyond the limit of 134217728"))
-        #expect(decodeError(try shaped("partial_v3_class_scatters.bin")) == .invalidValue(
-            field: "section",
-            reason: "per-class scatter matrices of 30000 classes and 4096 features make 251842590000 values, beyond the limit of 134217728"))
-        #expect(decodeError(try shaped("partial_v3_within_class_scatter.bin")) == nil)
-        #expect(decodeError(try shaped("partial_v3_features.bin")) == nil)
+            reason: "per-class scatter matrices of 16 classes and 4096 features make 134316048 values, beyond the limit of 134217728"))
+        #expect(decodeError(try shaped("partial_v3_within_class_scatter.bin", classes: 16)) == nil)
+        #expect(decodeError(try shaped("partial_v3_class_variances.bin", classes: 16)) == nil)
     }
 
     /// A version-2 task result carries a part of a within-class scatter of its Y and D, with
@@ -433,7 +437,7 @@ import WireFormat
         #expect(decodeError(result.patching(48, UInt32(0))) == .invalidValue(field: "feature_width", reason: "must be at least 1"))
         #expect(decodeError(result.patching(48, UInt32(8193))) == .invalidValue(field: "feature_width", reason: "8193 exceeds the limit of 8192"))
         #expect(decodeError(result.patching(44, UInt32(20000)).patching(48, UInt32(8192))) == .invalidValue(
-            field: "feature_width", reason: "8192 features and 20000 target classes make 197434913 statistics, beyond the limit of 134217728"))
+            field: "feature_width", reason: "8192 features and 20000 target classes make 327700000 statistics, beyond the limit of 134217728"))
         #expect(decodeError(result.patching(44, UInt32(0))) == .invalidValue(field: "target_classes", reason: "must be at least 1"))
         #expect(decodeError(result.patching(44, UInt32.max)) == .invalidValue(field: "target_classes", reason: "4294967295 is too large"))
         #expect(decodeError(result.patching(52, UInt32(2))) == .invalidValue(field: "part_index", reason: "2 is not below part_count 2"))
@@ -479,7 +483,9 @@ import WireFormat
         let chunk = LocatedChunk(id: ChunkID(shard: 0, firstRow: 0, rowCount: 1), location: RecordLocation(partition: 0, offset: 0))
         for pass in [TaskFrame.Pass.sfdaMix, .sfdaScore] {
             #expect(decodeError(TaskFrame(run: "r1", pass: pass, conditional: [], chunks: [chunk]).encoded())
-                == .invalidValue(field: "conditional_parts", reason: "a pass-2 task needs the conditional"), "\(pass)")
+                == .invalidValue(
+                    field: "conditional_parts",
+                    reason: "a task of pass \(pass.rawValue) needs the tables it reads (the conditional or SFDA's fits)"), "\(pass)")
         }
         let mismatch = FrameError.invalidValue(field: "task_id", reason: "does not match the run, pass and chunks")
         let mix = try Fixtures.bytes("task_sfda_mix.bin")
@@ -669,7 +675,7 @@ import WireFormat
             run: "r1", pass: .eep, conditional: [],
             chunks: [LocatedChunk(id: ChunkID(shard: 0, firstRow: 0, rowCount: 1), location: RecordLocation(partition: 0, offset: 0))])
         #expect(decodeError(task.encoded())
-            == .invalidValue(field: "conditional_parts", reason: "a pass-2 task needs the conditional"))
+            == .invalidValue(field: "conditional_parts", reason: "a task of pass 2 needs the tables it reads (the conditional or SFDA's fits)"))
     }
 
     @Test(arguments: [UInt8(0), 4, 255])

@@ -110,8 +110,10 @@ struct TaskRunner {
     private func sfda(
         _ task: TaskFrame, chunks: [ChunkFrame], from source: inout some ConditionalSource
     ) throws -> Output {
-        let targetClasses = chunks.map(\.targetClasses).max() ?? 1
-        let fits = try sfdaFits(of: task, targetClasses: targetClasses, from: &source)
+        // A shard's own Y (its largest label + 1) may be below the run's: the fits name the
+        // run's classes, so Y is at least theirs.
+        let fits = try sfdaFits(of: task, from: &source)
+        let targetClasses = max(chunks.map(\.targetClasses).max() ?? 1, (fits.first?.classes.last ?? 0) + 1)
         guard fits.count == (task.pass == .sfdaMix ? 1 : 2) else {
             throw TaskError("task \(task.taskID) of run \(task.run) names \(fits.count) SFDA fits")
         }
@@ -143,9 +145,7 @@ struct TaskRunner {
 
     /// The SFDA fits a task names, in order: its conditional locations hold each fit's parts,
     /// one fit after the other (each part says how many its fit has).
-    private func sfdaFits(
-        of task: TaskFrame, targetClasses: Int, from source: inout some ConditionalSource
-    ) throws -> [SFDA.Fit] {
+    private func sfdaFits(of task: TaskFrame, from source: inout some ConditionalSource) throws -> [SFDA.Fit] {
         let parts = try source.conditionalParts(at: task.conditional)
         var fits: [SFDA.Fit] = []
         var index = 0
@@ -161,9 +161,9 @@ struct TaskRunner {
                 else { throw TaskError("the SFDA fit parts of run \(task.run) are inconsistent") }
                 values.replaceSubrange(part.part.cellStart..<(part.part.cellStart + part.part.cellCount), with: part.values)
             }
-            guard let fit = SFDA.Fit(
-                matrix: values, rows: first.targetClasses, columns: first.sourceClasses, targetClasses: targetClasses)
-            else { throw TaskError("the SFDA fit of run \(task.run) is not a fit for \(targetClasses) target classes") }
+            guard let fit = SFDA.Fit(matrix: values, rows: first.targetClasses, columns: first.sourceClasses) else {
+                throw TaskError("the SFDA fit of run \(task.run) is not a fit")
+            }
             fits.append(fit)
             index += Int(first.part.partCount)
         }

@@ -141,17 +141,18 @@ public enum SFDA {
             return (2 * k + 2, d + 1, values)
         }
 
-        /// Reads a fit back from `matrix`, for a run of Y target classes; nil unless it is one:
-        /// finite values, at least 2 classes, labels distinct, ascending and below Y.
-        public init?(matrix values: [Double], rows: Int, columns: Int, targetClasses: Int) {
+        /// Reads a fit back from `matrix`; nil unless it is one: finite values, at least 2
+        /// classes, labels whole, distinct, ascending, at least 0 and below `WireFormat`'s bound
+        /// on class counts (2^26).
+        public init?(matrix values: [Double], rows: Int, columns: Int) {
             guard rows >= 6, rows % 2 == 0, columns >= 2, values.count == rows * columns,
                   values.allSatisfy(\.isFinite) else { return nil }
             let (k, d) = ((rows - 2) / 2, columns - 1)
             let labels = (0..<k).map { values[(k + $0) * columns + d] }
-            guard labels.allSatisfy({ $0 >= 0 && $0 < Double(targetClasses) && $0 == $0.rounded() }),
+            guard labels.allSatisfy({ $0 >= 0 && $0 < Double(1 << 26) && $0 == $0.rounded() }),
                   zip(labels, labels.dropFirst()).allSatisfy({ $0 < $1 }) else { return nil }
             self.init(
-                classes: labels.map { Int($0) }, targetClasses: targetClasses,
+                classes: labels.map { Int($0) }, targetClasses: Int(labels.last!) + 1,
                 centre: Array(values[(2 * k * columns)..<(2 * k * columns + d)]),
                 coefficients: (0..<k).flatMap { values[($0 * columns)..<($0 * columns + d)] },
                 intercepts: (0..<k).map { values[$0 * columns + d] },
