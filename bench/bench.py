@@ -4,8 +4,10 @@
 
 For each case: `leep score` against thuml's NumPy LEEP (bench/thuml_leep.py), the float64 NumPy
 reference (Tests/reference) and the floor (two plain read passes over the mapped file,
-bench/Floor). For 50,000 × 2,048 float32 features: `leep score --features` (LogME, H-score,
-shrinkage H-score) against thuml's NumPy code (bench/thuml_features.py) and one DSYRK pass. For the 800 MB case, the pipeline on a local broker with 2 workers against raw
+bench/Floor). For 50,000 × 2,048 float32 features: `leep score --features` (every feature metric:
+LogME, the H-scores, GBC, TransRate, SFDA) against thuml's NumPy code (bench/thuml_features.py),
+the public GBC / TransRate / SFDA algorithms in NumPy (bench/public_feature_metrics.py), the
+float64 reference and one DSYRK pass, and the same features through the pipeline. For the 800 MB case, the pipeline on a local broker with 2 workers against raw
 librdkafka producing and consuming the same records (bench/RawKafka), and 1 against 2 workers.
 A warm-up, then `--reps` measured repetitions; medians and ratios. Results go to
 .deps/bench/results.json and are printed as the tables of docs/benchmarks.md."""
@@ -22,6 +24,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -29,7 +32,6 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "Tests" / "reference"))
-from feature_reference import feature_scores  # noqa: E402
 from generate import CASES, FEATURE_CASE, generate, generate_features  # noqa: E402
 from leep_reference import leep_scores  # noqa: E402
 from thuml_leep import log_expected_empirical_prediction  # noqa: E402
@@ -86,66 +88,220 @@ def score_case(name: str, reps: int) -> dict:
     return result
 
 
+#: Every feature key of `leep score --features --json` and of a run's score record.
+FEATURE_KEYS = ("logme", "hscore", "hscore_shrinkage", "ledoit_wolf_shrinkage", "gbc_diagonal", "gbc_spherical",
+                "transrate", "sfda", "sfda_shrinkage")
+#: The scores thuml's code computes (bench/thuml_features.py).
+THUML_KEYS = ("logme", "hscore", "hscore_shrinkage")
+#: The public algorithms of bench/public_feature_metrics.py: each `--metrics` name, its keys.
+PUBLIC_METRICS = {"gbc": ("gbc_diagonal", "gbc_spherical"), "transrate": ("transrate",),
+                  "sfda": ("sfda", "sfda_shrinkage")}
+#: A public metric whose first run takes longer than this is run once.
+PUBLIC_REPEAT_LIMIT_S = 180.0
+
+
+def measured(*args) -> dict:
+    """One run of a command under /usr/bin/time: wall seconds, peak RSS (MB), CPU seconds
+    (user + system) and its stdout."""
+    marker = "@@time@@"
+    done = subprocess.run(["/usr/bin/time", "-f", f"{marker} %e %M %U %S", *map(str, args)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    line = next(l for l in reversed(done.stderr.splitlines()) if l.startswith(marker))
+    wall, peak_kb, user, system = line.split()[1:]
+    return {"seconds": float(wall), "peak_rss_mb": int(peak_kb) * 1024 / 1e6, "cpu_s": float(user) + float(system),
+            "stdout": done.stdout}
+
+
+def relative(a, b) -> float | None:
+    """|a − b| / |b| (0 when both are 0); None when either is missing."""
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+        return None
+    return 0.0 if a == b else abs(a - b) / abs(b)
+
+
+def tree_state() -> dict:
+    """The commit the binaries were built from, and whether Sources/ had changes on top."""
+    head = run("git", "-C", ROOT, "rev-parse", "--short", "HEAD").strip()
+    dirty = run("git", "-C", ROOT, "status", "--porcelain", "--", "Sources", "Package.swift").strip()
+    return {"commit": head, "sources_modified": dirty.splitlines() if dirty else []}
+
+
 def features_case(reps: int) -> dict:
-    """`leep score --features` (LogME, H-score, shrinkage H-score) on 50,000 × 2,048 float32 against
-    thuml's published NumPy algorithms (bench/thuml_features.py, its own process: load, the three
-    metrics, its peak memory), the float64 reference (agreement, once) and the floor: one DSYRK
-    pass over the file (`leep-bench-floor dsyrk FILE`, which prints its seconds), when built."""
+    """50,000 × 2,048 float32 features (Y = 10) on the same file:
+
+    * `leep score --features` — one command, every feature metric (LogME, both H-scores, GBC
+      diagonal and spherical, TransRate, SFDA): `reps` runs after a warm-up, each under
+      /usr/bin/time (wall, peak RSS, CPU);
+    * thuml's NumPy LogME and H-scores (bench/thuml_features.py, its own process, at most 3 runs);
+    * the public GBC, TransRate and SFDA algorithms in NumPy (bench/public_feature_metrics.py),
+      each metric in its own process so that its peak RSS is its own: at most 3 runs, 1 when the
+      first takes longer than PUBLIC_REPEAT_LIMIT_S;
+    * the float64 reference (Tests/reference/feature_reference.py, its `feature_scores`, once, in
+      its own process): ours must agree on every key to 1e-8 relative;
+    * the floor: one DSYRK pass over the file (`leep-bench-floor dsyrk FILE`), when built;
+    * the pipeline (`features_pipeline`)."""
     features, labels = generate_features(DATA)
     name, n, d, y = FEATURE_CASE
     size = features.stat().st_size
-    result = {"case": name, "n": n, "D": d, "Y": y, "bytes": size}
+    result = {"case": name, "n": n, "D": d, "Y": y, "bytes": size, "tree": tree_state()}
     leep_cli = [BUILD / "leep", "score", "--features", features, "--labels", labels, "--json"]
-    result["leep_score"] = timed(lambda: run(*leep_cli), reps)
-    ours = json.loads(run(*leep_cli))
-    peak = subprocess.run(["/usr/bin/time", "-f", "%M", *map(str, leep_cli)], capture_output=True, text=True)
-    result["peak_rss_mb"] = int(peak.stderr.strip().splitlines()[-1]) * 1024 / 1e6
-    # thuml's code takes minutes here: at most 3 runs (the page cache is warm from ours).
+    measured(*leep_cli)  # warm-up: page cache, code paths
+    runs = [measured(*leep_cli) for _ in range(reps)]
+    result["leep_score"] = (statistics.median(r["seconds"] for r in runs), [r["seconds"] for r in runs])
+    result["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+    result["cpu_s"] = statistics.median(r["cpu_s"] for r in runs)
+    ours = json.loads(runs[0]["stdout"])
+    result["ours"] = {key: ours.get(key) for key in FEATURE_KEYS}
+    if ours.get("unscored"):
+        result["ours_unscored"] = ours["unscored"]
+    result["ours_repeatable"] = all(json.loads(r["stdout"]) == ours for r in runs)
+    print(f"  leep score --features: {result['leep_score'][0]:.2f} s", file=sys.stderr, flush=True)
+    checkpoint(result)
+
+    # thuml's code takes about a minute here: at most 3 runs (the page cache is warm from ours).
     thuml_runs = [json.loads(run(sys.executable, ROOT / "bench" / "thuml_features.py", features, labels))
                   for _ in range(max(1, min(reps, 3)))]
     result["thuml"] = (statistics.median(r["seconds"] for r in thuml_runs), [r["seconds"] for r in thuml_runs])
     result["thuml_peak_rss_mb"] = max(r["peak_rss_mb"] for r in thuml_runs)
-    result["pipeline"] = features_pipeline(features, labels, reps, ours)
+    result["thuml_scores"] = {key: thuml_runs[0][key] for key in THUML_KEYS}
+    print(f"  thuml LogME/H-scores: {result['thuml'][0]:.2f} s", file=sys.stderr, flush=True)
+    checkpoint(result)
+    result["public"] = {}
+    for metric in PUBLIC_METRICS:
+        result["public"][metric] = public_metric(features, labels, metric, reps)
+        checkpoint(result)
+
+    reference = measured(sys.executable, ROOT / "Tests" / "reference" / "feature_reference.py", features, labels)
+    expected = json.loads(reference["stdout"])
+    result["reference"] = {key: expected.get(key) for key in FEATURE_KEYS}
+    result["reference_seconds"] = reference["seconds"]
+    result["reference_peak_rss_mb"] = reference["peak_rss_mb"]
+    result["ours_vs_reference"] = {key: relative(ours.get(key), expected.get(key)) for key in FEATURE_KEYS}
+    result["agrees"] = all(v is not None and v <= 1e-8 for v in result["ours_vs_reference"].values())
+    result["thuml_vs_reference"] = max(relative(thuml_runs[0][key], expected[key]) for key in THUML_KEYS)
+    result["public_vs_reference"] = {key: relative(p["scores"].get(key), expected.get(key))
+                                     for p in result["public"].values() for key in p["scores"]}
+    print(f"  float64 reference: {reference['seconds']:.1f} s, ours agree: {result['agrees']}", file=sys.stderr, flush=True)
+    checkpoint(result)
+
     floor = BUILD / "leep-bench-floor"
     try:
         samples = [float(run(floor, "dsyrk", features).split()[0]) for _ in range(reps + 1)][1:]
         result["floor"] = (statistics.median(samples), samples)
     except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
         result["floor"] = None  # not built, or built without the dsyrk mode yet
-    expected = feature_scores(np.load(features), np.load(labels))
-    keys = ("logme", "hscore", "hscore_shrinkage")
-    result["ours"] = {key: ours.get(key) for key in keys}
-    result["reference"] = {key: expected[key] for key in keys}
-    result["thuml_scores"] = {key: thuml_runs[0][key] for key in keys}
-    result["agrees"] = all(isinstance(ours.get(key), (int, float)) and
-                           abs(ours[key] - expected[key]) <= 1e-8 * abs(expected[key]) for key in keys)
-    result["thuml_vs_reference"] = max(abs(thuml_runs[0][key] - expected[key]) / abs(expected[key]) for key in keys)
+    result["pipeline"] = features_pipeline(features, labels, reps, ours)
     return result
+
+
+def checkpoint(result: dict) -> None:
+    """What the features case has measured so far, in case a later step fails."""
+    (DATA / "features-partial.json").write_text(json.dumps(result, indent=1, default=str))
+
+
+def public_metric(features, labels, metric: str, reps: int) -> dict:
+    """bench/public_feature_metrics.py --metrics METRIC in its own process: the metric's own
+    seconds (from its JSON; for GBC the diagonal and spherical scores each), the load (np.load and
+    the float64 upcast), the process's wall time and peak RSS."""
+    script = [sys.executable, ROOT / "bench" / "public_feature_metrics.py", features, labels, "--metrics", metric]
+    runs = [measured(*script)]
+    if runs[0]["seconds"] <= PUBLIC_REPEAT_LIMIT_S:
+        runs += [measured(*script) for _ in range(max(1, min(reps, 3)) - 1)]
+    outputs = [json.loads(r["stdout"]) for r in runs]
+    keys = PUBLIC_METRICS[metric]
+    seconds = {key: statistics.median(o["seconds"][key] for o in outputs)
+               for key in outputs[0]["seconds"] if key != "load"}
+    out = {"runs": len(runs), "seconds": seconds, "metric_seconds": sum(seconds.values()),
+           "load_seconds": statistics.median(o["seconds"]["load"] for o in outputs),
+           "process_seconds": statistics.median(r["seconds"] for r in runs),
+           "process_samples": [r["seconds"] for r in runs],
+           "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+           "scores": {key: outputs[0].get(key) for key in keys}}
+    if outputs[0].get("errors"):
+        out["errors"] = outputs[0]["errors"]
+    print(f"  public {metric}: {out['metric_seconds']:.2f} s (+ load {out['load_seconds']:.2f} s), "
+          f"{len(runs)} run(s)", file=sys.stderr, flush=True)
+    return out
+
+
+#: Worker options of the measured feature runs. A worker's per-class scatter matrices make each
+#: partial of this case about 185 MB (Y·D(D + 1)/2 float64 values and the moments), and with the
+#: default flush interval (1 s) a worker that is behind flushes one every second: the broker,
+#: which keeps every record in memory here, grew past 20 GiB and was killed by the kernel on this
+#: machine. With a long interval a worker flushes when its pending bytes reach the limit
+#: (256 MiB, the statistics counted) or the stream pauses. features_pipeline also tries the
+#: defaults once, last, under the memory guard below, and reports what happened.
+FEATURE_WORKER_ARGS = ("--flush-interval", "600")
+#: The broker's resident memory past which a feature run is abandoned (the machine is shared).
+BROKER_LIMIT_MB = 6000.0
 
 
 def features_pipeline(features, labels, reps: int, local: dict) -> dict:
     """The same features through the pipeline (local broker, 2 workers, 1 aggregator), with
-    10-class softmax outputs beside them (a run carries both): time from the first record
-    produced to the final score, worker CPU seconds per GB of chunk data, and whether the
-    pipeline's scores equal `leep score --features` on the same file to 1e-9."""
+    10-class softmax outputs beside them (a run carries both; the workers' task passes are LEEP's
+    pass 2 and SFDA's mixing and scoring passes), workers run with FEATURE_WORKER_ARGS: time from
+    the first record produced to the final score, worker CPU seconds per GB of chunk data (pass 1
+    and the tasks, from the workers' own accounting, and their whole processes'), the
+    aggregator's CPU (it computes the metrics from the merged statistics), each process's peak
+    RSS and the broker's, the partials flushed, and whether every feature key of the final
+    record equals `leep score --features` on the same file to 1e-9. Then one run with the
+    workers' default options, under the broker memory guard."""
     name, n, _, y = FEATURE_CASE
     predictions = DATA / f"{name}.predictions.npy"
     if not predictions.exists():
         rng = np.random.default_rng(17)
         np.save(predictions, rng.dirichlet(np.full(10, 0.3), size=n).astype(np.float32))
+    gigabytes = (pathlib.Path(features).stat().st_size + predictions.stat().st_size) / 1e9
+    out = {"gigabytes": gigabytes, "worker_args": list(FEATURE_WORKER_ARGS), "broker_limit_mb": BROKER_LIMIT_MB}
     broker = Broker()
     try:
-        pipeline_once(broker, predictions, labels, 2, features)  # warm-up
-        samples = [pipeline_once(broker, predictions, labels, 2, features) for _ in range(max(1, min(reps, 3)))]
+        try:
+            once = [pipeline_once(broker, predictions, labels, 2, features, worker_args=FEATURE_WORKER_ARGS,
+                                  timeout=600, broker_limit_mb=BROKER_LIMIT_MB)
+                    for _ in range(1 + max(1, min(reps, 3)))]
+            samples = once[1:]  # the first is the warm-up
+        except PipelineFailed as failure:
+            out.update(failed=str(failure), broker_peak_rss_mb=failure.broker_peak_rss_mb)
+            samples = []
+        if samples:
+            out.update(summarise_pipeline(samples, gigabytes, local))
+            print(f"  pipeline: {out['first_to_final']:.2f} s first record → final", file=sys.stderr, flush=True)
+        try:
+            default = pipeline_once(broker, predictions, labels, 2, features, timeout=600,
+                                    broker_limit_mb=BROKER_LIMIT_MB)
+            out["default_options"] = summarise_pipeline([default], gigabytes, local)
+        except PipelineFailed as failure:
+            out["default_options"] = {"failed": str(failure), "broker_peak_rss_mb": failure.broker_peak_rss_mb}
+        print(f"  pipeline, default worker options: {out['default_options'].get('failed') or 'final'}",
+              file=sys.stderr, flush=True)
     finally:
         broker.stop()
-    gigabytes = (pathlib.Path(features).stat().st_size + predictions.stat().st_size) / 1e9
-    keys = ("logme", "hscore", "hscore_shrinkage")
-    return {"first_to_final": statistics.median(s["first_to_final"] for s in samples),
-            "last_to_final": statistics.median(s["last_to_final"] for s in samples),
+    return out
+
+
+def summarise_pipeline(samples: list, gigabytes: float, local: dict) -> dict:
+    worst = {}
+    for key in FEATURE_KEYS:  # None: a record or `leep score` lacks the key (or has it null)
+        differences = [relative(s.get(key), local.get(key)) for s in samples]
+        worst[key] = None if None in differences else max(differences)
+
+    def median(key):
+        return statistics.median(s[key] for s in samples)
+
+    return {"runs": len(samples), "first_to_final": median("first_to_final"), "last_to_final": median("last_to_final"),
+            "first_to_final_samples": [s["first_to_final"] for s in samples],
             "cpu_s_per_gb": statistics.median((s["cpu_pass1"] + s["cpu_pass2"]) / gigabytes for s in samples),
-            "gigabytes": gigabytes,
-            "agrees": all(abs(s[key] - local[key]) <= 1e-9 * abs(local[key]) for s in samples for key in keys)}
+            "cpu_pass1_s_per_gb": median("cpu_pass1") / gigabytes,
+            "cpu_tasks_s_per_gb": median("cpu_pass2") / gigabytes,
+            "worker_process_cpu_s_per_gb": median("worker_process_cpu") / gigabytes,
+            "aggregator_cpu_s": median("aggregator_cpu"), "partials": median("partials"),
+            "worker_peak_rss_mb": max(s["worker_peak_rss_mb"] for s in samples),
+            "aggregator_peak_rss_mb": max(s["aggregator_peak_rss_mb"] for s in samples),
+            "broker_peak_rss_mb": max(s["broker_peak_rss_mb"] for s in samples),
+            "worst_relative_difference": worst,
+            "agrees": all(v is not None and v <= 1e-9 for v in worst.values())}
 
 
 def report_features(r: dict) -> str:
@@ -154,19 +310,77 @@ def report_features(r: dict) -> str:
     thuml = r["thuml"][0]
     floor = r["floor"][0] if r.get("floor") else None
     floor_cell = f"{floor:.2f} s" if floor else "—"
-    ratio_cell = f"{ours / floor:.1f}×" if floor else "—"
-    return "\n".join([
-        "", "| features case | n × D × Y | file | `leep score --features` | its peak memory | thuml NumPy (a) | (a)'s peak memory | "
-        "floor: one DSYRK pass (c) | (a)/ours | ours/(c) | ours agree with the float64 reference to 1e-8 | thuml vs reference, worst relative |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        f"| {r['case']} | {r['n']:,} × {r['D']:,} × {r['Y']} | {r['bytes'] / 1e6:,.0f} MB | {ours:.2f} s | {r['peak_rss_mb']:,.0f} MB | "
-        f"{thuml:.2f} s | {r['thuml_peak_rss_mb']:,.0f} MB | {floor_cell} | {thuml / ours:.1f}× | {ratio_cell} | "
-        f"{'yes' if r['agrees'] else 'NO'} | {r['thuml_vs_reference']:.1e} |",
-        "", "| pipeline, 2 workers, same features + 10-class softmax | data | first record → final score | last record → final | "
-        "worker CPU | scores equal `leep score --features` to 1e-9 |",
-        "| --- | --- | --- | --- | --- | --- |",
-        f"| {r['case']} | {p['gigabytes']:.2f} GB | {p['first_to_final']:.2f} s | {p['last_to_final']:.2f} s | "
-        f"{p['cpu_s_per_gb']:.1f} s/GB | {'yes' if p['agrees'] else 'NO'} |"])
+    ratio_cell = f"{ours / floor:.2f}×" if floor else "—"
+    tree = r.get("tree", {})
+    lines = [
+        f"Built from {tree.get('commit', '?')}"
+        + (f" with Sources/ modified: {', '.join(tree['sources_modified'])}" if tree.get("sources_modified") else "")
+        + ".",
+        "", "| features case | n × D × Y | file | `leep score --features` (every metric) | its peak RSS | its CPU | "
+        "thuml NumPy LogME + H-scores (a) | (a)'s peak RSS | floor: one DSYRK pass (c) | (a)/ours | ours/(c) | "
+        "ours agree with the float64 reference to 1e-8 | thuml vs reference, worst relative |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| {r['case']} | {r['n']:,} × {r['D']:,} × {r['Y']} | {r['bytes'] / 1e6:,.0f} MB | {ours:.2f} s | "
+        f"{r['peak_rss_mb']:,.0f} MB | {r['cpu_s']:.1f} s | {thuml:.2f} s | {r['thuml_peak_rss_mb']:,.0f} MB | "
+        f"{floor_cell} | {thuml / ours:.2f}× | {ratio_cell} | {'yes' if r['agrees'] else 'NO'} | "
+        f"{r['thuml_vs_reference']:.1e} |",
+        "", "| public algorithm in NumPy, own process | keys | runs | its seconds (load excluded) | load + float64 upcast | "
+        "process wall | process peak RSS | vs float64 reference, worst relative |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    names = {"gbc": "GBC (stable_transfer `get_gbc_score`, diagonal then spherical)",
+             "transrate": "TransRate (tllib `transrate`)", "sfda": "SFDA (TencentARC `SFDA_Score`)"}
+    total_public = 0.0
+    for metric, out in r["public"].items():
+        seconds = " + ".join(f"{s:.2f}" for s in out["seconds"].values())
+        worst = [r["public_vs_reference"].get(key) for key in out["scores"]]
+        worst_cell = "failed" if any(v is None for v in worst) else f"{max(worst):.1e}"
+        total_public += out["process_seconds"]
+        lines.append(f"| {names[metric]} | {', '.join(out['scores'])} | {out['runs']} | {seconds} s | "
+                     f"{out['load_seconds']:.2f} s | {out['process_seconds']:.2f} s | {out['peak_rss_mb']:,.0f} MB | "
+                     f"{worst_cell} |")
+    all_theirs = total_public + thuml
+    lines += [
+        "", f"Every metric: ours {ours:.2f} s in one command (peak RSS {r['peak_rss_mb']:,.0f} MB); theirs "
+        f"{all_theirs:.2f} s in four processes (thuml + GBC + TransRate + SFDA, each loading the file; peak RSS "
+        f"{max([r['thuml_peak_rss_mb']] + [o['peak_rss_mb'] for o in r['public'].values()]):,.0f} MB): "
+        f"{all_theirs / ours:.2f}× ours. Float64 reference: {r['reference_seconds']:.1f} s, "
+        f"{r['reference_peak_rss_mb']:,.0f} MB.",
+        "", "| key | `leep score --features` | float64 reference | ours vs reference | public / thuml | theirs vs reference |",
+        "| --- | --- | --- | --- | --- | --- |"]
+    theirs = dict(r["thuml_scores"])
+    for out in r["public"].values():
+        theirs.update(out["scores"])
+    for key in FEATURE_KEYS:
+        mine, expected, other = r["ours"].get(key), r["reference"].get(key), theirs.get(key)
+        difference = r["ours_vs_reference"].get(key)
+        other_difference = relative(other, expected)
+        lines.append(f"| {key} | {fmt(mine)} | {fmt(expected)} | {fmt(difference, '.1e')} | {fmt(other)} | "
+                     f"{fmt(other_difference, '.1e')} |")
+    lines += ["", f"Pipeline: 2 workers (`leep worker {' '.join(p['worker_args'])}`), 1 aggregator, local broker "
+              f"(memory storage, abandoned past {p['broker_limit_mb']:,.0f} MB); the same features + 10-class softmax, "
+              f"{p['gigabytes']:.2f} GB.", "",
+              "| pipeline | first record → final score | last record → final | worker CPU (pass 1 + tasks) | pass 1 | "
+              "tasks (LEEP pass 2, SFDA mix, SFDA score) | worker processes' CPU | aggregator CPU | partials flushed | "
+              "peak RSS worker / aggregator / broker | every feature key equals `leep score --features` to 1e-9 (worst) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for label, q in [("measured options", p), ("default worker options, once", p.get("default_options") or {})]:
+        if q.get("failed") or "first_to_final" not in q:
+            peak = q.get("broker_peak_rss_mb")
+            lines.append(f"| {label} | failed: {q.get('failed', 'not run')} | | | | | | | | "
+                         f"broker {fmt(peak, ',.0f')} MB | |")
+            continue
+        worst = max((v for v in q["worst_relative_difference"].values() if v is not None), default=None)
+        lines.append(
+            f"| {label} | {q['first_to_final']:.2f} s | {q['last_to_final']:.2f} s | {q['cpu_s_per_gb']:.1f} s/GB | "
+            f"{q['cpu_pass1_s_per_gb']:.1f} s/GB | {q['cpu_tasks_s_per_gb']:.1f} s/GB | "
+            f"{q['worker_process_cpu_s_per_gb']:.1f} s/GB | {q['aggregator_cpu_s']:.1f} s | {q['partials']:.0f} | "
+            f"{q['worker_peak_rss_mb']:,.0f} / {q['aggregator_peak_rss_mb']:,.0f} / {q['broker_peak_rss_mb']:,.0f} MB | "
+            f"{'yes' if q['agrees'] else 'NO'} ({fmt(worst, '.1e')}) |")
+    return "\n".join(lines)
+
+
+def fmt(value, spec: str = ".10g") -> str:
+    return "—" if value is None else format(value, spec)
 
 
 class Broker:
@@ -206,32 +420,111 @@ def wait_assigned(processes, timeout=60):
     raise RuntimeError("workers never got partitions")
 
 
-def pipeline_once(broker: Broker, predictions, labels, workers: int, features=None) -> dict:
+def pipeline_once(broker: Broker, predictions, labels, workers: int, features=None, worker_args=(),
+                  timeout: int = 900, broker_limit_mb: float | None = None) -> dict:
+    """One run through a fresh broker, `workers` workers (with `worker_args`) and 1 aggregator.
+    With `broker_limit_mb`, the broker's resident memory is watched: past the limit the run is
+    abandoned (PipelineFailed), before the machine runs out of memory."""
     broker.restart()
-    roles = [broker.role("worker") for _ in range(workers)]
-    broker.role("aggregate")
+    roles = [broker.role("worker", *worker_args) for _ in range(workers)]
+    aggregator = broker.role("aggregate")
     wait_assigned(roles)
     start = time.perf_counter()
-    waiter = subprocess.Popen([BUILD / "leep", "scores", "--wait-count", "1", "--timeout", "900", "--json",
+    waiter = subprocess.Popen([BUILD / "leep", "scores", "--wait-count", "1", "--timeout", str(timeout), "--json",
                                *broker.common], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    run(BUILD / "leep", "produce", "--model", "bench", "--dataset", "bench", "--predictions", predictions,
-        "--labels", labels, *(["--features", features] if features else []), *broker.common)
-    produced = time.perf_counter()
-    output, _ = waiter.communicate()
+    watch = BrokerWatch(broker_limit_mb, waiter)
+    try:
+        run(BUILD / "leep", "produce", "--model", "bench", "--dataset", "bench", "--predictions", predictions,
+            "--labels", labels, *(["--features", features] if features else []), *broker.common)
+        produced = time.perf_counter()
+        output, _ = waiter.communicate()
+    finally:
+        watch.stop()
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
     final = time.perf_counter()
+    worker_cpu = sum(process_cpu_s(p) for p in roles)
+    worker_rss = max(peak_rss_mb(p) for p in roles)
+    aggregator_cpu, aggregator_rss = process_cpu_s(aggregator), peak_rss_mb(aggregator)
     for process in roles:  # SIGTERM: each logs its CPU time per pass on the way out
         process.terminate()
         process.wait()
     cpu1 = cpu2 = 0.0
+    partials = 0
     for process in roles:
         text = pathlib.Path(process.log).read_text()
         cpu1 += float(re.search(r"cpu_pass1_s=([0-9.e-]+)", text).group(1))
         cpu2 += float(re.search(r"cpu_tasks_s=([0-9.e-]+)", text).group(1))
+        partials += int(re.search(r"partials=(\d+)", text).group(1))
     broker.stop()
-    record = json.loads(output.splitlines()[-1])
+    if watch.tripped:
+        raise PipelineFailed(f"the broker's memory passed {broker_limit_mb:,.0f} MB {final - start:.0f} s after the "
+                             f"first record (workers had flushed {partials} partials); run abandoned",
+                             broker_peak_rss_mb=watch.peak_mb)
+    lines = output.splitlines()
+    record = json.loads(lines[-1]) if lines else {}
+    if record.get("status") != "final":
+        raise PipelineFailed(f"no final score after {final - start:.0f} s: {record or 'nothing on the score topic'}",
+                             broker_peak_rss_mb=watch.peak_mb)
     return {"first_to_final": final - start, "last_to_final": final - produced, "produce": produced - start,
-            "cpu_pass1": cpu1, "cpu_pass2": cpu2, "leep": record["leep"],
-            **({key: record[key] for key in ("logme", "hscore", "hscore_shrinkage")} if features else {})}
+            "cpu_pass1": cpu1, "cpu_pass2": cpu2, "leep": record["leep"], "partials": partials,
+            "worker_process_cpu": worker_cpu, "worker_peak_rss_mb": worker_rss,
+            "aggregator_cpu": aggregator_cpu, "aggregator_peak_rss_mb": aggregator_rss,
+            "broker_peak_rss_mb": watch.peak_mb,
+            **({key: record.get(key) for key in FEATURE_KEYS} if features else {})}
+
+
+class PipelineFailed(RuntimeError):
+    """A benchmark run that gave no final score (the reason), with the broker's peak memory."""
+
+    def __init__(self, reason: str, broker_peak_rss_mb: float | None = None):
+        super().__init__(reason)
+        self.broker_peak_rss_mb = broker_peak_rss_mb
+
+
+class BrokerWatch:
+    """Samples the bench broker's resident memory every 0.2 s (its pid file, ops/broker); past
+    `limit_mb` (when given) kills `waiter`, which ends the run early."""
+
+    def __init__(self, limit_mb: float | None, waiter: subprocess.Popen):
+        self.limit_mb, self.waiter = limit_mb, waiter
+        self.peak_mb = 0.0
+        self.tripped = False
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.watch, daemon=True)
+        self.thread.start()
+
+    def watch(self):
+        pidfile = ROOT / ".deps" / "broker" / f"tansu-{PORT}.pid"
+        while not self.done.wait(0.2):
+            try:
+                status = pathlib.Path(f"/proc/{int(pidfile.read_text())}/status").read_text()
+            except (OSError, ValueError):
+                continue
+            found = re.search(r"VmRSS:\s+(\d+) kB", status)
+            if not found:
+                continue
+            self.peak_mb = max(self.peak_mb, int(found.group(1)) / 1024)
+            if self.limit_mb is not None and self.peak_mb > self.limit_mb and not self.tripped:
+                self.tripped = True
+                self.waiter.kill()
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+
+
+def process_cpu_s(process: subprocess.Popen) -> float:
+    """User + system CPU seconds of a running process so far (/proc/PID/stat)."""
+    fields = pathlib.Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(process: subprocess.Popen) -> float:
+    """The peak resident memory of a running process so far (VmHWM)."""
+    status = pathlib.Path(f"/proc/{process.pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 
 
 def raw_once(broker: Broker, predictions, labels) -> dict:
@@ -360,7 +653,7 @@ def main() -> None:
                           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
                "reps": arguments.reps, "score": [], "pipeline": None}
     if arguments.only_features:
-        print("features (LogME, H-scores) …", file=sys.stderr, flush=True)
+        print("features (LogME, H-scores, GBC, TransRate, SFDA) …", file=sys.stderr, flush=True)
         results["features"] = features_case(arguments.reps)
         (DATA / "features.json").write_text(json.dumps(results, indent=1, default=str))
         print(report_features(results["features"]))
@@ -379,7 +672,7 @@ def main() -> None:
             results["score"].append(score_case(name, arguments.reps))
             saved.write_text(json.dumps(results, indent=1, default=str))
     if not arguments.skip_features:
-        print("features (LogME, H-scores) …", file=sys.stderr, flush=True)
+        print("features (LogME, H-scores, GBC, TransRate, SFDA) …", file=sys.stderr, flush=True)
         results["features"] = features_case(arguments.reps)
         saved.write_text(json.dumps(results, indent=1, default=str))
     if not arguments.skip_pipeline:
