@@ -183,6 +183,26 @@ import WireFormat
         #expect(frames.contains { $0.section == .statistic(.moments) && $0.featureWidth == Self.d })
     }
 
+    /// Statistics larger than the chunk bytes they cover are not flushed by the interval alone
+    /// (the broker would get far more bytes than the chunks it served), until they have waited
+    /// `statisticsPatience` intervals; a pause of the stream flushes them at once.
+    @Test func theIntervalDoesNotFlushStatisticsLargerThanTheirChunks() {
+        let data = Data(seed: 10)
+        var policy = Self.policy()
+        policy.interval = .seconds(1)
+        var buffer = Pass1Buffer(policy: policy)
+        let start = ContinuousClock.now
+        #expect(buffer.add(data.chunk(0), bytes: 100, now: start) == .added)
+        #expect(buffer.statisticsBytes > 100)
+        #expect(!buffer.isDue(now: start + .seconds(1), idle: false), "1 s: statistics larger than their 100 chunk bytes wait")
+        #expect(buffer.isDue(now: start + .seconds(1), idle: true), "a pause of the stream flushes them")
+        #expect(!buffer.isDue(now: start + .seconds(59), idle: false))
+        #expect(buffer.isDue(now: start + .seconds(60), idle: false), "after 60 intervals they go anyway")
+        // Chunks as large as the statistics: the interval flushes as before.
+        #expect(buffer.add(data.chunk(1), bytes: buffer.statisticsBytes, now: start) == .added)
+        #expect(buffer.isDue(now: start + .seconds(1), idle: false))
+    }
+
     @Test func aRunsFeatureStatisticsCountTowardTheFlushThreshold() {
         let data = Data(seed: 9)
         var policy = Self.policy()

@@ -48,6 +48,8 @@ struct Pass1Buffer {
     private var pending: [Key: PendingPartial] = [:]
     /// Chunk record bytes in the pending sums, plus the memory of their feature statistics.
     private(set) var pendingBytes = 0
+    /// The memory of the pending feature statistics alone (part of `pendingBytes`).
+    private(set) var statisticsBytes = 0
     private var largestPartial = 0
     /// When the first chunk after the last flush was added.
     private var oldestPending: ContinuousClock.Instant?
@@ -82,7 +84,10 @@ struct Pass1Buffer {
         // A run's first chunk with features brings its statistics into memory (D² values, and
         // Y·D² for the per-class scatters): they count toward the flush threshold like chunk
         // bytes, so that many runs with wide features cannot pile up between flushes.
-        if partial.chunks.isEmpty, let features = partial.features { pendingBytes += features.byteCount }
+        if partial.chunks.isEmpty, let features = partial.features {
+            pendingBytes += features.byteCount
+            statisticsBytes += features.byteCount
+        }
         partial.record(chunk.id)
         pendingBytes += bytes
         largestPartial = max(largestPartial, partial.chunks.count)
@@ -93,11 +98,23 @@ struct Pass1Buffer {
     /// Whether the pending sums should be flushed now: the stream paused (`idle`: a poll came
     /// back empty, often because the producer is done and the aggregator waits for these sums),
     /// they waited the interval, or they reached a size limit.
+    ///
+    /// The interval alone does not flush feature statistics larger than the chunk bytes they
+    /// cover — a partial of wide features (Y·D² values: 185 MB at D = 2,048, Y = 10) flushed
+    /// every second would send the broker far more than the chunks it read — until they have
+    /// waited `Self.statisticsPatience` intervals; the size limit, a pause of the stream and the
+    /// chunk count flush them as before. Without features this is the interval rule unchanged.
     func isDue(now: ContinuousClock.Instant, idle: Bool) -> Bool {
         guard let oldestPending else { return false }
-        return idle || now - oldestPending >= policy.interval || pendingBytes >= policy.maxPendingBytes
-            || largestPartial >= policy.maxChunksPerPartial
+        let waited = now - oldestPending
+        let chunkBytes = pendingBytes - statisticsBytes
+        let intervalDue = waited >= policy.interval
+            && (chunkBytes >= statisticsBytes || waited >= policy.interval * Self.statisticsPatience)
+        return idle || intervalDue || pendingBytes >= policy.maxPendingBytes || largestPartial >= policy.maxChunksPerPartial
     }
+
+    /// How many intervals statistics larger than their chunks may wait for a flush.
+    static let statisticsPatience = 60
 
     /// Empties the buffer; returns the partial frames of every run in it (each partial split
     /// under the message limit) and how many partials they make.
@@ -105,6 +122,7 @@ struct Pass1Buffer {
         let flushed = pending.values
         pending = [:]
         pendingBytes = 0
+        statisticsBytes = 0
         largestPartial = 0
         oldestPending = nil
         return (flushed.flatMap { $0.frames(maxMessageBytes: policy.maxMessageBytes) }, flushed.count)
