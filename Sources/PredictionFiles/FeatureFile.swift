@@ -29,12 +29,15 @@ public struct FeatureFile: Sendable {
         guard features.shape[1] > 0 else { throw FileError(path: path, problem: .noFeatures) }
     }
 
-    /// The feature statistics of all rows (every kind `FeatureStatisticSet.plan` names for this
-    /// shape), in one pass over the mapping on `threads` threads (one contiguous slice each,
-    /// merged in row order). Throws the first invalid row in row order, naming the file.
-    public func statistics(threads: Int = 1, rowsPerChunk: Int = 4096) throws(FileError) -> FeatureStatisticSet {
+    /// The feature statistics of all rows — the `kinds` given, by default every kind
+    /// `FeatureStatisticSet.plan` names for this shape — in one pass over the mapping on `threads`
+    /// threads (one contiguous slice each, merged in row order). Throws the first invalid row in
+    /// row order, naming the file.
+    public func statistics(
+        threads: Int = 1, rowsPerChunk: Int = 4096, kinds: [StatisticKind]? = nil
+    ) throws(FileError) -> FeatureStatisticSet {
         try pass(threads: threads, rowsPerChunk: rowsPerChunk) {
-            FeatureStatisticSet(featureWidth: width, targetClasses: labels.targetClasses)
+            FeatureStatisticSet(featureWidth: width, targetClasses: labels.targetClasses, kinds: kinds)
         } add: { (statistics: inout FeatureStatisticSet, chunk) throws(FeatureAddError) in
             try statistics.add(chunk)
         } merge: { whole, part in
@@ -42,14 +45,19 @@ public struct FeatureFile: Sendable {
         }
     }
 
-    /// Every feature metric of the file: the one-pass metrics of `FeatureMetrics.all` from the
-    /// statistics, and SFDA from two more passes over the mapping.
-    public func metricReport(threads: Int = 1, rowsPerChunk: Int = 4096) throws(FileError) -> FeatureMetricReport {
-        let statistics = try statistics(threads: threads, rowsPerChunk: rowsPerChunk)
-        var report = FeatureMetricReport(statistics: statistics)
-        report.record(
-            SFDA.key, companions: [SFDA.shrinkageKey], title: SFDA.title,
-            sfda(within: statistics[WithinClassScatter.self]!, threads: threads, rowsPerChunk: rowsPerChunk))
+    /// The feature metrics of `selection` (by default every one): the one-pass metrics from the
+    /// statistics they read, and SFDA from two more passes over the mapping.
+    public func metricReport(
+        threads: Int = 1, rowsPerChunk: Int = 4096, selection: FeatureMetricSelection = .all
+    ) throws(FileError) -> FeatureMetricReport {
+        let kinds = selection.statisticKinds(featureWidth: width, targetClasses: labels.targetClasses)
+        let statistics = try statistics(threads: threads, rowsPerChunk: rowsPerChunk, kinds: kinds)
+        var report = FeatureMetricReport(statistics: statistics, metrics: selection.metrics)
+        if selection.includesSFDA {
+            report.record(
+                SFDA.key, companions: [SFDA.shrinkageKey], title: SFDA.title,
+                sfda(within: statistics[WithinClassScatter.self]!, threads: threads, rowsPerChunk: rowsPerChunk))
+        }
         return report
     }
 

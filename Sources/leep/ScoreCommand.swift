@@ -43,6 +43,15 @@ struct ScoreCommand: ParsableCommand {
     @Option(name: .long, help: "Threads (default: one per core). Each scores a slice of the rows; the slices merge exactly.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Only these feature metrics, comma-separated (default: every one): "
+                + FeatureMetrics.scoreKeys.joined(separator: ", ")
+                + ". Only the statistics they read are gathered; SFDA's two further passes run only for sfda.",
+            valueName: "keys"))
+    var metrics: String?
+
     @Flag(
         name: .long, inversion: .prefixedNo,
         help: "Also compute EEP accuracy: Y dot products a sample in pass 2 instead of the one LEEP needs.")
@@ -66,6 +75,10 @@ struct ScoreCommand: ParsableCommand {
             throw ValidationError("--target-classes must be at least 1, got \(targetClasses)")
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if metrics != nil {
+            guard features != nil else { throw ValidationError("--metrics selects feature metrics: give --features too") }
+            _ = try selection()
+        }
         guard sumTolerance >= 0 && sumTolerance.isFinite else {
             throw ValidationError("--sum-tolerance must be a finite number ≥ 0, got \(sumTolerance)")
         }
@@ -79,7 +92,10 @@ struct ScoreCommand: ParsableCommand {
         let leep = try pair.map { pair in
             try FileScorer.score(pair, check: RowCheck(sumTolerance: sumTolerance), threads: threads, accuracy: eepAccuracy)
         }
-        let featureScores = try featureFile.map { file throws(FileError) in try file.metricReport(threads: threads) }
+        let selection = try selection()
+        let featureScores = try featureFile.map { file throws(FileError) in
+            try file.metricReport(threads: threads, selection: selection)
+        }
         let report = ScoreReport(
             leep: leep, features: featureScores, featureWidth: featureFile?.width, sampleCount: labelFile.count,
             targetClasses: labelFile.targetClasses)
@@ -90,6 +106,14 @@ struct ScoreCommand: ParsableCommand {
         } else {
             print(summary(of: report))
         }
+    }
+
+    /// The feature metrics `--metrics` names (every one without it).
+    private func selection() throws -> FeatureMetricSelection {
+        guard let metrics else { return .all }
+        let keys = metrics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !keys.isEmpty else { throw ValidationError("--metrics names no metric") }
+        do { return try FeatureMetricSelection(keys: keys) } catch { throw ValidationError("--metrics: \(error)") }
     }
 
     private func summary(of report: ScoreReport) -> String {

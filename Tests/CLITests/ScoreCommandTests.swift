@@ -112,6 +112,47 @@ import Testing
         #expect(outcome.standardError.contains("\(labels): row 3: label 5 is outside [0, 2)"))
     }
 
+    /// 8 rows of 3 features, 2 classes, not separable: every metric is defined.
+    static let featureRows: [[Double]] = [
+        [0.3, 1.2, -0.5], [1.1, 0.4, 0.2], [-0.7, 0.9, 1.5], [0.2, -1.3, 0.8],
+        [1.9, 0.1, -0.4], [0.6, 2.2, 0.3], [-0.2, 0.5, 1.1], [1.4, -0.6, 0.9],
+    ]
+
+    @Test func metricsSelectsFeatureMetricsAndGivesTheirValuesUnchanged() throws {
+        let fixture = try NumPyFixture()
+        defer { fixture.remove() }
+        let features = try fixture.predictions("features.npy", rows: Self.featureRows)
+        let labels = try fixture.labels([0, 1, 0, 1, 0, 1, 0, 1])
+        func scores(_ extra: [String]) throws -> [String: Any] {
+            let outcome = try leep(["score", "--features", features, "--labels", labels, "--json"] + extra)
+            #expect(outcome.status == 0, "\(outcome.standardError)")
+            return try #require(JSONSerialization.jsonObject(with: Data(outcome.standardOutput.utf8)) as? [String: Any])
+        }
+        let every = try scores([])
+        for keys in [["gbc_diagonal"], ["transrate", "logme"], ["sfda"], ["hscore_shrinkage", "sfda"]] {
+            let some = try scores(["--metrics", keys.joined(separator: ",")])
+            let published = Set(some.keys).subtracting(["n", "target_classes", "feature_width"])
+            // A metric brings its companions (the shrinkages) and nothing else.
+            let expected = Set(keys.flatMap { key in
+                [key] + (key == "sfda" ? ["sfda_shrinkage"] : key == "hscore_shrinkage" ? ["ledoit_wolf_shrinkage"] : [])
+            })
+            #expect(published == expected, "\(keys)")
+            for key in expected {
+                let (alone, all) = (try #require(some[key] as? Double), try #require(every[key] as? Double))
+                // SFDA alone gathers the within-class scatter itself instead of summing the
+                // per-class ones: the same number up to rounding.
+                #expect(abs(alone - all) <= 1e-12 * max(1, abs(all)), "\(key): \(alone) alone, \(all) with every metric")
+            }
+        }
+        let unknown = try leep(["score", "--features", features, "--labels", labels, "--metrics", "gbc,transrate"])
+        #expect(unknown.status == 64)
+        #expect(unknown.standardError.contains("no feature metric is called \"gbc\""))
+        #expect(unknown.standardError.contains("gbc_diagonal"))
+        let withoutFeatures = try leep(["score", "--predictions", "p.npy", "--labels", labels, "--metrics", "logme"])
+        #expect(withoutFeatures.status == 64)
+        #expect(withoutFeatures.standardError.contains("give --features too"))
+    }
+
     @Test func usageErrors() throws {
         let missing = try leep(["score", "--predictions", "p.npy"])
         #expect(missing.status == 64)

@@ -76,6 +76,20 @@ import Testing
         #expect(FeatureStatisticSet.plan(featureWidth: 2048, targetClasses: 17) == [.moments, .classVariances, .withinClassScatter])
     }
 
+    @Test func aSelectionGathersOnlyTheStatisticsItsMetricsRead() throws {
+        func kinds(_ keys: [String], width: Int = 64, classes: Int = 10) throws -> [StatisticKind] {
+            try FeatureMetricSelection(keys: keys).statisticKinds(featureWidth: width, targetClasses: classes)
+        }
+        #expect(try kinds(["gbc_diagonal"]) == [.classVariances])
+        #expect(try kinds(["logme", "hscore"]) == [.moments])
+        #expect(try kinds(["sfda"]) == [.withinClassScatter], "SFDA alone gathers the pooled scatter itself")
+        #expect(try kinds(["transrate", "sfda"]) == [.classScatters], "and derives it from the per-class ones when they are there")
+        #expect(try kinds(["transrate", "sfda"], width: 2048, classes: 17) == [.withinClassScatter])
+        #expect(try kinds(["transrate"], width: 2048, classes: 17) == [], "TransRate beyond the bound is unscored")
+        #expect(FeatureMetricSelection.all.keys == FeatureMetrics.scoreKeys)
+        #expect(throws: UnknownFeatureMetric(key: "gbc")) { try FeatureMetricSelection(keys: ["transrate", "gbc"]) }
+    }
+
     @Test func flatFormsThatNoRowsMakeAreRefused() {
         // Y = 1, D = 1: [count, mean, Σ(f−μ)²] for the variances; the scatters the same shape.
         for kind in [StatisticKind.classVariances, .classScatters] {

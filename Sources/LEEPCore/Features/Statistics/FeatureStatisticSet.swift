@@ -12,13 +12,13 @@ public struct FeatureStatisticSet: Sendable, Equatable {
     public private(set) var targetClasses: Int
     private var members: [StatisticKind: any MergeableStatistic]
 
-    /// The kinds a run of D features and Y target classes gathers: the moments, the class
-    /// variances, and the per-class scatters when their memory is bounded for that shape
-    /// (`ClassScatters.fits`) — the within-class scatter is then their sum, derived rather than
-    /// gathered (one `dsyrk` of every row fewer) — else the within-class scatter itself.
+    /// The kinds a run of D features and Y target classes gathers: those every feature metric
+    /// reads (`FeatureMetricSelection.all`) — the moments, the class variances, and the per-class
+    /// scatters when their memory is bounded for that shape (`ClassScatters.fits`; the
+    /// within-class scatter is then their sum, derived rather than gathered: one `dsyrk` of every
+    /// row fewer), else the within-class scatter itself.
     public static func plan(featureWidth: Int, targetClasses: Int) -> [StatisticKind] {
-        let scatters = ClassScatters.fits(featureWidth: featureWidth, targetClasses: targetClasses)
-        return [.moments, .classVariances, scatters ? .classScatters : .withinClassScatter]
+        FeatureMetricSelection.all.statisticKinds(featureWidth: featureWidth, targetClasses: targetClasses)
     }
 
     /// Empty statistics of `kinds` (default: the `plan` for the shape).
