@@ -185,6 +185,38 @@ def durable_cluster(tmp_path):
         subprocess.run([str(ROOT / "ops/s3"), "stop"], env=s3_env, stdout=subprocess.DEVNULL)
 
 
+def unreadable_offsets(cluster, topics, stall_s=5.0) -> list[str]:
+    """Each partition of the cluster's `topics` whose records cannot all be read from its start
+    to its high watermark: where reading stalls, as "topic[partition]: offset N of M"."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": f"{cluster.host}:{cluster.port}", "group.id": f"{cluster.prefix}holes",
+                         "enable.auto.commit": False, "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+    holes = []
+    try:
+        for name in topics:
+            topic = cluster.prefix + name
+            for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                if high <= low:
+                    continue
+                consumer.assign([TopicPartition(topic, partition, low)])
+                next_offset, last_progress = low, time.monotonic()
+                while next_offset < high and time.monotonic() - last_progress < stall_s:
+                    message = consumer.poll(0.2)
+                    if message is None:
+                        continue
+                    if message.error() and message.error().code() == KafkaError._PARTITION_EOF:
+                        break
+                    if not message.error():
+                        next_offset, last_progress = message.offset() + 1, time.monotonic()
+                if next_offset < high:
+                    holes.append(f"{name}[{partition}]: offset {next_offset} of {high}")
+    finally:
+        consumer.close()
+    return holes
+
+
 def test_broker_restart_mid_run_with_durable_storage(durable_cluster, data, report):
     cluster = durable_cluster
     # Every chunk is published before the restart: Tansu 0.6.0 on S3 storage loses an
@@ -200,6 +232,16 @@ def test_broker_restart_mid_run_with_durable_storage(durable_cluster, data, repo
         wait_for_log(cluster, f"worker{index}", "partitions assigned", timeout=60)
     time.sleep(1.0)
     cluster.broker("restart")  # workers and the aggregator must reconnect on their own
-    check_exact(cluster, data, "broker restarted mid-run (storage on S3)", report)
+    try:
+        check_exact(cluster, data, "broker restarted mid-run (storage on S3)", report)
+    except AssertionError:
+        # Tansu 0.6.0 on S3 can lose a record that a role was writing when it was stopped,
+        # leaving a hole below the partition's high watermark that no consumer reads past
+        # (the group consumer, and every fetch there, waits forever). No client can be exact
+        # over a broker that loses acknowledged records; the test fails unless the broker did.
+        holes = unreadable_offsets(cluster, ["runs", "chunks", "tasks", "conditionals", "closed"])
+        if holes:
+            pytest.xfail("the broker lost acknowledged records across its restart (Tansu on S3): " + "; ".join(holes))
+        raise
     for name, process in cluster.processes.items():
         assert process.poll() is None, f"{name} survived the restart"
