@@ -96,6 +96,10 @@ THUML_KEYS = ("logme", "hscore", "hscore_shrinkage")
 #: The public algorithms of bench/public_feature_metrics.py: each `--metrics` name, its keys.
 PUBLIC_METRICS = {"gbc": ("gbc_diagonal", "gbc_spherical"), "transrate": ("transrate",),
                   "sfda": ("sfda", "sfda_shrinkage")}
+#: Each public program beside the `leep score --features --metrics` run that computes the same keys
+#: alone (only the statistics those metrics read; SFDA's passes only for sfda).
+ALONE = {"thuml": "logme,hscore,hscore_shrinkage", "gbc": "gbc_diagonal,gbc_spherical", "transrate": "transrate",
+         "sfda": "sfda"}
 #: A public metric whose first run takes longer than this is run once.
 PUBLIC_REPEAT_LIMIT_S = 180.0
 
@@ -171,6 +175,21 @@ def features_case(reps: int) -> dict:
     result["public"] = {}
     for metric in PUBLIC_METRICS:
         result["public"][metric] = public_metric(features, labels, metric, reps)
+        checkpoint(result)
+
+    result["alone"] = {}
+    for metric, keys in ALONE.items():
+        alone = [measured(*leep_cli, "--metrics", keys) for _ in range(reps)]
+        scores = json.loads(alone[0]["stdout"])
+        result["alone"][metric] = {
+            "keys": keys, "seconds": statistics.median(r["seconds"] for r in alone),
+            "samples": [r["seconds"] for r in alone], "peak_rss_mb": max(r["peak_rss_mb"] for r in alone),
+            "cpu_s": statistics.median(r["cpu_s"] for r in alone),
+            # The same keys as the command with every metric: exactly, or to rounding for SFDA
+            # (alone, it gathers the within-class scatter itself instead of summing per-class ones).
+            "vs_every_metric": max(relative(scores.get(key), ours.get(key)) or 0.0 for key in keys.split(","))}
+        print(f"  leep score --features --metrics {keys}: {result['alone'][metric]['seconds']:.2f} s",
+              file=sys.stderr, flush=True)
         checkpoint(result)
 
     reference = measured(sys.executable, ROOT / "Tests" / "reference" / "feature_reference.py", features, labels)
@@ -339,6 +358,23 @@ def report_features(r: dict) -> str:
                      f"{out['load_seconds']:.2f} s | {out['process_seconds']:.2f} s | {out['peak_rss_mb']:,.0f} MB | "
                      f"{worst_cell} |")
     all_theirs = total_public + thuml
+    if r.get("alone"):
+        lines += ["", "Each metric alone: `leep score --features F --labels L --metrics KEYS --json` (only the statistics "
+                  "those metrics read; SFDA's two further passes only for sfda) against the public program that "
+                  "computes the same keys, each in its own process, whole process wall time (load included on both "
+                  "sides), medians:", "",
+                  "| metric (keys) | ours alone | its peak RSS | its CPU | theirs (process) | their peak RSS | "
+                  "theirs / ours | ours alone vs ours with every metric, worst relative |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for metric, alone in r["alone"].items():
+            if metric == "thuml":
+                theirs_s, theirs_rss, title = thuml, r["thuml_peak_rss_mb"], "LogME + H-scores (thuml)"
+            else:
+                out = r["public"][metric]
+                theirs_s, theirs_rss, title = out["process_seconds"], out["peak_rss_mb"], names[metric].split(" (")[0]
+            lines.append(f"| {title} (`{alone['keys']}`) | {alone['seconds']:.2f} s | {alone['peak_rss_mb']:,.0f} MB | "
+                         f"{alone['cpu_s']:.1f} s | {theirs_s:.2f} s | {theirs_rss:,.0f} MB | {theirs_s / alone['seconds']:.2f}× | "
+                         f"{alone['vs_every_metric']:.1e} |")
     lines += [
         "", f"Every metric: ours {ours:.2f} s in one command (peak RSS {r['peak_rss_mb']:,.0f} MB); theirs "
         f"{all_theirs:.2f} s in four processes (thuml + GBC + TransRate + SFDA, each loading the file; peak RSS "

@@ -54,6 +54,47 @@ import Testing
         }
     }
 
+    /// Rows gathered into blocks (of any size, across chunk boundaries) are the chunks' rows,
+    /// widened exactly: the statistics of the blocks equal those added chunk by chunk.
+    @Test(arguments: Array(UInt64(1)...8))
+    func gatheredBlocksHoldTheChunksRowsExactly(seed: UInt64) throws {
+        let data = Self.randomRows(seed: seed)
+        let narrow = data.values.map(Float.init)
+        var generator = SeededGenerator(seed: seed + 200)
+        let rows = data.labels.count
+        let cuts = Set([0, rows] + (0..<4).map { _ in Int.random(in: 0...rows, using: &generator) }).sorted()
+        var byChunk = FeatureStatisticSet(featureWidth: data.width, targetClasses: data.classes)
+        var byBlock = byChunk
+        var gatherer = FeatureRowGatherer(featureWidth: data.width, blockBytes: Int.random(in: 1...2_000, using: &generator))
+        let blockLimit = gatherer.blockRows
+        var blockRows: [Int32] = []
+        var blockValues: [Double] = []
+        for (start, end) in zip(cuts, cuts.dropFirst()) {
+            narrow[(start * data.width)..<(end * data.width)].withUnsafeBufferPointer { values in
+                data.labels[start..<end].withUnsafeBufferPointer { labels in
+                    let chunk = FeatureChunk(values: .float32(values), labels: labels, width: data.width, firstRow: start)
+                    byChunk.addValidated(chunk)
+                    gatherer.append(chunk) { block in
+                        #expect(block.rowCount <= blockLimit)
+                        byBlock.addValidated(block)
+                        blockRows += block.labels
+                        if case .float64(let values) = block.values { blockValues += values }
+                    }
+                }
+            }
+        }
+        gatherer.drain { block in
+            byBlock.addValidated(block)
+            blockRows += block.labels
+            if case .float64(let values) = block.values { blockValues += values }
+        }
+        #expect(gatherer.rowCount == 0)
+        #expect(blockRows == data.labels && blockValues == narrow.map(Double.init), "every row once, in order, exactly")
+        for (mine, theirs) in zip(byBlock.sections, byChunk.sections) {
+            #expect(normwiseRelativeError(mine.values, theirs.values) < 1e-12, "\(mine.kind)")
+        }
+    }
+
     @Test func aStatisticOnlySomePartialsCarryIsDroppedAndItsMetricSaysWhy() throws {
         var all = try statisticSet([0, 1, 2, 3], labels: [0, 0, 1, 1], width: 1, classes: 2)
         // What a shard whose Y put the per-class scatters beyond their bound sends instead.

@@ -125,6 +125,9 @@ struct Pass1Buffer {
         statisticsBytes = 0
         largestPartial = 0
         oldestPending = nil
-        return (flushed.flatMap { $0.frames(maxMessageBytes: policy.maxMessageBytes) }, flushed.count)
+        return (flushed.flatMap { partial in
+            var partial = partial
+            return partial.frames(maxMessageBytes: policy.maxMessageBytes)
+        }, flushed.count)
     }
 }

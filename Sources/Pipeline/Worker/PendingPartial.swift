@@ -14,11 +14,14 @@ struct PendingPartial {
     var joint: JointAccumulator?
     /// The feature statistics (`FeatureStatisticSet.plan`'s kinds); nil for a run without features.
     var features: FeatureStatisticSet?
+    /// Feature rows received and not yet in `features`: added a block at a time (see
+    /// `FeatureRowGatherer`), at most a block's worth (16 MB of float64), drained by `frames`.
+    private var gathered: FeatureRowGatherer?
     private(set) var chunks: [ChunkID] = []
     private var covered: Set<ChunkID> = []
 
     /// The rows added, as the joint (or, for features alone, the statistics) counted them.
-    var sampleCount: Int { joint?.sampleCount ?? features?.sampleCount ?? 0 }
+    var sampleCount: Int { joint?.sampleCount ?? ((features?.sampleCount ?? 0) + (gathered?.rowCount ?? 0)) }
 
     /// Empty sums for chunks of Y target classes, Z source classes (0: none, features alone)
     /// and D features (0: none); Z and D are not both 0.
@@ -29,6 +32,7 @@ struct PendingPartial {
         self.sourceClasses = sourceClasses
         joint = sourceClasses > 0 ? JointAccumulator(targetClasses: targetClasses, sourceClasses: sourceClasses) : nil
         features = featureWidth > 0 ? FeatureStatisticSet(featureWidth: featureWidth, targetClasses: targetClasses) : nil
+        gathered = featureWidth > 0 ? FeatureRowGatherer(featureWidth: featureWidth) : nil
     }
 
     /// True when the chunk is already in these sums (the same record consumed twice).
@@ -68,16 +72,26 @@ struct PendingPartial {
             defer { swap(&adder.partial, &self) }
             try frame.visit(&adder)
         }
-        if var statistics = features.take() {
-            try! frame.withFeatureChunk { chunk throws(FeatureAddError) in statistics.addValidated(chunk) }
-            features = statistics
+        if var statistics = features.take(), var gatherer = gathered.take() {
+            try! frame.withFeatureChunk { chunk throws(FeatureAddError) in
+                gatherer.append(chunk) { statistics.addValidated($0) }
+            }
+            (features, gathered) = (statistics, gatherer)
         }
+    }
+
+    /// Adds the gathered feature rows to the statistics.
+    private mutating func drainGathered() {
+        guard var statistics = features.take(), var gatherer = gathered.take() else { return }
+        gatherer.drain { statistics.addValidated($0) }
+        (features, gathered) = (statistics, gatherer)
     }
 
     /// The partial as frames, each within `maxMessageBytes`: joint cells (for softmax outputs)
     /// and feature statistics (for features), numbered over both.
-    func frames(maxMessageBytes: Int) -> [PartialFrame] {
-        PartialFrame.parts(
+    mutating func frames(maxMessageBytes: Int) -> [PartialFrame] {
+        drainGathered()
+        return PartialFrame.parts(
             run: run, partialID: PartialFrame.id(run: run.id, chunks: chunks), targetClasses: targetClasses,
             sourceClasses: sourceClasses, sampleCount: UInt64(sampleCount), chunks: chunks,
             jointSums: joint?.jointSums ?? [], argmaxCounts: joint?.argmaxCounts ?? [],

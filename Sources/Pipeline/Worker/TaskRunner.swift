@@ -119,6 +119,9 @@ struct TaskRunner {
         }
         let width = fits[0].featureWidth
         var mixed = WithinClassScatter(featureWidth: width, targetClasses: targetClasses)
+        // The mixed rows' scatter is added a gathered block at a time (`FeatureRowGatherer`).
+        var gathered = FeatureRowGatherer(featureWidth: width)
+        func addMixed(_ rows: FeatureChunk) { SFDA.addMixedRows(of: rows, first: fits[0], to: &mixed) }
         var sum = 0.0
         for chunk in chunks {
             guard chunk.features?.width == width, chunk.labels.allSatisfy(fits[0].knows) else {
@@ -128,12 +131,13 @@ struct TaskRunner {
             }
             try! chunk.withFeatureChunk { rows throws(FeatureAddError) in
                 if task.pass == .sfdaMix {
-                    SFDA.addMixedRows(of: rows, first: fits[0], to: &mixed)
+                    gathered.append(rows, addMixed)
                 } else {
                     sum += SFDA.ownClassProbabilitySum(of: rows, first: fits[0], second: fits[1])
                 }
             }
         }
+        gathered.drain(addMixed)
         let rows = UInt64(chunks.reduce(0) { $0 + $1.labels.count })
         guard task.pass == .sfdaMix else {
             return .result([TaskResultFrame(run: task.run, taskID: task.taskID, sampleCount: rows, logEEPSum: sum, hits: 0)])
