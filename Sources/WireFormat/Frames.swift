@@ -32,20 +32,19 @@ public enum WireFormat {
     /// The largest feature width D a frame may declare: 8,192, twice the widest penultimate
     /// layers expected (~4,096). It keeps D·(D+1)/2 and Y·D far from overflowing an `Int`.
     public static let maxFeatureWidth = 1 << 13
-    /// The largest number of feature statistics, `featureValueCount(targetClasses:featureWidth:)`,
-    /// a frame may imply: 2^27 (1 GiB of float64; D = 4,096 with Y up to about 30,000). Like
+    /// The largest number of feature statistics, `plannedFeatureValues(targetClasses:featureWidth:)`,
+    /// a frame may imply: 2^27 (1 GiB of float64; D = 4,096 with Y up to 16,382, where GBC's class
+    /// variances, Y·(2D + 1) values, reach it). Like
     /// `maxCells`, it bounds what a worker or aggregator allocates for one run.
     public static let maxFeatureValues = 1 << 27
 
-    /// L, the length of the flat float64 vector of feature statistics that section 1 of a
-    /// partial frame carries for Y target classes and D features. LEEPCore lays it out as
-    /// class counts [Y], mean [D], M2's upper triangle packed row by row [D·(D+1)/2], V3 [D],
-    /// M4 [1], class means [Y·D] (row-major by class): L = Y + D + D·(D+1)/2 + D + 1 + Y·D.
-    /// The wire only needs the length; docs/wire-format.md, "Feature statistics".
-    public static func featureValueCount(targetClasses: Int, featureWidth: Int) -> Int {
-        precondition(targetClasses >= 0 && featureWidth >= 0, "class and feature counts are not negative")
-        let (y, d) = (targetClasses, featureWidth)
-        return y + d + d * (d + 1) / 2 + d + 1 + y * d
+    /// The most float64 values one statistic of a run of D features and Y target classes
+    /// holds, over every statistic a worker gathers for that shape (`FeatureStatisticSet.plan`):
+    /// what must stay within `maxFeatureValues` for the run to be scorable (a shape whose class
+    /// variances could not travel would leave its run unfinishable).
+    public static func plannedFeatureValues(targetClasses: Int, featureWidth: Int) -> Int {
+        FeatureStatisticSet.plan(featureWidth: featureWidth, targetClasses: targetClasses)
+            .map { $0.statisticType.flattenedCount(targetClasses: targetClasses, featureWidth: featureWidth) }.max()!
     }
 }
 
@@ -242,10 +241,7 @@ extension ByteReader {
             throw .invalidValue(field: "feature_width", reason: "\(width) exceeds the limit of \(WireFormat.maxFeatureWidth)")
         }
         if width > 0 {
-            // Every statistic a worker gathers for this shape must fit, not only the moments: a
-            // shape whose class variances could not travel would leave its run unfinishable.
-            let values = FeatureStatisticSet.plan(featureWidth: width, targetClasses: targetClasses)
-                .map { $0.statisticType.flattenedCount(targetClasses: targetClasses, featureWidth: width) }.max()!
+            let values = WireFormat.plannedFeatureValues(targetClasses: targetClasses, featureWidth: width)
             guard values <= WireFormat.maxFeatureValues else {
                 throw .invalidValue(
                     field: "feature_width",

@@ -73,6 +73,7 @@ struct ProduceCommand: ParsableCommand {
     func run() throws {
         let files = try ScoringFiles(
             labels: LabelFile(path: labels, targetClasses: targetClasses), predictionsPath: predictions, featuresPath: features)
+        try ShardPublisher.checkFeatureShape(of: files)  // before any broker is asked
         let runID = self.runID ?? "\(model)@\(dataset)@\(UUID().uuidString.prefix(8).lowercased())"
         let logger = kafka.logger(label: "leep.produce")
         let waitMilliseconds = Int32(brokerWait * 1000)

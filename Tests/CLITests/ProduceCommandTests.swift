@@ -40,6 +40,29 @@ import Testing
         #expect(outcome.standardError.contains("--eep-accuracy needs --predictions"), "\(outcome.standardError)")
     }
 
+    /// Features whose statistics no worker may hold are refused, naming the file, before any
+    /// broker is asked: at D = 4,096 the class variances of 16,383 classes pass 2^27 values.
+    @Test func featureShapesBeyondWhatAWorkerHoldsAreRefusedFirst() throws {
+        let fixture = try NumPyFixture()
+        defer { fixture.remove() }
+        let labels = try fixture.labels([0, 0, 1, 1])
+        let wide = try fixture.predictions("wide.npy", rows: (0..<4).map { row in (0..<4096).map { Double(($0 + row) % 7) } })
+        func produce(_ classes: Int) throws -> ScoreCommandTests.Outcome {
+            try command.leep([
+                "produce", "--model", "m", "--dataset", "d", "--labels", labels, "--features", wide,
+                "--target-classes", "\(classes)",
+            ] + Self.noBroker)
+        }
+        let refused = try produce(16_383)
+        #expect(refused.status == 1)
+        #expect(refused.standardError.contains(
+            "\(wide): 4096 features and 16383 target classes make 134225919 statistics per run, beyond the limit of 134217728"),
+            "\(refused.standardError)")
+        #expect(!refused.standardError.contains("broker"), "\(refused.standardError)")
+        let accepted = try produce(16_382)
+        #expect(accepted.standardError.contains("no Kafka broker answered"), "\(accepted.standardError)")
+    }
+
     /// A features file that does not fit its labels is named before any broker is asked.
     @Test func featureFilesOfTheWrongShapeAreNamedFirst() throws {
         let fixture = try NumPyFixture()

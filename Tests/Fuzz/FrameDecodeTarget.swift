@@ -77,7 +77,7 @@ enum FrameDecodeTarget {
     private static func requireFeatureBounds(width: Int, targetClasses: Int, _ kind: String) {
         require(width >= 1 && width <= WireFormat.maxFeatureWidth, "\(kind): feature width \(width) out of bounds")
         require(
-            WireFormat.featureValueCount(targetClasses: targetClasses, featureWidth: width) <= WireFormat.maxFeatureValues,
+            WireFormat.plannedFeatureValues(targetClasses: targetClasses, featureWidth: width) <= WireFormat.maxFeatureValues,
             "\(kind): feature statistics above maxFeatureValues")
     }
 

@@ -171,8 +171,6 @@ import WireFormat
     @Test(arguments: [(1, 1), (2, 2), (3, 5), (37, 768), (1000, 4096)])
     func statisticLengthsAreTheDocumentedOnes(targetClasses y: Int, featureWidth d: Int) {
         #expect(FeatureStatistics.flattenedCount(targetClasses: y, featureWidth: d) == y + d + d * (d + 1) / 2 + d + 1 + y * d)
-        #expect(FeatureStatistics.flattenedCount(targetClasses: y, featureWidth: d)
-            == WireFormat.featureValueCount(targetClasses: y, featureWidth: d))
         #expect(ClassVariances.flattenedCount(targetClasses: y, featureWidth: d) == y + 2 * y * d)
         #expect(ClassScatters.flattenedCount(targetClasses: y, featureWidth: d) == y + y * d + y * d * (d + 1) / 2)
         #expect(WithinClassScatter.flattenedCount(targetClasses: y, featureWidth: d) == y + y * d + d * (d + 1) / 2)
@@ -314,15 +312,15 @@ import WireFormat
         }
     }
 
-    /// L = Y + D + D(D+1)/2 + D + 1 + Y·D (docs/wire-format.md, "Feature statistics").
-    @Test func featureValueCountIsTheDocumentedLength() {
-        #expect(WireFormat.featureValueCount(targetClasses: 2, featureWidth: 2) == 14)
-        #expect(WireFormat.featureValueCount(targetClasses: 1, featureWidth: 1) == 1 + 1 + 1 + 1 + 1 + 1)
-        #expect(WireFormat.featureValueCount(targetClasses: 1000, featureWidth: 4096) == 12_495_849)
-        #expect(WireFormat.featureValueCount(targetClasses: 10, featureWidth: 512) == 10 + 512 + 131_328 + 512 + 1 + 5120)
-        // The limits: D = 4,096 allows Y up to 30,710.
-        #expect(WireFormat.featureValueCount(targetClasses: 30710, featureWidth: 4096) <= WireFormat.maxFeatureValues)
-        #expect(WireFormat.featureValueCount(targetClasses: 30711, featureWidth: 4096) > WireFormat.maxFeatureValues)
+    /// The largest statistic a run's shape implies bounds what a frame may declare: at D = 4,096
+    /// GBC's class variances, Y·(2D + 1) values, reach 2^27 first, at Y = 16,382.
+    @Test func plannedFeatureValuesAreTheLargestStatisticOfTheShape() {
+        #expect(WireFormat.plannedFeatureValues(targetClasses: 2, featureWidth: 2) == 14, "the moments")
+        #expect(WireFormat.plannedFeatureValues(targetClasses: 10, featureWidth: 2048)
+            == ClassScatters.flattenedCount(targetClasses: 10, featureWidth: 2048))
+        #expect(WireFormat.plannedFeatureValues(targetClasses: 16382, featureWidth: 4096) == 16382 * (1 + 2 * 4096))
+        #expect(WireFormat.plannedFeatureValues(targetClasses: 16382, featureWidth: 4096) <= WireFormat.maxFeatureValues)
+        #expect(WireFormat.plannedFeatureValues(targetClasses: 16383, featureWidth: 4096) > WireFormat.maxFeatureValues)
         #expect(WireFormat.maxFeatureWidth == 8192 && WireFormat.maxFeatureValues == 134_217_728)
     }
 
@@ -1010,7 +1008,7 @@ enum Golden {
     @Test(arguments: [4096 + 48 + 800, 20_000, 100_000, 1_000_000, 64 << 20])
     func partialPartsCutBothSectionsAndReassemble(messageLimit: Int) throws {
         let (y, z, d) = (10, 7, 512)
-        let statistics = WireFormat.featureValueCount(targetClasses: y, featureWidth: d)
+        let statistics = FeatureStatistics.flattenedCount(targetClasses: y, featureWidth: d)
         #expect(statistics == 137_483)
         var random = SplitMix64(seed: 512)
         let sums = (0..<(y * z)).map { _ in Double.random(in: 0..<100, using: &random) }
@@ -1079,7 +1077,7 @@ enum Golden {
     @Test(arguments: [4096 + 48 + 800, 100_000, 1_000_000])
     func partialPartsOfFeaturesAlone(messageLimit: Int) throws {
         let (y, d) = (10, 512)
-        let statistics = WireFormat.featureValueCount(targetClasses: y, featureWidth: d)
+        let statistics = FeatureStatistics.flattenedCount(targetClasses: y, featureWidth: d)
         let values = (0..<statistics).map { Double($0) - 1e4 }
         let chunks = (0..<3).map { ChunkID(shard: 0, firstRow: UInt64($0) * 100, rowCount: 100) }
         let parts = PartialFrame.parts(

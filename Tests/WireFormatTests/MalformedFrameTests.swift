@@ -404,7 +404,7 @@ import WireFormat
         }
         // Y = 30,000, D = 4,096: the moments' L = 131,308,849 would fit, the class variances'
         // 245,790,000 do not: refused on the feature width, whatever the section.
-        #expect(WireFormat.featureValueCount(targetClasses: 30000, featureWidth: 4096) == 131_308_849)
+        #expect(FeatureStatistics.flattenedCount(targetClasses: 30000, featureWidth: 4096) == 131_308_849)
         for name in ["partial_v3_class_variances.bin", "partial_v3_within_class_scatter.bin", "partial_v3_features.bin"] {
             #expect(decodeError(try shaped(name, classes: 30000)) == .invalidValue(
                 field: "feature_width",

@@ -68,6 +68,18 @@ public struct ShardPublisher {
         return (rows, rows * max(1, (32 << 20) / (rows * rowBytes)))
     }
 
+    /// Throws when the run's feature statistics would exceed what a worker or aggregator holds
+    /// for one run (`WireFormat.plannedFeatureValues` beyond `maxFeatureValues`, or D beyond
+    /// `maxFeatureWidth`): every one of them would refuse the chunks, so they are not sent.
+    public static func checkFeatureShape(of files: ScoringFiles) throws(FeatureShapeTooLarge) {
+        guard let features = files.features else { return }
+        let (width, classes) = (features.width, files.targetClasses)
+        let values = width <= WireFormat.maxFeatureWidth
+            ? WireFormat.plannedFeatureValues(targetClasses: classes, featureWidth: width) : Int.max
+        guard values > WireFormat.maxFeatureValues else { return }
+        throw FeatureShapeTooLarge(path: features.features.path, featureWidth: width, targetClasses: classes)
+    }
+
     /// Validates every row of `files`, then publishes every chunk and the manifest; returns
     /// when all are delivered. `progress` is called after each batch with the rows published
     /// so far. Softmax outputs go out as version-1 chunk frames (version 2 with features), and
@@ -77,6 +89,7 @@ public struct ShardPublisher {
         progress: (Int) -> Void = { _ in }
     ) throws -> Summary {
         // Same rules as `leep score`, before anything leaves this machine.
+        try Self.checkFeatureShape(of: files)
         try files.checkRows(check)
 
         let (rows, batchRows) = Self.chunking(of: files, maxMessageBytes: maxMessageBytes, requestedRows: requested)
@@ -186,5 +199,26 @@ extension ProbabilityType {
         case .float64: self = .float64
         default: preconditionFailure("feature and prediction files hold floats")
         }
+    }
+}
+
+/// Features whose statistics no worker or aggregator holds for the run's shape: refused before
+/// anything is published.
+public struct FeatureShapeTooLarge: Error, Sendable, CustomStringConvertible {
+    /// The features file.
+    public let path: String
+    /// D.
+    public let featureWidth: Int
+    /// Y.
+    public let targetClasses: Int
+
+    public var description: String {
+        if featureWidth > WireFormat.maxFeatureWidth {
+            return "\(path): \(featureWidth) features exceed the limit of \(WireFormat.maxFeatureWidth) per run"
+        }
+        let values = WireFormat.plannedFeatureValues(targetClasses: targetClasses, featureWidth: featureWidth)
+        return "\(path): \(featureWidth) features and \(targetClasses) target classes make \(values) statistics per run, "
+            + "beyond the limit of \(WireFormat.maxFeatureValues) a worker or aggregator holds; send fewer features "
+            + "(a projection of them) or fewer target classes"
     }
 }

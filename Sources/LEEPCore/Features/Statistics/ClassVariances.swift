@@ -53,11 +53,7 @@ public struct ClassVariances: MergeableStatistic {
     }
 
     public mutating func merge(_ other: ClassVariances) throws(FeatureWidthMismatch) {
-        guard other.featureWidth == featureWidth else {
-            throw FeatureWidthMismatch(expected: featureWidth, actual: other.featureWidth)
-        }
-        let other = other.widened(toTargetClasses: max(targetClasses, other.targetClasses))
-        self = widened(toTargetClasses: other.targetClasses)
+        let other = try aligned(with: other)
         let d = featureWidth
         for c in 0..<targetClasses where other.classCounts[c] > 0 {
             let a = Double(classCounts[c])
@@ -100,9 +96,8 @@ public struct ClassVariances: MergeableStatistic {
     public init(
         flattened values: [Double], sampleCount: Int, featureWidth: Int, targetClasses: Int
     ) throws(FeatureStatisticsError) {
-        var reader = try FlatStatisticReader(
-            values, expected: Self.flattenedCount(targetClasses: targetClasses, featureWidth: featureWidth),
-            sampleCount: sampleCount, featureWidth: featureWidth, targetClasses: targetClasses)
+        var reader = try Self.flatReader(
+            values, sampleCount: sampleCount, featureWidth: featureWidth, targetClasses: targetClasses)
         self.init(featureWidth: featureWidth, targetClasses: targetClasses)
         classCounts = try reader.classCounts()
         self.sampleCount = sampleCount

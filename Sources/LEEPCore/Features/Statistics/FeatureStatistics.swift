@@ -155,11 +155,7 @@ public struct FeatureStatistics: MergeableStatistic {
 
     /// Adds `other`, the statistics of other rows of the same run. A smaller Y is widened first.
     public mutating func merge(_ other: FeatureStatistics) throws(FeatureWidthMismatch) {
-        guard other.featureWidth == featureWidth else {
-            throw FeatureWidthMismatch(expected: featureWidth, actual: other.featureWidth)
-        }
-        let other = other.widened(toTargetClasses: max(targetClasses, other.targetClasses))
-        self = widened(toTargetClasses: other.targetClasses)
+        let other = try aligned(with: other)
         for c in 0..<targetClasses where other.classCounts[c] > 0 {
             let total = classCounts[c] + other.classCounts[c]
             let weight = Double(other.classCounts[c]) / Double(total)
@@ -322,9 +318,8 @@ public struct FeatureStatistics: MergeableStatistic {
     public init(
         flattened values: [Double], sampleCount: Int, featureWidth: Int, targetClasses: Int
     ) throws(FeatureStatisticsError) {
-        var reader = try FlatStatisticReader(
-            values, expected: Self.flattenedCount(targetClasses: targetClasses, featureWidth: featureWidth),
-            sampleCount: sampleCount, featureWidth: featureWidth, targetClasses: targetClasses)
+        var reader = try Self.flatReader(
+            values, sampleCount: sampleCount, featureWidth: featureWidth, targetClasses: targetClasses)
         self.init(featureWidth: featureWidth, targetClasses: targetClasses)
         let d = featureWidth
         classCounts = try reader.classCounts()

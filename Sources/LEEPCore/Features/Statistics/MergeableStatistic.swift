@@ -42,6 +42,27 @@ extension MergeableStatistic {
     /// Bytes of memory the statistics hold, about: what a worker counts toward its flush threshold.
     public var byteCount: Int { 8 * Self.flattenedCount(targetClasses: targetClasses, featureWidth: featureWidth) }
 
+    /// What every `merge` starts with: checks that `other` has this D, widens this statistic and
+    /// `other` to the larger Y, and returns `other` widened.
+    mutating func aligned(with other: Self) throws(FeatureWidthMismatch) -> Self {
+        guard other.featureWidth == featureWidth else {
+            throw FeatureWidthMismatch(expected: featureWidth, actual: other.featureWidth)
+        }
+        let other = other.widened(toTargetClasses: max(targetClasses, other.targetClasses))
+        self = widened(toTargetClasses: other.targetClasses)
+        return other
+    }
+
+    /// What every flat-form `init` starts with: a reader of `values` checked for this statistic's
+    /// length and shape (`FlatStatisticReader`).
+    static func flatReader(
+        _ values: [Double], sampleCount: Int, featureWidth: Int, targetClasses: Int
+    ) throws(FeatureStatisticsError) -> FlatStatisticReader {
+        try FlatStatisticReader(
+            values, expected: flattenedCount(targetClasses: targetClasses, featureWidth: featureWidth),
+            sampleCount: sampleCount, featureWidth: featureWidth, targetClasses: targetClasses)
+    }
+
     /// `merge` through an existential, for `FeatureStatisticSet`: `other` is always of this type.
     mutating func merge(erased other: any MergeableStatistic) throws(FeatureWidthMismatch) {
         try merge(other as! Self)

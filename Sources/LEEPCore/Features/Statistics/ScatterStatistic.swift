@@ -108,11 +108,7 @@ public struct ScatterStatistic<Pooling: ScatterPooling>: MergeableStatistic {
     }
 
     public mutating func merge(_ other: ScatterStatistic) throws(FeatureWidthMismatch) {
-        guard other.featureWidth == featureWidth else {
-            throw FeatureWidthMismatch(expected: featureWidth, actual: other.featureWidth)
-        }
-        let other = other.widened(toTargetClasses: max(targetClasses, other.targetClasses))
-        self = widened(toTargetClasses: other.targetClasses)
+        let other = try aligned(with: other)
         for k in scatters.indices { scatters[k] += other.scatters[k] }
         for c in 0..<targetClasses where other.classCounts[c] > 0 {
             join(toClass: c, count: other.classCounts[c],
@@ -159,9 +155,8 @@ public struct ScatterStatistic<Pooling: ScatterPooling>: MergeableStatistic {
     public init(
         flattened values: [Double], sampleCount: Int, featureWidth: Int, targetClasses: Int
     ) throws(FeatureStatisticsError) {
-        var reader = try FlatStatisticReader(
-            values, expected: Self.flattenedCount(targetClasses: targetClasses, featureWidth: featureWidth),
-            sampleCount: sampleCount, featureWidth: featureWidth, targetClasses: targetClasses)
+        var reader = try Self.flatReader(
+            values, sampleCount: sampleCount, featureWidth: featureWidth, targetClasses: targetClasses)
         self.init(featureWidth: featureWidth, targetClasses: targetClasses)
         let d = featureWidth
         classCounts = try reader.classCounts()
