@@ -13,23 +13,23 @@ import WireFormat
     static let identity = RunIdentity(id: "run-f", model: "m", dataset: "d")
     static let (rows, z, y, d, rowsPerChunk) = (60, 3, 3, 5, 6)
 
-    /// Seeded rows: θ, labels and float32 features with class-dependent means and an offset.
+    /// Seeded rows: θ beside the feature rows (`FeatureRows`).
     struct Data {
         var theta: [Double] = []
-        var labels: [Int32] = []
-        var features: [Float] = []
+        var rows: FeatureRows
+        var labels: [Int32] { rows.labels }
+        var features: [Float] {
+            get { rows.features }
+            set { rows.features = newValue }
+        }
 
         init(seed: UInt64) {
-            var generator = SeededGenerator(seed: seed)
-            for _ in 0..<rows {
+            rows = FeatureRows(seed: seed, rows: FeaturePipelineTests.rows, classes: y, width: d)
+            var generator = SeededGenerator(seed: seed &+ 1)
+            for _ in 0..<FeaturePipelineTests.rows {
                 let weights = (0..<z).map { _ in Double.random(in: 0.05...1, using: &generator) }
                 let total = weights.reduce(0, +)
                 theta += weights.map { $0 / total }
-                let label = Int32.random(in: 0..<Int32(y), using: &generator)
-                labels.append(label)
-                features += (0..<d).map { j in
-                    Float(50 + Double(label) * Double(j % 3) + Double.random(in: -1...1, using: &generator))
-                }
             }
         }
 
@@ -37,7 +37,7 @@ import WireFormat
         func chunk(_ index: Int, width: Int = FeaturePipelineTests.d, poison: Float? = nil) -> ChunkFrame {
             let first = index * rowsPerChunk
             let range = first..<(first + rowsPerChunk)
-            var values = Array(features[(first * d)..<((first + rowsPerChunk) * d)])
+            var values = rows.features(of: range)
             if let poison { values[2 * d + 1] = poison }
             if width != d { values = (0..<(rowsPerChunk * width)).map { Float($0) } }
             let bytes = Array(theta[(first * z)..<(range.upperBound * z)]).withUnsafeBufferPointer { theta in
@@ -55,26 +55,10 @@ import WireFormat
         }
 
         /// The feature statistics of all rows, straight from LEEPCore.
-        func direct() throws -> FeatureStatistics {
-            var statistics = FeatureStatistics(featureWidth: d, targetClasses: y)
-            try features.withUnsafeBufferPointer { values in
-                try labels.withUnsafeBufferPointer { labels in
-                    try statistics.add(FeatureChunk(values: .float32(values), labels: labels, width: d))
-                }
-            }
-            return statistics
-        }
+        func direct() throws -> FeatureStatistics { try rows.directSet()[FeatureStatistics.self]! }
 
         /// Every statistic of all rows at once.
-        func directSet() throws -> FeatureStatisticSet {
-            var statistics = FeatureStatisticSet(featureWidth: d, targetClasses: y)
-            try features.withUnsafeBufferPointer { values in
-                try labels.withUnsafeBufferPointer { labels in
-                    try statistics.add(FeatureChunk(values: .float32(values), labels: labels, width: d))
-                }
-            }
-            return statistics
-        }
+        func directSet() throws -> FeatureStatisticSet { try rows.directSet() }
     }
 
     /// A message limit that leaves 100 bytes of payload a part to a partial of `chunks` chunks,

@@ -14,27 +14,19 @@ import WireFormat
     static let identity = RunIdentity(id: "run-alone", model: "dinov2", dataset: "d")
     static let (rows, y, d, rowsPerChunk) = (60, 3, 5, 6)
 
-    /// Seeded labels and float32 features with class-dependent means around an offset.
+    /// The run's rows (`FeatureRows`) and its chunks.
     struct Data {
-        var labels: [Int32] = []
-        var features: [Float] = []
+        let rows: FeatureRows
+        var labels: [Int32] { rows.labels }
+        var features: [Float] { rows.features }
 
-        init(seed: UInt64) {
-            var generator = SeededGenerator(seed: seed)
-            for _ in 0..<rows {
-                let label = Int32.random(in: 0..<Int32(y), using: &generator)
-                labels.append(label)
-                features += (0..<d).map { j in
-                    Float(50 + Double(label) * Double(j % 3) + Double.random(in: -1...1, using: &generator))
-                }
-            }
-        }
+        init(seed: UInt64) { rows = FeatureRows(seed: seed, rows: FeaturesAloneWorkerTests.rows, classes: y, width: d) }
 
         /// Chunk `index` (rows index·6 ..< index·6 + 6) as a decoded version-3 chunk frame, with
         /// `label` in its third row and `poison` in that row's feature 1 when given.
         func chunk(_ index: Int, label: Int32? = nil, poison: Float? = nil) -> ChunkFrame {
             let first = index * rowsPerChunk
-            var values = Array(features[(first * d)..<((first + rowsPerChunk) * d)])
+            var values = rows.features(of: first..<(first + rowsPerChunk))
             var chunkLabels = Array(labels[first..<(first + rowsPerChunk)])
             if let poison { values[2 * d + 1] = poison }
             if let label { chunkLabels[2] = label }
@@ -50,15 +42,7 @@ import WireFormat
         }
 
         /// Every feature statistic of all rows, straight from LEEPCore.
-        func directSet() throws -> FeatureStatisticSet {
-            var statistics = FeatureStatisticSet(featureWidth: d, targetClasses: y)
-            try features.withUnsafeBufferPointer { values in
-                try labels.withUnsafeBufferPointer { labels in
-                    try statistics.add(FeatureChunk(values: .float32(values), labels: labels, width: d))
-                }
-            }
-            return statistics
-        }
+        func directSet() throws -> FeatureStatisticSet { try rows.directSet() }
     }
 
     /// A message limit that leaves 100 bytes of payload a part to a partial of `chunks` chunks,

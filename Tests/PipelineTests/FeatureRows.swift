@@ -1,0 +1,39 @@
+import LEEPCore
+import TestSupport
+
+/// The feature rows the pipeline tests send: seeded labels and float32 features whose class
+/// means differ around a common offset of 50, and their statistics straight from LEEPCore (what
+/// the workers' partials and the aggregator's merge must reproduce).
+struct FeatureRows {
+    let width: Int
+    let classes: Int
+    var labels: [Int32] = []
+    var features: [Float] = []
+
+    init(seed: UInt64, rows: Int, classes: Int, width: Int) {
+        self.width = width
+        self.classes = classes
+        var generator = SeededGenerator(seed: seed)
+        for _ in 0..<rows {
+            let label = Int32.random(in: 0..<Int32(classes), using: &generator)
+            labels.append(label)
+            features += (0..<width).map { j in
+                Float(50 + Double(label) * Double(j % 3) + Double.random(in: -1...1, using: &generator))
+            }
+        }
+    }
+
+    /// The features of rows `range`.
+    func features(of range: Range<Int>) -> [Float] { Array(features[(range.lowerBound * width)..<(range.upperBound * width)]) }
+
+    /// Every statistic of all rows at once.
+    func directSet() throws -> FeatureStatisticSet {
+        var statistics = FeatureStatisticSet(featureWidth: width, targetClasses: classes)
+        try features.withUnsafeBufferPointer { values in
+            try labels.withUnsafeBufferPointer { labels in
+                try statistics.add(FeatureChunk(values: .float32(values), labels: labels, width: width))
+            }
+        }
+        return statistics
+    }
+}
