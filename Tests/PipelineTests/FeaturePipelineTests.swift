@@ -145,21 +145,9 @@ import WireFormat
 
     @Test func aRepairOfFeatureChunksIsThePartialPassOneWouldHaveFlushed() throws {
         let data = Data(seed: 8)
-        var records = InMemoryRecords()
-        var located: [LocatedChunk] = []
-        for index in [2, 5, 7] {
-            let chunk = data.chunk(index)
-            let location = RecordLocation(partition: 0, offset: Int64(index))
-            records.chunkRecords[location] = chunk
-            located.append(LocatedChunk(id: chunk.id, location: location))
-        }
-        let task = TaskFrame(run: Self.identity.id, pass: .repair, conditional: [], chunks: located)
-        var runner = TaskRunner(maxMessageBytes: Self.policy(chunks: 3).maxMessageBytes)
-        var conditionals = InMemoryRecords()
-        guard case .partial(let frames) = try runner.run(task, chunks: &records, conditionals: &conditionals) else {
-            Issue.record("a repair published no partial")
-            return
-        }
+        guard let frames = try repairedPartial(
+            of: [2, 5, 7].map { data.chunk($0) }, maxMessageBytes: Self.policy(chunks: 3).maxMessageBytes)
+        else { return }
         let passOne = Self.partials(data, chunks: [2, 5, 7]).compactMap { frame -> PartialFrame? in
             if case .partial(let part) = frame { part } else { nil }
         }

@@ -1,5 +1,9 @@
 import LEEPCore
 import TestSupport
+import Testing
+import WireFormat
+
+@testable import Pipeline
 
 /// The feature rows the pipeline tests send: seeded labels and float32 features whose class
 /// means differ around a common offset of 50, and their statistics straight from LEEPCore (what
@@ -36,4 +40,24 @@ struct FeatureRows {
         }
         return statistics
     }
+}
+
+/// What a worker publishes for a repair task naming `chunks` (held at offsets 0, 1, … of
+/// partition 0): the partial frames, or nil (and an issue recorded) when it publishes none.
+func repairedPartial(of chunks: [ChunkFrame], maxMessageBytes: Int) throws -> [PartialFrame]? {
+    var records = InMemoryRecords()
+    var located: [LocatedChunk] = []
+    for (offset, chunk) in chunks.enumerated() {
+        let location = RecordLocation(partition: 0, offset: Int64(offset))
+        records.chunkRecords[location] = chunk
+        located.append(LocatedChunk(id: chunk.id, location: location))
+    }
+    let task = TaskFrame(run: chunks[0].run.id, pass: .repair, conditional: [], chunks: located)
+    var runner = TaskRunner(maxMessageBytes: maxMessageBytes)
+    var conditionals = InMemoryRecords()
+    guard case .partial(let frames) = try runner.run(task, chunks: &records, conditionals: &conditionals) else {
+        Issue.record("a repair published no partial")
+        return nil
+    }
+    return frames
 }

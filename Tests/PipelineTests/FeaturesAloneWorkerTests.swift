@@ -137,21 +137,9 @@ import WireFormat
 
     @Test func aRepairIsThePartialPassOneWouldHaveFlushed() throws {
         let data = Data(seed: 8)
-        var records = InMemoryRecords()
-        var located: [LocatedChunk] = []
-        for index in [2, 5, 7] {
-            let chunk = data.chunk(index)
-            let location = RecordLocation(partition: 0, offset: Int64(index))
-            records.chunkRecords[location] = chunk
-            located.append(LocatedChunk(id: chunk.id, location: location))
-        }
-        let task = TaskFrame(run: Self.identity.id, pass: .repair, conditional: [], chunks: located)
-        var runner = TaskRunner(maxMessageBytes: Self.policy(chunks: 3).maxMessageBytes)
-        var conditionals = InMemoryRecords()
-        guard case .partial(let frames) = try runner.run(task, chunks: &records, conditionals: &conditionals) else {
-            Issue.record("a repair published no partial")
-            return
-        }
+        guard let frames = try repairedPartial(
+            of: [2, 5, 7].map { data.chunk($0) }, maxMessageBytes: Self.policy(chunks: 3).maxMessageBytes)
+        else { return }
         #expect(frames == Self.flushed(data, chunks: [2, 5, 7]), "same statistics, same parts, same partial id")
         #expect(frames.allSatisfy { $0.section != .joint && $0.sourceClasses == 0 })
     }
