@@ -32,3 +32,7 @@ extern void dstevr_(const char *jobz, const char *range, const int *n, double *d
 extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info, size_t uplo_len);
 extern void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a, const int *lda,
                     double *b, const int *ldb, int *info, size_t uplo_len);
+// The reciprocal condition number in the 1-norm, estimated from the Cholesky factor in O(D²):
+// SFDA's check that its shrunk within-class scatter is not numerically singular.
+extern void dpocon_(const char *uplo, const int *n, const double *a, const int *lda, const double *anorm,
+                    double *rcond, double *work, int *iwork, int *info, size_t uplo_len);

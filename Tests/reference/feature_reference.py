@@ -491,15 +491,21 @@ def sfda_probabilities(x, index, counts, shrinkage):
     """One SFDA fit on rows x (class index 0 … K−1 per row) with shrinkage s, evaluated on the
     same rows: the n×K softmax of x B⁻¹ μ_cᵀ − ½ μ_cᵀ B⁻¹ μ_c + log π_c, B = (1 − s)Sw +
     s·tr(Sw)/D·I, in the translation-free form (module docstring).  Unscored when B is
-    numerically singular (smallest eigenvalue ≤ ε·largest: not numerically positive definite)."""
+    numerically singular: not positive definite to a Cholesky factorisation, or its 1-norm
+    condition number κ₁(B) = ‖B‖₁‖B⁻¹‖₁ at least 1/ε (the binary estimates κ₁ from its factor)."""
     n, width = x.shape
     means, sw = _class_means_and_within(x, index, counts)
     shrunk = (1.0 - shrinkage) * sw
     shrunk[np.diag_indices(width)] += shrinkage * np.trace(sw) / width
-    w, u = np.linalg.eigh(shrunk)
-    if not w[0] > EPSILON * w[-1]:
+    try:
+        np.linalg.cholesky(shrunk)
+        reciprocal = 1.0 / (np.linalg.norm(shrunk, 1) * np.linalg.norm(np.linalg.inv(shrunk), 1))
+    except np.linalg.LinAlgError:
+        reciprocal = 0.0
+    if not reciprocal > EPSILON:
         raise Unscored("SFDA is undefined: the shrunk within-class scatter is numerically singular "
-                       f"(eigenvalues {w[0]:.3e} … {w[-1]:.3e})")
+                       f"(1/κ₁ = {reciprocal:.3e})")
+    w, u = np.linalg.eigh(shrunk)
     centre = x.mean(axis=0)
     d = means - centre  # K×D
     coef = (u @ ((u.T @ d.T) / w[:, None])).T  # K×D: row c is B⁻¹(μ_c − m)

@@ -7,10 +7,21 @@ struct Cholesky {
     /// The factor, in LAPACK's column-major lower triangle (the row-major upper one).
     private let factor: [Double]
     let dimension: Int
+    /// ‖A‖₁, for the condition estimate.
+    private let norm: Double
 
     /// Factors the matrix whose upper triangle (row-major) is in `upper`; nil when it is not
     /// numerically positive definite.
     init?(upper: [Double], dimension: Int) {
+        var columnSums = [Double](repeating: 0, count: dimension)
+        for i in 0..<dimension {
+            columnSums[i] += abs(upper[i * dimension + i])
+            for j in (i + 1)..<dimension {
+                let value = abs(upper[i * dimension + j])
+                columnSums[i] += value
+                columnSums[j] += value
+            }
+        }
         var matrix = upper
         var n = Int32(dimension)
         var info: Int32 = 0
@@ -18,6 +29,21 @@ struct Cholesky {
         guard info == 0 else { return nil }
         factor = matrix
         self.dimension = dimension
+        norm = columnSums.max() ?? 0
+    }
+
+    /// LAPACK's estimate of 1/κ₁(A) = 1/(‖A‖₁‖A⁻¹‖₁) from the factor (`dpocon`), in O(D²): what
+    /// tells a numerically singular matrix without an eigenvalue computation.
+    var reciprocalCondition: Double {
+        var n = Int32(dimension)
+        var norm = norm
+        var reciprocal = 0.0
+        var work = [Double](repeating: 0, count: 3 * dimension)
+        var integerWork = [Int32](repeating: 0, count: dimension)
+        var info: Int32 = 0
+        BLASLock.run { dpocon_("L", &n, factor, &n, &norm, &reciprocal, &work, &integerWork, &info, 1) }
+        precondition(info == 0, "dpocon rejected its arguments (info \(info))")
+        return reciprocal
     }
 
     /// log det A = 2 Σ log L_kk.

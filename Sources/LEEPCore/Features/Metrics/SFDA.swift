@@ -105,10 +105,9 @@ public enum SFDA {
             }
             var shrunk = within.map { (1 - shrinkage) * $0 }
             for i in 0..<d { shrunk[i * d + i] += shrinkage * trace / Double(d) }
-            let spectrum = try? SymmetricSpectrum(upper: shrunk, dimension: d, projecting: [], count: 0)
-            guard let spectrum, let smallest = spectrum.values.first, let largest = spectrum.values.last,
-                  smallest > Double.ulpOfOne * largest, let factor = Cholesky(upper: shrunk, dimension: d)
-            else {
+            // Numerically singular: not positive definite to LAPACK, or κ₁ ≥ 1/ε (estimated from
+            // the factor in O(D²) rather than from an O(D³) eigenvalue computation).
+            guard let factor = Cholesky(upper: shrunk, dimension: d), factor.reciprocalCondition > Double.ulpOfOne else {
                 return .failure(SFDAUndefined(
                     reason: "the shrunk within-class scatter (s = \(shrinkage)) is numerically singular"))
             }
