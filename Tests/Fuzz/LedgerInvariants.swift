@@ -20,7 +20,7 @@ enum LedgerInvariants {
             return
         }
         // The assembled manifests: each shard's chunks, in part order, tile its rows exactly once.
-        for (index, shard) in ledger.manifests {
+        for (index, shard) in ledger.manifests.shards {
             let chunks = shard.chunks.map(\.id)
             require(chunks.allSatisfy { $0.shard == index }, "shard \(index) lists a chunk of another shard")
             require(chunks.count == Int(shard.totalChunks), "shard \(index) lists \(chunks.count) of \(shard.totalChunks) chunks")

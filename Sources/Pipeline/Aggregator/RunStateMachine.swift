@@ -213,6 +213,7 @@ struct RunStateMachine {
 
     private mutating func apply(_ frame: Frame, at time: Timestamp) {
         if case .runMarker(let marker) = frame {
+            _ = ledger.apply(frame)  // the ledger counts the chunks a repair covers
             return apply(marker.marker, at: time)
         }
         switch state {
@@ -259,12 +260,11 @@ struct RunStateMachine {
             state = .tasks(TaskPhase(
                 step: step, passNumber: passNumber, tasks: tasks, plan: plan(for: step).filter { tasks.contains($0.id) },
                 leep: leep, issuedAt: time, lastProgress: time))
-        case (.repairIssued(let chunks), .collecting(var collecting)):
-            ledger.chunksRepaired += Int(chunks)
+        case (.repairIssued, .collecting(var collecting)):
             collecting.lastRepair = max(collecting.lastRepair ?? time, time)
             state = .collecting(collecting)
-        case (.repairIssued(let chunks), _):
-            ledger.chunksRepaired += Int(chunks)
+        case (.repairIssued, _):
+            break
         }
     }
 
