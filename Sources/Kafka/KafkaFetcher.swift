@@ -1,5 +1,3 @@
-import CRDKafka
-
 /// What a fetch found at one location.
 public enum FetchedRecord: Sendable {
     /// The record.
@@ -38,8 +36,7 @@ public final class KafkaFetcher: @unchecked Sendable {
         // Reads by offset want the record now: do not let the broker hold a fetch back waiting
         // for more data (the default waits up to 500 ms per fetch).
         if configuration["fetch.wait.max.ms"] == nil { configuration["fetch.wait.max.ms"] = "10" }
-        client = try RDKafkaClient(type: RD_KAFKA_CONSUMER, configuration: configuration)
-        rd_kafka_poll_set_consumer(client.handle)
+        client = try RDKafkaClient(kind: .consumer, configuration: configuration)
         self.timeoutMilliseconds = timeoutMilliseconds
     }
 
@@ -54,28 +51,17 @@ public final class KafkaFetcher: @unchecked Sendable {
     public func fetch(topic: String, locations: [(partition: Int32, offset: Int64)]) throws(KafkaError) -> [FetchedRecord] {
         guard !locations.isEmpty else { return [] }
         var search = FetchSearch(locations: locations)
-        let assigned = withTopicPartitionList(search.starts.map { (topic, $0.key, $0.value) }) { rd_kafka_assign(client.handle, $0) }
-        guard assigned == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(assigned, context: "assign \(topic)") }
-        defer { rd_kafka_assign(client.handle, nil) }
+        try client.assign(search.starts.map { (topic, $0.key, $0.value) })
+        defer { client.unassign() }
 
         let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int(timeoutMilliseconds)))
         while !search.isDone, ContinuousClock.now < deadline {
-            guard let raw = rd_kafka_consumer_poll(client.handle, 50) else {
-                moveToReportedEnds(topic: topic, search: &search)
-                continue
-            }
-            let partition = raw.pointee.partition
-            switch raw.pointee.err {
-            case RD_KAFKA_RESP_ERR_NO_ERROR:
-                search.found(KafkaMessage(raw, client: client))
-            case RD_KAFKA_RESP_ERR__PARTITION_EOF:
-                search.reachedEnd(of: partition, at: raw.pointee.offset)
-                rd_kafka_message_destroy(raw)
-            case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET, RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE:
-                search.outOfRange(partition, String(cString: rd_kafka_err2str(raw.pointee.err)))
-                rd_kafka_message_destroy(raw)
-            default:
-                rd_kafka_message_destroy(raw)
+            switch client.consumerPoll(timeoutMilliseconds: 50) {
+            case .nothing: moveToReportedEnds(topic: topic, search: &search)
+            case .record(let message): search.found(message)
+            case .endOfPartition(let partition, let offset): search.reachedEnd(of: partition, at: offset)
+            case .outOfRange(let partition, let text): search.outOfRange(partition, text)
+            case .error: break
             }
         }
         return search.results(notFoundText: "not received within \(timeoutMilliseconds) ms")
@@ -85,15 +71,11 @@ public final class KafkaFetcher: @unchecked Sendable {
     /// that end, once: the broker then answers "end of partition" there, or with new records.
     private func moveToReportedEnds(topic: String, search: inout FetchSearch) {
         for partition in search.partitionsToProbe {
-            var low: Int64 = 0
-            var high: Int64 = 0
-            guard rd_kafka_get_watermark_offsets(client.handle, topic, partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR,
+            guard let (_, high) = client.reportedWatermarks(topic: topic, partition: partition),
                   high >= 0, search.endLiesBeforeMissing(of: partition, end: high)
             else { continue }
             search.probing(partition)
-            withTopicPartitionList([(topic, partition, high)]) { list in
-                if let error = rd_kafka_seek_partitions(client.handle, list, 1_000) { rd_kafka_error_destroy(error) }
-            }
+            client.seek(topic: topic, partition: partition, offset: high, timeoutMilliseconds: 1_000)
         }
     }
 }
@@ -183,22 +165,14 @@ public final class KafkaTopicReader: @unchecked Sendable {
         var configuration = configuration
         if configuration["group.id"] == nil { configuration["group.id"] = "leepstream-reader" }
         configuration["enable.auto.commit"] = "false"
-        client = try RDKafkaClient(type: RD_KAFKA_CONSUMER, configuration: configuration)
-        rd_kafka_poll_set_consumer(client.handle)
+        client = try RDKafkaClient(kind: .consumer, configuration: configuration)
         let partitions = if let partitions { partitions } else { Array(0..<(try client.partitionCount(of: topic))) }
-        let assigned = withTopicPartitionList(partitions.map { (topic, $0, Int64(RD_KAFKA_OFFSET_BEGINNING)) }) {
-            rd_kafka_assign(client.handle, $0)
-        }
-        guard assigned == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(assigned, context: "assign \(topic)") }
+        try client.assign(partitions.map { (topic, $0, RDKafkaClient.beginning) })
     }
 
     /// The next record, or nil when none arrived within `timeoutMilliseconds`.
     public func poll(timeoutMilliseconds: Int32) -> KafkaMessage? {
-        guard let raw = rd_kafka_consumer_poll(client.handle, timeoutMilliseconds) else { return nil }
-        guard raw.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            rd_kafka_message_destroy(raw)
-            return nil
-        }
-        return KafkaMessage(raw, client: client)
+        guard case .record(let message) = client.consumerPoll(timeoutMilliseconds: timeoutMilliseconds) else { return nil }
+        return message
     }
 }

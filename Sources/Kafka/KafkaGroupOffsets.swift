@@ -1,5 +1,3 @@
-import CRDKafka
-
 /// Reads the offsets another consumer group has committed, without joining it: how the
 /// aggregators learn how far the workers have got through the chunks.
 ///
@@ -13,7 +11,7 @@ public final class KafkaGroupOffsets: @unchecked Sendable {
         var configuration = configuration
         configuration["group.id"] = group
         configuration["enable.auto.commit"] = "false"
-        client = try RDKafkaClient(type: RD_KAFKA_CONSUMER, configuration: configuration)
+        client = try RDKafkaClient(kind: .consumer, configuration: configuration)
     }
 
     /// For each partition of `topic`, the offset the group resumes from; partitions the group
@@ -21,16 +19,6 @@ public final class KafkaGroupOffsets: @unchecked Sendable {
     /// `timeoutMilliseconds`.
     public func committed(topic: String, timeoutMilliseconds: Int32 = 2_000) throws(KafkaError) -> [Int32: Int64] {
         let partitions = try client.partitionCount(of: topic, timeoutMilliseconds: timeoutMilliseconds)
-        var result = RD_KAFKA_RESP_ERR_NO_ERROR
-        let offsets = withTopicPartitionList((0..<partitions).map { (topic, $0, Int64(RD_KAFKA_OFFSET_INVALID)) }) { list in
-            result = rd_kafka_committed(client.handle, list, timeoutMilliseconds)
-            var offsets: [Int32: Int64] = [:]
-            for index in 0..<Int(list.pointee.cnt) where list.pointee.elems[index].offset >= 0 {
-                offsets[list.pointee.elems[index].partition] = list.pointee.elems[index].offset
-            }
-            return offsets
-        }
-        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, context: "committed offsets of the group") }
-        return offsets
+        return try client.committedOffsets(topic: topic, partitions: partitions, timeoutMilliseconds: timeoutMilliseconds)
     }
 }

@@ -1,4 +1,3 @@
-import CRDKafka
 import Logging
 import Synchronization
 
@@ -33,27 +32,16 @@ public enum KafkaLibraryLog {
         }
     }
 
-    /// Installs the routing callback on a client's configuration, if a logger was given.
-    static func install(on conf: OpaquePointer) {
-        guard target.withLock({ $0 != nil }) else { return }
-        rd_kafka_conf_set_log_cb(conf, libraryLogCallback)
-    }
+    /// Whether librdkafka's messages are routed (`route(to:)` was called).
+    static var isRouted: Bool { target.withLock { $0 != nil } }
 
-    fileprivate static func emit(level: Int32, facility: String, message: String, client: String) {
+    static func emit(level: Int32, facility: String, message: String, client: String) {
         guard let logger = target.withLock({ $0 }) else { return }
         guard let heldBack = repeats.withLock({ $0.admit(facility + " " + message, at: .now) }) else { return }
         var metadata: Logger.Metadata = ["facility": "\(facility)", "client": "\(client)"]
         if heldBack > 0 { metadata["similar_held_back"] = "\(heldBack)" }
         logger.log(level: Self.level(syslog: level), "\(message)", metadata: metadata)
     }
-}
-
-/// Called by librdkafka on its own threads.
-private let libraryLogCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void = {
-    handle, level, facility, message in
-    KafkaLibraryLog.emit(
-        level: level, facility: facility.map { String(cString: $0) } ?? "", message: message.map { String(cString: $0) } ?? "",
-        client: handle.flatMap { rd_kafka_name($0) }.map { String(cString: $0) } ?? "")
 }
 
 /// Lets through the first message of each kind, then at most one per `window`, saying how many

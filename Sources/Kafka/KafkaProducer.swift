@@ -1,4 +1,3 @@
-import CRDKafka
 import Synchronization
 
 /// A record to publish.
@@ -66,9 +65,7 @@ public final class KafkaProducer: @unchecked Sendable {
         // The Java client's partitioner, so producers in any language put a key in the same
         // partition (librdkafka's own default hashes keys differently).
         if configuration["partitioner"] == nil { configuration["partitioner"] = "murmur2_random" }
-        client = try RDKafkaClient(type: RD_KAFKA_PRODUCER, configuration: configuration) { conf in
-            rd_kafka_conf_set_dr_msg_cb(conf, deliveryReportCallback)
-        }
+        client = try RDKafkaClient(kind: .producer, configuration: configuration)
     }
 
     private static let consumerOnlyProperties = [
@@ -83,10 +80,10 @@ public final class KafkaProducer: @unchecked Sendable {
     public func send(_ records: [OutgoingRecord]) throws(KafkaError) -> [DeliveryReport] {
         let batch = DeliveryBatch(count: records.count)
         for (index, record) in records.enumerated() {
-            try enqueue(record, slot: DeliverySlot(batch: batch, index: index))
+            try enqueue(record, target: RDKafkaDeliveryTarget { batch.deliver(index: index, result: $0) })
         }
         while !batch.isComplete {
-            rd_kafka_poll(client.handle, 50)
+            client.poll(timeoutMilliseconds: 50)
         }
         do {
             return try batch.reports()
@@ -96,67 +93,19 @@ public final class KafkaProducer: @unchecked Sendable {
             // instead of retrying.
             if let fatal = client.fatalError { throw KafkaError(code: fatal.code, message: "producer: \(fatal)", isFatal: true) }
             // The broker no longer knows this producer's id (it lost its state, or another
-            // producer took the id over): librdkafka does not always call that fatal for an
-            // idempotent producer, yet every later batch fails the same way.
-            if let code = error.code, Self.replaceOn.contains(code) {
-                throw KafkaError(code: code, message: "producer must be replaced: \(error)", isFatal: true)
+            // producer took the id over): every later batch fails the same way.
+            if error.requiresNewProducer {
+                throw KafkaError(code: error.code, message: "producer must be replaced: \(error)", isFatal: true)
             }
             throw error
         }
     }
 
-    /// Delivery errors that say the broker has no valid state for this producer's id.
-    private static let replaceOn: Set<Int32> = [
-        RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH,
-        RD_KAFKA_RESP_ERR_INVALID_PRODUCER_ID_MAPPING, RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
-    ].reduce(into: []) { $0.insert($1.rawValue) }
-
     /// Hands one record to librdkafka, waiting for queue space when its queue is full.
-    private func enqueue(_ record: OutgoingRecord, slot: DeliverySlot) throws(KafkaError) {
-        let opaque = Unmanaged.passRetained(slot).toOpaque()
-        while true {
-            let error: OpaquePointer? = record.topic.withCString { topic in
-                record.value.withUnsafeBytes { value in
-                    withKey(record.key) { key in
-                        withHeaderValues(record.headers) { headers in
-                            var values: [rd_kafka_vu_t] = []
-                            values.append(vu(RD_KAFKA_VTYPE_TOPIC) { $0.cstr = topic })
-                            values.append(vu(RD_KAFKA_VTYPE_VALUE) {
-                                $0.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
-                                $0.mem.size = value.count
-                            })
-                            if let partition = record.partition {
-                                values.append(vu(RD_KAFKA_VTYPE_PARTITION) { $0.i32 = partition })
-                            }
-                            if let key {
-                                values.append(vu(RD_KAFKA_VTYPE_KEY) {
-                                    $0.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress)
-                                    $0.mem.size = key.count
-                                })
-                            }
-                            for header in headers {
-                                values.append(vu(RD_KAFKA_VTYPE_HEADER) {
-                                    $0.header.name = header.name
-                                    $0.header.val = header.value.baseAddress
-                                    $0.header.size = header.value.count
-                                })
-                            }
-                            values.append(vu(RD_KAFKA_VTYPE_MSGFLAGS) { $0.i = RD_KAFKA_MSG_F_COPY })
-                            values.append(vu(RD_KAFKA_VTYPE_OPAQUE) { $0.ptr = opaque })
-                            return rd_kafka_produceva(client.handle, values, values.count)
-                        }
-                    }
-                }
-            }
-            guard let error else { return }
-            if rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL {
-                // librdkafka's queue is full: serve delivery reports to make room, then retry.
-                rd_kafka_error_destroy(error)
-                rd_kafka_poll(client.handle, 100)
-                continue
-            }
-            Unmanaged<DeliverySlot>.fromOpaque(opaque).release()
-            throw KafkaError(consuming: error, context: "produce to \(record.topic)")
+    private func enqueue(_ record: OutgoingRecord, target: RDKafkaDeliveryTarget) throws(KafkaError) {
+        while try !client.produce(record, target: target) {
+            // librdkafka's queue is full: serve delivery reports to make room, then retry.
+            client.poll(timeoutMilliseconds: 100)
         }
     }
 
@@ -172,36 +121,8 @@ public final class KafkaProducer: @unchecked Sendable {
 
     /// Waits up to `timeoutMilliseconds` for everything queued to be delivered.
     public func flush(timeoutMilliseconds: Int32 = 10_000) throws(KafkaError) {
-        let result = rd_kafka_flush(client.handle, timeoutMilliseconds)
-        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, context: "flush") }
+        try client.flush(timeoutMilliseconds: timeoutMilliseconds)
     }
-}
-
-/// One value of the argument list of `rd_kafka_produceva`.
-private func vu(_ type: rd_kafka_vtype_t, _ fill: (inout rd_kafka_vu_t.__Unnamed_union_u) -> Void) -> rd_kafka_vu_t {
-    var value = rd_kafka_vu_t()
-    value.vtype = type
-    fill(&value.u)
-    return value
-}
-
-private func withKey<Result>(_ key: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> Result) -> Result {
-    guard let key else { return body(nil) }
-    return key.withUnsafeBytes { body($0) }
-}
-
-/// Keeps the C strings and bytes of `headers` alive while `body` runs.
-private func withHeaderValues<Result>(
-    _ headers: [(String, [UInt8])],
-    _ body: ([(name: UnsafePointer<CChar>, value: UnsafeRawBufferPointer)]) -> Result
-) -> Result {
-    func step(_ index: Int, _ done: [(name: UnsafePointer<CChar>, value: UnsafeRawBufferPointer)]) -> Result {
-        guard index < headers.count else { return body(done) }
-        return headers[index].0.withCString { name in
-            headers[index].1.withUnsafeBytes { value in step(index + 1, done + [(name, value)]) }
-        }
-    }
-    return step(0, [])
 }
 
 /// The delivery outcomes of one `send`, filled in by librdkafka's callback.
@@ -228,31 +149,5 @@ private final class DeliveryBatch: Sendable {
         let (reports, failure) = state.withLock { ($0.reports, $0.failure) }
         if let failure { throw failure }
         return reports.map { $0! }
-    }
-}
-
-/// Identifies one record of a batch to the delivery callback (its `msg_opaque`).
-private final class DeliverySlot: Sendable {
-    let batch: DeliveryBatch
-    let index: Int
-
-    init(batch: DeliveryBatch, index: Int) {
-        self.batch = batch
-        self.index = index
-    }
-}
-
-/// librdkafka calls this from `rd_kafka_poll` once per record.
-private let deliveryReportCallback: @convention(c) (
-    OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?
-) -> Void = { _, message, _ in
-    guard let message, let opaque = message.pointee._private else { return }
-    let slot = Unmanaged<DeliverySlot>.fromOpaque(opaque).takeRetainedValue()
-    let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
-    if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-        slot.batch.deliver(index: slot.index, result: .success(DeliveryReport(
-            topic: topic, partition: message.pointee.partition, offset: message.pointee.offset)))
-    } else {
-        slot.batch.deliver(index: slot.index, result: .failure(KafkaError(message.pointee.err, context: "deliver to \(topic)")))
     }
 }

@@ -1,17 +1,22 @@
 import CRDKafka
 
-/// Owns one `rd_kafka_t` handle and destroys it once.
+/// Owns one `rd_kafka_t` handle and destroys it once. Every call into librdkafka is made here or
+/// in the other files of `RDKafka/`: the public types of the module hold an `RDKafkaClient` and
+/// speak Swift to it (`ops/check-c-calls` checks that no other file imports `CRDKafka`).
 ///
 /// `@unchecked Sendable`: librdkafka handles are thread-safe; this class only holds the pointer.
 final class RDKafkaClient: @unchecked Sendable {
+    /// Which kind of client.
+    enum Kind {
+        case producer, consumer
+    }
+
     let handle: OpaquePointer
 
-    /// Builds a client of `type` from `configuration`; `prepare` may install callbacks on the
-    /// `rd_kafka_conf_t` before the client takes it over.
-    init(
-        type: rd_kafka_type_t, configuration: KafkaConfiguration,
-        prepare: (OpaquePointer) -> Void = { _ in }
-    ) throws(KafkaError) {
+    /// Builds a client of `kind` from `configuration`. A producer's delivery reports go to the
+    /// `RDKafkaDeliveryTarget` each record names; a consumer given `rebalance` reports its
+    /// rebalances there (`RDKafkaRebalanceTarget`, kept alive by the caller).
+    init(kind: Kind, configuration: KafkaConfiguration, rebalance: RDKafkaRebalanceTarget? = nil) throws(KafkaError) {
         let conf = rd_kafka_conf_new()!
         var errorText = [CChar](repeating: 0, count: 512)
         for (key, value) in configuration.properties.sorted(by: { $0.key < $1.key }) {
@@ -23,13 +28,20 @@ final class RDKafkaClient: @unchecked Sendable {
                 throw KafkaError(message: "invalid Kafka property \(key): \(detail)", isConfigurationError: true)
             }
         }
-        KafkaLibraryLog.install(on: conf)
-        prepare(conf)
-        guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {
+        installLibraryLog(on: conf)
+        if kind == .producer { rd_kafka_conf_set_dr_msg_cb(conf, deliveryReportCallback) }
+        if let rebalance {
+            rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+            rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(rebalance).toOpaque())
+        }
+        guard let handle = rd_kafka_new(kind == .producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER, conf, &errorText, errorText.count)
+        else {
             rd_kafka_conf_destroy(conf)
             throw KafkaError(message: "cannot create Kafka client: \(cText(errorText))", isConfigurationError: true)
         }
         self.handle = handle
+        // A consumer's events (rebalances, errors) are served by its consumer poll.
+        if kind == .consumer { rd_kafka_poll_set_consumer(handle) }
     }
 
     // No implicit consumer close: a role closes its consumer itself when it stops cleanly, and
