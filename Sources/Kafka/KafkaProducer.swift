@@ -40,6 +40,13 @@ public struct DeliveryReport: Sendable, Hashable {
     public let partition: Int32
     /// Its offset in that partition.
     public let offset: Int64
+
+    /// A report of a record of `topic` written at `offset` of `partition`.
+    public init(topic: String, partition: Int32, offset: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+    }
 }
 
 /// A Kafka producer that publishes batches and returns where each record landed.
