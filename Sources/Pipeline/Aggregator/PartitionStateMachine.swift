@@ -6,8 +6,8 @@ import WireFormat
 /// partition revoked), actions out (write a barrier, forward a run's actions, dead-letter a
 /// record, record a run closed, commit an offset, count a metric). No I/O and no clock: time
 /// comes with the events and barrier tokens from the injected source, so every transition has
-/// a test that needs no broker (`PartitionStateMachineTests`, and the fuzz target
-/// `partition-state-machine`).
+/// a test that needs no broker (`PartitionStateMachineTests`: each transition, and random
+/// scripts of events against the invariants).
 ///
 /// A new owner first writes a barrier to the partition (and the closed topic) and reads the
 /// closed topic's partition up to it: the ids of the runs closed there. Records read before
