@@ -2,11 +2,12 @@
 import Foundation
 
 /// Scripts of honest runs in the encoding `RunWorld` and the script targets read: the seeds of
-/// manifest-assembly and run-state-machine. The fuzzer then starts from whole runs and varies
-/// them, instead of having to discover what a manifest or a complete partial looks like.
+/// manifest-assembly, run-state-machine and partition-state-machine. The fuzzer then starts
+/// from whole runs and varies them, instead of having to discover what a manifest or a
+/// complete partial looks like.
 ///
-/// Each write mirrors a read of `RunWorld`, value for value; `machineScripts` plays every
-/// script and fails unless it ends in a final score, so the two cannot drift apart unnoticed.
+/// Each write mirrors a read of `RunWorld`, value for value; `machineScripts` and
+/// `partitionScripts` play every script and fail unless it ends in a final score, so the two cannot drift apart unnoticed.
 struct HonestRun {
     let sourceClasses: Int
     let targetClasses: Int
@@ -71,14 +72,48 @@ struct HonestRun {
         if let fixture { Self.rawFrame(&script, fixture, event: kind(10)) }
         partials(&script, event: kind(4))
         if !live { kind(11)(&script) }  // caught up
+        results(&script, event: kind(7))
+        return script.bytes
+    }
+
+    /// Partition scripts: a new owner asks for its barrier and writes it, reads the run's
+    /// records, its barrier comes back (caught up: pass 2 starts), the results come, a round
+    /// commits. Each must end with the run closed final.
+    static func partitionScripts() throws -> [(String, [UInt8])] {
+        let scripts = shapes.enumerated().map { index, run in ("partition-run\(index)", run.partitionScript()) }
+        for (name, bytes) in scripts {
+            let finals = bytes.withUnsafeBytes { PartitionStateMachineTarget.run($0) }
+            guard finals == 1 else { throw SeedError(description: "seed \(name) closes \(finals) runs final, not 1") }
+        }
+        return scripts
+    }
+
+    private func partitionScript() -> [UInt8] {
+        let kind = { (code: Int) in { (script: inout FuzzScript) in script.int(0, in: 0...7); script.int(code, in: 0...15) } }
+        var script = FuzzScript()
+        world(&script)
+        kind(11)(&script)  // a round starts: the barrier is asked for
+        kind(12)(&script)
+        script.int(1, in: 0...3)  // written; no run closed
+        manifests(&script, split: false, event: kind(0))
+        partials(&script, event: kind(4))
+        kind(13)(&script)
+        script.bool(true)  // the barrier comes back: caught up
+        results(&script, event: kind(7))
+        kind(14)(&script)
+        script.bool(true)  // a round ends and commits
+        return script.bytes
+    }
+
+    /// A result for every pass-2 task, honest.
+    private func results(_ script: inout FuzzScript, event: (inout FuzzScript) -> Void) {
         for task in 0..<taskCount {
-            kind(7)(&script)
+            event(&script)
             script.int(task, in: 0...(taskCount - 1))
             script.byte(0)  // hits
             script.byte(8)  // Σ log EEP = -1
             script.int(0, in: 0...15)  // honest
         }
-        return script.bytes
     }
 
     struct SeedError: Error, CustomStringConvertible {

@@ -15,6 +15,7 @@ struct FuzzTarget: Sendable {
         targets += [
             FuzzTarget(name: "manifest-assembly", run: ManifestAssemblyTarget.run),
             FuzzTarget(name: "run-state-machine", run: { _ = RunStateMachineTarget.run($0) }),
+            FuzzTarget(name: "partition-state-machine", run: { _ = PartitionStateMachineTarget.run($0) }),
         ]
         #endif
         return targets
@@ -64,7 +65,7 @@ struct LeepFuzz {
         guard let target = FuzzTarget.all.first(where: { $0.name == (name ?? ProcessInfo.processInfo.environment["LEEP_FUZZ_TARGET"]) }) else {
             fail("usage: leep-fuzz TARGET [inputs…] | leep-fuzz seeds DIRECTORY; targets: "
                 + FuzzTarget.all.map(\.name).joined(separator: ", ")
-                + " (manifest-assembly and run-state-machine need a debug or an ops/fuzz build: they @testable import Pipeline)")
+                + " (manifest-assembly, run-state-machine and partition-state-machine need a debug or an ops/fuzz build: they @testable import Pipeline)")
         }
         if name != nil { arguments.removeFirst() }
         setenv("LEEP_FUZZ_TARGET", target.name, 1)

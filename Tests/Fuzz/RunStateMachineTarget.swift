@@ -51,6 +51,7 @@ enum RunStateMachineTarget {
         private var taskIDs: Set<UInt64> = []
         private(set) var closedAs: ScoreRecord.Status?
         private var closed = false
+        private var counted: [AggregatorMetric: Int] = [:]
 
         mutating func check(_ actions: [RunStateMachine.Action], of machine: RunStateMachine) {
             require(machine.isLive || actions.isEmpty, "a decision while replaying")
@@ -87,6 +88,11 @@ enum RunStateMachineTarget {
                     closedAs = record.status
                     checkRecord(record)
                     if record.status == .final { checkFinal(record, machine.ledger) } else { require(record.status == .failed, "closed as \(record.status)") }
+                case .count(let metric):
+                    counted[metric, default: 0] += 1
+                    // Only live records are counted, each once: never more than the ledger holds.
+                    require((counted[.partialAccepted] ?? 0) <= machine.ledger.acceptedPartials, "more partials counted than accepted")
+                    require((counted[.duplicateDropped] ?? 0) <= machine.ledger.duplicatesDropped, "more duplicates counted than dropped")
                 }
             }
             closed = closed || machine.isClosed

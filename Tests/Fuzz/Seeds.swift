@@ -14,6 +14,7 @@ enum Seeds {
         #if DEBUG || LEEP_FUZZ
         seeds["manifest-assembly"] = try HonestRun.manifestScripts(fixtures: goldenFrames())
         seeds["run-state-machine"] = try HonestRun.machineScripts(fixtures: goldenFrames())
+        seeds["partition-state-machine"] = try HonestRun.partitionScripts()
         #endif
         for (target, files) in seeds {
             let folder = directory.appendingPathComponent(target, isDirectory: true)

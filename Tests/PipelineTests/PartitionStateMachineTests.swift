@@ -92,6 +92,20 @@ import WireFormat
         #expect(run == F.identity.id && !tasks.isEmpty)
     }
 
+    @Test func aRunsCountsBecomeMetricsAndAreNotForwarded() {
+        var machine = Self.live()
+        let frames = [F.manifest()] + F.partial([0, 1]) + F.partial([0, 1])
+        let actions = frames.enumerated().flatMap { offset, frame in
+            machine.handle(.record(Self.record(Int64(offset + 1), frame), at: Self.start))
+        }
+        let metrics = actions.compactMap { if case .metric(let metric) = $0 { metric } else { nil } }
+        #expect(metrics.filter { $0 != .recordConsumed } == [.partialAccepted, .duplicateDropped])
+        #expect(metrics.filter { $0 == .recordConsumed }.count == frames.count)
+        for case .forward(_, let decided) in actions {
+            #expect(!decided.contains { if case .count = $0 { true } else { false } })
+        }
+    }
+
     @Test func lateRecordsOfAClosedRunChangeNothing() {
         var machine = Self.machine()
         _ = machine.handle(.roundStarted(at: Self.start))

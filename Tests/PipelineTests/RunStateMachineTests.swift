@@ -95,6 +95,16 @@ import WireFormat
         #expect(Self.feed(&machine, [F.manifest()] + F.partial([0]) + results, at: Self.at(5)).isEmpty)
     }
 
+    @Test func liveRecordsCountWhatTheyDidAndHistoryCountsNothing() {
+        let frames = [F.manifest()] + F.partial([0, 1]) + F.partial([0, 1]) + F.partial([2])
+        var replaying = Machine(run: F.identity.id, policy: Self.policy, firstSeen: Self.start)
+        #expect(Self.feed(&replaying, frames).isEmpty, "history was counted when it happened")
+        #expect(replaying.ledger.acceptedPartials == 2 && replaying.ledger.duplicatesDropped == 1)
+        var machine = Self.live()
+        let counted = Self.feed(&machine, frames).compactMap { if case .count(let metric) = $0 { metric } else { nil } }
+        #expect(counted == [.partialAccepted, .duplicateDropped, .partialAccepted])
+    }
+
     @Test(arguments: 1...25) func duplicatesAndSplitPartialsInAnyOrderGiveTheSameScore(seed: Int) throws {
         var rng = SeededGenerator(seed: UInt64(seed))
         var frames = [F.manifest()]

@@ -60,7 +60,7 @@ import WireFormat
                     }
                 case .close(let record):
                     final = record
-                case .publish, .repair:
+                case .publish, .repair, .count:
                     break
                 }
             }

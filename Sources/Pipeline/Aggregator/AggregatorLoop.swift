@@ -10,6 +10,11 @@ import WireFormat
 /// The aggregator's loop: its partitions' machines and the rounds. Shared by the poll loop and
 /// the rebalance handler, both on the polling thread: the mutex makes that safe to state, it is
 /// never contended.
+///
+/// Two clocks, on purpose: the machines decide by the injected wall clock (`clock`, the time
+/// records carry and a test can set), while the loop paces its own I/O — a round's budget,
+/// how often it asks for the workers' offsets or trims memory — by the monotonic clock, which
+/// no decision reads.
 final class AggregatorLoop: Sendable {
     struct State {
         var partitions: [Int32: PartitionStateMachine] = [:]
@@ -27,6 +32,8 @@ final class AggregatorLoop: Sendable {
     let topics: Topics
     let options: Aggregator.Options
     let clock: any WallClock
+    /// Barrier tokens: random, so that no two owners of a partition wait for the same one.
+    let makeToken: @Sendable () -> UInt64
     let metrics = AggregatorMetrics()
     let outboxDelivery: OutboxDelivery
     let logger: Logger
@@ -34,7 +41,8 @@ final class AggregatorLoop: Sendable {
 
     init(
         configuration: KafkaConfiguration, topics: Topics, options: Aggregator.Options, clock: any WallClock,
-        delivery: PersistentDelivery, logger: Logger
+        makeToken: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 1...UInt64.max) }, delivery: PersistentDelivery,
+        logger: Logger
     ) throws(KafkaError) {
         producer = try KafkaProducer(configuration: configuration)
         outboxDelivery = OutboxDelivery(
@@ -46,6 +54,7 @@ final class AggregatorLoop: Sendable {
         self.topics = topics
         self.options = options
         self.clock = clock
+        self.makeToken = makeToken
         self.logger = logger
         // A run's closed record goes to the closed topic's partition numbered like its runs
         // partition: the two topics must have as many partitions.
@@ -61,7 +70,7 @@ final class AggregatorLoop: Sendable {
         state.withLock { state in
             for partition in partitions {
                 state.partitions[partition] = PartitionStateMachine(
-                    partition: partition, policy: options.policy, makeToken: { UInt64.random(in: 1...UInt64.max) })
+                    partition: partition, policy: options.policy, makeToken: makeToken)
             }
         }
     }
@@ -284,8 +293,8 @@ extension AggregatorMetrics {
     func count(_ metric: AggregatorMetric) {
         switch metric {
         case .recordConsumed: recordsConsumed.increment()
-        case .partialsAccepted(let count): partialsAccepted.increment(by: Int64(count))
-        case .duplicatesDropped(let count): duplicatesDropped.increment(by: Int64(count))
+        case .partialAccepted: partialsAccepted.increment()
+        case .duplicateDropped: duplicatesDropped.increment()
         case .deadLettered: deadLetters.increment()
         case .forget(let run, let model, let dataset): forget(run: run, model: model, dataset: dataset)
         }

@@ -198,14 +198,7 @@ struct PartitionStateMachine {
             machine: RunStateMachine(run: run, policy: policy, firstSeen: now, isLive: isLive), firstOffset: record.offset)
         // History happened at its own time, and is counted in the metrics when it happened.
         let time = isLive ? now : min(now, record.timestamp ?? now)
-        let (accepted, dropped) = (open.machine.ledger.acceptedPartials, open.machine.ledger.duplicatesDropped)
         let decided = open.machine.handle(.record(frame, at: time))
-        if isLive {
-            let newlyAccepted = open.machine.ledger.acceptedPartials - accepted
-            let newlyDropped = open.machine.ledger.duplicatesDropped - dropped
-            if newlyAccepted > 0 { actions.append(.metric(.partialsAccepted(newlyAccepted))) }
-            if newlyDropped > 0 { actions.append(.metric(.duplicatesDropped(newlyDropped))) }
-        }
         return actions + forward(decided, of: run) + settle(open)
     }
 
@@ -226,8 +219,14 @@ struct PartitionStateMachine {
         return actions + [.caughtUp(openRuns: runs.count)]
     }
 
+    /// A run's actions: its counts become this partition's metrics, the rest is forwarded.
     private func forward(_ actions: [RunStateMachine.Action], of run: String) -> [Action] {
-        actions.isEmpty ? [] : [.forward(run: run, actions)]
+        var counted: [Action] = []
+        var decided: [RunStateMachine.Action] = []
+        for action in actions {
+            if case .count(let metric) = action { counted.append(.metric(metric)) } else { decided.append(action) }
+        }
+        return decided.isEmpty ? counted : counted + [.forward(run: run, decided)]
     }
 
     /// Keeps an open run's machine, or forgets a closed one but for its id.
@@ -245,18 +244,4 @@ struct PartitionStateMachine {
         }
         return actions
     }
-}
-
-/// What the aggregator counts, as its machines report it.
-enum AggregatorMetric: Equatable {
-    /// A record of a live partition was consumed.
-    case recordConsumed
-    /// Partials accepted.
-    case partialsAccepted(Int)
-    /// Partials dropped as duplicates.
-    case duplicatesDropped(Int)
-    /// A record was dead-lettered.
-    case deadLettered
-    /// A run closed: its per-run series go.
-    case forget(run: String, model: String, dataset: String)
 }

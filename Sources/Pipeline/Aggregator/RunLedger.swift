@@ -17,8 +17,10 @@ import WireFormat
 struct RunLedger {
     /// What applying a record changed.
     enum Change: Equatable {
-        /// Nothing that moves the run on (a part of a partial, a duplicate, a manifest).
+        /// Nothing that moves the run on (a part of a partial, a manifest).
         case none
+        /// A whole partial overlapping chunks already accepted, dropped (a worker's retry).
+        case duplicate
         /// A partial was accepted or a new pass-2 result came in.
         case progress
         /// The run cannot be scored, for this reason.
@@ -131,7 +133,7 @@ struct RunLedger {
         let chunks = Set(partial.chunks)
         guard chunks.isDisjoint(with: accepted) else {
             duplicatesDropped += 1
-            return .none
+            return .duplicate
         }
         // A run of features alone (Z = 0) has no joint: its partials carry statistics only, whose
         // class counts must add up to the partial's samples (`FeatureStatisticSet` checks).

@@ -144,6 +144,8 @@ struct RunStateMachine {
         case publish(ScoreRecord)
         /// Publish the final or failed record, then record the run closed.
         case close(ScoreRecord)
+        /// Count what a live record did (history was counted when it happened).
+        case count(AggregatorMetric)
     }
 
     /// When to act.
@@ -200,8 +202,8 @@ struct RunStateMachine {
     mutating func handle(_ event: Event) -> [Action] {
         switch event {
         case .record(let frame, let time):
-            apply(frame, at: time)
-            return isLive ? decide(now: time) : []
+            let counted = apply(frame, at: time)
+            return isLive ? counted.map(Action.count) + decide(now: time) : []
         case .caughtUp(let now):
             isLive = true
             return decide(now: now)
@@ -211,18 +213,26 @@ struct RunStateMachine {
         }
     }
 
-    private mutating func apply(_ frame: Frame, at time: Timestamp) {
+    /// Folds `frame` into the ledger and the state; returns what it counts for the metrics.
+    private mutating func apply(_ frame: Frame, at time: Timestamp) -> [AggregatorMetric] {
         if case .runMarker(let marker) = frame {
             _ = ledger.apply(frame)  // the ledger counts the chunks a repair covers
-            return apply(marker.marker, at: time)
+            apply(marker.marker, at: time)
+            return []
         }
         switch state {
-        case .closed, .failed: return  // Nothing changes a failed or closed run but its close.
+        case .closed, .failed: return []  // Nothing changes a failed or closed run but its close.
         case .collecting, .tasks: break
         }
-        if case .partial = frame, case .tasks = state { return }  // Pass 1 is settled.
+        if case .partial = frame, case .tasks = state { return [] }  // Pass 1 is settled.
         lastActivity = max(lastActivity, time)
         let change = ledger.apply(frame)
+        var counted: [AggregatorMetric] = []
+        switch (change, frame) {
+        case (.progress, .partial): counted = [.partialAccepted]
+        case (.duplicate, _): counted = [.duplicateDropped]
+        default: break
+        }
         switch (change, state) {
         case (.failure(let reason), _):
             state = .failed(reason: reason)
@@ -230,7 +240,7 @@ struct RunStateMachine {
             collecting.lastProgress = max(collecting.lastProgress, time)
             collecting.incompleteReported = false
             state = .collecting(collecting)
-        case (.none, .collecting(var collecting)):
+        case (.none, .collecting(var collecting)), (.duplicate, .collecting(var collecting)):
             collecting.incompleteReported = false
             state = .collecting(collecting)
         case (.progress, .tasks(var phase)):
@@ -241,6 +251,7 @@ struct RunStateMachine {
         default:
             break
         }
+        return counted
     }
 
     /// A decision recorded on the runs topic: by this machine's owner (then already taken here)
