@@ -13,6 +13,9 @@ public struct LEEPScore: Sendable, Equatable, Codable {
     public let sourceClasses: Int
     /// Y, the number of target classes.
     public let targetClasses: Int
+    /// The bounds the joint alone put on `leep` (`LEEPBracket`): lower ≤ leep ≤ upper.
+    public let leepLower: Double
+    public let leepUpper: Double
 
     /// Combines the two passes of one run. Both must cover the same samples.
     public init(joint: JointAccumulator, eep: EEPAccumulator, accuracy: Bool = true) {
@@ -27,6 +30,9 @@ public struct LEEPScore: Sendable, Equatable, Codable {
         self.sampleCount = joint.sampleCount
         self.sourceClasses = joint.sourceClasses
         self.targetClasses = joint.targetClasses
+        let bracket = LEEPBracket(joint: joint)!  // n > 0
+        self.leepLower = bracket.lower
+        self.leepUpper = bracket.upper
     }
 
     /// The JSON keys of docs/leep.md and `leep score --json`.
@@ -36,5 +42,7 @@ public struct LEEPScore: Sendable, Equatable, Codable {
         case sampleCount = "n"
         case sourceClasses = "source_classes"
         case targetClasses = "target_classes"
+        case leepLower = "leep_lower"
+        case leepUpper = "leep_upper"
     }
 }

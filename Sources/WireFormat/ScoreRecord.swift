@@ -2,12 +2,13 @@ import Foundation
 import LEEPCore
 
 /// A record of the score topic: JSON, keyed by the (model, data set) pair, validated by
-/// `docs/score-record.schema.json`. A run publishes `progress` records while it streams, then
-/// exactly one outcome: `final`, `failed` or (issue of stalls) `incomplete`.
+/// `docs/score-record.schema.json`. A run publishes `progress` records while it streams (and,
+/// with softmax outputs, one `bracketed` record when pass 1 is merged), then exactly one
+/// outcome: `final`, `failed` or (issue of stalls) `incomplete`.
 public struct ScoreRecord: Codable, Sendable, Equatable {
     /// Where a run stands.
     public enum Status: String, Codable, Sendable {
-        case progress, final, failed, incomplete
+        case progress, bracketed, final, failed, incomplete
     }
 
     /// The source model.
@@ -20,6 +21,10 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
     public var status: Status
     /// LEEP (final only).
     public var leep: Double?
+    /// The bounds the joint alone puts on LEEP (`LEEPBracket`), once pass 1 is merged:
+    /// `bracketed`, pass-2 `progress` and `final` records of a run with softmax outputs.
+    public var leepLower: Double?
+    public var leepUpper: Double?
     /// NCE (final only).
     public var nce: Double?
     /// Accuracy of the expected empirical predictor (final only).
@@ -51,6 +56,9 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
     public var partialsDropped: Int?
     /// Chunks recomputed by repair tasks.
     public var chunksRepaired: Int?
+    /// The model of the same data set that certainly beats this one on LEEP (`ScoreBoard`'s
+    /// verdicts: its certified lower bound is above this run's certified upper bound).
+    public var dominatedBy: String?
 
     /// A record with only the identity and status set.
     public init(model: String, dataset: String, run: String, status: Status) {
@@ -70,6 +78,8 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case model, dataset, run, status, leep, nce
+        case leepLower = "leep_lower"
+        case leepUpper = "leep_upper"
         case eepAccuracy = "eep_accuracy"
         case featureWidth = "feature_width"
         case n
@@ -83,6 +93,7 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
         case reason
         case partialsDropped = "partials_dropped"
         case chunksRepaired = "chunks_repaired"
+        case dominatedBy = "dominated_by"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -92,6 +103,8 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
         run = try container.decode(String.self, forKey: .run)
         status = try container.decode(Status.self, forKey: .status)
         leep = try container.decodeIfPresent(Double.self, forKey: .leep)
+        leepLower = try container.decodeIfPresent(Double.self, forKey: .leepLower)
+        leepUpper = try container.decodeIfPresent(Double.self, forKey: .leepUpper)
         nce = try container.decodeIfPresent(Double.self, forKey: .nce)
         eepAccuracy = try container.decodeIfPresent(Double.self, forKey: .eepAccuracy)
         featureWidth = try container.decodeIfPresent(Int.self, forKey: .featureWidth)
@@ -106,6 +119,7 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
         reason = try container.decodeIfPresent(String.self, forKey: .reason)
         partialsDropped = try container.decodeIfPresent(Int.self, forKey: .partialsDropped)
         chunksRepaired = try container.decodeIfPresent(Int.self, forKey: .chunksRepaired)
+        dominatedBy = try container.decodeIfPresent(String.self, forKey: .dominatedBy)
         let features = try FeatureMetricReport(from: decoder)
         self.features = features.isEmpty ? nil : features
     }
@@ -117,6 +131,8 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
         try container.encode(run, forKey: .run)
         try container.encode(status, forKey: .status)
         try container.encodeIfPresent(leep, forKey: .leep)
+        try container.encodeIfPresent(leepLower, forKey: .leepLower)
+        try container.encodeIfPresent(leepUpper, forKey: .leepUpper)
         try container.encodeIfPresent(nce, forKey: .nce)
         try container.encodeIfPresent(eepAccuracy, forKey: .eepAccuracy)
         try container.encodeIfPresent(featureWidth, forKey: .featureWidth)
@@ -131,7 +147,20 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
         try container.encodeIfPresent(reason, forKey: .reason)
         try container.encodeIfPresent(partialsDropped, forKey: .partialsDropped)
         try container.encodeIfPresent(chunksRepaired, forKey: .chunksRepaired)
+        try container.encodeIfPresent(dominatedBy, forKey: .dominatedBy)
         try features?.encode(to: encoder)
+    }
+
+    /// Bounds on the run's final LEEP that hold exactly: (LEEP, LEEP) once final, the bracket
+    /// once pass 1 is merged (`bracketed`, pass-2 `progress`); nil otherwise.
+    public var certifiedLEEPBounds: (lower: Double, upper: Double)? {
+        switch status {
+        case .final: return leep.map { ($0, $0) }
+        case .bracketed, .progress:
+            guard let leepLower, let leepUpper else { return nil }
+            return (leepLower, leepUpper)
+        case .failed, .incomplete: return nil
+        }
     }
 
     /// The value of a score by its key — "leep", "nce", "eep_accuracy" or any feature metric's

@@ -72,7 +72,7 @@ struct ScoresCommand: ParsableCommand {
             into: &board, idle: waitCount == nil ? .seconds(2) : nil, deadline: deadline, shutdown: shutdown,
             done: { board in waitCount.map { board.records(dataset: dataset).filter { $0.status == .final }.count >= $0 } ?? false })
         if json {
-            board.records(dataset: dataset).forEach(printLine)
+            board.judgedRecords(dataset: dataset).forEach(printLine)
         } else {
             print(board.leaderboard(dataset: dataset, rankedBy: rankBy))
         }

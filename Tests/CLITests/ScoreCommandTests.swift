@@ -58,7 +58,7 @@ import Testing
         let lines = outcome.standardOutput.split(separator: "\n")
         #expect(lines.count == 1)
         let object = try #require(JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
-        #expect(Set(object.keys) == ["leep", "nce", "n", "source_classes", "target_classes"])
+        #expect(Set(object.keys) == ["leep", "leep_lower", "leep_upper", "nce", "n", "source_classes", "target_classes"])
         let value = try #require(object["leep"] as? Double)
         #expect(abs(value - (log(67.0 / 99) + log(19.0 / 33)) / 2) < 1e-15)
         #expect(object["n"] as? Int == 4 && object["source_classes"] as? Int == 2 && object["target_classes"] as? Int == 2)
@@ -70,7 +70,7 @@ import Testing
         ])
         #expect(withAccuracy.status == 0)
         let full = try #require(JSONSerialization.jsonObject(with: Data(withAccuracy.standardOutput.utf8)) as? [String: Any])
-        #expect(Set(full.keys) == ["leep", "nce", "eep_accuracy", "n", "source_classes", "target_classes"])
+        #expect(Set(full.keys) == ["leep", "leep_lower", "leep_upper", "nce", "eep_accuracy", "n", "source_classes", "target_classes"])
         #expect(full["leep"] as? Double == value && full["nce"] as? Double == object["nce"] as? Double)
         #expect(full["eep_accuracy"] as? Double == 1)
     }

@@ -124,7 +124,7 @@ enum PartitionStateMachineTarget {
                 require(!decides || live || caughtUpNow, "a replay emitted \(action)")
                 switch action {
                 case .writeBarrier(let token):
-                    require(asked == nil, "a second barrier asked before the first was written")
+                    require(token != asked && token != written, "a barrier token used twice")
                     asked = token
                 case .forward(let run, let decided):
                     require(!closedRuns.contains(run), "run \(run) acted after it closed")

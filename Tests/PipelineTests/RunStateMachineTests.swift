@@ -81,6 +81,11 @@ import WireFormat
         actions = Self.feed(&machine, F.partial([2, 3]), at: Self.at(2))
         guard let (conditional, tasks) = Self.pass2Start(actions) else { Issue.record("pass 2 did not start"); return }
         #expect(conditional == ConditionalTable(joint: machine.ledger.joint!))
+        // Pass 1 merged: the bracket is published with pass 2's start, and kept to the end.
+        let bracket = try #require(LEEPBracket(joint: machine.ledger.joint!))
+        let bracketed = Self.published(actions, .bracketed)
+        #expect(bracketed.count == 1 && bracketed.first?.leepLower == bracket.lower && bracketed.first?.leepUpper == bracket.upper)
+        #expect(bracketed.first?.n == 4 && bracketed.first?.leep == nil)
         #expect(tasks.map { $0.chunks.count } == [2, 2] && tasks.allSatisfy { $0.pass == .eepWithAccuracy })
         guard case .tasks = machine.state else { Issue.record("not in pass 2"); return }
         // Its own marker read back changes nothing; late duplicates of pass 1 neither.
@@ -90,6 +95,8 @@ import WireFormat
         #expect(Self.closing(Self.feed(&machine, [results[0], results[0]], at: Self.at(3))) == nil)
         let record = Self.closing(Self.feed(&machine, [results[1]], at: Self.at(4)))
         try Self.expectExact(record)
+        #expect(record?.leepLower == bracket.lower && record?.leepUpper == bracket.upper)
+        #expect(bracket.contains(record?.leep ?? .nan))
         #expect(machine.isClosed)
         // A closed run ignores everything after.
         #expect(Self.feed(&machine, [F.manifest()] + F.partial([0]) + results, at: Self.at(5)).isEmpty)

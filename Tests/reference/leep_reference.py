@@ -109,6 +109,15 @@ def empirical_conditional(theta, labels, num_target):
     return conditional, joint
 
 
+def leep_bracket(joint, conditional):
+    """The bounds the joint alone puts on LEEP (docs/transferability.md, "The bracket of pass 1"):
+    Σ P(y,z) log P(y|z) ≤ LEEP ≤ log Σ P(y,z) P(y|z), cells with P(y,z) = 0 left out."""
+    cells = joint > 0
+    lower = float(np.sum(joint[cells] * np.log(conditional[cells])))
+    upper = float(np.log(np.sum(joint[cells] * conditional[cells])))
+    return lower, max(lower, upper)
+
+
 def negative_conditional_entropy(theta, labels, num_target):
     """NCE = −H(Y | Ẑ) with Ẑ the arg-max source class (ties → lowest index)."""
     n, num_source = theta.shape
@@ -131,13 +140,13 @@ def leep_scores(theta, labels, target_classes=None) -> dict:
     labels          length-n integer array with values in [0, Y)
     target_classes  Y; defaults to max(labels) + 1, may be larger
 
-    Returns {"leep", "nce", "eep_accuracy"} as Python floats and
+    Returns {"leep", "leep_lower", "leep_upper", "nce", "eep_accuracy"} as Python floats and
     {"n", "source_classes", "target_classes"} as Python ints.
     """
     theta, labels, num_target = _validated_inputs(theta, labels, target_classes)
     n, num_source = theta.shape
 
-    conditional, _ = empirical_conditional(theta, labels, num_target)
+    conditional, joint = empirical_conditional(theta, labels, num_target)
 
     # EEP_i = Σ_z θ_iz P̂(y_i | z): pick row y_i of P̂(y | z) for every sample.
     eep = np.sum(theta * conditional[labels], axis=1)
@@ -150,8 +159,11 @@ def leep_scores(theta, labels, target_classes=None) -> dict:
     eep_prediction = np.argmax(eep_distribution, axis=1)  # first maximum → lowest y
     eep_accuracy = float(np.mean(eep_prediction == labels))
 
+    lower, upper = leep_bracket(joint, conditional)
     return {
         "leep": leep,
+        "leep_lower": lower,
+        "leep_upper": upper,
         "nce": negative_conditional_entropy(theta, labels, num_target),
         "eep_accuracy": eep_accuracy,
         "n": int(n),

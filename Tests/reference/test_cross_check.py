@@ -22,7 +22,7 @@ import pytest
 import leep_reference
 from leep_reference import empirical_conditional, leep_scores
 
-FLOAT_KEYS = ("leep", "nce", "eep_accuracy")
+FLOAT_KEYS = ("leep", "leep_lower", "leep_upper", "nce", "eep_accuracy")
 INT_KEYS = ("n", "source_classes", "target_classes")
 REL_TOL = 1e-9
 ABS_TOL = 1e-12

@@ -19,7 +19,8 @@ import WireFormat
 struct PartitionStateMachine {
     /// How far the owner is.
     enum Phase: Equatable {
-        /// The barrier is yet to be written (a `writeBarrier` action, then `barrierWritten`).
+        /// The barrier is yet to be written (a `writeBarrier` action, then `barrierWritten` in
+        /// the same round).
         case assigned
         /// Records before the barrier `token` are history: folded, not acted on.
         case replaying(barrier: UInt64, sentAt: Timestamp)
@@ -92,8 +93,6 @@ struct PartitionStateMachine {
     private let policy: RunStateMachine.Policy
     private let makeToken: @Sendable () -> UInt64
     private(set) var phase = Phase.assigned
-    /// A barrier asked for and not yet written.
-    private var barrierAsked = false
     /// Records read before the closed runs were known, applied once they are.
     private var early: [Record] = []
     /// Ids of the runs closed in this partition: all a closed run leaves behind.
@@ -126,16 +125,19 @@ struct PartitionStateMachine {
         if phase == .revoked { return [] }
         switch event {
         case .roundStarted(let now):
+            // The owner writes a barrier within the round that asks for it, or the round fails:
+            // until one is written, every round asks again, with a new token (a barrier written
+            // by a failed round and read back later is then a stale one, and changes nothing).
             let due = switch phase {
-            case .assigned: !barrierAsked
+            case .assigned: true
             case .replaying(_, let sentAt): now - sentAt >= policy.repairAfter
             case .live, .revoked: false
             }
-            guard due else { return [] }
-            barrierAsked = true
-            return [.writeBarrier(token: makeToken())]
+            return due ? [.writeBarrier(token: makeToken())] : []
         case .barrierWritten(let token, let closedRuns, let now):
-            barrierAsked = false
+            // Asked for while replaying, written once caught up (the owner writes within the
+            // round that asks, so only a script can do this): nothing is left to replay.
+            guard !isLive else { return [] }
             if phase == .assigned { closed = closedRuns }
             phase = .replaying(barrier: token, sentAt: now)
             let waiting = early

@@ -177,6 +177,8 @@ struct RunStateMachine {
     private(set) var lastActivity: Timestamp
     /// How far the workers had got at the last tick.
     private var workers: WorkerProgress?
+    /// LEEP's bracket, once pass 1 is settled (nil before, and for a run of features alone).
+    private(set) var bracket: LEEPBracket?
     /// The last progress record published, and when (live bookkeeping; not replayed).
     private var lastProgressSummary: [Int]?
     private var lastProgressAt: Timestamp?
@@ -268,7 +270,7 @@ struct RunStateMachine {
                   step.marker(ids) == marker
             else { break }
             let tasks = Set(ids)
-            state = .tasks(TaskPhase(
+            enter(TaskPhase(
                 step: step, passNumber: passNumber, tasks: tasks, plan: plan(for: step).filter { tasks.contains($0.id) },
                 leep: leep, issuedAt: time, lastProgress: time))
         case (.repairIssued, .collecting(var collecting)):
@@ -430,12 +432,21 @@ struct RunStateMachine {
             return [.close(record)]
         case .step(let step, let leep, let passNumber):
             let plan = plan(for: step)
-            state = .tasks(TaskPhase(
+            enter(TaskPhase(
                 step: step, passNumber: passNumber, tasks: Set(plan.map(\.id)), plan: plan, leep: leep, issuedAt: now,
                 lastProgress: now))
-            return [.issue(tables: step.tables(joint: ledger.joint), tasks: plan, marker: step.marker(plan.map(\.id)))]
-                + progress(now: now)
+            let issue = Action.issue(tables: step.tables(joint: ledger.joint), tasks: plan, marker: step.marker(plan.map(\.id)))
+            // Pass 1 is merged: the bracket is known, before pass 2 reads a row.
+            let bracketed = passNumber == 2 ? bracketedRecord().map { [Action.publish($0)] } ?? [] : []
+            return [issue] + bracketed + progress(now: now)
         }
+    }
+
+    /// Starts a task step (pass 1 is settled from then on: the joint, and so the bracket, is
+    /// the run's).
+    private mutating func enter(_ phase: TaskPhase) {
+        state = .tasks(phase)
+        if bracket == nil { bracket = ledger.joint.flatMap(LEEPBracket.init(joint:)) }
     }
 
     /// The missing chunks to repair after `silence`: those the workers have passed (their
@@ -509,9 +520,23 @@ struct RunStateMachine {
             record.tasksDone = ledger.resultCount(of: phase.tasks)
             record.tasksExpected = phase.tasks.count
             record.targetClasses = ledger.targetClasses
+            record.leepLower = bracket?.lower
+            record.leepUpper = bracket?.upper
         } else {
             record.pass = 1
         }
+        return record
+    }
+
+    /// The record of a run whose pass 1 is merged: its bracket, n, Y and Z.
+    private func bracketedRecord() -> ScoreRecord? {
+        guard let bracket, let joint = ledger.joint else { return nil }
+        var record = baseRecord(status: .bracketed)
+        record.leepLower = bracket.lower
+        record.leepUpper = bracket.upper
+        record.n = joint.sampleCount
+        record.sourceClasses = joint.sourceClasses
+        record.targetClasses = joint.targetClasses
         return record
     }
 
@@ -522,6 +547,8 @@ struct RunStateMachine {
             record.featureWidth = width
         }
         record.leep = score?.leep
+        record.leepLower = score?.leepLower
+        record.leepUpper = score?.leepUpper
         record.nce = score?.nce
         record.eepAccuracy = score?.eepAccuracy
         record.n = ledger.sampleCount

@@ -33,6 +33,37 @@ public struct ScoreBoard: Sendable {
         order.compactMap { latest[$0] }.filter { dataset == nil || $0.dataset == dataset }
     }
 
+    /// The verdicts on LEEP of one data set's runs: run id → the model that certainly beats it
+    /// (the one with the highest certified lower bound, when that is above the run's certified
+    /// upper bound; docs/transferability.md, "Verdicts"). A model's latest run stands for it.
+    public func verdicts(dataset: String) -> [String: String] {
+        var latestOfModel: [String: ScoreRecord] = [:]
+        for record in records(dataset: dataset) { latestOfModel[record.model] = record }
+        let bounded = latestOfModel.values.compactMap { record in record.certifiedLEEPBounds.map { (record, $0) } }
+        var verdicts: [String: String] = [:]
+        for (record, bounds) in bounded {
+            // The highest lower bound; of equal ones, the first model by name.
+            let leader = bounded.filter { $0.0.model != record.model }
+                .min { $0.1.lower != $1.1.lower ? $0.1.lower > $1.1.lower : $0.0.model < $1.0.model }
+            if let (rival, rivalBounds) = leader, rivalBounds.lower > bounds.upper { verdicts[record.run] = rival.model }
+        }
+        return verdicts
+    }
+
+    /// The runs' latest records with their verdicts (`dominatedBy`), optionally of one data set.
+    public func judgedRecords(dataset: String? = nil) -> [ScoreRecord] {
+        let records = records(dataset: dataset)
+        let datasets = Set(records.map(\.dataset))
+        let verdicts = datasets.reduce(into: [String: String]()) { all, name in
+            all.merge(self.verdicts(dataset: name)) { first, _ in first }
+        }
+        return records.map { record in
+            var judged = record
+            if let model = verdicts[record.run] { judged.dominatedBy = model }
+            return judged
+        }
+    }
+
     /// The score a leaderboard ranks by (higher is better for each): "leep", "nce" or any feature
     /// metric's score (`ScoreRecord.rankableScores`).
     public struct Ranking: Sendable, Equatable {
@@ -58,7 +89,7 @@ public struct ScoreBoard: Sendable {
     /// column when a run of the data set has it (blank where a run has none, "undef" where it is
     /// undefined for the run's data); runs that sent features only have no LEEP or NCE.
     public func leaderboard(dataset: String? = nil, rankedBy ranking: Ranking = .leep) -> String {
-        let records = records(dataset: dataset)
+        let records = judgedRecords(dataset: dataset)
         let datasets = records.map(\.dataset).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         var lines: [String] = []
         for name in datasets {
@@ -79,10 +110,12 @@ public struct ScoreBoard: Sendable {
                     + pad(format(record.leep), 10) + pad(format(record.nce), 10) + pad(format(record.eepAccuracy, digits: 3), 9)
                     + featureColumns.joined() + (hasFeatures ? pad(record.featureWidth.map(String.init) ?? "", 6) : "")
                     + pad(record.n.map(String.init) ?? "", 9) + pad(record.sourceClasses.map(String.init) ?? "", 7)
-                    + pad(record.targetClasses.map(String.init) ?? "", 6) + "  " + record.run)
+                    + pad(record.targetClasses.map(String.init) ?? "", 6) + "  " + record.run
+                    + (record.dominatedBy.map { "  (cannot win: below \($0))" } ?? ""))
             }
             for record in runs where record.status != .final {
-                lines.append(pad("-", 4) + "  " + pad(record.model, 28, left: true) + "  " + describe(record) + "  " + record.run)
+                lines.append(pad("-", 4) + "  " + pad(record.model, 28, left: true) + "  " + describe(record) + "  " + record.run
+                    + (record.dominatedBy.map { "  (cannot win: below \($0))" } ?? ""))
             }
             lines.append("")
         }
@@ -107,7 +140,10 @@ public struct ScoreBoard: Sendable {
     public func summary(dataset: String? = nil) -> String {
         let records = records(dataset: dataset)
         let counts = Dictionary(grouping: records, by: \.status).mapValues(\.count)
-        let parts = [(ScoreRecord.Status.final, "final"), (.progress, "running"), (.failed, "failed"), (.incomplete, "incomplete")]
+        let parts = [
+            (ScoreRecord.Status.final, "final"), (.bracketed, "bracketed"), (.progress, "running"), (.failed, "failed"),
+            (.incomplete, "incomplete"),
+        ]
             .compactMap { status, name in counts[status].map { "\($0) \(name)" } }
         return "\(records.count) runs" + (parts.isEmpty ? "" : ": " + parts.joined(separator: ", "))
     }
@@ -116,12 +152,21 @@ public struct ScoreBoard: Sendable {
         switch record.status {
         case .progress:
             let chunks = "\(record.chunksAccepted ?? 0)/\(record.chunksExpected.map(String.init) ?? "?") chunks"
-            if let pass = record.pass, pass >= 2 { return "pass \(pass): \(chunks), \(record.tasksDone ?? 0)/\(record.tasksExpected ?? 0) tasks" }
+            if let pass = record.pass, pass >= 2 {
+                return "pass \(pass): \(chunks), \(record.tasksDone ?? 0)/\(record.tasksExpected ?? 0) tasks" + bracket(of: record)
+            }
             return "pass 1: " + chunks
+        case .bracketed: return "pass 1 merged:" + bracket(of: record)
         case .failed: return "FAILED: \(record.reason ?? "")"
         case .incomplete: return "INCOMPLETE: \(record.reason ?? "")"
         case .final: return "final"
         }
+    }
+
+    /// " LEEP in [lower, upper]", or nothing before pass 1 is merged.
+    private func bracket(of record: ScoreRecord) -> String {
+        guard let lower = record.leepLower, let upper = record.leepUpper else { return "" }
+        return " LEEP in [\(format(lower)), \(format(upper))]"
     }
 
     private func format(_ value: Double?, digits: Int = 4) -> String {

@@ -13,9 +13,21 @@ LogME and the H-score.
         for images, labels in loader:
             run.add(softmax(net(images)), labels)                                   # features=… on every add, or none
             # run.add(labels=labels, features=encoder(images))                      # features alone
+
+And to read the scores back:
+
+    from leepstream import ScoreSubscriber
+
+    scores = ScoreSubscriber("127.0.0.1:9092")
+    final = scores.wait(summary.run, timeout=600)                 # the run's outcome, typed
+    board = scores.leaderboard("pets", rank_by="leep")           # latest per model, ranked, verdicts
+    for board in scores.watch("pets"):                            # each time it changes
+        ...
 """
 
 from .producer import DeliveryError, LeepProducer, RunSummary, ShardStream, default_run_id
+from .scores import (InvalidScoreRecord, Leaderboard, LeaderboardEntry, RunTimeout, ScoreRecord, ScoreSubscriber,
+                     dominance)
 from .validation import DEFAULT_SUM_TOLERANCE, InvalidInput, validate, validate_features, validate_labels
 from .wire import ChunkLocation, WireError
 
@@ -26,11 +38,18 @@ __all__ = [
     "ChunkLocation",
     "DeliveryError",
     "InvalidInput",
+    "InvalidScoreRecord",
+    "Leaderboard",
+    "LeaderboardEntry",
     "LeepProducer",
     "RunSummary",
+    "RunTimeout",
+    "ScoreRecord",
+    "ScoreSubscriber",
     "ShardStream",
     "WireError",
     "default_run_id",
+    "dominance",
     "validate",
     "validate_features",
     "validate_labels",

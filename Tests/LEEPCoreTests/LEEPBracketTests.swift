@@ -1,0 +1,82 @@
+import Foundation
+import LEEPCore
+import TestSupport
+import Testing
+
+/// The bracket of pass 1 (docs/transferability.md): over random joints and rows it holds LEEP,
+/// its bounds are the two Jensen sums computed row by row, it does not depend on the chunking,
+/// and it closes where the proof says it does.
+@Suite struct LEEPBracketTests {
+    static func joint(_ run: RandomRun, chunks: [Range<Int>]) throws -> JointAccumulator {
+        var merged = JointAccumulator(targetClasses: run.targetClasses, sourceClasses: run.sourceClasses)
+        for range in chunks {
+            var part = JointAccumulator(targetClasses: run.targetClasses, sourceClasses: run.sourceClasses)
+            try run.withChunk(rows: range) { try part.add($0) }
+            try merged.merge(part)
+        }
+        return merged
+    }
+
+    @Test(arguments: PropertyTests.seeds) func theBracketHoldsLEEPAndIsTheRowByRowJensenSums(seed: UInt64) throws {
+        let run = PropertyTests.run(seed: seed)
+        let leep = try score(run, chunks: [0..<run.rowCount]).leep
+        let joint = try Self.joint(run, chunks: [0..<run.rowCount])
+        let bracket = try #require(LEEPBracket(joint: joint))
+        #expect(bracket.contains(leep), "\(bracket) does not hold \(leep)")
+        // The same bounds, row by row: the mean of Σ_z θ_iz log P(y_i|z), and the log of the mean a_i.
+        let conditional = ConditionalTable(joint: joint).probabilities
+        let (z, n) = (run.sourceClasses, Double(run.rowCount))
+        var inside = 0.0
+        var across = 0.0
+        for row in 0..<run.rowCount {
+            let y = Int(run.labels[row])
+            for source in 0..<z {
+                let (theta, p) = (run.theta[row * z + source], conditional[y * z + source])
+                if theta > 0, p > 0 { inside += theta * log(p) }
+                across += theta * p
+            }
+        }
+        #expect(isClose(bracket.lower, inside / n, relative: 1e-10))
+        #expect(isClose(bracket.upper, log(across / n), relative: 1e-10))
+    }
+
+    @Test(arguments: PropertyTests.seeds) func theBracketDoesNotDependOnTheChunking(seed: UInt64) throws {
+        let run = PropertyTests.run(seed: seed)
+        var generator = SeededGenerator(seed: seed &* 31)
+        let cuts = Set([0, run.rowCount] + (0..<6).map { _ in Int.random(in: 0...run.rowCount, using: &generator) }).sorted()
+        let chunks = zip(cuts, cuts.dropFirst()).map { $0..<$1 }.filter { !$0.isEmpty }.shuffled(using: &generator)
+        let whole = try #require(LEEPBracket(joint: Self.joint(run, chunks: [0..<run.rowCount])))
+        let split = try #require(LEEPBracket(joint: Self.joint(run, chunks: chunks)))
+        #expect(isClose(whole.lower, split.lower, relative: 1e-12) && isClose(whole.upper, split.upper, relative: 1e-12))
+    }
+
+    /// One-hot θ: every a_i is P(y_i|ẑ_i), and the lower bound is LEEP (Jensen inside is exact);
+    /// the upper one is exact only when a_i is the same for every row.
+    @Test(arguments: [UInt64(2), 9, 14]) func oneHotRowsCloseTheLowerBound(seed: UInt64) throws {
+        var run = PropertyTests.run(seed: seed)
+        for row in 0..<run.rowCount {
+            let slice = (row * run.sourceClasses)..<((row + 1) * run.sourceClasses)
+            let top = run.theta[slice].indices.max { run.theta[$0] < run.theta[$1] }!
+            for index in slice { run.theta[index] = index == top ? 1 : 0 }
+        }
+        let leep = try score(run, chunks: [0..<run.rowCount]).leep
+        let bracket = try #require(LEEPBracket(joint: Self.joint(run, chunks: [0..<run.rowCount])))
+        #expect(isClose(bracket.lower, leep, relative: 1e-12, absolute: 1e-12))
+        #expect(bracket.upper >= leep - 1e-12)
+    }
+
+    @Test func labelsDeterminedByTheSourceClosesTheBracketAtZero() throws {
+        // Each row puts all its mass on z = y: a_i = 1 for every row, LEEP = 0 = both bounds.
+        var joint = JointAccumulator(targetClasses: 3, sourceClasses: 3)
+        let theta: [Double] = [1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0]
+        let labels: [Int32] = [0, 1, 2, 0]
+        try theta.withUnsafeBufferPointer { theta in
+            try labels.withUnsafeBufferPointer { labels in
+                try joint.add(PredictionChunk(probabilities: theta, labels: labels, sourceClasses: 3, firstRow: 0))
+            }
+        }
+        let bracket = try #require(LEEPBracket(joint: joint))
+        #expect(bracket.lower == 0 && bracket.upper == 0 && bracket.width == 0)
+        #expect(LEEPBracket(joint: JointAccumulator(targetClasses: 2, sourceClasses: 2)) == nil, "no sample, no bracket")
+    }
+}
