@@ -80,7 +80,12 @@ enum RunStateMachineTarget {
                     require(chunks <= repaired.count && repaired.allSatisfy(missing.contains), "a repair of chunks that are not missing")
                     remember(plan)
                 case .publish(let record):
-                    require(record.status == .progress || record.status == .incomplete, "published \(record.status) without closing")
+                    require([.progress, .incomplete, .bracketed].contains(record.status), "published \(record.status) without closing")
+                    if record.status == .bracketed {
+                        require(machine.ledger.isPass1Complete, "a bracket before pass 1 was complete")
+                        let bracket = machine.ledger.joint.flatMap(LEEPBracket.init(joint:))
+                        require(record.leepLower == bracket?.lower && record.leepUpper == bracket?.upper, "a bracket not of the joint")
+                    }
                     checkRecord(record)
                 case .close(let record):
                     require(!closed, "closed twice")
@@ -111,6 +116,11 @@ enum RunStateMachineTarget {
             let rows = RunWorld.rows(ledger.expectedChunks.map(\.id))
             require(record.n.map { $0 > 0 && UInt64($0) == rows } == true, "final n = \(String(describing: record.n)), the manifests list \(rows) rows")
             require(record.eepAccuracy.map { (0...1).contains($0) } ?? true, "EEP accuracy \(String(describing: record.eepAccuracy))")
+            // Pass-2 results come from the script, so LEEP itself may lie outside; its bracket is the joint's.
+            if record.leep != nil {
+                let bracket = ledger.joint.flatMap(LEEPBracket.init(joint:))
+                require(record.leepLower == bracket?.lower && record.leepUpper == bracket?.upper, "a final bracket not of the joint")
+            }
         }
 
         /// Every record the machine emits is published as JSON, by an encoder that must not fail.

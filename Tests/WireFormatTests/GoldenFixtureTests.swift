@@ -365,22 +365,31 @@ import WireFormat
         progress.sourceClasses = 1000
         var final = ScoreRecord(model: "resnet50", dataset: "cifar10", run: "r1", status: .final)
         final.leep = -0.6931
+        final.leepLower = -0.9
+        final.leepUpper = -0.5
         final.nce = -0.5
         final.eepAccuracy = 1.0
         final.n = 10000
         final.sourceClasses = 1000
         final.targetClasses = 10
+        var bracketed = ScoreRecord(model: "resnet50", dataset: "cifar10", run: "r1", status: .bracketed)
+        bracketed.leepLower = -0.9
+        bracketed.leepUpper = -0.5
+        bracketed.n = 10000
+        bracketed.sourceClasses = 1000
+        bracketed.targetClasses = 10
         var failed = ScoreRecord(model: "vit-b/16", dataset: "cifar10", run: "r2", status: .failed)
         failed.reason = "shard 1 rows 0..<64: row 3: sums to 1.5"
         failed.sourceClasses = 1000
         return [
             (progress, #"{"chunks_accepted":3,"chunks_expected":8,"dataset":"cifar10","model":"resnet50","pass":1,"run":"r1","source_classes":1000,"status":"progress"}"#),
-            (final, #"{"dataset":"cifar10","eep_accuracy":1,"leep":-0.6931,"model":"resnet50","n":10000,"nce":-0.5,"run":"r1","source_classes":1000,"status":"final","target_classes":10}"#),
+            (final, #"{"dataset":"cifar10","eep_accuracy":1,"leep":-0.6931,"leep_lower":-0.9,"leep_upper":-0.5,"model":"resnet50","n":10000,"nce":-0.5,"run":"r1","source_classes":1000,"status":"final","target_classes":10}"#),
+            (bracketed, #"{"dataset":"cifar10","leep_lower":-0.9,"leep_upper":-0.5,"model":"resnet50","n":10000,"run":"r1","source_classes":1000,"status":"bracketed","target_classes":10}"#),
             (failed, #"{"dataset":"cifar10","model":"vit-b/16","reason":"shard 1 rows 0..<64: row 3: sums to 1.5","run":"r2","source_classes":1000,"status":"failed"}"#),
         ]
     }()
 
-    @Test(arguments: 0..<3)
+    @Test(arguments: 0..<4)
     func scoreRecordsEncodeAsDocumented(index: Int) throws {
         let (record, json) = Self.scoreRecords[index]
         // The aggregator's settings (Aggregator.publish).

@@ -1,7 +1,7 @@
 """docs/score-record.schema.json accepts the score records the aggregator publishes and refuses
 malformed ones.
 
-The three VALID_RECORDS strings are byte-for-byte what Swift's ScoreRecord encodes with the
+The first four VALID_RECORDS strings are byte-for-byte what Swift's ScoreRecord encodes with the
 aggregator's JSONEncoder settings (sorted keys, slashes not escaped, nil fields omitted):
 Tests/WireFormatTests/GoldenFixtureTests.swift checks the same strings from the Swift side, so
 the schema is tested against real encoder output, not only against hand-written JSON.
@@ -21,13 +21,17 @@ VALID_RECORDS = {
     "progress": '{"chunks_accepted":3,"chunks_expected":8,"dataset":"cifar10","model":"resnet50",'
     '"pass":1,"run":"r1","source_classes":1000,"status":"progress"}',
     # eep_accuracy 1.0 is written `1` by JSONEncoder: "type": "number" must accept it.
-    "final": '{"dataset":"cifar10","eep_accuracy":1,"leep":-0.6931,"model":"resnet50","n":10000,'
-    '"nce":-0.5,"run":"r1","source_classes":1000,"status":"final","target_classes":10}',
+    "final": '{"dataset":"cifar10","eep_accuracy":1,"leep":-0.6931,"leep_lower":-0.9,"leep_upper":-0.5,'
+    '"model":"resnet50","n":10000,"nce":-0.5,"run":"r1","source_classes":1000,"status":"final","target_classes":10}',
+    # Pass 1 merged: the bracket, before pass 2.
+    "bracketed": '{"dataset":"cifar10","leep_lower":-0.9,"leep_upper":-0.5,"model":"resnet50","n":10000,"run":"r1",'
+    '"source_classes":1000,"status":"bracketed","target_classes":10}',
     "failed": '{"dataset":"cifar10","model":"vit-b/16","reason":"shard 1 rows 0..<64: row 3: sums to 1.5",'
     '"run":"r2","source_classes":1000,"status":"failed"}',
     # A metric undefined for the run's data is null, with its reason; the others are numbers.
     "final with features": '{"dataset":"cifar10","feature_width":5,"gbc_diagonal":0,"gbc_spherical":0,'
-    '"hscore":4,"hscore_shrinkage":3.98,"ledoit_wolf_shrinkage":0.005,"leep":-0.1,"logme":null,"model":"onehot",'
+    '"hscore":4,"hscore_shrinkage":3.98,"ledoit_wolf_shrinkage":0.005,"leep":-0.1,"leep_lower":-0.3,"leep_upper":-0.05,'
+    '"logme":null,"model":"onehot",'
     '"n":3000,"nce":-0.2,"run":"r3","source_classes":5,"status":"final","target_classes":5,"transrate":10.7,'
     '"unscored":{"logme":"the features fit class 1 exactly: the evidence is unbounded"}}',
     # A model without a softmax head: features alone, no LEEP family.
@@ -89,6 +93,10 @@ INVALID_RECORDS = {
     "pass 5": {**json.loads(VALID_RECORDS["progress"]), "pass": 5},
     "features alone with leep": {**json.loads(VALID_RECORDS["final of features alone"]), "leep": -0.5},
     "camelCase key": {**_without(_final(), "eep_accuracy"), "eepAccuracy": 1},
+    "final without its bracket": _without(_final(), "leep_upper"),
+    "bracketed with leep": {**json.loads(VALID_RECORDS["bracketed"]), "leep": -0.7},
+    "bracketed without n": _without(json.loads(VALID_RECORDS["bracketed"]), "n"),
+    "features alone with a bracket": {**json.loads(VALID_RECORDS["final of features alone"]), "leep_lower": -0.5},
 }
 
 

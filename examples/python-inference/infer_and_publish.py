@@ -5,7 +5,8 @@ The "pretrained source model" is a small NumPy classifier over Z source classes 
 prototypes, a stand-in for a network's forward pass); the "target data set" has Y classes. Each
 batch of 256 samples goes through the model, and its softmax is handed to `run.add(...)`: the
 client cuts fixed-size chunks as batches arrive, publishes them, and publishes the manifest
-when the loop ends. Then the script waits for the run's score on `<prefix>scores`.
+when the loop ends. Then the script waits for the run's score on `<prefix>scores` with the
+client's `ScoreSubscriber`.
 
     ops/broker start                                    # a local broker on 127.0.0.1:9092
     .build/release/leep worker &  .build/release/leep aggregate &
@@ -19,7 +20,6 @@ client accepts tensors (and anything with `__array__`) as they are.
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import sys
 import time
@@ -28,7 +28,7 @@ import numpy as np
 
 # Use the client from this repository without installing it (`pip install clients/python` also works).
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "clients" / "python" / "src"))
-from leepstream import LeepProducer  # noqa: E402
+from leepstream import LeepProducer, RunTimeout, ScoreSubscriber  # noqa: E402
 
 
 class PrototypeModel:
@@ -70,28 +70,6 @@ def target_dataset(samples: int, target_classes: int, dims: int, batch_size: int
             yield inputs.astype(np.float32), labels
 
     return centres, loader
-
-
-def wait_for_score(brokers: str, prefix: str, run: str, timeout: float) -> dict | None:
-    """The run's outcome record on `<prefix>scores` (JSON, docs/wire-format.md "Score records"),
-    read from the topic's start; None after `timeout` seconds."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": brokers, "group.id": f"example-{run}", "enable.auto.commit": False})
-    try:
-        consumer.assign([TopicPartition(f"{prefix}scores", 0, 0)])  # the score topic has one partition
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            value = None if message is None or message.error() else message.value()
-            if value is None:
-                continue
-            record = json.loads(value)
-            if record.get("run") == run and record.get("status") in ("final", "failed", "incomplete"):
-                return record
-        return None
-    finally:
-        consumer.close()
 
 
 def main() -> int:
@@ -140,17 +118,18 @@ def main() -> int:
     print(f"read the leaderboard: leep scores --brokers {args.brokers} --topic-prefix {args.topic_prefix}")
     if args.wait <= 0:
         return 0
-    record = wait_for_score(args.brokers, args.topic_prefix, summary.run, args.wait)
-    if record is None:
-        print(f"no score after {args.wait:.0f} s: are `leep worker` and `leep aggregate` running with "
-              f"--topic-prefix {args.topic_prefix}?", file=sys.stderr)
+    try:
+        record = ScoreSubscriber(args.brokers, topic_prefix=args.topic_prefix).wait(summary.run, timeout=args.wait)
+    except RunTimeout as timeout:
+        print(f"{timeout}: are `leep worker` and `leep aggregate` running with --topic-prefix {args.topic_prefix}?",
+              file=sys.stderr)
         return 1
-    if record["status"] != "final":
-        print(f"run {record['status']}: {record.get('reason', '')}", file=sys.stderr)
+    if record.status != "final":
+        print(f"run {record.status}: {record.reason or ''}", file=sys.stderr)
         return 1
-    accuracy = f", EEP accuracy {record['eep_accuracy']:.4f}" if "eep_accuracy" in record else ""
-    print(f"LEEP {record['leep']:.6f}, NCE {record['nce']:.6f}{accuracy} (n = {record['n']}, "
-          f"Z = {record['source_classes']}, Y = {record['target_classes']})")
+    accuracy = f", EEP accuracy {record.eep_accuracy:.4f}" if record.eep_accuracy is not None else ""
+    print(f"LEEP {record.leep:.6f} (bracket [{record.leep_lower:.6f}, {record.leep_upper:.6f}]), NCE {record.nce:.6f}"
+          f"{accuracy} (n = {record.n}, Z = {record.source_classes}, Y = {record.target_classes})")
     return 0
 
 

@@ -21,11 +21,13 @@ def test_wheel(tmp_path):
     with zipfile.ZipFile(tmp_path / name) as wheel:
         names = set(wheel.namelist())
         assert {"leepstream/__init__.py", "leepstream/wire.py", "leepstream/producer.py", "leepstream/validation.py",
-                "leepstream/py.typed", "leepstream-0.1.0.dist-info/METADATA", "leepstream-0.1.0.dist-info/WHEEL",
+                "leepstream/scores.py", "leepstream/py.typed", "leepstream-0.1.0.dist-info/METADATA", "leepstream-0.1.0.dist-info/WHEEL",
                 "leepstream-0.1.0.dist-info/RECORD"} == names
         metadata = wheel.read("leepstream-0.1.0.dist-info/METADATA").decode()
         assert "Name: leepstream\nVersion: 0.1.0\n" in metadata
         assert "Requires-Dist: numpy>=1.24\nRequires-Dist: confluent-kafka>=2.3\n" in metadata
+        # pandas is an extra: only Leaderboard.to_pandas needs it.
+        assert 'Provides-Extra: pandas\nRequires-Dist: pandas>=1.5; extra == "pandas"\n' in metadata
         for line in wheel.read("leepstream-0.1.0.dist-info/RECORD").decode().splitlines():
             path, digest, size = line.split(",")
             if digest:

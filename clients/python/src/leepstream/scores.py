@@ -12,10 +12,9 @@ a data set's leaderboard with its verdicts, and the leaderboard as it changes.
         print(board.best)
 
 Verdicts come from certified bounds only: a final LEEP bounds itself; a run whose pass 1 is
-merged (`bracketed`, `dominated`, or in pass 2) has the exact bracket `leep_lower` ≤ LEEP ≤
+merged (`bracketed`, or `progress` in pass 2) has the exact bracket `leep_lower` ≤ LEEP ≤
 `leep_upper`. A model whose upper bound is below another model's lower bound cannot win on LEEP
-and is marked `dominated_by` that model. A `streaming` record's bracket is that of the rows seen
-so far, an estimate, and decides nothing.
+and is marked `dominated_by` that model.
 """
 
 from __future__ import annotations
@@ -31,13 +30,12 @@ from typing import Any, Iterable, Iterator, Mapping
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
 #: Statuses after which a run publishes nothing more.
-OUTCOMES = frozenset({"final", "failed", "incomplete", "dominated"})
+OUTCOMES = frozenset({"final", "failed", "incomplete"})
 
 # The keys `ScoreRecord` reads itself; every other key with a number or null is a feature metric.
 _INT_KEYS = ("n", "source_classes", "target_classes", "feature_width", "pass", "chunks_accepted", "chunks_expected",
-             "tasks_done", "tasks_expected", "partials_dropped", "chunks_repaired", "rows_seen")
-_FLOAT_KEYS = ("leep", "leep_lower", "leep_upper", "nce", "eep_accuracy", "leep_estimate", "leep_estimate_low",
-               "leep_estimate_high")
+             "tasks_done", "tasks_expected", "partials_dropped", "chunks_repaired")
+_FLOAT_KEYS = ("leep", "leep_lower", "leep_upper", "nce", "eep_accuracy")
 _STRING_KEYS = ("model", "dataset", "run", "status", "reason", "dominated_by")
 
 
@@ -85,11 +83,6 @@ class ScoreRecord:
     partials_dropped: int | None = None
     chunks_repaired: int | None = None
     dominated_by: str | None = None
-    #: A `streaming` record: rows merged so far, the estimate of the final LEEP and its 95 % interval.
-    rows_seen: int | None = None
-    leep_estimate: float | None = None
-    leep_estimate_low: float | None = None
-    leep_estimate_high: float | None = None
     #: Feature metrics by key: a number, or None when undefined for the data (reason in `unscored`).
     metrics: Mapping[str, float | None] = field(default_factory=lambda: MappingProxyType({}))
     unscored: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -143,17 +136,16 @@ class ScoreRecord:
 
     @property
     def is_outcome(self) -> bool:
-        """True for the last record of a run: final, failed, incomplete or dominated."""
+        """True for the last record of a run: final, failed or incomplete."""
         return self.status in OUTCOMES
 
     @property
     def certified_bounds(self) -> tuple[float, float] | None:
         """Bounds on the run's final LEEP that hold exactly: (LEEP, LEEP) for a final record,
-        the bracket once pass 1 is merged; None otherwise (a streaming bracket is the rows
-        seen so far, not the run)."""
+        the bracket once pass 1 is merged (`bracketed`, `progress` in pass 2); None otherwise."""
         if self.status == "final" and self.leep is not None:
             return self.leep, self.leep
-        if self.status in ("bracketed", "dominated", "progress") and self.leep_lower is not None \
+        if self.status in ("bracketed", "progress") and self.leep_lower is not None \
                 and self.leep_upper is not None:
             return self.leep_lower, self.leep_upper
         return None
@@ -164,8 +156,6 @@ class ScoreRecord:
             return self.reason
         if self.tasks_expected is not None:
             return f"pass {self.pass_ or 2}: {self.tasks_done or 0} of {self.tasks_expected} tasks"
-        if self.rows_seen is not None:
-            return f"{self.rows_seen} rows merged"
         if self.chunks_accepted is not None:
             total = "?" if self.chunks_expected is None else str(self.chunks_expected)
             return f"{self.chunks_accepted} of {total} chunks"
@@ -334,7 +324,7 @@ class ScoreSubscriber:
         return list(board.values())
 
     def wait(self, run: str, timeout: float = 600.0) -> ScoreRecord:
-        """The outcome of `run` — its final, failed, incomplete or dominated record — as soon as
+        """The outcome of `run` — its final, failed or incomplete record — as soon as
         it is on the topic (read from the beginning, so an outcome published before the call is
         found). `RunTimeout` after `timeout` seconds names the run and the last status seen."""
         last: ScoreRecord | None = None
@@ -364,7 +354,7 @@ class ScoreSubscriber:
                 continue
             current = Leaderboard.of(dataset, board.values(), rank_by)
             fingerprint = tuple((e.record.run, e.record.status, e.value, e.dominated_by, e.record.leep_lower,
-                                 e.record.leep_upper, e.record.leep_estimate) for e in current)
+                                 e.record.leep_upper) for e in current)
             if fingerprint != shown:
                 shown = fingerprint
                 yield current
@@ -383,13 +373,15 @@ class ScoreSubscriber:
                 raise KafkaException(topic.error if topic is not None and topic.error else
                                      KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"no topic {self.topic}"))
             partitions = sorted(topic.partitions)
-            # Where each partition ends now; a compacted partition may have gaps before it, so
-            # reaching it is known from the end-of-partition event as well as from the offsets.
+            # Where each partition ends now, as a lower bound: caught up means an
+            # end-of-partition event at or past it. Records' offsets cannot say: the last
+            # offsets may hold no record a reader sees (transaction markers, compacted records),
+            # and a broker may answer an end short of the truth (Tansu's ListOffsets counts
+            # batches), while the fetch's end is exact.
             ends = {p: consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=30)[1] for p in partitions}
             start = OFFSET_BEGINNING if from_beginning else OFFSET_END
             consumer.assign([TopicPartition(self.topic, p, start) for p in partitions])
-            # Partitions still short of the end they had at the start.
-            behind = {p for p in partitions if from_beginning and ends[p] > 0}
+            behind = set(partitions) if from_beginning else set()
             if not behind and (until_caught_up or signal_caught_up):
                 if until_caught_up:
                     return
@@ -405,6 +397,10 @@ class ScoreSubscriber:
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
+                        # The end of what a fetch returned, which may be short of the end
+                        # captured at the start: only reaching that one counts.
+                        if message.offset() < ends[message.partition()]:
+                            continue
                         was_behind = bool(behind)
                         behind.discard(message.partition())
                         if was_behind and not behind:
@@ -428,13 +424,6 @@ class ScoreSubscriber:
                     record = None
                 if record is not None:
                     yield record
-                if partition in behind and offset + 1 >= ends[partition]:
-                    behind.discard(partition)
-                    if not behind:
-                        if until_caught_up:
-                            return
-                        if signal_caught_up:
-                            yield None
         finally:
             consumer.close()
 
