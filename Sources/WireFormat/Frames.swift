@@ -51,7 +51,7 @@ public enum WireFormat {
 /// The kind byte of a frame.
 public enum FrameKind: UInt8, Sendable {
     case chunk = 1, manifest = 2, partial = 3, task = 4, conditional = 5, taskResult = 6
-    case chunkRejected = 7, runMarker = 8, partitionMarker = 9
+    case chunkRejected = 7, runMarker = 8, partitionMarker = 9, rowSample = 10
 }
 
 /// Any decoded frame.
@@ -65,6 +65,7 @@ public enum Frame: Sendable {
     case chunkRejected(ChunkRejectedFrame)
     case runMarker(RunMarkerFrame)
     case partitionMarker(PartitionMarkerFrame)
+    case rowSample(RowSampleFrame)
 
     /// Decodes one frame; every malformed input is refused with the reason.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(FrameError) -> Frame {
@@ -81,6 +82,7 @@ public enum Frame: Sendable {
         case .chunkRejected: frame = .chunkRejected(try ChunkRejectedFrame(reading: &reader))
         case .runMarker: frame = .runMarker(try RunMarkerFrame(reading: &reader))
         case .partitionMarker: frame = .partitionMarker(try PartitionMarkerFrame(reading: &reader))
+        case .rowSample: frame = .rowSample(try RowSampleFrame(reading: &reader))
         }
         try reader.expectEnd()
         return frame
@@ -109,6 +111,7 @@ public enum Frame: Sendable {
         case .chunkRejected: "chunk rejection"
         case .runMarker: "run marker"
         case .partitionMarker: "partition marker"
+        case .rowSample: "row sample"
         }
     }
 
@@ -123,6 +126,7 @@ public enum Frame: Sendable {
         case .taskResult(let frame): frame.run
         case .chunkRejected(let frame): frame.run.id
         case .runMarker(let frame): frame.run
+        case .rowSample(let frame): frame.run.id
         case .partitionMarker: nil
         }
     }

@@ -2,13 +2,14 @@ import Foundation
 import LEEPCore
 
 /// A record of the score topic: JSON, keyed by the (model, data set) pair, validated by
-/// `docs/score-record.schema.json`. A run publishes `progress` records while it streams (and,
-/// with softmax outputs, one `bracketed` record when pass 1 is merged), then exactly one
-/// outcome: `final`, `failed` or (issue of stalls) `incomplete`.
+/// `docs/score-record.schema.json`. A run publishes `progress` records while it streams —
+/// `streaming` ones in pass 1 once rows of softmax outputs are merged, with the bracket of the
+/// joint so far and an estimate of LEEP — and one `bracketed` record when pass 1 is merged,
+/// then exactly one outcome: `final`, `failed` or (issue of stalls) `incomplete`.
 public struct ScoreRecord: Codable, Sendable, Equatable {
     /// Where a run stands.
     public enum Status: String, Codable, Sendable {
-        case progress, bracketed, final, failed, incomplete
+        case progress, streaming, bracketed, final, failed, incomplete
     }
 
     /// The source model.
@@ -25,6 +26,13 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
     /// `bracketed`, pass-2 `progress` and `final` records of a run with softmax outputs.
     public var leepLower: Double?
     public var leepUpper: Double?
+    /// While pass 1 streams: the rows merged so far, and the estimate of the final LEEP from
+    /// the rows sampled among them (`LEEPEstimate`) with its 95 % interval and sample size.
+    public var rowsSeen: Int?
+    public var leepEstimate: Double?
+    public var leepEstimateLow: Double?
+    public var leepEstimateHigh: Double?
+    public var sampledRows: Int?
     /// NCE (final only).
     public var nce: Double?
     /// Accuracy of the expected empirical predictor (final only).
@@ -80,6 +88,11 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
         case model, dataset, run, status, leep, nce
         case leepLower = "leep_lower"
         case leepUpper = "leep_upper"
+        case rowsSeen = "rows_seen"
+        case leepEstimate = "leep_estimate"
+        case leepEstimateLow = "leep_estimate_low"
+        case leepEstimateHigh = "leep_estimate_high"
+        case sampledRows = "sampled_rows"
         case eepAccuracy = "eep_accuracy"
         case featureWidth = "feature_width"
         case n
@@ -105,6 +118,11 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
         leep = try container.decodeIfPresent(Double.self, forKey: .leep)
         leepLower = try container.decodeIfPresent(Double.self, forKey: .leepLower)
         leepUpper = try container.decodeIfPresent(Double.self, forKey: .leepUpper)
+        rowsSeen = try container.decodeIfPresent(Int.self, forKey: .rowsSeen)
+        leepEstimate = try container.decodeIfPresent(Double.self, forKey: .leepEstimate)
+        leepEstimateLow = try container.decodeIfPresent(Double.self, forKey: .leepEstimateLow)
+        leepEstimateHigh = try container.decodeIfPresent(Double.self, forKey: .leepEstimateHigh)
+        sampledRows = try container.decodeIfPresent(Int.self, forKey: .sampledRows)
         nce = try container.decodeIfPresent(Double.self, forKey: .nce)
         eepAccuracy = try container.decodeIfPresent(Double.self, forKey: .eepAccuracy)
         featureWidth = try container.decodeIfPresent(Int.self, forKey: .featureWidth)
@@ -133,6 +151,11 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
         try container.encodeIfPresent(leep, forKey: .leep)
         try container.encodeIfPresent(leepLower, forKey: .leepLower)
         try container.encodeIfPresent(leepUpper, forKey: .leepUpper)
+        try container.encodeIfPresent(rowsSeen, forKey: .rowsSeen)
+        try container.encodeIfPresent(leepEstimate, forKey: .leepEstimate)
+        try container.encodeIfPresent(leepEstimateLow, forKey: .leepEstimateLow)
+        try container.encodeIfPresent(leepEstimateHigh, forKey: .leepEstimateHigh)
+        try container.encodeIfPresent(sampledRows, forKey: .sampledRows)
         try container.encodeIfPresent(nce, forKey: .nce)
         try container.encodeIfPresent(eepAccuracy, forKey: .eepAccuracy)
         try container.encodeIfPresent(featureWidth, forKey: .featureWidth)
@@ -159,7 +182,7 @@ public struct ScoreRecord: Codable, Sendable, Equatable {
         case .bracketed, .progress:
             guard let leepLower, let leepUpper else { return nil }
             return (leepLower, leepUpper)
-        case .failed, .incomplete: return nil
+        case .streaming, .failed, .incomplete: return nil  // a streaming bracket is of the rows so far
         }
     }
 

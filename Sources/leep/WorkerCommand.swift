@@ -12,11 +12,20 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "The broker's message size limit in bytes.") var maxMessageBytes: Int = 1_000_000
     @Option(help: "MiB of chunks kept in memory from pass 1 for pass 2 (0: fetch them again from the broker).")
     var chunkCacheMb: Int = 512
+    @Option(help: ArgumentHelp(
+        "Share of each chunk's rows sent to the aggregator verbatim, for its estimate of LEEP while pass 1 streams (0: none).",
+        valueName: "share"))
+    var rowSampleRate: Double = 1.0 / 64
     @OptionGroup var kafka: KafkaOptions
     @OptionGroup var operations: OperationsOptions
 
+    func validate() throws {
+        guard (0...1).contains(rowSampleRate) else { throw ValidationError("--row-sample-rate must be in [0, 1], got \(rowSampleRate)") }
+    }
+
     func run() async throws {
         var options = Worker.Options()
+        options.rowSampleRate = rowSampleRate
         options.flushInterval = .milliseconds(Int(flushInterval * 1000))
         options.maxMessageBytes = maxMessageBytes
         options.chunkCacheBytes = max(0, chunkCacheMb) << 20

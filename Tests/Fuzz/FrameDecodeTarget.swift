@@ -67,6 +67,12 @@ enum FrameDecodeTarget {
             require(!task.pass.readsSharedTables || !task.conditional.isEmpty, "task: pass 2 without its conditional")
         case .taskResult(let result):
             require(result.sampleCount <= UInt64(Int64.max) && result.hits <= UInt64(Int64.max), "task result: count past 2^63")
+        case .rowSample(let sample):
+            require(sample.rows.count >= 1 && sample.rows.count <= Int(sample.chunk.rowCount), "row sample: row count not checked")
+            require(zip(sample.rows, sample.rows.dropFirst()).allSatisfy { $0 < $1 } && sample.rows.last! < sample.chunk.rowCount,
+                    "row sample: rows not increasing within the chunk")
+            require(sample.rows.count * sample.sourceClasses <= WireFormat.maxCells, "row sample: values above maxCells")
+            require(sample.probabilities.allSatisfy { $0.isFinite && $0 >= 0 }, "row sample: a value not finite or negative")
         case .chunkRejected, .runMarker, .partitionMarker:
             break
         }
@@ -107,6 +113,7 @@ enum FrameDecodeTarget {
         case .chunkRejected(let rejection): return rejection.encoded()
         case .runMarker(let marker): return marker.encoded()
         case .partitionMarker(let marker): return marker.encoded()
+        case .rowSample(let sample): return sample.encoded()
         }
     }
 

@@ -80,3 +80,43 @@ import Testing
         #expect(LEEPBracket(joint: JointAccumulator(targetClasses: 2, sourceClasses: 2)) == nil, "no sample, no bracket")
     }
 }
+
+/// The estimate while pass 1 streams, against what it estimates.
+@Suite struct LEEPEstimateTests {
+    static func rows(_ run: RandomRun, _ indices: some Sequence<Int>) -> [LEEPEstimate.Row] {
+        indices.map { row in
+            LEEPEstimate.Row(
+                label: Int(run.labels[row]),
+                probabilities: Array(run.theta[(row * run.sourceClasses)..<((row + 1) * run.sourceClasses)]))
+        }
+    }
+
+    /// Every row sampled from a complete run: the estimate is LEEP, and the interval closes.
+    @Test(arguments: PropertyTests.seeds) func aCensusOfACompleteRunIsItsLEEP(seed: UInt64) throws {
+        let run = PropertyTests.run(seed: seed)
+        guard run.rowCount >= 2 else { return }
+        let leep = try score(run, chunks: [0..<run.rowCount]).leep
+        let joint = try LEEPBracketTests.joint(run, chunks: [0..<run.rowCount])
+        let estimate = try #require(LEEPEstimate(joint: joint, rows: Self.rows(run, 0..<run.rowCount), totalRows: run.rowCount))
+        #expect(isClose(estimate.value, leep, relative: 1e-10, absolute: 1e-12))
+        #expect(estimate.low == estimate.value && estimate.high == estimate.value && estimate.sampleSize == run.rowCount)
+    }
+
+    @Test func aSampleGivesTheMeanOfItsRowsAndAnIntervalAroundIt() throws {
+        let run = PropertyTests.run(seed: 7)
+        let joint = try LEEPBracketTests.joint(run, chunks: [0..<run.rowCount])
+        let sampled = Array(stride(from: 0, to: run.rowCount, by: 3))
+        let estimate = try #require(LEEPEstimate(joint: joint, rows: Self.rows(run, sampled), totalRows: nil))
+        let conditional = ConditionalTable(joint: joint).probabilities
+        let z = run.sourceClasses
+        let terms = sampled.map { row in
+            log((0..<z).reduce(0.0) { $0 + run.theta[row * z + $1] * conditional[Int(run.labels[row]) * z + $1] })
+        }
+        let mean = terms.reduce(0, +) / Double(terms.count)
+        #expect(isClose(estimate.value, mean, relative: 1e-12))
+        #expect(estimate.low < mean && mean < estimate.high && estimate.sampleSize == sampled.count)
+        // Rows that do not fit the joint are not used; fewer than two usable rows, no estimate.
+        let stray = LEEPEstimate.Row(label: run.targetClasses, probabilities: Array(repeating: 1.0 / Double(z), count: z))
+        #expect(LEEPEstimate(joint: joint, rows: Self.rows(run, [0]) + [stray], totalRows: nil) == nil)
+    }
+}

@@ -214,7 +214,7 @@ import WireFormat
         var buffer = Pass1Buffer(policy: Self.policy())
         #expect(buffer.add(data.chunk(0), bytes: 100, now: .now) == .added)
         #expect(buffer.add(data.chunk(1, width: 4), bytes: 100, now: .now) == .added)
-        let (frames, partials) = buffer.flush()
+        let (frames, _, partials) = buffer.flush()
         #expect(partials == 2)
         var ledger = RunLedger(run: Self.identity.id)
         var failures: [String] = []

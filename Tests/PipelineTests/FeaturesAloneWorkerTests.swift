@@ -57,7 +57,7 @@ import WireFormat
     static func flushed(_ data: Data, chunks: [Int]) -> [PartialFrame] {
         var buffer = Pass1Buffer(policy: policy(chunks: chunks.count))
         for index in chunks { #expect(buffer.add(data.chunk(index), bytes: 100, now: .now) == .added) }
-        let (frames, partials) = buffer.flush()
+        let (frames, _, partials) = buffer.flush()
         #expect(partials == 1)
         return frames
     }
@@ -129,7 +129,7 @@ import WireFormat
         var buffer = Pass1Buffer(policy: Self.policy(chunks: 1))
         #expect(buffer.add(data.chunk(0), bytes: 100, now: .now) == .added)
         #expect(buffer.add(withTheta.chunks[0].frame, bytes: 100, now: .now) == .added)
-        let (frames, partials) = buffer.flush()
+        let (frames, _, partials) = buffer.flush()
         #expect(partials == 2)
         #expect(Set(frames.map(\.sourceClasses)) == [0, 4])
         #expect(frames.filter { $0.sourceClasses == 0 }.allSatisfy { $0.section != .joint })

@@ -32,6 +32,42 @@ import WireFormat
         #expect(partial.chunks == run.chunks.map(\.frame.id))
     }
 
+    /// At a sampling rate, each chunk's rows with the smallest keys travel verbatim beside its
+    /// sums, once per chunk; the same rows whichever worker reads the chunk.
+    @Test func sampledRowsTravelWithTheSums() throws {
+        let run = try WorkerFixture(run: "r", rows: 103, rowsPerChunk: 40)
+        var buffer = Pass1Buffer(policy: .init(
+            interval: .seconds(1), maxPendingBytes: 1 << 30, maxChunksPerPartial: 4096, maxMessageBytes: 1_000_000,
+            rowSampleRate: 1.0 / 16))
+        for chunk in run.chunks + [run.chunks[0]] { _ = buffer.add(chunk.frame, bytes: chunk.bytes, now: Self.start) }
+        let samples = buffer.flush().samples
+        #expect(samples.map(\.chunk) == run.chunks.map(\.frame.id), "one sample a chunk, none for a duplicate")
+        #expect(samples.map(\.rows.count) == [3, 3, 2], "⌈rows / 16⌉ of each")
+        let z = run.sourceClasses
+        for sample in samples {
+            let keys = (0..<sample.chunk.rowCount).map {
+                RowSampleFrame.key(run: "r", shard: sample.chunk.shard, row: sample.chunk.firstRow + UInt64($0))
+            }
+            let chosen = Set(sample.rows.map { keys[Int($0)] })
+            #expect(keys.filter { !chosen.contains($0) }.allSatisfy { $0 > chosen.max()! }, "the smallest keys")
+            for (index, row) in sample.rows.enumerated() {
+                let global = Int(sample.chunk.firstRow) + Int(row)
+                #expect(sample.labels[index] == run.labels[global])
+                #expect(Array(sample.probabilities[(index * z)..<((index + 1) * z)]) == Array(run.theta[(global * z)..<((global + 1) * z)]))
+            }
+        }
+        // The aggregator keeps the smallest keys, trimming once a quarter past its capacity.
+        let allKeys = samples.flatMap { sample in
+            sample.rows.map { RowSampleFrame.key(run: "r", shard: sample.chunk.shard, row: sample.chunk.firstRow + UInt64($0)) }
+        }
+        var reservoir = RowSampleReservoir(capacity: 4)
+        for sample in samples + samples { reservoir.add(sample) }
+        #expect(reservoir.entries.map(\.key) == Array(allKeys.sorted().prefix(4)), "each chunk once, the smallest keys kept")
+        let accepted = Set(run.chunks.prefix(2).map(\.frame.id))
+        #expect(reservoir.rows(of: accepted).count == reservoir.entries.filter { accepted.contains($0.chunk) }.count)
+        #expect(reservoir.rows(of: []).isEmpty, "rows of accepted chunks only")
+    }
+
     @Test func oneFlushCarriesEveryRun() throws {
         let first = try WorkerFixture(run: "a", rows: 30, rowsPerChunk: 10, seed: 1)
         let second = try WorkerFixture(run: "b", rows: 20, rowsPerChunk: 10, sourceClasses: 4, seed: 2)

@@ -1,3 +1,4 @@
+import Foundation
 import LEEPCore
 import TestSupport
 import Testing
@@ -233,9 +234,40 @@ import WireFormat
         var machine = Self.live()
         #expect(Self.published(Self.feed(&machine, [F.manifest()]), .progress).count == 1)
         #expect(Self.published(Self.feed(&machine, F.partial([0]), at: Self.at(0.5)), .progress).isEmpty, "too soon")
-        let later = Self.published(machine.handle(.tick(Self.at(1))), .progress)
+        // Rows are in: pass 1's progress is a streaming record, with the bracket of the joint so far.
+        let later = Self.published(machine.handle(.tick(Self.at(1))), .streaming)
         #expect(later.count == 1 && later.first?.chunksAccepted == 1 && later.first?.chunksExpected == 4 && later.first?.pass == 1)
-        #expect(Self.published(machine.handle(.tick(Self.at(5))), .progress).isEmpty, "unchanged")
+        #expect(later.first?.rowsSeen == 1 && later.first?.leepLower != nil && later.first?.leepEstimate == nil, "no sample, no estimate")
+        #expect(Self.published(machine.handle(.tick(Self.at(5))), .streaming).isEmpty, "unchanged")
+    }
+
+    /// Rows the workers sampled give the streaming record an estimate of LEEP: the mean of
+    /// log Σ_z θ_sz P̂(y_s|z) over sampled rows of accepted chunks, P̂ from the joint so far.
+    @Test func streamingRecordsEstimateLEEPFromTheSampledRowsOfAcceptedChunks() throws {
+        var machine = Self.live()
+        let sample = { (row: Int) in
+            Frame.rowSample(RowSampleFrame(
+                run: F.identity, chunk: F.chunkID(row), sourceClasses: F.z, rows: [0], labels: [F.labels[row]],
+                probabilities: F.rows[row]))
+        }
+        _ = Self.feed(&machine, [F.manifest(), sample(0), sample(1), sample(2)] + F.partial([0, 1]))
+        let records = Self.published(machine.handle(.tick(Self.at(2))), .streaming)
+        let record = try #require(records.first)
+        // Rows 0 and 1 are accepted; row 2's sample waits for its chunk's sums.
+        let joint = machine.ledger.joint!
+        let conditional = ConditionalTable(joint: joint).probabilities
+        var terms: [Double] = []
+        for row in [0, 1] {
+            var prediction = 0.0
+            for source in 0..<F.z { prediction += F.rows[row][source] * conditional[Int(F.labels[row]) * F.z + source] }
+            terms.append(Foundation.log(prediction))
+        }
+        let mean = terms.reduce(0, +) / 2
+        #expect(record.sampledRows == 2 && record.rowsSeen == 2)
+        #expect(abs(record.leepEstimate! - mean) <= 1e-12 * abs(mean))
+        #expect(record.leepEstimateLow! <= mean && mean <= record.leepEstimateHigh!)
+        let bracket = try #require(LEEPBracket(joint: joint))
+        #expect(record.leepLower == bracket.lower && record.leepUpper == bracket.upper)
     }
 
     // MARK: Failures

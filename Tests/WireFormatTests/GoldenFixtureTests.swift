@@ -378,18 +378,27 @@ import WireFormat
         bracketed.n = 10000
         bracketed.sourceClasses = 1000
         bracketed.targetClasses = 10
+        var streaming = ScoreRecord(model: "resnet50", dataset: "cifar10", run: "r1", status: .streaming)
+        streaming.pass = 1
+        streaming.chunksAccepted = 3
+        streaming.sourceClasses = 1000
+        streaming.rowsSeen = 3000
+        (streaming.leepLower, streaming.leepUpper) = (-0.9, -0.5)
+        (streaming.leepEstimate, streaming.leepEstimateLow, streaming.leepEstimateHigh) = (-0.7, -0.8, -0.6)
+        streaming.sampledRows = 47
         var failed = ScoreRecord(model: "vit-b/16", dataset: "cifar10", run: "r2", status: .failed)
         failed.reason = "shard 1 rows 0..<64: row 3: sums to 1.5"
         failed.sourceClasses = 1000
         return [
             (progress, #"{"chunks_accepted":3,"chunks_expected":8,"dataset":"cifar10","model":"resnet50","pass":1,"run":"r1","source_classes":1000,"status":"progress"}"#),
             (final, #"{"dataset":"cifar10","eep_accuracy":1,"leep":-0.6931,"leep_lower":-0.9,"leep_upper":-0.5,"model":"resnet50","n":10000,"nce":-0.5,"run":"r1","source_classes":1000,"status":"final","target_classes":10}"#),
+            (streaming, #"{"chunks_accepted":3,"dataset":"cifar10","leep_estimate":-0.7,"leep_estimate_high":-0.6,"leep_estimate_low":-0.8,"leep_lower":-0.9,"leep_upper":-0.5,"model":"resnet50","pass":1,"rows_seen":3000,"run":"r1","sampled_rows":47,"source_classes":1000,"status":"streaming"}"#),
             (bracketed, #"{"dataset":"cifar10","leep_lower":-0.9,"leep_upper":-0.5,"model":"resnet50","n":10000,"run":"r1","source_classes":1000,"status":"bracketed","target_classes":10}"#),
             (failed, #"{"dataset":"cifar10","model":"vit-b/16","reason":"shard 1 rows 0..<64: row 3: sums to 1.5","run":"r2","source_classes":1000,"status":"failed"}"#),
         ]
     }()
 
-    @Test(arguments: 0..<4)
+    @Test(arguments: 0..<5)
     func scoreRecordsEncodeAsDocumented(index: Int) throws {
         let (record, json) = Self.scoreRecords[index]
         // The aggregator's settings (Aggregator.publish).
@@ -546,6 +555,7 @@ enum FrameValue: Equatable, Sendable {
     case chunkRejected(ChunkRejectedFrame)
     case runMarker(RunMarkerFrame)
     case partitionMarker(PartitionMarkerFrame)
+    case rowSample(RowSampleFrame)
 
     init(_ frame: Frame) {
         switch frame {
@@ -558,6 +568,7 @@ enum FrameValue: Equatable, Sendable {
         case .chunkRejected(let frame): self = .chunkRejected(frame)
         case .runMarker(let frame): self = .runMarker(frame)
         case .partitionMarker(let frame): self = .partitionMarker(frame)
+        case .rowSample(let frame): self = .rowSample(frame)
         }
     }
 
@@ -572,6 +583,7 @@ enum FrameValue: Equatable, Sendable {
         case .chunkRejected(let frame): frame.encoded()
         case .runMarker(let frame): frame.encoded()
         case .partitionMarker(let frame): frame.encoded()
+        case .rowSample(let frame): frame.encoded()
         }
     }
 }
@@ -591,6 +603,8 @@ enum Golden {
         "partial_v3_class_variances.bin", "partial_v3_class_scatters.bin", "partial_v3_within_class_scatter.bin",
         "task_sfda_mix.bin", "task_sfda_score.bin", "conditional_sfda_fit.bin", "task_result_sfda_mix.bin",
         "task_result_sfda_score.bin", "run_marker_sfda_mix.bin",
+        // Issue 21: a chunk's sampled rows.
+        "row_sample.bin",
     ]
 
     /// Fixtures of older versions this build still reads (and writes in the newer version).
@@ -804,6 +818,10 @@ enum Golden {
             return .partitionMarker(PartitionMarkerFrame(.barrier(token: 0xFEED_FACE_CAFE_BEEF)))
         case "partition_dead_lettered.bin":
             return .partitionMarker(PartitionMarkerFrame(.deadLettered(offset: 1_234_567)))
+        case "row_sample.bin":
+            return .rowSample(RowSampleFrame(
+                run: RunIdentity(id: "r1", model: "resnet50", dataset: "cifar10"), chunk: ChunkID(shard: 1, firstRow: 1000, rowCount: 250),
+                sourceClasses: 3, rows: [7, 191], labels: [2, 0], probabilities: [0.5, 0.25, 0.25, 0.125, 0.875, 0]))
         default:
             return nil
         }

@@ -130,10 +130,35 @@ import WireFormat
     static let noSoftmaxNoFeatures =
         "0 without features: a run sends softmax outputs (source_classes ≥ 1), features (feature_width ≥ 1) or both"
 
-    @Test(arguments: [UInt8(0), 10, 255])
+    @Test(arguments: [UInt8(0), 11, 255])
     func unknownKind(kind: UInt8) throws {
         let chunk = try Fixtures.bytes("chunk_f32.bin")
         #expect(decodeError(chunk.patching(5, [kind])) == .unknownKind(kind))
+    }
+
+    /// A row sample names rows of its chunk once each, in order, with labels and softmax
+    /// values that can be rows: anything else is refused with the field.
+    @Test func rowSamplesOfRowsThatCannotBeAreRefused() throws {
+        func sample(rows: [UInt32] = [7, 191], labels: [Int32] = [2, 0], values: [Double] = [0.5, 0.25, 0.25, 0.125, 0.875, 0]) -> [UInt8] {
+            RowSampleFrame(
+                run: RunIdentity(id: "r1", model: "m", dataset: "d"), chunk: ChunkID(shard: 0, firstRow: 0, rowCount: 250),
+                sourceClasses: 3, rows: rows, labels: labels, probabilities: values
+            ).encoded()
+        }
+        #expect(decodeError(sample()) == nil)
+        func field(_ bytes: [UInt8]) -> String? {
+            guard case .invalidValue(let field, _)? = decodeError(bytes) else { return nil }
+            return field
+        }
+        #expect(field(sample(rows: [191, 7])) == "rows", "not increasing")
+        #expect(field(sample(rows: [7, 7])) == "rows", "a row twice")
+        #expect(field(sample(rows: [7, 250])) == "rows", "past the chunk")
+        #expect(field(sample(labels: [2, -1])) == "labels")
+        #expect(field(sample(values: [0.5, .nan, 0.25, 0.125, 0.875, 0])) == "probabilities")
+        #expect(field(sample(values: [0.5, 0.25, 0.25, 0.125, 0.875, -0.5])) == "probabilities")
+        #expect(field(sample(rows: [], labels: [], values: [])) == "row_count", "no row")
+        let whole = sample()
+        #expect(decodeError(Array(whole.dropLast(8))) != nil, "a value short")
     }
 
     @Test func nonZeroReserved() throws {

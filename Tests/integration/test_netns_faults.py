@@ -184,7 +184,7 @@ def _cut_off(cluster, data, host, seconds, during, scenario, exact) -> str:
         # The first progress record: the aggregator has a run open in pass 1 while the first shards
         # are still being published, and the second shards are not out yet, so pass 1 cannot end
         # before the cut.
-        wait(lambda: any(r["status"] == "progress" and r.get("pass") == 1 for r in scores.poll()), 60, 0.05,
+        wait(lambda: any(r["status"] in ("progress", "streaming") and r.get("pass") == 1 for r in scores.poll()), 60, 0.05,
              "a run's first progress record", cluster)
         state = {run: r.get("chunks_accepted", 0) for run, r in scores.latest().items()}
         cut_mono, cut_wall = network.cut(host), time.time()

@@ -1,7 +1,7 @@
 """docs/score-record.schema.json accepts the score records the aggregator publishes and refuses
 malformed ones.
 
-The first four VALID_RECORDS strings are byte-for-byte what Swift's ScoreRecord encodes with the
+The first five VALID_RECORDS strings are byte-for-byte what Swift's ScoreRecord encodes with the
 aggregator's JSONEncoder settings (sorted keys, slashes not escaped, nil fields omitted):
 Tests/WireFormatTests/GoldenFixtureTests.swift checks the same strings from the Swift side, so
 the schema is tested against real encoder output, not only against hand-written JSON.
@@ -23,6 +23,10 @@ VALID_RECORDS = {
     # eep_accuracy 1.0 is written `1` by JSONEncoder: "type": "number" must accept it.
     "final": '{"dataset":"cifar10","eep_accuracy":1,"leep":-0.6931,"leep_lower":-0.9,"leep_upper":-0.5,'
     '"model":"resnet50","n":10000,"nce":-0.5,"run":"r1","source_classes":1000,"status":"final","target_classes":10}',
+    # Pass 1 streaming: the bracket of the joint so far and the estimate from the sampled rows.
+    "streaming": '{"chunks_accepted":3,"dataset":"cifar10","leep_estimate":-0.7,"leep_estimate_high":-0.6,'
+    '"leep_estimate_low":-0.8,"leep_lower":-0.9,"leep_upper":-0.5,"model":"resnet50","pass":1,"rows_seen":3000,"run":"r1",'
+    '"sampled_rows":47,"source_classes":1000,"status":"streaming"}',
     # Pass 1 merged: the bracket, before pass 2.
     "bracketed": '{"dataset":"cifar10","leep_lower":-0.9,"leep_upper":-0.5,"model":"resnet50","n":10000,"run":"r1",'
     '"source_classes":1000,"status":"bracketed","target_classes":10}',
@@ -96,6 +100,8 @@ INVALID_RECORDS = {
     "final without its bracket": _without(_final(), "leep_upper"),
     "bracketed with leep": {**json.loads(VALID_RECORDS["bracketed"]), "leep": -0.7},
     "bracketed without n": _without(json.loads(VALID_RECORDS["bracketed"]), "n"),
+    "streaming without rows_seen": _without(json.loads(VALID_RECORDS["streaming"]), "rows_seen"),
+    "an estimate without its interval": _without(json.loads(VALID_RECORDS["streaming"]), "leep_estimate_low"),
     "features alone with a bracket": {**json.loads(VALID_RECORDS["final of features alone"]), "leep_lower": -0.5},
 }
 

@@ -135,7 +135,7 @@ final class AggregatorLoop: Sendable {
             case .chunk, .task, .conditional:
                 let reason = "a \(frame.kindName) frame does not belong on \(message.topic)"
                 content = .refused(deadLetter: DeadLetter.record(for: message, reason: reason, topic: topics.deadLetter), reason: reason)
-            case .manifest, .partial, .taskResult, .chunkRejected, .runMarker, .partitionMarker:
+            case .manifest, .partial, .rowSample, .taskResult, .chunkRejected, .runMarker, .partitionMarker:
                 content = .frame(frame)
             }
         }

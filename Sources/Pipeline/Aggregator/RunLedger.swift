@@ -51,12 +51,14 @@ struct RunLedger {
     private(set) var acceptedPartials = 0
     /// Chunks covered by the repair tasks issued (from the aggregator's `repairIssued` markers).
     private(set) var chunksRepaired = 0
+    /// Rows the workers sampled, for the estimate while pass 1 streams.
+    private(set) var rowSample = RowSampleReservoir()
 
     init(run: String) { self.run = run }
 
     // MARK: Applying records
 
-    /// Applies a manifest, a partial, a task result, a rejection or a repair marker of this run;
+    /// Applies a manifest, a partial, a task result, a rejection, a row sample or a repair marker of this run;
     /// the other markers are the state machine's.
     mutating func apply(_ frame: Frame) -> Change {
         switch frame {
@@ -78,6 +80,9 @@ struct RunLedger {
             return .failure(rejection.reason)
         case .runMarker(let marker):
             if case .repairIssued(let chunks) = marker.marker { chunksRepaired += Int(chunks) }
+            return .none
+        case .rowSample(let sample):
+            rowSample.add(sample)
             return .none
         case .chunk, .task, .conditional, .partitionMarker:
             return .none
@@ -220,6 +225,14 @@ struct RunLedger {
         // failed), so counting is enough: no O(chunks) scan on every record.
         guard let expected = expectedChunkCount else { return false }
         return (joint != nil || features != nil) && accepted.count == expected
+    }
+
+    /// The estimate of the final LEEP from the rows merged so far (nil without a joint or
+    /// with fewer than two sampled rows of accepted chunks).
+    var leepEstimate: LEEPEstimate? {
+        guard let joint else { return nil }
+        let totalRows = manifestsComplete ? expectedChunks.reduce(0) { $0 + Int($1.id.rowCount) } : nil
+        return LEEPEstimate(joint: joint, rows: rowSample.rows(of: accepted), totalRows: totalRows)
     }
 
     /// Why the run cannot finish yet, while its manifests are incomplete: which shards have no

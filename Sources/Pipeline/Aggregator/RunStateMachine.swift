@@ -508,7 +508,8 @@ struct RunStateMachine {
         return [.publish(record)]
     }
 
-    /// Where the run stands, as a progress record (nil before anything names the run).
+    /// Where the run stands, as a progress record — `streaming` in pass 1 once rows of softmax
+    /// outputs are merged — (nil before anything names the run).
     func progressRecord() -> ScoreRecord? {
         guard let identity = ledger.identity else { return nil }
         var record = ScoreRecord(model: identity.model, dataset: identity.dataset, run: run, status: .progress)
@@ -524,6 +525,20 @@ struct RunStateMachine {
             record.leepUpper = bracket?.upper
         } else {
             record.pass = 1
+            if let joint = ledger.joint, joint.sampleCount > 0 {
+                // Rows are in: the bracket of the joint so far and the estimate from its sample.
+                record.status = .streaming
+                record.rowsSeen = joint.sampleCount
+                let bracket = LEEPBracket(joint: joint)
+                record.leepLower = bracket?.lower
+                record.leepUpper = bracket?.upper
+                if let estimate = ledger.leepEstimate {
+                    record.leepEstimate = estimate.value
+                    record.leepEstimateLow = estimate.low
+                    record.leepEstimateHigh = estimate.high
+                    record.sampledRows = estimate.sampleSize
+                }
+            }
         }
         return record
     }

@@ -141,7 +141,8 @@ public struct ScoreBoard: Sendable {
         let records = records(dataset: dataset)
         let counts = Dictionary(grouping: records, by: \.status).mapValues(\.count)
         let parts = [
-            (ScoreRecord.Status.final, "final"), (.bracketed, "bracketed"), (.progress, "running"), (.failed, "failed"),
+            (ScoreRecord.Status.final, "final"), (.bracketed, "bracketed"), (.streaming, "streaming"), (.progress, "running"),
+            (.failed, "failed"),
             (.incomplete, "incomplete"),
         ]
             .compactMap { status, name in counts[status].map { "\($0) \(name)" } }
@@ -157,6 +158,11 @@ public struct ScoreBoard: Sendable {
             }
             return "pass 1: " + chunks
         case .bracketed: return "pass 1 merged:" + bracket(of: record)
+        case .streaming:
+            let estimate = record.leepEstimate.map {
+                " estimate \(format($0)) [\(format(record.leepEstimateLow)), \(format(record.leepEstimateHigh))]"
+            } ?? ""
+            return "pass 1: \(record.rowsSeen ?? 0) rows, \(record.chunksAccepted ?? 0)/\(record.chunksExpected.map(String.init) ?? "?") chunks" + estimate
         case .failed: return "FAILED: \(record.reason ?? "")"
         case .incomplete: return "INCOMPLETE: \(record.reason ?? "")"
         case .final: return "final"

@@ -19,6 +19,9 @@ struct Pass1Buffer {
         var maxChunksPerPartial: Int
         /// The broker's message limit: partials are split into frames under it.
         var maxMessageBytes: Int
+        /// The share of each chunk's rows sent verbatim (`RowSampleFrame`) for the aggregator's
+        /// estimate while pass 1 streams; 0 sends none.
+        var rowSampleRate: Double = 0
     }
 
     /// What became of a chunk given to `add`.
@@ -46,6 +49,8 @@ struct Pass1Buffer {
     let policy: Policy
     let check: RowCheck
     private var pending: [Key: PendingPartial] = [:]
+    /// The pending chunks' sampled rows, sent with their sums.
+    private var samples: [RowSampleFrame] = []
     /// Chunk record bytes in the pending sums, plus the memory of their feature statistics.
     private(set) var pendingBytes = 0
     /// The memory of the pending feature statistics alone (part of `pendingBytes`).
@@ -90,6 +95,13 @@ struct Pass1Buffer {
         }
         partial.record(chunk.id)
         pendingBytes += bytes
+        if var sampler = RowSampler(frame: chunk, rate: policy.rowSampleRate) {
+            try? chunk.visit(&sampler)  // the rows were just accepted: reading them cannot fail
+            if let sample = sampler.sample {
+                samples.append(sample)
+                pendingBytes += sample.probabilities.count * 8
+            }
+        }
         largestPartial = max(largestPartial, partial.chunks.count)
         if oldestPending == nil { oldestPending = now }
         return .added
@@ -117,10 +129,12 @@ struct Pass1Buffer {
     static let statisticsPatience = 60
 
     /// Empties the buffer; returns the partial frames of every run in it (each partial split
-    /// under the message limit) and how many partials they make.
-    mutating func flush() -> (frames: [PartialFrame], partials: Int) {
+    /// under the message limit), the chunks' sampled rows, and how many partials they make.
+    mutating func flush() -> (frames: [PartialFrame], samples: [RowSampleFrame], partials: Int) {
         let flushed = pending.values
+        let sampled = samples
         pending = [:]
+        samples = []
         pendingBytes = 0
         statisticsBytes = 0
         largestPartial = 0
@@ -128,6 +142,6 @@ struct Pass1Buffer {
         return (flushed.flatMap { partial in
             var partial = partial
             return partial.frames(maxMessageBytes: policy.maxMessageBytes)
-        }, flushed.count)
+        }, sampled, flushed.count)
     }
 }

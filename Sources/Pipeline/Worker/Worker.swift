@@ -33,6 +33,9 @@ public final class Worker: Sendable {
         public var maxMessageBytes = 1_000_000
         /// The acceptance rule for rows.
         public var check = RowCheck()
+        /// The share of each chunk's rows sent to the aggregator verbatim, for its estimate of
+        /// LEEP while pass 1 streams (docs/transferability.md); 0 sends none.
+        public var rowSampleRate = 1.0 / 64
         /// Tasks taken in one round at most; their records are fetched together.
         public var tasksPerRound = 64
         /// Records (chunks, conditional parts) fetched ahead for a round at most: each may be
@@ -61,7 +64,8 @@ public final class Worker: Sendable {
         let pass1 = Pass1Buffer(
             policy: .init(
                 interval: options.flushInterval, maxPendingBytes: options.maxPendingBytes,
-                maxChunksPerPartial: options.maxChunksPerPartial, maxMessageBytes: options.maxMessageBytes),
+                maxChunksPerPartial: options.maxChunksPerPartial, maxMessageBytes: options.maxMessageBytes,
+                rowSampleRate: options.rowSampleRate),
             check: options.check)
         let outbox = WorkerOutbox(
             pass1: pass1, sink: try KafkaProducer(configuration: configuration), runsTopic: topics.runs, metrics: metrics,

@@ -70,6 +70,7 @@ final class WorkerOutbox: Sendable {
             if flushingPass1 {
                 let flushed = state.pass1.flush()
                 records += flushed.frames.map { OutgoingRecord(topic: runsTopic, key: $0.run, value: $0.encoded()) }
+                records += flushed.samples.map { OutgoingRecord(topic: runsTopic, key: $0.run.id, value: $0.encoded()) }
                 partials = flushed.partials
                 state.partialsFlushed += partials
             }

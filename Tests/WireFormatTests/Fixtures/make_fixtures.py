@@ -58,6 +58,7 @@ KIND_TASK_RESULT = 6
 KIND_CHUNK_REJECTED = 7
 KIND_RUN_MARKER = 8
 KIND_PARTITION_MARKER = 9
+KIND_ROW_SAMPLE = 10
 
 DTYPE_FLOAT16 = 1
 DTYPE_FLOAT32 = 2
@@ -384,6 +385,21 @@ def partition_marker_frame(marker, value) -> bytes:
     return bytes(frame)
 
 
+def row_sample_frame(run, model, dataset, shard, first_row, row_count, source_classes, rows, labels,
+                     probabilities) -> bytes:
+    """Kind 10, version 1: a chunk's sampled rows — run identity, chunk id, u32 Z, u32 count,
+    u32 row indices, i32 labels, pad8, count×Z f64 values."""
+    frame = header(KIND_ROW_SAMPLE, 1)
+    frame += run_identity(run, model, dataset)
+    frame += struct.pack("<IQI", shard, first_row, row_count)
+    frame += struct.pack("<II", source_classes, len(rows))
+    frame += struct.pack(f"<{len(rows)}I", *rows)
+    frame += struct.pack(f"<{len(labels)}i", *labels)
+    pad8(frame)
+    frame += struct.pack(f"<{len(probabilities)}d", *probabilities)
+    return bytes(frame)
+
+
 # --------------------------------------------------------------------------------------------
 # The fixtures. GoldenFixtureTests.swift repeats these values; change both together.
 # --------------------------------------------------------------------------------------------
@@ -579,6 +595,9 @@ def fixtures() -> dict[str, bytes]:
             "r1", MARKER_TASKS_ISSUED, [SFDA_MIX_TASK_ID, 2], pass_code=PASS_SFDA_MIX),
         "partition_barrier.bin": partition_marker_frame(PARTITION_BARRIER, 0xFEEDFACECAFEBEEF),
         "partition_dead_lettered.bin": partition_marker_frame(PARTITION_DEAD_LETTERED, 1234567),
+        # Issue 21: two sampled rows of a chunk, for the estimate while pass 1 streams.
+        "row_sample.bin": row_sample_frame("r1", "resnet50", "cifar10", 1, 1000, 250, 3, [7, 191], [2, 0],
+                                           [0.5, 0.25, 0.25, 0.125, 0.875, 0.0]),
     }
 
 

@@ -107,3 +107,15 @@ def test_a_late_record_of_a_run_does_not_undo_its_outcome():
     newer = record("m", "progress", run="r2", **{"pass": 1})                # a new run of the pair
     _keep_latest(board, newer)
     assert board[("m", "d")] is newer
+
+
+def test_a_streaming_record_carries_its_estimate_and_certifies_nothing():
+    value = {"model": "m", "dataset": "d", "run": "r", "status": "streaming", "pass": 1, "rows_seen": 3000,
+             "leep_lower": -0.9, "leep_upper": -0.5, "leep_estimate": -0.7, "leep_estimate_low": -0.8,
+             "leep_estimate_high": -0.6, "sampled_rows": 47}
+    parsed = ScoreRecord.from_json(value)
+    assert (parsed.rows_seen, parsed.leep_estimate, parsed.sampled_rows) == (3000, -0.7, 47)
+    assert parsed.certified_bounds is None and not parsed.is_outcome
+    assert parsed.as_dict() == value and parsed.progress_summary() == "pass 1: 3000 rows merged"
+    # A streaming record never rules a model out, however low its bracket of the rows so far.
+    assert dominance([parsed, record("other", leep=0.0)]) == {}

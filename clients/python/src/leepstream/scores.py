@@ -34,8 +34,9 @@ OUTCOMES = frozenset({"final", "failed", "incomplete"})
 
 # The keys `ScoreRecord` reads itself; every other key with a number or null is a feature metric.
 _INT_KEYS = ("n", "source_classes", "target_classes", "feature_width", "pass", "chunks_accepted", "chunks_expected",
-             "tasks_done", "tasks_expected", "partials_dropped", "chunks_repaired")
-_FLOAT_KEYS = ("leep", "leep_lower", "leep_upper", "nce", "eep_accuracy")
+             "tasks_done", "tasks_expected", "partials_dropped", "chunks_repaired", "rows_seen", "sampled_rows")
+_FLOAT_KEYS = ("leep", "leep_lower", "leep_upper", "nce", "eep_accuracy", "leep_estimate", "leep_estimate_low",
+               "leep_estimate_high")
 _STRING_KEYS = ("model", "dataset", "run", "status", "reason", "dominated_by")
 
 
@@ -83,6 +84,14 @@ class ScoreRecord:
     partials_dropped: int | None = None
     chunks_repaired: int | None = None
     dominated_by: str | None = None
+    #: A `streaming` record (pass 1): rows merged so far, the estimate of the final LEEP from the
+    #: rows sampled among them, its 95 % interval, and the sample's size. Its `leep_lower` and
+    #: `leep_upper` bracket the LEEP of the rows so far, not the run's: they certify nothing.
+    rows_seen: int | None = None
+    leep_estimate: float | None = None
+    leep_estimate_low: float | None = None
+    leep_estimate_high: float | None = None
+    sampled_rows: int | None = None
     #: Feature metrics by key: a number, or None when undefined for the data (reason in `unscored`).
     metrics: Mapping[str, float | None] = field(default_factory=lambda: MappingProxyType({}))
     unscored: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -156,6 +165,8 @@ class ScoreRecord:
             return self.reason
         if self.tasks_expected is not None:
             return f"pass {self.pass_ or 2}: {self.tasks_done or 0} of {self.tasks_expected} tasks"
+        if self.rows_seen is not None:
+            return f"pass 1: {self.rows_seen} rows merged"
         if self.chunks_accepted is not None:
             total = "?" if self.chunks_expected is None else str(self.chunks_expected)
             return f"{self.chunks_accepted} of {total} chunks"
@@ -354,7 +365,7 @@ class ScoreSubscriber:
                 continue
             current = Leaderboard.of(dataset, board.values(), rank_by)
             fingerprint = tuple((e.record.run, e.record.status, e.value, e.dominated_by, e.record.leep_lower,
-                                 e.record.leep_upper) for e in current)
+                                 e.record.leep_upper, e.record.leep_estimate) for e in current)
             if fingerprint != shown:
                 shown = fingerprint
                 yield current
