@@ -242,7 +242,7 @@ import WireFormat
     }
 
     /// Rows the workers sampled give the streaming record an estimate of LEEP: the mean of
-    /// log Σ_z θ_sz P̂(y_s|z) over sampled rows of accepted chunks, P̂ from the joint so far.
+    /// log Σ_z θ_sz P̃_s(y_s|z) over sampled rows of accepted chunks (`LEEPEstimate`).
     @Test func streamingRecordsEstimateLEEPFromTheSampledRowsOfAcceptedChunks() throws {
         var machine = Self.live()
         let sample = { (row: Int) in
@@ -254,12 +254,17 @@ import WireFormat
         let records = Self.published(machine.handle(.tick(Self.at(2))), .streaming)
         let record = try #require(records.first)
         // Rows 0 and 1 are accepted; row 2's sample waits for its chunk's sums.
+        // Each row under the conditional of the final joint if the other 3 of the run's 4 rows
+        // looked like the other row merged: that row's sums × 3, plus its own.
         let joint = machine.ledger.joint!
-        let conditional = ConditionalTable(joint: joint).probabilities
         var terms: [Double] = []
-        for row in [0, 1] {
+        for (row, other) in [(0, 1), (1, 0)] {
             var prediction = 0.0
-            for source in 0..<F.z { prediction += F.rows[row][source] * conditional[Int(F.labels[row]) * F.z + source] }
+            for source in 0..<F.z {
+                let own = F.rows[row][source]
+                let sameLabel = F.labels[other] == F.labels[row] ? F.rows[other][source] : 0
+                prediction += own * (3 * sameLabel + own) / (3 * F.rows[other][source] + own)
+            }
             terms.append(Foundation.log(prediction))
         }
         let mean = terms.reduce(0, +) / 2
