@@ -15,7 +15,7 @@ their mean width beside the mean width of the bracket of the joint seen so far, 
 sample size, and how often the model with the best estimate is the model with the best final
 LEEP, per target. `--json` writes the same figures as JSON.
 
-    python3 bench/streaming_estimate.py [--orders 200] [--rate 0.015625] [--sorted] [--json out.json]
+    python3 bench/streaming_estimate.py [--orders 200] [--rate 0.015625] [--n-known] [--sorted] [--json out.json]
 """
 
 from __future__ import annotations
@@ -76,6 +76,10 @@ def main() -> int:
     parser.add_argument("--study", type=pathlib.Path, default=ROOT / ".deps" / "study" / "predictions")
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--rate", type=float, default=1 / 64, help="the workers' --row-sample-rate")
+    parser.add_argument("--n-known", action="store_true",
+                        help="the run's row count is known while it streams (its manifests came first): the "
+                             "estimate rescales to it and applies the finite-population correction; by default, "
+                             "as when producers publish manifests after their chunks, it does neither")
     parser.add_argument("--sorted", action="store_true",
                         help="rows arrive sorted by label (ties in random order), not in random order")
     parser.add_argument("--json", type=pathlib.Path)
@@ -114,13 +118,15 @@ def main() -> int:
                     stats = per_fraction[fraction]
                     stats["bracket"] += high_b - low_b
                     usable = picked[labels[picked] < classes]
-                    terms = projected_terms(theta, labels, joint * m, usable, m, n)
+                    known = n if args.n_known else m
+                    terms = projected_terms(theta, labels, joint * m, usable, m, known)
                     terms = terms[np.isfinite(terms)]
                     if len(terms) < 2:
                         stats["none"] += 1
                         continue
                     mean = float(terms.mean())
-                    half = Z95 * math.sqrt(terms.var(ddof=1) / len(terms) * max(0.0, 1 - len(terms) / n))
+                    correction = max(0.0, 1 - len(terms) / n) if args.n_known else 1.0
+                    half = Z95 * math.sqrt(terms.var(ddof=1) / len(terms) * correction)
                     stats["intervals"] += 1
                     stats["covered"] += int(mean - half <= final[name] <= mean + half)
                     stats["width"] += 2 * half
@@ -130,9 +136,10 @@ def main() -> int:
                     top[fraction]["boards"] += 1
                     top[fraction]["same"] += int(max(estimates, key=estimates.get) == best)
     report = {"pairs": pairs, "targets": len(targets), "orders": args.orders, "rate": args.rate,
-              "sorted_by_label": args.sorted, "fractions": {}}
+              "sorted_by_label": args.sorted, "n_known": args.n_known, "fractions": {}}
     kind = "orders sorted by label" if args.sorted else "random orders"
-    print(f"{pairs} pairs over {len(targets)} targets, {args.orders} {kind} each, rows sampled at {args.rate:g}")
+    print(f"{pairs} pairs over {len(targets)} targets, {args.orders} {kind} each, rows sampled at {args.rate:g}, "
+          f"run size {'known' if args.n_known else 'unknown'} while streaming")
     print(f"{'rows seen':>9} {'intervals':>9} {'cover final':>11} {'mean width':>10} {'bracket width':>13} "
           f"{'mean sample':>11} {'no estimate':>11} {'top model right':>15}")
     for fraction in FRACTIONS:

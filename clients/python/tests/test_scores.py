@@ -119,3 +119,21 @@ def test_a_streaming_record_carries_its_estimate_and_certifies_nothing():
     assert parsed.as_dict() == value and parsed.progress_summary() == "pass 1: 3000 rows merged"
     # A streaming record never rules a model out, however low its bracket of the rows so far.
     assert dominance([parsed, record("other", leep=0.0)]) == {}
+
+
+def test_a_verdict_is_certain_when_dominated_and_a_bet_while_streaming():
+    from leepstream import Verdict
+    leader = record("leader", leep=-0.3)
+    streaming = record("m", "streaming", run="r", **{"pass": 1}, rows_seen=500, leep_lower=-0.2, leep_upper=-0.1,
+                       leep_estimate=-0.9, leep_estimate_low=-1.0, leep_estimate_high=-0.8, sampled_rows=40)
+    verdict = Verdict.of("r", "m", [leader, streaming])
+    assert (verdict.leader, verdict.leader_lower, verdict.dominated_by) == ("leader", -0.3, None)
+    assert verdict.estimate_high == -0.8 and verdict.likely_loses
+    hopeful = Verdict.of("r", "m", [leader, record("m", "streaming", run="r", **{"pass": 1}, rows_seen=9,
+                                                    leep_lower=-0.5, leep_upper=0.0, leep_estimate=-0.4,
+                                                    leep_estimate_low=-0.6, leep_estimate_high=-0.2, sampled_rows=9)])
+    assert not hopeful.likely_loses
+    bracketed = Verdict.of("r", "m", [leader, record("m", "bracketed", run="r", leep_lower=-1.2, leep_upper=-0.4)])
+    assert bracketed.dominated_by == "leader" and bracketed.likely_loses
+    alone = Verdict.of("r", "m", [])
+    assert alone.record is None and alone.leader is None and not alone.likely_loses

@@ -27,7 +27,7 @@ And to read the scores back:
 
 from .producer import DeliveryError, LeepProducer, RunSummary, ShardStream, default_run_id
 from .scores import (InvalidScoreRecord, Leaderboard, LeaderboardEntry, RunTimeout, ScoreRecord, ScoreSubscriber,
-                     dominance)
+                     Verdict, dominance)
 from .validation import DEFAULT_SUM_TOLERANCE, InvalidInput, validate, validate_features, validate_labels
 from .wire import ChunkLocation, WireError
 
@@ -46,6 +46,7 @@ __all__ = [
     "RunTimeout",
     "ScoreRecord",
     "ScoreSubscriber",
+    "Verdict",
     "ShardStream",
     "WireError",
     "default_run_id",

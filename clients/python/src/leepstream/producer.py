@@ -104,6 +104,10 @@ class LeepProducer:
         self.max_message_bytes = max_message_bytes
         self.sum_tolerance = sum_tolerance
         self.delivery_timeout = delivery_timeout
+        self.brokers = brokers
+        #: The client settings given (security and the like), for the subscriber of `verdict()`.
+        self.client_config = dict(config or {})
+        self._subscriber = None
         self._client = Producer(settings)
 
     # -- whole arrays ---------------------------------------------------------------------------
@@ -391,6 +395,27 @@ class ShardStream:
         if self._feature_dtype is not None and phi.dtype != self._feature_dtype:
             phi = phi.astype(self._feature_dtype)
         return phi
+
+    def verdict(self, timeout: float = 30.0):
+        """Where this run stands against the other models of its data set now (`Verdict`): its
+        latest score record (a `streaming` one carries the estimate of LEEP), the model with the
+        highest certified lower bound, whether that model certainly beats this one
+        (`dominated_by`), and whether the estimate says it likely does (`likely_loses`). Reads
+        the score topic up to its end (`ScoreSubscriber`, with this producer's brokers, prefix
+        and client settings), so call it every few batches, not every one."""
+        from .scores import ScoreSubscriber, Verdict, _keep_latest
+
+        if self._producer._subscriber is None:
+            self._producer._subscriber = ScoreSubscriber(
+                self._producer.brokers, topic_prefix=self._producer.topic_prefix, config=self._producer.client_config)
+        board: dict = {}
+        own = None
+        for record in self._producer._subscriber.records(dataset=self.dataset, until_caught_up=True, timeout=timeout):
+            if record.run == self.run_id:
+                own = record
+            elif record.model != self.model:
+                _keep_latest(board, record)
+        return Verdict.of(self.run_id, self.model, list(board.values()) + ([own] if own else []))
 
     def close(self) -> RunSummary:
         """Sends the buffered rows as the last chunk, waits for every delivery and publishes

@@ -289,6 +289,52 @@ def dominance(records: Iterable[ScoreRecord]) -> dict[str, str]:
     return verdicts
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """Where one run stands against the other models of its data set, for an inference loop
+    that may stop early (`ShardStream.verdict()`).
+
+    `dominated_by` is certain: the run's certified upper bound (its bracket once pass 1 is
+    merged, or its final LEEP) is below `leader`'s certified lower bound. `likely_loses` is a
+    bet while pass 1 streams: the upper end of the run's 95 % interval (`estimate_high`) is below
+    `leader_lower`, which holds only as far as the estimate's assumptions do
+    (docs/transferability.md, section 10: rows in random order; measured coverage 69-89 %)."""
+
+    run: str
+    #: The run's latest record (None before the aggregator published one).
+    record: ScoreRecord | None
+    #: The other model with the highest certified lower bound on LEEP, and that bound.
+    leader: str | None
+    leader_lower: float | None
+    dominated_by: str | None
+
+    @property
+    def estimate_high(self) -> float | None:
+        return None if self.record is None else self.record.leep_estimate_high
+
+    @property
+    def likely_loses(self) -> bool:
+        high = self.estimate_high
+        return self.dominated_by is not None or (
+            high is not None and self.leader_lower is not None and high < self.leader_lower)
+
+    @classmethod
+    def of(cls, run: str, model: str, latest: Iterable[ScoreRecord]) -> Verdict:
+        """The verdict on `run` (of `model`) among `latest`, the latest record of every model of
+        its data set."""
+        records = list(latest)
+        own = next((r for r in records if r.run == run), None)
+        # The highest certified lower bound; of equal ones, the first model by name.
+        rivals = sorted((-r.certified_bounds[0], r.model) for r in records
+                        if r.model != model and r.certified_bounds is not None)
+        leader_lower, leader = (-rivals[0][0], rivals[0][1]) if rivals else (None, None)
+        dominated = None
+        if own is not None and own.certified_bounds is not None and leader_lower is not None \
+                and own.certified_bounds[1] < leader_lower:
+            dominated = leader
+        return cls(run, own, leader, leader_lower, dominated)
+
+
 class ScoreSubscriber:
     """Reads `<prefix>scores` with confluent-kafka, without joining a consumer group (every
     partition assigned, no offsets committed): any number of subscribers read the same records.
