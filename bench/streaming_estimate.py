@@ -92,7 +92,7 @@ def main() -> int:
     per_fraction = {f: {"covered": 0, "intervals": 0, "width": 0.0, "bracket": 0.0, "sample": 0, "none": 0}
                     for f in FRACTIONS}
     top = {f: {"same": 0, "boards": 0} for f in FRACTIONS}
-    pairs = 0
+    pairs, decided, ruled_out, widths, inside = 0, 0, 0, [], True
     for target in targets:
         labels = np.load(target / "labels.npy").astype(np.int64)
         classes = int(labels.max()) + 1
@@ -102,6 +102,13 @@ def main() -> int:
         final = {name: float(np.mean(leep(theta, labels, conditional_of(theta, labels, classes)[1])))
                  for name, theta in sources.items()}
         best = max(final, key=final.get)
+        # The bracket of pass 1 (all rows): does it alone decide the winner?
+        brackets = {name: bracket(*conditional_of(theta, labels, classes)) for name, theta in sources.items()}
+        widths += [high - low for low, high in brackets.values()]
+        leader = max(brackets, key=lambda name: brackets[name][0])
+        decided += int(all(brackets[leader][0] > high for name, (_, high) in brackets.items() if name != leader))
+        ruled_out += sum(brackets[leader][0] > high for name, (_, high) in brackets.items() if name != leader)
+        inside = inside and all(low - 1e-12 <= final[name] <= high + 1e-12 for name, (low, high) in brackets.items())
         for _ in range(args.orders):
             order = rng.permutation(n)
             if args.sorted:
@@ -136,10 +143,16 @@ def main() -> int:
                     top[fraction]["boards"] += 1
                     top[fraction]["same"] += int(max(estimates, key=estimates.get) == best)
     report = {"pairs": pairs, "targets": len(targets), "orders": args.orders, "rate": args.rate,
+              "bracket": {"targets_decided": decided, "mean_width": sum(widths) / max(len(widths), 1),
+                          "losers_ruled_out": ruled_out, "losers": pairs - len(targets),
+                          "winner_inside_every_bracket": inside},
               "sorted_by_label": args.sorted, "n_known": args.n_known, "fractions": {}}
     kind = "orders sorted by label" if args.sorted else "random orders"
     print(f"{pairs} pairs over {len(targets)} targets, {args.orders} {kind} each, rows sampled at {args.rate:g}, "
           f"run size {'known' if args.n_known else 'unknown'} while streaming")
+    print(f"the bracket of pass 1 alone decides the winner in {decided} of {len(targets)} targets; its mean width "
+          f"{sum(widths) / max(len(widths), 1):.3f} nats; it rules out {ruled_out} of the {pairs - len(targets)} "
+          f"models that do not win; every final LEEP inside its bracket: {inside}")
     print(f"{'rows seen':>9} {'intervals':>9} {'cover final':>11} {'mean width':>10} {'bracket width':>13} "
           f"{'mean sample':>11} {'no estimate':>11} {'top model right':>15}")
     for fraction in FRACTIONS:

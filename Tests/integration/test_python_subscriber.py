@@ -12,7 +12,9 @@ what real `leep worker` and `leep aggregate` processes publish:
 * a subscriber started after the runs ended sees every data set's latest records; the
   leaderboard ranks them, marks the models that cannot win, and becomes a DataFrame;
 * `watch` yields the board once caught up, then again when a new model's run lands;
-* examples/model-zoo/pick_best.py picks the best of a small zoo end to end."""
+* examples/model-zoo/pick_best.py picks the best of a small zoo end to end;
+* examples/model-zoo/early_stop.py stops candidates whose streaming estimate is below the best
+  certified bound, and still chooses the model every forward pass would choose."""
 
 from __future__ import annotations
 
@@ -48,7 +50,8 @@ def softmax_run(signal: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def zoo(cluster, tmp_path_factory):
     data = tmp_path_factory.mktemp("subscriber")
     for index in range(2):
-        cluster.start(f"worker{index}", "worker")
+        # A quarter of each chunk's rows sampled, for the estimates of examples/model-zoo/early_stop.py.
+        cluster.start(f"worker{index}", "worker", "--row-sample-rate", "0.25")
     cluster.start("aggregator", "aggregate", "--repair-after", "5")
     brokers = f"127.0.0.1:{cluster.port}"
     producer = LeepProducer(brokers, topic_prefix=cluster.prefix)
@@ -188,3 +191,16 @@ def test_the_model_zoo_example_picks_the_aligned_model(zoo):
     assert result.returncode == 0, result.stdout + result.stderr + cluster.log_tails()
     assert "fine-tune proto-aligned" in result.stdout, result.stdout
     assert "cannot win: below proto-aligned" in result.stdout, result.stdout
+
+
+def test_the_early_stop_example_saves_forward_passes_and_chooses_the_same_model(zoo):
+    cluster = zoo[0]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "model-zoo" / "early_stop.py"), "--brokers", f"127.0.0.1:{cluster.port}",
+         "--topic-prefix", cluster.prefix, "--samples", "2000", "--batch", "100", "--pause", "0.2",
+         "--order", "reversed"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr + cluster.log_tails()
+    assert "chosen: proto-aligned; with every forward pass: proto-aligned (the same)" in result.stdout, result.stdout
+    saved = [line for line in result.stdout.splitlines() if line.startswith("forward passes:")]
+    assert saved and " 0 of 5 candidates stopped" not in saved[0], result.stdout

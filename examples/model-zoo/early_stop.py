@@ -78,6 +78,8 @@ def main() -> int:
     parser.add_argument("--check-every", type=int, default=2, help="batches between verdicts")
     parser.add_argument("--pause", type=float, default=0.3, help="seconds a batch takes (the forward pass)")
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--order", choices=("random", "listed", "reversed"), default="random",
+                        help="the order the candidates are scored in (default: random, seeded)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -88,7 +90,10 @@ def main() -> int:
     scores = ScoreSubscriber(args.brokers, topic_prefix=args.topic_prefix)
     rng = np.random.default_rng(args.seed)
     done, total, finished, stopped = 0, 0, {}, []
-    for name, theta in zoo.items():
+    names = list(zoo)
+    names = {"listed": names, "reversed": names[::-1], "random": [names[i] for i in rng.permutation(len(names))]}[args.order]
+    for name in names:
+        theta = zoo[name]
         order = rng.permutation(len(labels))  # random order: what the estimate assumes
         total += len(labels)
         stream = producer.run(model=name, dataset=dataset, target_classes=classes, rows_per_chunk=args.batch)
