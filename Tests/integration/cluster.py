@@ -130,14 +130,15 @@ def make_run(directory: pathlib.Path, name: str, *, rows: int, source: int, targ
 
 
 def assert_matches_leep_score(cluster: Cluster, name: str, record: dict, predictions, labels) -> None:
-    """A final score record equals `leep score` on the same files: floats to 1e-9 relative,
-    counts exactly. EEP accuracy is compared when the record has it (the run asked for it)."""
+    """A final score record equals `leep score` on the same files: floats (LEEP, its bracket,
+    NCE) to 1e-9 relative, counts exactly. EEP accuracy is compared when the record has it (the
+    run asked for it)."""
     assert record["status"] == "final", record
     accuracy = "eep_accuracy" in record
     expected = json.loads(cluster.leep_run(
         "score", "--predictions", str(predictions), "--labels", str(labels), "--json",
         *(["--eep-accuracy"] if accuracy else [])).stdout)
-    for key in ("leep", "nce") + (("eep_accuracy",) if accuracy else ()):
+    for key in ("leep", "leep_lower", "leep_upper", "nce") + (("eep_accuracy",) if accuracy else ()):
         assert math.isclose(record[key], expected[key], rel_tol=1e-9, abs_tol=1e-12), \
             (name, key, record[key], expected[key])
     for key in ("n", "source_classes", "target_classes"):
