@@ -310,7 +310,8 @@ def _random_inputs(seed: int):
 
 @pytest.mark.parametrize("seed", range(40))
 def test_reference_bounds(seed):
-    """0 ≥ LEEP ≥ Σ P(y,z) log P(y|z) = −H(Y|Z) ≥ Σ P(y) log P(y) = −H(Y).
+    """0 ≥ LEEP ≥ Σ P(y,z) log P(y|z) = −H(Y|Z) ≥ Σ P(y) log P(y) = −H(Y), and LEEP inside its
+    bracket [−H(Y|Z), log mean EEP_i].
 
     The first inequality holds because EEP_i ≤ 1, the second by Jensen (log is concave and θ_i is
     a distribution over z), the third because conditioning does not increase entropy.
@@ -326,6 +327,13 @@ def test_reference_bounds(seed):
     slack = 1e-12
     assert scores["leep"] <= slack
     assert scores["leep"] >= neg_cond_entropy - slack
+    # The bracket of pass 1 (docs/transferability.md, section 9): its lower bound is −H(Y|Z), its
+    # upper bound the log of the mean expected prediction, computed here row by row.
+    assert math.isclose(scores["leep_lower"], neg_cond_entropy, rel_tol=1e-12, abs_tol=1e-14)
+    mean_prediction = float(np.mean(np.sum(theta * conditional[labels], axis=1)))
+    assert math.isclose(scores["leep_upper"], max(neg_cond_entropy, math.log(mean_prediction)),
+                        rel_tol=1e-12, abs_tol=1e-14)
+    assert scores["leep_lower"] - slack <= scores["leep"] <= scores["leep_upper"] + slack
     assert neg_cond_entropy >= neg_entropy - slack
     assert scores["nce"] <= slack and scores["nce"] >= neg_entropy - slack
     assert 0.0 <= scores["eep_accuracy"] <= 1.0
