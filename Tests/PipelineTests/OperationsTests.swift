@@ -35,4 +35,21 @@ import WireFormat
         #expect(board.line(for: board.latest["r1"]!) == "final m on d: LEEP -0.5000  NCE -0.2500  n 10  (r1)")
         #expect(board.leaderboard().contains("pass 2: 8/8 chunks, 1/4 tasks"))
     }
+
+    /// Verdicts count certified bounds only: a final LEEP, or the bracket once pass 1 is merged;
+    /// never a streaming bracket, which is of the rows seen so far.
+    @Test func aModelBelowAnotherModelsCertifiedLowerBoundCannotWin() {
+        var board = ScoreBoard()
+        Self.apply(&board, #"{"model":"best","dataset":"d","run":"r1","status":"final","leep":-0.2,"leep_lower":-0.5,"leep_upper":-0.1,"nce":-0.1,"n":10,"source_classes":4,"target_classes":2}"#)
+        Self.apply(&board, #"{"model":"close","dataset":"d","run":"r2","status":"bracketed","leep_lower":-0.6,"leep_upper":-0.15,"n":10,"source_classes":4,"target_classes":2}"#)
+        Self.apply(&board, #"{"model":"behind","dataset":"d","run":"r3","status":"bracketed","leep_lower":-1.4,"leep_upper":-0.7,"n":10,"source_classes":4,"target_classes":2}"#)
+        Self.apply(&board, #"{"model":"streaming","dataset":"d","run":"r4","status":"streaming","pass":1,"rows_seen":5,"leep_lower":-3,"leep_upper":-2,"source_classes":4}"#)
+        Self.apply(&board, #"{"model":"elsewhere","dataset":"e","run":"r5","status":"final","leep":-3,"leep_lower":-3,"leep_upper":-3,"nce":-1,"n":10,"source_classes":4,"target_classes":2}"#)
+        #expect(board.verdicts(dataset: "d") == ["r3": "best"])
+        #expect(board.verdicts(dataset: "e").isEmpty, "alone on its data set")
+        #expect(board.judgedRecords().first { $0.run == "r3" }?.dominatedBy == "best")
+        let table = board.leaderboard(dataset: "d")
+        #expect(table.contains("pass 1 merged: LEEP in [-1.4000, -0.7000]  r3  (cannot win: below best)"))
+        #expect(table.contains("pass 1: 5 rows, 0/? chunks"))
+    }
 }
