@@ -70,7 +70,7 @@ struct ScoresCommand: ParsableCommand {
         }
         let reached = reader.read(
             into: &board, idle: waitCount == nil ? .seconds(2) : nil, deadline: deadline, shutdown: shutdown,
-            done: { board in waitCount.map { board.records(dataset: dataset).filter { $0.status == .final }.count >= $0 } ?? false })
+            done: { board in waitCount.map { board.finalCount(dataset: dataset) >= $0 } ?? false })
         if json {
             board.judgedRecords(dataset: dataset).forEach(printLine)
         } else {
@@ -78,7 +78,7 @@ struct ScoresCommand: ParsableCommand {
         }
         if !reached, let waitCount {
             FileHandle.standardError.write(Data(
-                "error: only \(board.records(dataset: dataset).filter { $0.status == .final }.count) of \(waitCount) runs are final after \(timeout ?? 0) s\n".utf8))
+                "error: only \(board.finalCount(dataset: dataset)) of \(waitCount) runs are final after \(timeout ?? 0) s\n".utf8))
             throw ExitCode.failure
         }
     }

@@ -8,6 +8,9 @@ public struct ScoreBoard: Sendable {
     /// Latest record per run id, in order of first appearance.
     public private(set) var latest: [String: ScoreRecord] = [:]
     private var order: [String] = []
+    /// Runs whose latest record is final, per data set: kept as records come, so that a reader
+    /// waiting for N finals does not count a long topic's runs again at every record.
+    private var finals: [String: Int] = [:]
 
     /// An empty board.
     public init() {}
@@ -21,12 +24,16 @@ public struct ScoreBoard: Sendable {
         if let existing = latest[record.run], existing.status == .final || existing.status == .failed,
            record.status != .final && record.status != .failed
         { return record }
+        if latest[record.run]?.status == .final { finals[latest[record.run]!.dataset, default: 0] -= 1 }
+        if record.status == .final { finals[record.dataset, default: 0] += 1 }
         latest[record.run] = record
         return record
     }
 
-    /// Runs whose latest record is `final`.
-    public var finalCount: Int { latest.values.filter { $0.status == .final }.count }
+    /// Runs whose latest record is `final`, of one data set or of all.
+    public func finalCount(dataset: String? = nil) -> Int {
+        dataset.map { finals[$0] ?? 0 } ?? finals.values.reduce(0, +)
+    }
 
     /// The runs' latest records, optionally of one data set, in order of first appearance.
     public func records(dataset: String? = nil) -> [ScoreRecord] {
