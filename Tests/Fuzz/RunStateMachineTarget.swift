@@ -80,7 +80,17 @@ enum RunStateMachineTarget {
                     require(chunks <= repaired.count && repaired.allSatisfy(missing.contains), "a repair of chunks that are not missing")
                     remember(plan)
                 case .publish(let record):
-                    require([.progress, .incomplete, .bracketed].contains(record.status), "published \(record.status) without closing")
+                    require([.progress, .streaming, .incomplete, .bracketed].contains(record.status), "published \(record.status) without closing")
+                    if record.status == .streaming {
+                        // Pass 1 with rows in: their count, the bracket of the joint so far, an estimate inside its interval.
+                        let joint = machine.ledger.joint
+                        require(record.pass == 1 && record.rowsSeen == joint?.sampleCount, "a streaming record of other rows than the joint's")
+                        let bracket = joint.flatMap(LEEPBracket.init(joint:))
+                        require(record.leepLower == bracket?.lower && record.leepUpper == bracket?.upper, "a streaming bracket not of the joint")
+                        if let estimate = record.leepEstimate {
+                            require(record.leepEstimateLow! <= estimate && estimate <= record.leepEstimateHigh!, "an estimate outside its interval")
+                        }
+                    }
                     if record.status == .bracketed {
                         require(machine.ledger.isPass1Complete, "a bracket before pass 1 was complete")
                         let bracket = machine.ledger.joint.flatMap(LEEPBracket.init(joint:))
