@@ -103,7 +103,7 @@ final class OutboxDelivery: Sendable {
                 topic: topics.runs, value: PartitionMarkerFrame(.deadLettered(offset: letter.offset)).encoded(),
                 partition: letter.partition))
         }
-        for record in outbox.scores where record.status == .progress {
+        for record in outbox.scores where record.status == .progress || record.status == .streaming {
             metrics.progress(
                 run: record.run, model: record.model, dataset: record.dataset, accepted: record.chunksAccepted ?? 0,
                 expected: record.chunksExpected, pass: record.pass ?? 1)
