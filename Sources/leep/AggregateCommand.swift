@@ -22,6 +22,11 @@ struct AggregateCommand: AsyncParsableCommand {
             + "Keep it below the retention of the runs and chunks topics."))
     var abandonAfter: Double = 86_400
     @Option(help: "The broker's message size limit in bytes.") var maxMessageBytes: Int = 1_000_000
+    @Option(help: ArgumentHelp(
+        "Rows of a run merged before its streaming records carry an estimate of its LEEP.",
+        discussion: "The estimate's interval is a large-sample one: with few rows merged it covers the final LEEP "
+            + "less often than it says (docs/transferability.md, section 10)."))
+    var estimateAfterRows: Int = 100
     @OptionGroup var kafka: KafkaOptions
     @OptionGroup var operations: OperationsOptions
 
@@ -33,6 +38,7 @@ struct AggregateCommand: AsyncParsableCommand {
         options.incompleteAfter = .milliseconds(Int(incompleteAfter * 1000))
         options.abandonAfter = .milliseconds(Int(abandonAfter * 1000))
         options.maxMessageBytes = maxMessageBytes
+        options.estimateAfterRows = estimateAfterRows
         // Deployments on one cluster are told apart by their topic prefix; so are their groups.
         let group = self.group ?? kafka.topicPrefix + "aggregators"
         let logger = kafka.logger(label: "leep.aggregate")

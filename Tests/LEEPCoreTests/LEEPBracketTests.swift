@@ -97,7 +97,7 @@ import Testing
         guard run.rowCount >= 2 else { return }
         let leep = try score(run, chunks: [0..<run.rowCount]).leep
         let joint = try LEEPBracketTests.joint(run, chunks: [0..<run.rowCount])
-        let estimate = try #require(LEEPEstimate(joint: joint, rows: Self.rows(run, 0..<run.rowCount), totalRows: run.rowCount))
+        let estimate = try #require(LEEPEstimate(joint: joint, rows: Self.rows(run, 0..<run.rowCount), totalRows: run.rowCount, minimumRowsMerged: 1))
         #expect(isClose(estimate.value, leep, relative: 1e-10, absolute: 1e-12))
         #expect(estimate.low == estimate.value && estimate.high == estimate.value && estimate.sampleSize == run.rowCount)
     }
@@ -106,7 +106,7 @@ import Testing
         let run = PropertyTests.run(seed: 7)
         let joint = try LEEPBracketTests.joint(run, chunks: [0..<run.rowCount])
         let sampled = Array(stride(from: 0, to: run.rowCount, by: 3))
-        let estimate = try #require(LEEPEstimate(joint: joint, rows: Self.rows(run, sampled), totalRows: nil))
+        let estimate = try #require(LEEPEstimate(joint: joint, rows: Self.rows(run, sampled), totalRows: nil, minimumRowsMerged: 1))
         let conditional = ConditionalTable(joint: joint).probabilities
         let z = run.sourceClasses
         let terms = sampled.map { row in
@@ -117,6 +117,63 @@ import Testing
         #expect(estimate.low < mean && mean < estimate.high && estimate.sampleSize == sampled.count)
         // Rows that do not fit the joint are not used; fewer than two usable rows, no estimate.
         let stray = LEEPEstimate.Row(label: run.targetClasses, probabilities: Array(repeating: 1.0 / Double(z), count: z))
-        #expect(LEEPEstimate(joint: joint, rows: Self.rows(run, [0]) + [stray], totalRows: nil) == nil)
+        #expect(LEEPEstimate(joint: joint, rows: Self.rows(run, [0]) + [stray], totalRows: nil, minimumRowsMerged: 1) == nil)
+        // Before the minimum of rows merged, no estimate at all.
+        #expect(LEEPEstimate(joint: joint, rows: Self.rows(run, sampled), totalRows: nil, minimumRowsMerged: run.rowCount + 1) == nil)
+    }
+
+    /// LEEP of the rows under weights `weights` (summing to 1), each row's prediction under the
+    /// conditional of the weighted joint: the functional whose derivative the interval uses.
+    static func weightedLEEP(_ run: RandomRun, _ weights: [Double]) -> Double {
+        let (y, z) = (run.targetClasses, run.sourceClasses)
+        var sums = [Double](repeating: 0, count: y * z)
+        var columns = [Double](repeating: 0, count: z)
+        for row in 0..<run.rowCount {
+            for source in 0..<z {
+                let mass = weights[row] * run.theta[row * z + source]
+                sums[Int(run.labels[row]) * z + source] += mass
+                columns[source] += mass
+            }
+        }
+        return (0..<run.rowCount).reduce(0.0) { total, row in
+            let prediction = (0..<z).reduce(0.0) { sum, source in
+                columns[source] > 0 ? sum + run.theta[row * z + source] * sums[Int(run.labels[row]) * z + source] / columns[source] : sum
+            }
+            return total + weights[row] * log(prediction)
+        }
+    }
+
+    /// Every row of a run sampled, the run's size unknown: the interval is the conditional's
+    /// noise alone, t · sd(influence) / √m, and each row's influence is the derivative of LEEP
+    /// when the row's weight grows (taken here by central differences of the weighted LEEP).
+    @Test(arguments: PropertyTests.seeds) func theIntervalIsTheDeltaMethodsOverTheRowsInfluence(seed: UInt64) throws {
+        let run = PropertyTests.run(seed: seed)
+        let m = run.rowCount
+        // 2m weighted LEEPs of m rows each: the larger random runs would take the unit tests' time.
+        guard m >= 3, m * m * run.sourceClasses <= 600_000 else { return }
+        let joint = try LEEPBracketTests.joint(run, chunks: [0..<m])
+        let estimate = try #require(LEEPEstimate(joint: joint, rows: Self.rows(run, 0..<m), totalRows: nil, minimumRowsMerged: 1))
+        guard estimate.sampleSize == m else { return }  // a row with prediction 0 is left out
+        let step = 1e-5
+        let influence = (0..<m).map { row in
+            let weights = { (epsilon: Double) in (0..<m).map { (1 - epsilon) / Double(m) + ($0 == row ? epsilon : 0) } }
+            return (Self.weightedLEEP(run, weights(step)) - Self.weightedLEEP(run, weights(-step))) / (2 * step)
+        }
+        let mean = influence.reduce(0, +) / Double(m)
+        let variance = influence.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(m - 1)
+        let half = LEEPEstimate.studentT975(degreesOfFreedom: m - 1) * (variance / Double(m)).squareRoot()
+        #expect(isClose(estimate.high - estimate.value, half, relative: 1e-5, absolute: 1e-9), "seed \(seed)")
+        #expect(isClose(estimate.value - estimate.low, half, relative: 1e-5, absolute: 1e-9))
+        // Known: all n rows merged and sampled, nothing is left to estimate.
+        let census = try #require(LEEPEstimate(joint: joint, rows: Self.rows(run, 0..<m), totalRows: m, minimumRowsMerged: 1))
+        #expect(census.low == census.high)
+    }
+
+    /// Student's t at 97.5 %, against the published quantiles.
+    @Test func studentsQuantileMatchesTheTables() {
+        let published: [(Int, Double)] = [(1, 12.7062), (4, 2.7764), (10, 2.2281), (11, 2.2010), (15, 2.1314), (30, 2.0423), (100, 1.9840), (1000, 1.9623)]
+        for (freedom, quantile) in published {
+            #expect(abs(LEEPEstimate.studentT975(degreesOfFreedom: freedom) - quantile) < 1.5e-4, "\(freedom) degrees of freedom")
+        }
     }
 }

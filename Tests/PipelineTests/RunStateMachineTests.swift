@@ -14,7 +14,7 @@ import WireFormat
     static let start = Timestamp(milliseconds: 1_000_000)
     static let policy = Machine.Policy(
         repairAfter: .seconds(10), incompleteAfter: .seconds(60), abandonAfter: .seconds(3_600), progressInterval: .seconds(1),
-        chunksPerTask: 2)
+        chunksPerTask: 2, estimateAfterRows: 2)
 
     /// A machine that is caught up (it decides) from `start`: half of the tests meet the run
     /// first while replaying, the other half in a partition already caught up.

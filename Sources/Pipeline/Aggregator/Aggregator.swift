@@ -1,3 +1,4 @@
+import LEEPCore
 import Kafka
 import Logging
 
@@ -40,6 +41,9 @@ public final class Aggregator: Sendable {
         /// never finishes does not stay open, and pin the runs topic's history, forever. Keep it
         /// shorter than the retention of the runs and chunks topics.
         public var abandonAfter: Duration = .seconds(86_400)
+        /// Rows of a run merged before its streaming records carry an estimate of its LEEP: the
+        /// interval is a large-sample one (`LEEPEstimate`).
+        public var estimateAfterRows = LEEPEstimate.defaultMinimumRowsMerged
         /// Records handled per round at most before the round's actions are carried out.
         public var recordsPerRound = 2_000
 
@@ -49,7 +53,7 @@ public final class Aggregator: Sendable {
         var policy: RunStateMachine.Policy {
             RunStateMachine.Policy(
                 repairAfter: repairAfter, repairAnywayAfter: max(repairAnywayAfter, repairAfter), incompleteAfter: incompleteAfter, abandonAfter: abandonAfter,
-                progressInterval: progressInterval, chunksPerTask: chunksPerTask)
+                progressInterval: progressInterval, chunksPerTask: chunksPerTask, estimateAfterRows: estimateAfterRows)
         }
     }
 

@@ -227,12 +227,12 @@ struct RunLedger {
         return (joint != nil || features != nil) && accepted.count == expected
     }
 
-    /// The estimate of the final LEEP from the rows merged so far (nil without a joint or
-    /// with fewer than two sampled rows of accepted chunks).
-    var leepEstimate: LEEPEstimate? {
-        guard let joint else { return nil }
+    /// The estimate of the final LEEP from the rows merged so far (nil without a joint, before
+    /// `minimumRowsMerged` rows, or with fewer than two sampled rows of accepted chunks).
+    func leepEstimate(minimumRowsMerged: Int) -> LEEPEstimate? {
+        guard let joint, joint.sampleCount >= minimumRowsMerged else { return nil }
         let totalRows = manifestsComplete ? expectedChunks.reduce(0) { $0 + Int($1.id.rowCount) } : nil
-        return LEEPEstimate(joint: joint, rows: rowSample.rows(of: accepted), totalRows: totalRows)
+        return LEEPEstimate(joint: joint, rows: rowSample.rows(of: accepted), totalRows: totalRows, minimumRowsMerged: minimumRowsMerged)
     }
 
     /// Why the run cannot finish yet, while its manifests are incomplete: which shards have no

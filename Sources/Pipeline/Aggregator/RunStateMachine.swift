@@ -164,6 +164,8 @@ struct RunStateMachine {
         /// Chunks an SFDA mixing task covers: each result carries D² statistics, so fewer,
         /// larger tasks send fewer of them.
         var chunksPerStatisticsTask = 256
+        /// Rows merged before a streaming record carries an estimate of LEEP (`LEEPEstimate`).
+        var estimateAfterRows = LEEPEstimate.defaultMinimumRowsMerged
     }
 
     let run: String
@@ -532,7 +534,7 @@ struct RunStateMachine {
                 let bracket = LEEPBracket(joint: joint)
                 record.leepLower = bracket?.lower
                 record.leepUpper = bracket?.upper
-                if let estimate = ledger.leepEstimate {
+                if let estimate = ledger.leepEstimate(minimumRowsMerged: policy.estimateAfterRows) {
                     record.leepEstimate = estimate.value
                     record.leepEstimateLow = estimate.low
                     record.leepEstimateHigh = estimate.high
