@@ -231,10 +231,12 @@ def unreadable_offsets(cluster, topics, stall_s=5.0) -> list[str]:
     return holes
 
 
-def unserved_records(cluster, names, wait_s=10.0, most=4) -> list[str]:
+def unserved_records(cluster, names, wait_s=10.0, most=8) -> list[str]:
     """The records that a role logged as "not received" when it fetched them by offset, checked
-    with an independent client: each one the broker holds (read in sequence from the partition's
-    start) but does not serve when a fresh consumer asks for that offset within `wait_s`."""
+    with independent clients: each one the broker holds (read in sequence from the partition's
+    start) but either reports as past the partition's end (its ListOffsets end lies at or before
+    the record: Tansu on S3 answers such fetches with nothing) or does not serve when a fresh
+    consumer asks for that offset within `wait_s`."""
     from confluent_kafka import TopicPartition
 
     asked = set()
@@ -247,10 +249,15 @@ def unserved_records(cluster, names, wait_s=10.0, most=4) -> list[str]:
         sequential = _consumer(cluster)
         try:
             held = offset in read_in_sequence(sequential, topic, partition)[0]
+            _, end = sequential.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
         finally:
             sequential.close()
         if not held:
             continue  # lost, not unserved: unreadable_offsets or the scores say so
+        if end <= offset:
+            unserved.append(f"{topic}[{partition}] offset {offset}: held (read in sequence) but the broker reports the "
+                            f"partition ends at offset {end}")
+            continue
         direct = _consumer(cluster, **{"auto.offset.reset": "error"})
         try:
             direct.assign([TopicPartition(topic, partition, offset)])
@@ -305,9 +312,11 @@ def test_broker_restart_mid_run_with_durable_storage(durable_cluster, data, repo
         # Tansu 0.6.0 on S3 can lose a record that a role was writing when it was stopped, leaving
         # a hole that no consumer reads past; and it does not always serve a record it holds when
         # a client fetches that record's offset directly (how workers re-read chunks for pass 2),
-        # before or after a restart: its watermarks run short of the records it holds. No client
-        # can be exact over a broker that loses records or withholds them; the test fails unless
-        # an independent client shows the broker did one of the two.
+        # before or after a restart: its watermarks run short of the records it holds (a
+        # partition of 27 records reported to end at 7), and it answers a fetch past its
+        # watermark with nothing, on some connections for minutes. No client can be exact over a
+        # broker that loses records or withholds them; the test fails unless independent clients
+        # show the broker did one of the two.
         holes = unreadable_offsets(cluster, ["runs", "chunks", "tasks", "conditionals", "closed", "scores"])
         lost = lost_scores(cluster, data)
         unserved = unserved_records(cluster, [name for name in cluster.logs if name.startswith(("worker", "aggregator"))])
