@@ -293,7 +293,7 @@ def lost_scores(cluster, data) -> list[str]:
 
 # Not strict: Tansu 0.6.0 on S3, the only durable broker this project can start, withholds records
 # it holds from by-offset fetches on some connections for minutes (docs/reliability.md); CI met it
-# in 3 of 5 runs on 2026-12-07, twice after an independent client was served the same records. The
+# in 3 of 4 clean-clone runs on 2026-12-07, twice after an independent client was served the same records. The
 # test still runs, passes when the broker serves its records (XPASS), and names the broker's fault
 # when its evidence finds one.
 @pytest.mark.xfail(strict=False, reason="Tansu 0.6.0 on S3 storage withholds records from by-offset fetches "
