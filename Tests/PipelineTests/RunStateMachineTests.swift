@@ -199,6 +199,21 @@ import WireFormat
         try Self.expectExact(Self.closing(Self.feed(&machine, [results[1]], at: Self.at(17))))
     }
 
+    @Test func pass2TasksAreIssuedAgainLessAndLessOften() throws {
+        var machine = Self.live()
+        guard let (_, tasks) = Self.pass2Start(Self.feed(&machine, [F.manifest()] + F.partial([0, 1, 2, 3]))) else {
+            Issue.record("pass 2 did not start")
+            return
+        }
+        // Issued at 0 s: again after 10 s of silence, then 20 s, then 40 s.
+        for (quiet, due) in [(9.9, 10.0), (29.9, 30.0), (69.9, 70.0)] {
+            #expect(Self.reissued(machine.handle(.tick(Self.at(quiet)))).isEmpty, "not before \(due) s")
+            #expect(Self.reissued(machine.handle(.tick(Self.at(due)))) == [tasks], "at \(due) s")
+        }
+        try Self.expectExact(Self.closing(Self.feed(&machine, try Self.results(for: tasks, joint: machine.ledger.joint!),
+                                                    at: Self.at(71))))
+    }
+
     @Test func incompleteThenALateShardFinishesTheRun() throws {
         var machine = Self.live()
         _ = Self.feed(&machine, [F.manifest(rows: [0, 1], partIndex: 0, partCount: 2)] + F.partial([0, 1, 2, 3]))

@@ -64,12 +64,15 @@ H-score (tllib ``h_score``)
     covariances are made 1×1; (3) the pseudo-inverse cut-off below.
 
 Pseudo-inverse cut-off (both H-scores)
-    Singular values ≤ rcond·max are dropped, rcond = max(1e-15, D·2.220446049250313e-16) — the
-    D·ε tolerance of NumPy's matrix_rank.  (``np.linalg.pinv(…, hermitian=True)``: the matrices
-    are symmetric, so their singular values are the |eigenvalues| and eigh replaces the SVD.)  tllib passes rcond = 1e-15; the two agree whenever
-    the covariance is well conditioned, but when it is singular (D > n − 1, so rank ≤ n − 1) its
-    zero eigenvalues come out as rounding noise of order ε·max, straddling 1e-15·max, and each
-    one kept adds an O(1) garbage term to the trace: tllib's value then depends on rounding.
+    Singular values ≤ rcond·max are dropped, rcond = max(1e-10, D·2.220446049250313e-16) (the
+    second is the D·ε tolerance of NumPy's matrix_rank).  (``np.linalg.pinv(…, hermitian=True)``:
+    the matrices are symmetric, so their singular values are the |eigenvalues| and eigh replaces
+    the SVD.)  tllib passes rcond = 1e-15; the two agree whenever the covariance is well
+    conditioned, but when it is singular (D > n − 1, so rank ≤ n − 1) its zero eigenvalues come
+    out as rounding noise of order ε·max, straddling 1e-15·max, and each one kept adds an O(1)
+    garbage term to the trace: tllib's value then depends on rounding.  A real eigenvalue below
+    1e-10·max (a nearly dead ReLU unit) is known only to about ε·max, so its term, too, would
+    depend on the order of the sums.
 
 Shrinkage H-score (tllib ``regularized_h_score``)
     f_c = f − mean(f) (tllib centres first).  Ledoit–Wolf exactly as scikit-learn's
@@ -175,7 +178,9 @@ Undefined values ("unscored")
     something is unscored; its companion keys (sfda_shrinkage) are None with it:
     GBC with fewer than 2 present classes; SFDA as above; LogME when it is
     not finite (a class fitted exactly, for example features = one-hot of the labels: the
-    residual ‖y_c − f m‖² reaches 0 and β = ∞).  H-score, the shrinkage H-score and TransRate
+    residual ‖y_c − f m‖² reaches 0 and β = ∞; a residual at most EXACT_FIT_RESIDUAL · n_c is
+    rounding and counts as 0, as in the binary — with D ≥ n − 1 it is all that is left, and
+    its value depends on the order of the sums).  H-score, the shrinkage H-score and TransRate
     are always defined for valid input.
 
 Scope and validation
@@ -209,8 +214,9 @@ class Unscored(Exception):
 
 
 def pinv_rcond(width: int) -> float:
-    """The relative cut-off of the pseudo-inverse: max(1e-15, D·ε)."""
-    return max(1e-15, width * EPSILON)
+    """The relative cut-off of the pseudo-inverse: max(1e-10, D·ε) (the binary's: an eigenvalue
+    below 1e-10 · max is known to no better than ε · max / λ, so its term would be rounding)."""
+    return max(1e-10, width * EPSILON)
 
 
 def _validated_inputs(features, labels, target_classes):
@@ -260,6 +266,11 @@ def gram_spectrum(f):
     return s, vh.T
 
 
+# A residual ‖y_c − f m‖² at most this times n_c is an exact fit (the binary's
+# LogMEMetric.exactFitResidual).
+EXACT_FIT_RESIDUAL = 1e-10
+
+
 def class_evidence(f, y_c, s, v, details=None):
     """LogME evidence / n for one 0/1 target vector y_c (tllib's per-class loop, float64).
 
@@ -281,6 +292,8 @@ def class_evidence(f, y_c, s, v, details=None):
         alpha_de = np.sum(m * m)
         alpha = gamma / alpha_de
         beta_de = np.sum((y_c - f @ m) ** 2)
+        if beta_de <= EXACT_FIT_RESIDUAL * np.sum(y_c):
+            return float("inf")  # an exact fit: rounding is all that is left of the residual
         beta = (n - gamma) / beta_de
         new_lam = alpha / beta
         if abs(new_lam - lam) / lam < 0.01:
@@ -333,7 +346,7 @@ def _covariance(x):
 
 
 def hscore(features, labels, target_classes=None) -> float:
-    """H-score tr(pinv(cov f)·cov E[f|y]) (tllib h_score), float64, rcond max(1e-15, D·ε)."""
+    """H-score tr(pinv(cov f)·cov E[f|y]) (tllib h_score), float64, rcond max(1e-10, D·ε)."""
     f, labels, _ = _validated_inputs(features, labels, target_classes)
     cov_f = _covariance(f)
     cov_g = _covariance(class_mean_rows(f, labels))

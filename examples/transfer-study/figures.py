@@ -34,10 +34,12 @@ class Panel(NamedTuple):
     scale: str = "linear"
 
 
-def scatter(pairs: pd.DataFrame, path, title: str, panels: list[Panel], columns: int | None = None) -> None:
+def scatter(pairs: pd.DataFrame, path, title: str, panels: list[Panel], columns: int | None = None,
+            accuracy_label: str | None = None) -> None:
     """A score against a transfer accuracy in each panel, one colour and marker per source (as in
     the paper's figures); the panels fill rows of `columns` (default: one row), and the legend
-    takes the last row's free place or the right margin."""
+    takes the last row's free place or the right margin. The y axis is labelled
+    `accuracy_label`, by default from PANELS."""
     sources = list(dict.fromkeys(pairs["source"]))
     colours = plt.get_cmap("tab20" if len(sources) > 10 else "tab10").colors
     columns = columns or len(panels)
@@ -57,8 +59,8 @@ def scatter(pairs: pd.DataFrame, path, title: str, panels: list[Panel], columns:
         axis.text(x, y, panel.caption, transform=axis.transAxes, fontsize=9, va=vertical, ha=horizontal,
                   bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
         axis.grid(alpha=0.3)
-    label = ("transfer accuracy (target test split)" if len({p.accuracy for p in panels}) > 1
-             else f"{PANELS[panels[0].accuracy].split(' (')[0]} accuracy (target test split)")
+    label = accuracy_label or ("transfer accuracy (target test split)" if len({p.accuracy for p in panels}) > 1
+                               else f"{PANELS[panels[0].accuracy].split(' (')[0]} accuracy (target test split)")
     for row in grid:
         row[0].set_ylabel(label)
     spare = list(grid.flat)[len(panels):]

@@ -113,6 +113,8 @@ struct RunStateMachine {
         var issuedAt: Timestamp
         /// The last new result.
         var lastProgress: Timestamp
+        /// How often the missing tasks were issued again; each time the next waits twice as long.
+        var reissues = 0
     }
 
     /// A table the tasks of a step share, published in parts on the conditionals topic.
@@ -326,9 +328,14 @@ struct RunStateMachine {
             }
             if let abandoned = abandonment(now: now) { return abandoned }
             var actions: [Action] = []
-            if now - max(phase.issuedAt, phase.lastProgress) >= policy.repairAfter {
-                // No result for a while: a task may have been lost or skipped; issue the missing ones again.
+            if now - max(phase.issuedAt, phase.lastProgress) >= policy.repairAfter * (1 << min(phase.reissues, 6)) {
+                // No result for a while: a task may have been lost or skipped; issue the missing
+                // ones again. Backing off: a task that is merely slow (SFDA's on wide features
+                // take longer than repairAfter under a backlog) would otherwise be issued, with
+                // its shared tables, every interval, each copy adding to the backlog that made it
+                // slow — a broker's memory then fills with copies of the same tables.
                 phase.issuedAt = now
+                phase.reissues += 1
                 state = .tasks(phase)
                 let missing = phase.plan.filter { ledger.results[$0.id] == nil }
                 actions.append(.issue(tables: phase.step.tables(joint: ledger.joint), tasks: missing, marker: nil))

@@ -52,12 +52,15 @@ private enum HScoreOutcome {
 }
 
 extension FeatureStatistics {
-    /// The pseudo-inverses drop eigenvalues below rcond·max|λ|, rcond = max(10⁻¹⁵, D·ε):
-    /// tllib passes 10⁻¹⁵ to `np.linalg.pinv`; when cov f is singular (D ≥ n) the eigenvalues
-    /// that are rounding noise straddle that cutoff, and D·ε (NumPy's `matrix_rank` tolerance)
-    /// drops them all, where the exact pseudo-inverse would.
+    /// The pseudo-inverses drop eigenvalues below rcond·max|λ|, rcond = max(10⁻¹⁰, D·ε).
+    /// tllib passes 10⁻¹⁵ to `np.linalg.pinv`. But a float64 eigensolver finds every eigenvalue
+    /// to about ε·max|λ|, so one of 10⁻¹² · max carries a relative error near 10⁻⁴ and the term
+    /// it divides moves with the order the moments were summed in: a CNN's near-dead ReLU units
+    /// (eigenvalues 4.5·10⁻¹³ · max) gave H-scores 10⁻⁸ apart from the pipeline and from
+    /// `leep score` on the same rows. Below 10⁻¹⁰ the division is rounding, not data; D·ε
+    /// (NumPy's `matrix_rank` tolerance) takes over for very wide features.
     func pseudoInverseCutoff(largest: Double) -> Double {
-        max(1e-15, Double(featureWidth) * Double.ulpOfOne) * largest
+        max(1e-10, Double(featureWidth) * Double.ulpOfOne) * largest
     }
 
     /// The H-score as tllib's `h_score`, the shrinkage H-score as its `regularized_h_score`

@@ -4,6 +4,10 @@ import RealModule
 /// evidence per sample of a Bayesian linear regression of the class's one-hot column on the
 /// features, as thuml's `log_maximum_evidence` (tllib/ranking/logme.py) computes it.
 struct LogMEMetric: FeatureMetric {
+    /// A class is fit exactly when its residual ‖y_c − F m‖² is at most this times n_c (‖y_c‖²):
+    /// rounding of float64 sums over up to millions of rows stays far below, a fit that is
+    /// not exact far above.
+    static let exactFitResidual = 1e-10
     let key = "logme"
     let title = "LogME"
     let requires = [StatisticKind.moments]
@@ -23,7 +27,8 @@ struct LogMEMetric: FeatureMetric {
             let evidence = basis.evidencePerSample(
                 centredTargets: spectrum.classProjection(row), classCount: Double(moments.classCounts[c]))
             // The residual of a class the features fit exactly is 0 and β = (n − γ)/0: thuml's
-            // LogME is NaN there too. The evidence grows without bound as the fit tightens.
+            // LogME is NaN there too. The evidence grows without bound as the fit tightens;
+            // a residual at rounding level counts as 0 (`exactFitResidual`).
             guard evidence.isFinite else {
                 return .undefined("the features fit class \(c) exactly: the evidence is unbounded")
             }
@@ -108,6 +113,10 @@ struct CentredBasis {
             fitted += classCount * meanComponent
             quadratic += n * meanComponent * meanComponent
             residual = classCount - 2 * fitted + quadratic
+            // A residual at rounding level is an exact fit (features at least as wide as the
+            // samples fit every class): what is left of it is the order the sums were added
+            // in, so the evidence would differ between two chunkings of the same rows.
+            guard residual > LogMEMetric.exactFitResidual * classCount else { return .infinity }
             let gamma = ownGamma + ratio * n * cSquares / (1 + n * q)
             alpha = gamma / weightSquares
             beta = (n - gamma) / residual
