@@ -163,7 +163,7 @@ def tables(sources, targets, pairs, runs, rng) -> str:
         ["source", "kind", "package", "weights sha256", "parameters", "ImageNet top-1 %", "feature width",
          "source classes"],
         [[s["name"], s["kind"], f"{s['package']}=={s['version']}" if pd.notna(s["package"]) else "—",
-          s["weights_sha256"][:16] if s["kind"] == "imagenet" else "—", f"{s['parameters']:,}",
+          s["weights_sha256"][:16] if pd.notna(s["weights_sha256"]) else "—", f"{s['parameters']:,}",
           "—" if pd.isna(s["imagenet_top1"]) else f"{s['imagenet_top1']:.1f}", s["feature_width"],
           s["source_classes"]] for _, s in sources.iterrows()])]
     out += ["\n## Targets\n", analysis.markdown(
