@@ -5,23 +5,14 @@ import PackageDescription
 // Dependency direction (see docs/architecture.md):
 //   LEEPCore (pure numerics)  ←  PredictionFiles (NumPy files)  ←  leep (command-line tool)
 /// Where `ops/setup` puts a librdkafka new enough for the local broker when the system's is
-/// older than 2.1 (Debian 12 ships 2.0.2). When present, binaries link against it and find it
-/// at run time through an rpath, so they run with no environment variables.
-let librdkafkaRuntime: [LinkerSetting] = {
-    let directory = Context.packageDirectory + "/.deps/librdkafka/lib"
-    guard FileManager.default.fileExists(atPath: directory + "/librdkafka.so") else { return [] }
-    return [.unsafeFlags(["-L" + directory, "-Xlinker", "-rpath", "-Xlinker", directory])]
-}()
-
-/// OpenBLAS's single-threaded build (apt libopenblas-serial-dev), found first at run time through
-/// an rpath when installed. leepstream runs one matrix product per scoring thread; the default
-/// pthreads build starts a pool of threads when it is loaded, and they spin on a core for a
-/// tenth of a second even when no product is ever computed. Both builds share one soname.
-let serialOpenBLAS: [LinkerSetting] = {
-    let directory = "/usr/lib/x86_64-linux-gnu/openblas-serial"
-    guard FileManager.default.fileExists(atPath: directory + "/libopenblas.so.0") else { return [] }
-    return [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", directory])]
-}()
+/// older than 2.1 (Debian 12 ships 2.0.2). Binaries always link the system's librdkafka (its
+/// headers are the ones compiled against; the soname is the same) and always carry this rpath,
+/// so a librdkafka put here later is the one loaded at run time, without a rebuild. Nothing here
+/// looks at the file system: SwiftPM caches a manifest's evaluation by its text and environment,
+/// so a link decided by what existed when it was evaluated would outlive the files it saw.
+let librdkafkaRuntime: [LinkerSetting] = [
+    .unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", Context.packageDirectory + "/.deps/librdkafka/lib"])
+]
 
 let package = Package(
     name: "leepstream",
@@ -41,12 +32,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
-        // OpenBLAS (apt libopenblas-dev): the matrix product of pass 2's EEP accuracy.
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // OpenBLAS, loaded at first use with the kernels the CPU's features allow (COpenBLAS.h
+        // says why); its headers come from apt's libopenblas-dev, the library from libopenblas0.
+        .target(name: "COpenBLAS"),
         .target(
             name: "LEEPCore",
-            dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")],
-            linkerSettings: serialOpenBLAS
+            dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")]
         ),
         .target(name: "PredictionFiles", dependencies: ["LEEPCore"]),
         .target(name: "WireFormat", dependencies: ["LEEPCore"]),
@@ -93,8 +84,7 @@ let package = Package(
         ),
         // Benchmark baselines (bench/): the read and DSYRK floors and the raw librdkafka transport.
         .executableTarget(
-            name: "leep-bench-floor", dependencies: ["PredictionFiles", "CBLAS"], path: "bench/Floor",
-            linkerSettings: serialOpenBLAS),
+            name: "leep-bench-floor", dependencies: ["PredictionFiles", "LEEPCore", "COpenBLAS"], path: "bench/Floor"),
         .executableTarget(
             name: "leep-bench-kafka", dependencies: ["Kafka", "LEEPCore", "Pipeline", "PredictionFiles", "WireFormat"],
             path: "bench/RawKafka"),

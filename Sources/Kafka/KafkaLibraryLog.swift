@@ -41,6 +41,7 @@ public enum KafkaLibraryLog {
         var metadata: Logger.Metadata = ["facility": "\(facility)", "client": "\(client)"]
         if heldBack > 0 { metadata["similar_held_back"] = "\(heldBack)" }
         logger.log(level: Self.level(syslog: level), "\(message)", metadata: metadata)
+        if let advice = KafkaLibrary.adviceOnce(after: message) { logger.error("\(advice)") }
     }
 }
 

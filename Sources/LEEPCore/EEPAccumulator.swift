@@ -1,4 +1,4 @@
-import CBLAS
+import COpenBLAS
 import RealModule
 
 /// Pass 2 of LEEP: Σ_i log EEP_i and the hits of the expected empirical predictor, where
@@ -67,8 +67,8 @@ public struct EEPAccumulator: Sendable, Equatable {
         theta.withUnsafeBufferPointer { theta in
             conditional.probabilities.withUnsafeBufferPointer { table in
                 scores.withUnsafeMutableBufferPointer { scores in
-                    BLASLock.run {
-                        cblas_dgemm(
+                    BLAS.call { blas in
+                        blas.dgemm(
                             CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(y), Int32(z), 1,
                             theta.baseAddress, Int32(z), table.baseAddress, Int32(z), 0, scores.baseAddress, Int32(y))
                     }

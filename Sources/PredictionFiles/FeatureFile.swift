@@ -97,7 +97,6 @@ public struct FeatureFile: Sendable {
         merge: (inout Accumulator, Accumulator) -> Void
     ) throws(FileError) -> Accumulator {
         let slices = FileScorer.slices(of: sampleCount, threads: threads, rowsPerChunk: rowsPerChunk)
-        if slices.count > 1 { MatrixProducts.useCallingThreadOnly() }
         let parts: [Accumulator]
         do {
             parts = try FileScorer.inParallel(slices) { slice in

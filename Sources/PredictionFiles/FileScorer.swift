@@ -17,7 +17,6 @@ public enum FileScorer {
     ) throws -> LEEPScore {
         let rows = rowsPerChunk ?? pair.defaultRowsPerChunk
         let slices = slices(of: pair.sampleCount, threads: threads, rowsPerChunk: rows)
-        if slices.count > 1 { MatrixProducts.useCallingThreadOnly() }
         let joints = try inParallel(slices) { slice in
             var pass = JointPass(
                 joint: JointAccumulator(targetClasses: pair.targetClasses, sourceClasses: pair.sourceClasses),

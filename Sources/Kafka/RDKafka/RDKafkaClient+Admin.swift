@@ -26,7 +26,7 @@ extension RDKafkaClient {
         rd_kafka_AdminOptions_set_operation_timeout(options, timeoutMilliseconds, &errorText, errorText.count)
         rd_kafka_CreateTopics(handle, &newTopics, newTopics.count, options, queue)
         guard let event = rd_kafka_queue_poll(queue, timeoutMilliseconds + 5_000) else {
-            throw KafkaError(message: "create topics: no answer from the broker")
+            throw KafkaLibrary.advising(KafkaError(message: "create topics: no answer from the broker"))
         }
         defer { rd_kafka_event_destroy(event) }
         if rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR {

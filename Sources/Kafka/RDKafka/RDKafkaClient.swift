@@ -68,13 +68,18 @@ final class RDKafkaClient: @unchecked Sendable {
     /// librdkafka's version string, for logs.
     static var libraryVersion: String { String(cString: rd_kafka_version_str()) }
 
+    /// librdkafka's version as a number, 0xMMmmrrxx (2.1.0 is 0x020100ff).
+    static var libraryVersionNumber: Int32 { rd_kafka_version() }
+
     /// The number of partitions of `topic`, from the cluster's metadata.
     func partitionCount(of topic: String, timeoutMilliseconds: Int32 = 10_000) throws(KafkaError) -> Int32 {
         var metadata: UnsafePointer<rd_kafka_metadata>?
         let topicHandle = rd_kafka_topic_new(handle, topic, nil)
         defer { rd_kafka_topic_destroy(topicHandle) }
         let result = rd_kafka_metadata(handle, 0, topicHandle, &metadata, timeoutMilliseconds)
-        guard result == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(result, context: "metadata of \(topic)") }
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw KafkaLibrary.advising(KafkaError(result, context: "metadata of \(topic)"))
+        }
         defer { rd_kafka_metadata_destroy(metadata) }
         guard metadata.pointee.topic_cnt > 0, metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(message: "topic \(topic) does not exist (run `leep topics create` or `ops/broker start`)")

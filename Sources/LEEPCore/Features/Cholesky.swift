@@ -1,4 +1,4 @@
-import CBLAS
+import COpenBLAS
 import RealModule
 
 /// The Cholesky factor of a symmetric positive definite D×D matrix (LAPACK `dpotrf`): its
@@ -25,7 +25,7 @@ struct Cholesky {
         var matrix = upper
         var n = Int32(dimension)
         var info: Int32 = 0
-        BLASLock.run { dpotrf_("L", &n, &matrix, &n, &info, 1) }
+        BLAS.call { blas in blas.dpotrf("L", &n, &matrix, &n, &info, 1) }
         guard info == 0 else { return nil }
         factor = matrix
         self.dimension = dimension
@@ -41,7 +41,7 @@ struct Cholesky {
         var work = [Double](repeating: 0, count: 3 * dimension)
         var integerWork = [Int32](repeating: 0, count: dimension)
         var info: Int32 = 0
-        BLASLock.run { dpocon_("L", &n, factor, &n, &norm, &reciprocal, &work, &integerWork, &info, 1) }
+        BLAS.call { blas in blas.dpocon("L", &n, factor, &n, &norm, &reciprocal, &work, &integerWork, &info, 1) }
         precondition(info == 0, "dpocon rejected its arguments (info \(info))")
         return reciprocal
     }
@@ -57,7 +57,7 @@ struct Cholesky {
         var n = Int32(dimension)
         var columns = Int32(count)
         var info: Int32 = 0
-        BLASLock.run { dpotrs_("L", &n, &columns, factor, &n, &solution, &n, &info, 1) }
+        BLAS.call { blas in blas.dpotrs("L", &n, &columns, factor, &n, &solution, &n, &info, 1) }
         precondition(info == 0, "dpotrs rejected its arguments (info \(info))")
         return solution
     }

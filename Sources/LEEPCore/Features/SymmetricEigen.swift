@@ -1,4 +1,4 @@
-import CBLAS
+import COpenBLAS
 
 /// The eigenvalues λ_k of a real symmetric D×D matrix A = W diag(λ) Wᵀ, and the projections
 /// w_kᵀ b of a few vectors b onto its eigenvectors: all that LogME and the H-scores need.
@@ -29,20 +29,20 @@ struct SymmetricSpectrum {
         var columns = Int32(count)
         // A row-major upper triangle is LAPACK's column-major lower one ("L"); the rows of
         // `vectors` are the columns of a column-major D × count matrix.
-        BLASLock.run {
+        BLAS.call { blas in
             var size = [Double](repeating: 0, count: 1)
             var query: Int32 = -1
-            dsytrd_("L", &n, &matrix, &n, &diagonal, &offDiagonal, &reflectors, &size, &query, &info, 1)
+            blas.dsytrd("L", &n, &matrix, &n, &diagonal, &offDiagonal, &reflectors, &size, &query, &info, 1)
             guard info == 0 else { return }
             var work = [Double](repeating: 0, count: max(1, Int(size[0])))
             var length = Int32(work.count)
-            dsytrd_("L", &n, &matrix, &n, &diagonal, &offDiagonal, &reflectors, &work, &length, &info, 1)
+            blas.dsytrd("L", &n, &matrix, &n, &diagonal, &offDiagonal, &reflectors, &work, &length, &info, 1)
             guard info == 0, count > 0 else { return }
-            dormtr_("L", "L", "T", &n, &columns, matrix, &n, reflectors, &vectors, &n, &size, &query, &info, 1, 1, 1)
+            blas.dormtr("L", "L", "T", &n, &columns, matrix, &n, reflectors, &vectors, &n, &size, &query, &info, 1, 1, 1)
             guard info == 0 else { return }
             work = [Double](repeating: 0, count: max(1, Int(size[0])))
             length = Int32(work.count)
-            dormtr_("L", "L", "T", &n, &columns, matrix, &n, reflectors, &vectors, &n, &work, &length, &info, 1, 1, 1)
+            blas.dormtr("L", "L", "T", &n, &columns, matrix, &n, reflectors, &vectors, &n, &work, &length, &info, 1, 1, 1)
         }
         guard info == 0 else { throw EigenFailure(info: Int(info), dimension: dimension) }
         var values = [Double](repeating: 0, count: dimension)
@@ -53,11 +53,11 @@ struct SymmetricSpectrum {
         let index: [Int32] = [0]
         // abstol 0: LAPACK's default, the accuracy MRRR guarantees anyway.
         let tolerance = [0.0]
-        BLASLock.run {
+        BLAS.call { blas in
             var size = [Double](repeating: 0, count: 1)
             var isize = [Int32](repeating: 0, count: 1)
             var query: Int32 = -1
-            dstevr_(
+            blas.dstevr(
                 "V", "A", &n, &diagonal, &offDiagonal, bound, bound, index, index, tolerance, &found, &values,
                 &eigenvectors, &n, &support, &size, &query, &isize, &query, &info, 1, 1)
             guard info == 0 else { return }
@@ -65,7 +65,7 @@ struct SymmetricSpectrum {
             var iwork = [Int32](repeating: 0, count: max(1, Int(isize[0])))
             var length = Int32(work.count)
             var ilength = Int32(iwork.count)
-            dstevr_(
+            blas.dstevr(
                 "V", "A", &n, &diagonal, &offDiagonal, bound, bound, index, index, tolerance, &found, &values,
                 &eigenvectors, &n, &support, &work, &length, &iwork, &ilength, &info, 1, 1)
         }
@@ -73,8 +73,8 @@ struct SymmetricSpectrum {
         // Z comes back column-major: row k of the row-major reading is z_k. w_kᵀb = z_kᵀ(Qᵀb).
         var projections = [Double](repeating: 0, count: count * dimension)
         if count > 0 {
-            BLASLock.run {
-                cblas_dgemm(
+            BLAS.call { blas in
+                blas.dgemm(
                     CblasRowMajor, CblasNoTrans, CblasTrans, columns, n, n, 1, vectors, n, eigenvectors, n, 0,
                     &projections, n)
             }

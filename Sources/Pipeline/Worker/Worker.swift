@@ -77,7 +77,6 @@ public final class Worker: Sendable {
         self.logger = logger
         self.health = health
         // Workers scale by process: one core each, so pass 2's products stay on this thread.
-        MatrixProducts.useCallingThreadOnly()
         // The range assignor gives each worker the same partition numbers of both topics, so a
         // pass-2 task lands where its chunks were consumed (see `ChunkCache`).
         consumer = try KafkaConsumer(

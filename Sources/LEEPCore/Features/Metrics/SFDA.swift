@@ -1,4 +1,4 @@
-import CBLAS
+import COpenBLAS
 import RealModule
 
 /// SFDA (Shao et al., ECCV 2022) as TencentARC/SFDA `metrics.py` `SFDA_Score` defines it, in the
@@ -189,8 +189,8 @@ public enum SFDA {
             var centred = [Double](repeating: 0, count: count * d)
             for i in 0..<count { for j in 0..<d { centred[i * d + j] = rows[i * d + j] - centre[j] } }
             var scores = [Double](repeating: 0, count: count * k)
-            BLASLock.run {
-                cblas_dgemm(
+            BLAS.call { blas in
+                blas.dgemm(
                     CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(k), Int32(d), 1, centred,
                     Int32(d), coefficients, Int32(d), 0, &scores, Int32(k))
             }

@@ -1,4 +1,4 @@
-import CBLAS
+import COpenBLAS
 
 /// The additive sufficient statistics of a run's feature rows f_i (D values each) and target
 /// labels y_i, from which LogME, the H-score and the shrinkage H-score follow exactly
@@ -103,8 +103,8 @@ public struct FeatureStatistics: MergeableStatistic {
         let rows32 = Int32(count)
         // The block's mean, then its rows about it.
         var blockMean = [Double](repeating: 0, count: d)
-        BLASLock.run {
-            cblas_dgemv(CblasRowMajor, CblasTrans, rows32, d32, 1 / Double(count), block, d32, ones, 1, 0, &blockMean, 1)
+        BLAS.call { blas in
+            blas.dgemv(CblasRowMajor, CblasTrans, rows32, d32, 1 / Double(count), block, d32, ones, 1, 0, &blockMean, 1)
         }
         for i in 0..<count {
             let row = block + i * d
@@ -115,8 +115,8 @@ public struct FeatureStatistics: MergeableStatistic {
         }
         // V3 = Σ‖u‖²u = Uᵀq, M4 = Σ‖u‖⁴, tr M2 = Σ‖u‖².
         var blockCubes = [Double](repeating: 0, count: d)
-        BLASLock.run {
-            cblas_dgemv(CblasRowMajor, CblasTrans, rows32, d32, 1, block, d32, norms, 1, 0, &blockCubes, 1)
+        BLAS.call { blas in
+            blas.dgemv(CblasRowMajor, CblasTrans, rows32, d32, 1, block, d32, norms, 1, 0, &blockCubes, 1)
         }
         var blockFourth = 0.0
         var blockTrace = 0.0
@@ -131,10 +131,10 @@ public struct FeatureStatistics: MergeableStatistic {
         if let merged {
             var projections = [Double](repeating: 0, count: count)
             var squaresTimesShift = [Double](repeating: 0, count: d)
-            BLASLock.run {
-                cblas_dgemv(
+            BLAS.call { blas in
+                blas.dgemv(
                     CblasRowMajor, CblasNoTrans, rows32, d32, 1, block, d32, merged.otherShift, 1, 0, &projections, 1)
-                cblas_dgemv(
+                blas.dgemv(
                     CblasRowMajor, CblasTrans, rows32, d32, 1, block, d32, projections, 1, 0, &squaresTimesShift, 1)
             }
             blockShifted = Self.shiftedHigherMoments(
@@ -143,8 +143,8 @@ public struct FeatureStatistics: MergeableStatistic {
             shiftOwnHigherMoments(by: merged.ownShift)
         }
         centredSquares.withUnsafeMutableBufferPointer { squares in
-            BLASLock.run {
-                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d32, rows32, 1, block, d32, 1, squares.baseAddress, d32)
+            BLAS.call { blas in
+                blas.dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d32, rows32, 1, block, d32, 1, squares.baseAddress, d32)
             }
         }
         finishMerge(merged, otherCount: count, otherMean: blockMean, otherCubes: blockShifted.cubes,
@@ -213,8 +213,8 @@ public struct FeatureStatistics: MergeableStatistic {
     private func higherMoments(shiftedBy shift: [Double]) -> (cubes: [Double], fourth: Double) {
         var squaresTimesShift = [Double](repeating: 0, count: featureWidth)
         let d32 = Int32(featureWidth)
-        BLASLock.run {
-            cblas_dsymv(CblasRowMajor, CblasUpper, d32, 1, centredSquares, d32, shift, 1, 0, &squaresTimesShift, 1)
+        BLAS.call { blas in
+            blas.dsymv(CblasRowMajor, CblasUpper, d32, 1, centredSquares, d32, shift, 1, 0, &squaresTimesShift, 1)
         }
         return Self.shiftedHigherMoments(
             count: Double(sampleCount), trace: traceOfSquares, squaresTimesShift: squaresTimesShift,
@@ -259,8 +259,8 @@ public struct FeatureStatistics: MergeableStatistic {
         }
         let d32 = Int32(featureWidth)
         centredSquares.withUnsafeMutableBufferPointer { squares in
-            BLASLock.run {
-                cblas_dsyr(CblasRowMajor, CblasUpper, d32, plan.crossWeight, plan.delta, 1, squares.baseAddress, d32)
+            BLAS.call { blas in
+                blas.dsyr(CblasRowMajor, CblasUpper, d32, plan.crossWeight, plan.delta, 1, squares.baseAddress, d32)
             }
         }
         for j in 0..<featureWidth {

@@ -1,4 +1,4 @@
-import CBLAS
+import COpenBLAS
 
 /// Per target class, the count n_c and the mean μ_c, and the centred scatter about the class
 /// means — one D×D matrix per class (`ClassScatters`: M2_c = Σ_{y_i = c}(f_i − μ_c)(f_i − μ_c)ᵀ,
@@ -76,8 +76,8 @@ public struct ScatterStatistic<Pooling: ScatterPooling>: MergeableStatistic {
         let d32 = Int32(d)
         let offset = block(of: c) * d * d
         scatters.withUnsafeMutableBufferPointer { scatters in
-            BLASLock.run {
-                cblas_dsyrk(
+            BLAS.call { blas in
+                blas.dsyrk(
                     CblasRowMajor, CblasUpper, CblasTrans, d32, Int32(count), 1, rows, d32, 1,
                     scatters.baseAddress! + offset, d32)
             }
@@ -98,8 +98,8 @@ public struct ScatterStatistic<Pooling: ScatterPooling>: MergeableStatistic {
             let d32 = Int32(d)
             let offset = block(of: c) * d * d
             scatters.withUnsafeMutableBufferPointer { scatters in
-                BLASLock.run {
-                    cblas_dsyr(CblasRowMajor, CblasUpper, d32, a * b / total, delta, 1, scatters.baseAddress! + offset, d32)
+                BLAS.call { blas in
+                    blas.dsyr(CblasRowMajor, CblasUpper, d32, a * b / total, delta, 1, scatters.baseAddress! + offset, d32)
                 }
             }
         }
