@@ -35,9 +35,11 @@ let package = Package(
         // OpenBLAS, loaded at first use with the kernels the CPU's features allow (COpenBLAS.h
         // says why); its headers come from apt's libopenblas-dev, the library from libopenblas0.
         .target(name: "COpenBLAS"),
+        // The per-row loops of both passes, compiled for several instruction sets (the header says why).
+        .target(name: "CRowKernels"),
         .target(
             name: "LEEPCore",
-            dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")]
+            dependencies: ["COpenBLAS", "CRowKernels", .product(name: "RealModule", package: "swift-numerics")]
         ),
         .target(name: "PredictionFiles", dependencies: ["LEEPCore"]),
         .target(name: "WireFormat", dependencies: ["LEEPCore"]),

@@ -81,11 +81,37 @@ def score_case(name: str, reps: int) -> dict:
     result["numpy_float64"] = timed(reference, reps)
     expected = reference()
     result["floor"] = timed(lambda: run(BUILD / "leep-bench-floor", predictions, "--threads", str(os.cpu_count())), reps)
+    # The floor is the faster of ours (all cores, whole process) and NumPy's two single-threaded
+    # passes (in-process); pass 2's product is the faster of NumPy's bundled BLAS and ours.
+    result["numpy_floor"] = json.loads(run(sys.executable, ROOT / "bench" / "numpy_floor.py", predictions, y, reps))
+    result["floor_best"] = min(result["floor"][0], result["numpy_floor"]["read_twice"])
+    gemm = [float(run(BUILD / "leep-bench-floor", "dgemm", n, z, y, "--threads", os.cpu_count()))
+            for _ in range(reps + 1)][1:]
+    result["gemm_ours"] = statistics.median(gemm)
+    result["gemm_best"] = min(result["gemm_ours"], result["numpy_floor"]["gemm"])
+    result["phases"] = {"leep score": phase_profile(leep_cli, reps),
+                        "--eep-accuracy": phase_profile([*leep_cli, "--eep-accuracy"], reps)}
     result["agrees"] = all(abs(mine[key] - expected[key]) <= 1e-9 * abs(expected[key])
                            for mine in (ours, ours_accuracy) for key in ("leep", "nce")) and \
         abs(ours_accuracy["eep_accuracy"] - expected["eep_accuracy"]) <= 1e-12
     result["leep"] = ours["leep"]
     return result
+
+
+def phase_profile(command: list, reps: int) -> dict:
+    """Median seconds of each phase `leep score --phase-times` reports, and of the rest of the
+    whole command's wall time (process start, loading, exit): `reps` runs after a warm-up."""
+    samples = []
+    for _ in range(reps + 1):
+        start = time.perf_counter()
+        done = subprocess.run([str(a) for a in command] + ["--phase-times"], check=True, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        phases = {line.split()[1]: float(line.split()[2]) for line in done.stderr.splitlines() if line.startswith("phase ")}
+        phases["start and exit"] = wall - sum(phases.values())
+        phases["whole command"] = wall
+        samples.append(phases)
+    samples = samples[1:]
+    return {name: statistics.median(s[name] for s in samples) for name in samples[0]}
 
 
 #: Every feature key of `leep score --features --json` and of a run's score record.
@@ -687,7 +713,9 @@ def main() -> None:
     saved = DATA / "results.json"
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
-               "reps": arguments.reps, "score": [], "pipeline": None}
+               "reps": arguments.reps, "score": [], "pipeline": None,
+               "blas": run(BUILD / "leep", "--version").splitlines()[-1].removeprefix("BLAS "),
+               "load": os.getloadavg()}
     if arguments.only_features:
         print("features (LogME, H-scores, GBC, TransRate, SFDA) …", file=sys.stderr, flush=True)
         results["features"] = features_case(arguments.reps)
@@ -752,15 +780,27 @@ def report_service(service: dict) -> str:
 
 
 def report(results: dict) -> str:
-    lines = [f"Machine: {results['machine']}; {results['reps']} measured repetitions after a warm-up; medians.", "",
-             "| case | n × Z × Y | file | `leep score` (LEEP, NCE) | `--eep-accuracy` | thuml NumPy (a) | NumPy float64 (b) | floor (c) | (a)/ours | (b)/ours | ours/(c) | `--eep-accuracy`/(c) | peak memory beyond the file | agrees to 1e-9 |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    load = " / ".join(f"{v:.2f}" for v in results.get("load", ()))
+    lines = [f"Machine: {results['machine']}; load average at the start {load or 'not recorded'}; "
+             f"{results['reps']} measured repetitions after a warm-up; medians.", "",
+             "| case | n × Z × Y | file | `leep score` (LEEP, NCE) | `--eep-accuracy` | thuml NumPy (a) | NumPy float64 (b) | floor (c): ours / NumPy's | GEMM (d): ours / NumPy's | (a)/ours | (b)/ours | ours/(c) | `--eep-accuracy`/((c)+(d)) | peak memory beyond the file | agrees to 1e-9 |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results["score"]:
         ours, full = r["leep_score"][0], r["leep_score_accuracy"][0]
-        a, b, c = r["thuml"][0], r["numpy_float64"][0], r["floor"][0]
+        a, b, c, d = r["thuml"][0], r["numpy_float64"][0], r["floor_best"], r["gemm_best"]
         lines.append(f"| {r['case']} | {r['n']:,} × {r['Z']:,} × {r['Y']} | {r['bytes'] / 1e6:,.0f} MB | {ours:.3f} s | "
-                     f"{full:.3f} s | {a:.3f} s | {b:.3f} s | {c:.3f} s | {a / ours:.1f}× | {b / ours:.1f}× | "
-                     f"{ours / c:.1f}× | {full / c:.1f}× | {r['peak_rss_beyond_file_mb']:.0f} MB | {'yes' if r['agrees'] else 'NO'} |")
+                     f"{full:.3f} s | {a:.3f} s | {b:.3f} s | {r['floor'][0]:.3f} / {r['numpy_floor']['read_twice']:.3f} s | "
+                     f"{r['gemm_ours']:.3f} / {r['numpy_floor']['gemm']:.3f} s | {a / ours:.1f}× | {b / ours:.1f}× | "
+                     f"{ours / c:.2f}× | {full / (c + d):.2f}× | {r['peak_rss_beyond_file_mb']:.0f} MB | {'yes' if r['agrees'] else 'NO'} |")
+    if results["score"]:
+        names = list(results["score"][0]["phases"]["leep score"])
+        lines += ["", "Where the time goes (`leep score --phase-times`, medians, seconds; \"start and exit\" is the whole "
+                  "command's wall time less the phases):", "",
+                  "| case | command | " + " | ".join(names) + " |", "| --- | --- | " + " | ".join("---" for _ in names) + " |"]
+        for r in results["score"]:
+            for command, phases in r["phases"].items():
+                lines.append(f"| {r['case']} | {command} | " + " | ".join(f"{phases.get(name, 0):.3f}" for name in names) + " |")
+        lines.append(f"\nBLAS: ours `{results.get('blas', '?')}`; NumPy's {results['score'][0]['numpy_floor']['blas']}.")
     p = results.get("pipeline")
     if p:
         raw, two, one = p["raw"], p["pipeline_2_workers"], p["pipeline_1_worker"]

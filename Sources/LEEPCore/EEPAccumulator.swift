@@ -92,30 +92,30 @@ public struct EEPAccumulator: Sendable, Equatable {
     }
 
     /// Σ log EEP_i alone: EEP_i = Σ_z θ_iz P(y_i|z), one dot product with the label's row.
+    ///
+    /// When the conditional is larger than a core's cache (over
+    /// `JointAccumulator.groupingThreshold` bytes), the rows are taken label by label, so that
+    /// each row of the conditional is fetched from memory once per chunk and label rather than
+    /// once per sample; only the order of the terms of Σ log EEP_i changes.
     @inlinable
     mutating func addLEEPOnly<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>, conditional: ConditionalTable) {
         let z = conditional.sourceClasses
+        let rowCount = chunk.rowCount
+        let grouped = conditional.targetClasses > 1
+            && conditional.probabilities.count * MemoryLayout<Double>.size > JointAccumulator.groupingThreshold
         var chunkLogSum = LogSum()
-        conditional.probabilities.withUnsafeBufferPointer { table in
-            for i in 0..<chunk.rowCount {
-                let row = chunk.row(i)
-                let weights = table.baseAddress! + Int(chunk.labels[i]) * z
-                var sums = SIMD8<Double>.zero
-                var column = 0
-                while column + 8 <= z {
-                    sums += widenedLanes(row + column) * UnsafeRawPointer(weights + column).loadUnaligned(as: SIMD8<Double>.self)
-                    column += 8
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: grouped ? rowCount : 0) { order in
+            if grouped { JointAccumulator.orderByLabel(chunk.labels, targetClasses: conditional.targetClasses, into: order) }
+            conditional.probabilities.withUnsafeBufferPointer { table in
+                for position in 0..<rowCount {
+                    let i = grouped ? Int(order[position]) : position
+                    let weights = table.baseAddress! + Int(chunk.labels[i]) * z
+                    chunkLogSum.add(Scalar.dot(chunk.row(i), weights, count: z))
                 }
-                var eep = sums.sum()
-                while column < z {
-                    eep += Double(row[column]) * weights[column]
-                    column += 1
-                }
-                chunkLogSum.add(eep)
             }
         }
         logSum += chunkLogSum.total
-        samples += chunk.rowCount
+        samples += rowCount
     }
 
     /// Adds the sums of `other`, which covers other samples of the same run.

@@ -1,36 +1,67 @@
+import CRowKernels
+
 /// A floating-point type that softmax outputs may be stored in: `Float16`, `Float` or `Double`.
 ///
 /// Every value is widened exactly to `Double` before it is summed, so the element type of the
 /// input changes the input, never the arithmetic (docs/leep.md: float64 accumulation).
-public protocol ProbabilityScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable {}
+///
+/// The per-row loops of both passes are `CRowKernels`' C functions for the type, compiled for
+/// several instruction sets (the header says why).
+public protocol ProbabilityScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable {
+    /// The sum, minimum, maximum and first argmax of `count` values at `row`, in one read; with
+    /// `joint`, also joint[k] += row[k] (widened) in the same read.
+    static func summarise(
+        _ row: UnsafePointer<Self>, count: Int, addingTo joint: UnsafeMutablePointer<Double>?
+    ) -> leep_row_summary
 
-extension Float: ProbabilityScalar {}
-extension Double: ProbabilityScalar {}
-extension Float16: ProbabilityScalar {}
-
-/// Loads eight consecutive scalars starting at `pointer` and widens them to `Double`.
-@inlinable @inline(__always)
-func widenedLanes<Scalar: ProbabilityScalar>(_ pointer: UnsafePointer<Scalar>) -> SIMD8<Double> {
-    let narrow = UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Scalar>.self)
-    return SIMD8<Double>(narrow)
+    /// Σ_k row[k] · weights[k] in float64.
+    static func dot(_ row: UnsafePointer<Self>, _ weights: UnsafePointer<Double>, count: Int) -> Double
 }
 
-// The standard library's `SIMD.min()`/`max()` and `pointwiseMin`/`pointwiseMax` are generic
-// over the scalar and are not specialised across modules: they cost more than the arithmetic of
-// a row. These are the same reductions, written out so they inline into vector code.
+extension Float: ProbabilityScalar {
+    @inlinable @inline(__always)
+    public static func summarise(
+        _ row: UnsafePointer<Float>, count: Int, addingTo joint: UnsafeMutablePointer<Double>?
+    ) -> leep_row_summary {
+        var summary = leep_row_summary()
+        leep_row_summary_f32(row, count, joint, &summary)
+        return summary
+    }
 
-/// The largest lane of `lanes` (NaN lanes are ignored unless all are NaN).
-@inlinable @inline(__always)
-func largestLane(_ lanes: SIMD8<Double>) -> Double {
-    let four = lanes.lowHalf.replacing(with: lanes.highHalf, where: lanes.highHalf .> lanes.lowHalf)
-    let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .> four.lowHalf)
-    return Swift.max(two[0], two[1])
+    @inlinable @inline(__always)
+    public static func dot(_ row: UnsafePointer<Float>, _ weights: UnsafePointer<Double>, count: Int) -> Double {
+        leep_row_dot_f32(row, weights, count)
+    }
 }
 
-/// The smallest lane of `lanes` (NaN lanes are ignored unless all are NaN).
-@inlinable @inline(__always)
-func smallestLane(_ lanes: SIMD8<Double>) -> Double {
-    let four = lanes.lowHalf.replacing(with: lanes.highHalf, where: lanes.highHalf .< lanes.lowHalf)
-    let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .< four.lowHalf)
-    return Swift.min(two[0], two[1])
+extension Double: ProbabilityScalar {
+    @inlinable @inline(__always)
+    public static func summarise(
+        _ row: UnsafePointer<Double>, count: Int, addingTo joint: UnsafeMutablePointer<Double>?
+    ) -> leep_row_summary {
+        var summary = leep_row_summary()
+        leep_row_summary_f64(row, count, joint, &summary)
+        return summary
+    }
+
+    @inlinable @inline(__always)
+    public static func dot(_ row: UnsafePointer<Double>, _ weights: UnsafePointer<Double>, count: Int) -> Double {
+        leep_row_dot_f64(row, weights, count)
+    }
+}
+
+extension Float16: ProbabilityScalar {
+    @inlinable @inline(__always)
+    public static func summarise(
+        _ row: UnsafePointer<Float16>, count: Int, addingTo joint: UnsafeMutablePointer<Double>?
+    ) -> leep_row_summary {
+        var summary = leep_row_summary()
+        leep_row_summary_f16(UnsafeRawPointer(row).assumingMemoryBound(to: UInt16.self), count, joint, &summary)
+        return summary
+    }
+
+    @inlinable @inline(__always)
+    public static func dot(_ row: UnsafePointer<Float16>, _ weights: UnsafePointer<Double>, count: Int) -> Double {
+        leep_row_dot_f16(UnsafeRawPointer(row).assumingMemoryBound(to: UInt16.self), weights, count)
+    }
 }

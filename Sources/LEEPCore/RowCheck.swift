@@ -1,3 +1,5 @@
+import CRowKernels
+
 /// The acceptance rule for one row of softmax outputs (docs/leep.md, "Validation").
 ///
 /// A row is accepted when every value is finite and non-negative and the row sums to 1 within
@@ -64,7 +66,7 @@ public struct RowCheck: Sendable, Equatable {
     }
 }
 
-/// Sum, minimum and argmax of one row, in one vectorised read and a scan from L1.
+/// Sum, minimum and argmax of one row, in one read (`ProbabilityScalar.summarise`).
 @usableFromInline
 struct RowStatistics {
     @usableFromInline var sum: Double
@@ -73,68 +75,10 @@ struct RowStatistics {
     @usableFromInline var argmax: Int
 
     @inlinable
-    init<Scalar: ProbabilityScalar>(of row: UnsafePointer<Scalar>, count: Int) {
-        // Eight independent lanes keep the reductions in vector registers. On short rows each
-        // lane also remembers the first column of its maximum (strict >), which spares a scan
-        // whose data-dependent exit mispredicts once a row; on long rows that bookkeeping
-        // costs more than the scan, which then runs over a row already in L1.
-        let tracksColumns = count < 64
-        var sums = SIMD8<Double>.zero
-        var minima = SIMD8<Double>(repeating: .infinity)
-        var maxima = SIMD8<Double>(repeating: -.infinity)
-        var maximaColumns = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
-        var columns = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
-        var z = 0
-        while z + 8 <= count {
-            let lanes = widenedLanes(row + z)
-            sums += lanes
-            minima = minima.replacing(with: lanes, where: lanes .< minima)
-            let larger = lanes .> maxima
-            maxima = maxima.replacing(with: lanes, where: larger)
-            if tracksColumns {
-                maximaColumns = maximaColumns.replacing(with: columns, where: larger)
-                columns &+= 8
-            }
-            z += 8
-        }
-        var sum = sums.sum()
-        var minimum = smallestLane(minima)
-        var maximum = largestLane(maxima)
-        // ẑ = the first column holding the maximum (ties: lowest index).
-        var argmax = 0
-        if tracksColumns {
-            argmax = Int.max
-            for lane in 0..<8 where maxima[lane] == maximum {
-                argmax = Swift.min(argmax, Int(maximaColumns[lane]))
-            }
-            if argmax == Int.max { argmax = 0 }  // no lane ran (Z < 8) or NaN, which is refused
-        } else if maximum.isFinite {
-            // The maximum is a widened element, so it narrows back exactly.
-            // Eight columns a step without an early exit inside the step, which the compiler
-            // turns into vector compares; then the exact column within the step.
-            let largest = Scalar(maximum)
-            while argmax + 8 <= z {
-                var hits = 0
-                for lane in 0..<8 where row[argmax + lane] == largest { hits |= 1 << lane }
-                if hits != 0 {
-                    argmax += hits.trailingZeroBitCount
-                    break
-                }
-                argmax += 8
-            }
-        }
-        while z < count {
-            let value = Double(row[z])
-            sum += value
-            minimum = Swift.min(minimum, value)
-            if value > maximum {
-                maximum = value
-                argmax = z
-            }
-            z += 1
-        }
-        self.sum = sum
-        self.minimum = minimum
-        self.argmax = argmax
+    init<Scalar: ProbabilityScalar>(of row: UnsafePointer<Scalar>, count: Int, addingTo joint: UnsafeMutablePointer<Double>? = nil) {
+        let summary = Scalar.summarise(row, count: count, addingTo: joint)
+        sum = summary.sum
+        minimum = summary.minimum
+        argmax = summary.argmax
     }
 }

@@ -15,21 +15,38 @@ public enum FileScorer {
         _ pair: PredictionPair, check: RowCheck = RowCheck(), rowsPerChunk: Int? = nil, threads: Int = 1,
         accuracy: Bool = true
     ) throws -> LEEPScore {
+        var phases = PhaseTimes()
+        return try score(pair, check: check, rowsPerChunk: rowsPerChunk, threads: threads, accuracy: accuracy, phases: &phases)
+    }
+
+    /// `score`, timing pass 1, the conditional and pass 2 into `phases`.
+    public static func score(
+        _ pair: PredictionPair, check: RowCheck = RowCheck(), rowsPerChunk: Int? = nil, threads: Int = 1,
+        accuracy: Bool = true, phases: inout PhaseTimes
+    ) throws -> LEEPScore {
         let rows = rowsPerChunk ?? pair.defaultRowsPerChunk
         let slices = slices(of: pair.sampleCount, threads: threads, rowsPerChunk: rows)
+        // A joint too large for the cache is added label by label within a chunk
+        // (`JointAccumulator.addDiscardingOnRefusal`): chunks of at least 8·Y rows, so that each
+        // joint row fetched serves about eight samples. A chunk is a view of the mapped file.
+        let groups = pair.targetClasses * pair.sourceClasses * MemoryLayout<Double>.size > JointAccumulator.groupingThreshold
+        let pass1Rows = rowsPerChunk ?? (groups ? max(rows, 8 * pair.targetClasses) : rows)
         let joints = try inParallel(slices) { slice in
             var pass = JointPass(
                 joint: JointAccumulator(targetClasses: pair.targetClasses, sourceClasses: pair.sourceClasses),
                 check: check)
-            try pair.forEachChunk(rows: slice, rowsPerChunk: rows, &pass)
+            try pair.forEachChunk(rows: slice, rowsPerChunk: pass1Rows, &pass)
             return pass.joint
         }
         var joint = joints[0]
         for other in joints.dropFirst() { try joint.merge(other) }
+        phases.lap("pass1")
         let conditional = ConditionalTable(joint: joint)
+        phases.lap("conditional")
         // EEP accuracy is a matrix product per chunk: at least 256 rows a product, so that the
         // conditional is read once per 256 samples rather than once per small chunk.
-        let pass2Rows = accuracy ? max(rows, 256) : rows
+        // Without it, a conditional too large for the cache is read label by label, as pass 1's joint.
+        let pass2Rows = accuracy ? max(rows, 256) : pass1Rows
         let parts = try inParallel(slices) { slice in
             var pass = EEPPass(conditional: conditional, accuracy: accuracy)
             try pair.forEachChunk(rows: slice, rowsPerChunk: pass2Rows, &pass)
@@ -37,6 +54,7 @@ public enum FileScorer {
         }
         var eep = parts[0]
         for other in parts.dropFirst() { eep.merge(other) }
+        phases.lap("pass2")
         return LEEPScore(joint: joint, eep: eep, accuracy: accuracy)
     }
 
@@ -66,14 +84,15 @@ public enum FileScorer {
     }
 }
 
-/// Pass 1 over a file: validate and accumulate the joint.
+/// Pass 1 over a file: validate and accumulate the joint, each row in one read (a refusal
+/// fails the whole command, so the accumulator it leaves behind is never used).
 struct JointPass: ChunkVisitor {
     var joint: JointAccumulator
     let check: RowCheck
 
     mutating func visit<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>) throws {
         do {
-            try joint.add(chunk, check: check)
+            try joint.addDiscardingOnRefusal(chunk, check: check)
         } catch .row(let invalid) {
             throw invalid
         } catch .shape(let mismatch) {

@@ -67,6 +67,14 @@ struct ScoreCommand: ParsableCommand {
             """)
     var json = false
 
+    @Flag(
+        name: .long,
+        help: """
+            Print to standard error how long each phase took (open: the files mapped and the labels \
+            checked; pass1; conditional; pass2; features; output), one "phase NAME SECONDS" line each.
+            """)
+    var phaseTimes = false
+
     func validate() throws {
         guard predictions != nil || features != nil else {
             throw ValidationError("give --predictions, --features or both")
@@ -85,16 +93,26 @@ struct ScoreCommand: ParsableCommand {
     }
 
     func run() throws {
+        var phases = PhaseTimes()
         let labelFile = try LabelFile(path: labels, targetClasses: targetClasses)
         // Both files are checked against the labels before either is scored.
         let pair = try predictions.map { path throws(FileError) in try PredictionPair(predictionsPath: path, labels: labelFile) }
         let featureFile = try features.map { path throws(FileError) in try FeatureFile(path: path, labels: labelFile) }
+        phases.lap("open")
         let leep = try pair.map { pair in
-            try FileScorer.score(pair, check: RowCheck(sumTolerance: sumTolerance), threads: threads, accuracy: eepAccuracy)
+            try FileScorer.score(
+                pair, check: RowCheck(sumTolerance: sumTolerance), threads: threads, accuracy: eepAccuracy, phases: &phases)
         }
         let selection = try selection()
         let featureScores = try featureFile.map { file throws(FileError) in
             try file.metricReport(threads: threads, selection: selection)
+        }
+        if featureFile != nil { phases.lap("features") }
+        defer {
+            if phaseTimes {
+                phases.lap("output")
+                FileHandle.standardError.write(Data((phases.report + "\n").utf8))
+            }
         }
         let report = ScoreReport(
             leep: leep, features: featureScores, featureWidth: featureFile?.width, sampleCount: labelFile.count,

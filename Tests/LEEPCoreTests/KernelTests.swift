@@ -47,3 +47,54 @@ import Testing
         }
     }
 }
+
+/// `JointAccumulator.addDiscardingOnRefusal`, the one-read pass 1 of `leep score`, against `add`.
+@Suite struct OneReadPassTests {
+    /// Bit for bit `add`'s sums and counts, row by row (a small joint) and label by label (a
+    /// joint over `groupingThreshold`: Y = 20, Z = 7,000 is 1.1 MB), with chunks of many sizes.
+    @Test(arguments: [(3, 17, UInt64(1)), (10, 1_000, 2), (20, 7_000, 3)])
+    func equalsAddBitForBit(targetClasses: Int, sourceClasses: Int, seed: UInt64) throws {
+        var generator = SeededGenerator(seed: seed)
+        let run = RandomRun(rows: 150, sourceClasses: sourceClasses, targetClasses: targetClasses, generator: &generator)
+        var expected = JointAccumulator(targetClasses: targetClasses, sourceClasses: sourceClasses)
+        var oneRead = expected
+        var first = 0
+        while first < run.rowCount {
+            let end = min(run.rowCount, first + Int.random(in: 1...60, using: &generator))
+            try run.withChunk(rows: first..<end) { chunk in
+                try expected.add(chunk)
+                try oneRead.addDiscardingOnRefusal(chunk)
+            }
+            first = end
+        }
+        #expect(oneRead == expected)
+    }
+
+    /// A chunk with a NaN in row 5 and a label out of range in row 2 (a grouped joint, so the
+    /// rows are visited label by label): the refusal names row 2, the first in row order, as
+    /// `add` does; with only the NaN, row 5.
+    @Test func refusesTheFirstInvalidRowInRowOrder() throws {
+        var generator = SeededGenerator(seed: 9)
+        var run = RandomRun(rows: 40, sourceClasses: 7_000, targetClasses: 20, generator: &generator)
+        run.theta[5 * run.sourceClasses + 3] = .nan
+        for labelOutOfRange in [true, false] {
+            var chunkRun = run
+            if labelOutOfRange { chunkRun.labels[2] = 20 }
+            var accumulator = JointAccumulator(targetClasses: 20, sourceClasses: 7_000)
+            var reference = accumulator
+            let oneRead = chunkRun.withChunk(rows: 0..<40) { chunk in
+                #expect(throws: AddError.self) { try accumulator.addDiscardingOnRefusal(chunk) }
+                return Result { () throws(AddError) in try accumulator.addDiscardingOnRefusal(chunk) }
+            }
+            let plain = chunkRun.withChunk(rows: 0..<40) { chunk in
+                Result { () throws(AddError) in try reference.add(chunk) }
+            }
+            guard case .failure(.row(let refused)) = oneRead, case .failure(.row(let expected)) = plain else {
+                Issue.record("both must refuse a row")
+                continue
+            }
+            #expect(refused.description == expected.description)  // NaN ≠ NaN: compared as text
+            #expect(refused.row == (labelOutOfRange ? 2 : 5))
+        }
+    }
+}

@@ -6,7 +6,11 @@
 //     one DSYRK over the features, widened to float64 in blocks of 256 rows: G += XᵀX, the
 //     n·D² multiply-adds that LogME and the H-scores cannot avoid, through the same OpenBLAS,
 //     with the same kernels, that `leep` loads (LEEPCore's BLAS). One thread. Prints the
-//     seconds, then a checksum.
+//     seconds, then a checksum;
+//   leep-bench-floor dgemm N Z Y [--threads T]
+//     one float64 product of pass 2's shape, (N×Z)·(Y×Z)ᵀ, its rows split into T slices with one
+//     single-threaded DGEMM each, as `leep score --eep-accuracy` runs it, through the same
+//     OpenBLAS; the operands are filled before the clock starts. Prints the seconds.
 import COpenBLAS
 import Dispatch
 import Foundation
@@ -71,6 +75,51 @@ func dsyrkPass(_ array: NumPyArray) -> (Double, Double) {
     return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, trace)
 }
 
+/// The product's operands, shared by the slices' threads. `@unchecked Sendable`: the operands
+/// are only read, and each thread writes its own rows of the product.
+struct Operands: @unchecked Sendable {
+    let left: UnsafePointer<Double>
+    let right: UnsafePointer<Double>
+    let product: UnsafeMutablePointer<Double>
+}
+
+/// (n×z)·(y×z)ᵀ in float64 on `threads` row slices; returns the seconds of the products.
+func dgemmPass(n: Int, z: Int, y: Int, threads: Int) -> Double {
+    let left = [Double](repeating: 1 / Double(z), count: n * z)
+    let right = [Double](repeating: 0.5, count: y * z)
+    var product = [Double](repeating: 0, count: n * y)
+    BLAS.call { _ in }  // loads the library before the clock starts
+    let started = ContinuousClock.now
+    left.withUnsafeBufferPointer { left in
+        right.withUnsafeBufferPointer { right in
+            product.withUnsafeMutableBufferPointer { product in
+                let operands = Operands(left: left.baseAddress!, right: right.baseAddress!, product: product.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: threads) { index in
+                    let (left, right, product) = (operands.left, operands.right, operands.product)
+                    let first = n * index / threads
+                    let rows = n * (index + 1) / threads - first
+                    BLAS.call { blas in
+                        blas.dgemm(
+                            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(y), Int32(z), 1, left + first * z,
+                            Int32(z), right, Int32(z), 0, product + first * y, Int32(y))
+                    }
+                }
+            }
+        }
+    }
+    let elapsed = ContinuousClock.now - started
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}
+
+let threads = arguments.firstIndex(of: "--threads").map { Int(arguments[$0 + 1])! } ?? 1
+
+if arguments[1] == "dgemm", arguments.count >= 5, let n = Int(arguments[2]), let z = Int(arguments[3]),
+    let y = Int(arguments[4])
+{
+    print(String(format: "%.6f", dgemmPass(n: n, z: z, y: y, threads: threads)))
+    exit(0)
+}
+
 if arguments[1] == "dsyrk", arguments.count >= 3 {
     let array = try NumPyArray(path: arguments[2], dtypes: [.float16, .float32, .float64], expected: "floats")
     let (seconds, trace) = dsyrkPass(array)
@@ -78,7 +127,6 @@ if arguments[1] == "dsyrk", arguments.count >= 3 {
     exit(0)
 }
 
-let threads = arguments.firstIndex(of: "--threads").map { Int(arguments[$0 + 1])! } ?? 1
 let array = try NumPyArray(path: arguments[1], dtypes: [.float16, .float32, .float64], expected: "floats")
 let (seconds, checksum) = readTwice(array, threads: threads)
 print(String(format: "{\"seconds\": %.6f, \"bytes\": %d, \"checksum\": %.3f}", seconds, array.data.count, checksum))
