@@ -83,19 +83,40 @@ typedef _Float16 f16x8u __attribute__((ext_vector_type(8), aligned(2)));
     summary->maximum = (double)high;                                                               \
     summary->argmax = argmax;
 
-#define DEFINE_SUMMARY(NAME, STORED, T, F, VF, VI, LOAD)                                           \
-    LEEP_CLONES void NAME(const STORED *stored, long count, double *joint, leep_row_summary *summary) { \
-        const T *row = (const T *)stored;                                                          \
+// A summary of one row, inlined into each clone's loop (a helper of its own would be compiled
+// for the baseline only).
+#define DEFINE_SUMMARY(SUFFIX, T, F, VF, VI, LOAD)                                                 \
+    static inline __attribute__((always_inline)) void summarise_##SUFFIX(                          \
+        const T *row, long count, double *joint, leep_row_summary *summary) {                     \
         if (joint != 0) {                                                                          \
             SUMMARY_BODY(T, F, VF, VI, LOAD, 1)                                                    \
         } else {                                                                                   \
             SUMMARY_BODY(T, F, VF, VI, LOAD, 0)                                                    \
         }                                                                                          \
+    }                                                                                              \
+    LEEP_CLONES void leep_row_summary_##SUFFIX(                                                    \
+        const STORED_##SUFFIX *row, long count, double *joint, leep_row_summary *summary) {       \
+        summarise_##SUFFIX((const T *)row, count, joint, summary);                                 \
+    }                                                                                              \
+    LEEP_CLONES long leep_rows_add_##SUFFIX(                                                       \
+        const STORED_##SUFFIX *stored, long rows, long count, const int32_t *labels,              \
+        const int32_t *order, double tolerance, double *joint, int64_t *counts) {                 \
+        const T *all = (const T *)stored;                                                          \
+        for (long position = 0; position < rows; position++) {                                     \
+            long i = order != 0 ? order[position] : position;                                      \
+            long label = labels[i];                                                                \
+            leep_row_summary summary;                                                              \
+            summarise_##SUFFIX(all + i * count, count, joint + label * count, &summary);           \
+            if (!(isfinite(summary.sum) && !(summary.minimum < 0) && fabs(summary.sum - 1) <= tolerance)) \
+                return position;                                                                   \
+            counts[label * count + summary.argmax] += 1;                                           \
+        }                                                                                          \
+        return rows;                                                                               \
     }
 
-#define DEFINE_DOT(NAME, STORED, T, LOAD)                                                          \
-    LEEP_CLONES double NAME(const STORED *stored, const double *weights, long count) {             \
-        const T *row = (const T *)stored;                                                          \
+#define DEFINE_DOT(SUFFIX, T, LOAD)                                                                \
+    static inline __attribute__((always_inline)) double dot_##SUFFIX(                              \
+        const T *row, const double *weights, long count) {                                         \
         f64x8 sums = 0;                                                                            \
         long j = 0;                                                                                \
         for (; j + 8 <= count; j += 8)                                                             \
@@ -103,13 +124,26 @@ typedef _Float16 f16x8u __attribute__((ext_vector_type(8), aligned(2)));
         double sum = reduce8(sums);                                                                \
         for (; j < count; j++) sum += (double)row[j] * weights[j];                                 \
         return sum;                                                                                \
+    }                                                                                              \
+    LEEP_CLONES void leep_rows_eep_##SUFFIX(                                                       \
+        const STORED_##SUFFIX *stored, long rows, long count, const int32_t *labels,              \
+        const int32_t *order, const double *table, double *eep) {                                 \
+        const T *all = (const T *)stored;                                                          \
+        for (long position = 0; position < rows; position++) {                                     \
+            long i = order != 0 ? order[position] : position;                                      \
+            eep[position] = dot_##SUFFIX(all + i * count, table + (long)labels[i] * count, count);  \
+        }                                                                                          \
     }
+
+#define STORED_f16 uint16_t
+#define STORED_f32 float
+#define STORED_f64 double
 
 // Rows with more than 2^31 columns (8 GiB of float32 each) are not supported: float32 column
 // lanes are 32-bit.
-DEFINE_SUMMARY(leep_row_summary_f16, uint16_t, _Float16, float, f32x8, i32x8, load_f16)
-DEFINE_SUMMARY(leep_row_summary_f32, float, float, float, f32x8, i32x8, load_f32)
-DEFINE_SUMMARY(leep_row_summary_f64, double, double, double, f64x8, i64x8, load_f64)
-DEFINE_DOT(leep_row_dot_f16, uint16_t, _Float16, load_f16)
-DEFINE_DOT(leep_row_dot_f32, float, float, load_f32)
-DEFINE_DOT(leep_row_dot_f64, double, double, load_f64)
+DEFINE_SUMMARY(f16, _Float16, float, f32x8, i32x8, load_f16)
+DEFINE_SUMMARY(f32, float, float, f32x8, i32x8, load_f32)
+DEFINE_SUMMARY(f64, double, double, f64x8, i64x8, load_f64)
+DEFINE_DOT(f16, _Float16, load_f16)
+DEFINE_DOT(f32, float, load_f32)
+DEFINE_DOT(f64, double, load_f64)

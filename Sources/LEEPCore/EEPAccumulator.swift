@@ -106,12 +106,14 @@ public struct EEPAccumulator: Sendable, Equatable {
         var chunkLogSum = LogSum()
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: grouped ? rowCount : 0) { order in
             if grouped { JointAccumulator.orderByLabel(chunk.labels, targetClasses: conditional.targetClasses, into: order) }
-            conditional.probabilities.withUnsafeBufferPointer { table in
-                for position in 0..<rowCount {
-                    let i = grouped ? Int(order[position]) : position
-                    let weights = table.baseAddress! + Int(chunk.labels[i]) * z
-                    chunkLogSum.add(Scalar.dot(chunk.row(i), weights, count: z))
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: rowCount) { eeps in
+                conditional.probabilities.withUnsafeBufferPointer { table in
+                    Scalar.expectedPredictions(
+                        chunk.probabilities.baseAddress!, rowCount: rowCount, count: z, labels: chunk.labels.baseAddress!,
+                        order: grouped ? UnsafePointer(order.baseAddress) : nil, table: table.baseAddress!,
+                        into: eeps.baseAddress!)
                 }
+                for eep in eeps { chunkLogSum.add(eep) }
             }
         }
         logSum += chunkLogSum.total

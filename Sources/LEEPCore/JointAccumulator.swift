@@ -65,36 +65,38 @@ public struct JointAccumulator: Sendable, Equatable {
             throw .shape(ShapeMismatch(
                 expected: (targetClasses, sourceClasses), actual: (targetClasses, chunk.sourceClasses)))
         }
-        // Validation finds each row's argmax on its way; the rows are added only once all of
-        // them passed, so a refused chunk leaves the accumulator unchanged.
-        let refusal: InvalidRow? = withUnsafeTemporaryAllocation(of: Int32.self, capacity: chunk.rowCount) { argmaxes in
-            do throws(InvalidRow) {
-                try check.validate(chunk, targetClasses: targetClasses, argmaxes: argmaxes)
-            } catch {
-                return error
-            }
-            accumulate(chunk, argmaxes: UnsafeBufferPointer(argmaxes))
-            return nil
+        // The rows are added only once all of them passed, so a refused chunk leaves the
+        // accumulator unchanged; the second read of the chunk comes from the cache.
+        do throws(InvalidRow) {
+            try check.validate(chunk, targetClasses: targetClasses)
+        } catch {
+            throw .row(error)
         }
-        if let refusal { throw .row(refusal) }
+        accumulate(chunk)
     }
 
     /// n·P(y_i, ·) += θ_i and c(y_i, ẑ_i) += 1 for every row of a validated chunk.
     @inlinable
-    mutating func accumulate<Scalar: ProbabilityScalar>(
-        _ chunk: PredictionChunk<Scalar>, argmaxes: UnsafeBufferPointer<Int32>
-    ) {
+    mutating func accumulate<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>) {
+        let added = addRows(chunk, order: nil, tolerance: .infinity)
+        precondition(added == chunk.rowCount, "a validated row was refused")
+        samples += chunk.rowCount
+    }
+
+    /// `Scalar.addRows` on this accumulator's sums and counts; the rows added before the first refused.
+    @inlinable
+    mutating func addRows<Scalar: ProbabilityScalar>(
+        _ chunk: PredictionChunk<Scalar>, order: UnsafePointer<Int32>?, tolerance: Double
+    ) -> Int {
         let z = sourceClasses
-        sums.withUnsafeMutableBufferPointer { joint in
+        return sums.withUnsafeMutableBufferPointer { joint in
             counts.withUnsafeMutableBufferPointer { argmaxCounts in
-                for i in 0..<chunk.rowCount {
-                    Self.addRow(
-                        chunk.row(i), label: Int(chunk.labels[i]), argmax: Int(argmaxes[i]), sourceClasses: z,
-                        joint: joint.baseAddress!, counts: argmaxCounts.baseAddress!)
-                }
+                Scalar.addRows(
+                    chunk.probabilities.baseAddress!, rowCount: chunk.rowCount, count: z,
+                    labels: chunk.labels.baseAddress!, order: order, tolerance: tolerance,
+                    joint: joint.baseAddress!, counts: argmaxCounts.baseAddress!)
             }
         }
-        samples += chunk.rowCount
     }
 
     /// Adds every row of `chunk`, each validated just before it is added, while it is still in
@@ -125,20 +127,9 @@ public struct JointAccumulator: Sendable, Equatable {
             let grouped = y > 1 && y * z * MemoryLayout<Double>.size > Self.groupingThreshold
             refused = withUnsafeTemporaryAllocation(of: Int32.self, capacity: grouped ? rowCount : 0) { order in
                 if grouped { Self.orderByLabel(chunk.labels, targetClasses: y, into: order) }
-                return sums.withUnsafeMutableBufferPointer { joint in
-                    counts.withUnsafeMutableBufferPointer { argmaxCounts in
-                        for position in 0..<rowCount {
-                            let i = grouped ? Int(order[position]) : position
-                            let row = chunk.row(i)
-                            let label = Int(chunk.labels[i])
-                            // The row is added as it is checked: a refusal discards the accumulator.
-                            let statistics = RowStatistics(of: row, count: z, addingTo: joint.baseAddress! + label * z)
-                            guard check.problem(of: row, count: z, statistics: statistics) == nil else { return true }
-                            argmaxCounts[label * z + statistics.argmax] &+= 1
-                        }
-                        return false
-                    }
-                }
+                // Each row is added as it is checked: a refusal discards the accumulator.
+                return addRows(chunk, order: grouped ? UnsafePointer(order.baseAddress) : nil, tolerance: check.sumTolerance)
+                    < rowCount
             }
         }
         guard refused else {
@@ -172,16 +163,6 @@ public struct JointAccumulator: Sendable, Equatable {
                 next[Int(label)] += 1
             }
         }
-    }
-
-    /// n·P(y, ·) += θ and c(y, ẑ) += 1 for one valid row θ of label y.
-    @inlinable @inline(__always)
-    static func addRow<Scalar: ProbabilityScalar>(
-        _ row: UnsafePointer<Scalar>, label: Int, argmax: Int, sourceClasses z: Int,
-        joint: UnsafeMutablePointer<Double>, counts: UnsafeMutablePointer<Int64>
-    ) {
-        _ = Scalar.summarise(row, count: z, addingTo: joint + label * z)
-        counts[label * z + argmax] &+= 1
     }
 
     /// Adds the sums of `other`, which covers other samples of the same run.
@@ -224,15 +205,17 @@ public struct JointAccumulator: Sendable, Equatable {
     public var negativeConditionalEntropy: Double {
         guard sampleCount > 0 else { return 0 }
         let n = Double(sampleCount)
+        // Row-major reads only: at Y × Z = 200 × 21,843 a column walk misses the cache every cell.
+        var columnCounts = [Int64](repeating: 0, count: sourceClasses)
+        for y in 0..<targetClasses {
+            for z in 0..<sourceClasses { columnCounts[z] += counts[y * sourceClasses + z] }
+        }
         var entropy = 0.0
-        for z in 0..<sourceClasses {
-            var columnCount: Int64 = 0
-            for y in 0..<targetClasses { columnCount += argmaxCounts[y * sourceClasses + z] }
-            guard columnCount > 0 else { continue }
-            for y in 0..<targetClasses {
-                let count = argmaxCounts[y * sourceClasses + z]
+        for y in 0..<targetClasses {
+            for z in 0..<sourceClasses {
+                let count = counts[y * sourceClasses + z]
                 guard count > 0 else { continue }
-                entropy += Double(count) / n * Double.log(Double(count) / Double(columnCount))
+                entropy += Double(count) / n * Double.log(Double(count) / Double(columnCounts[z]))
             }
         }
         return entropy

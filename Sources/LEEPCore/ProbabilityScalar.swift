@@ -8,60 +8,97 @@ import CRowKernels
 /// The per-row loops of both passes are `CRowKernels`' C functions for the type, compiled for
 /// several instruction sets (the header says why).
 public protocol ProbabilityScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable {
-    /// The sum, minimum, maximum and first argmax of `count` values at `row`, in one read; with
-    /// `joint`, also joint[k] += row[k] (widened) in the same read.
-    static func summarise(
-        _ row: UnsafePointer<Self>, count: Int, addingTo joint: UnsafeMutablePointer<Double>?
-    ) -> leep_row_summary
+    /// The sum, minimum, maximum and first argmax of `count` values at `row`, in one read.
+    static func summarise(_ row: UnsafePointer<Self>, count: Int) -> leep_row_summary
 
-    /// Σ_k row[k] · weights[k] in float64.
-    static func dot(_ row: UnsafePointer<Self>, _ weights: UnsafePointer<Double>, count: Int) -> Double
+    /// Pass 1 over a chunk's rows in `order` (or front to back): `leep_rows_add_f32` and its twins.
+    static func addRows(
+        _ rows: UnsafePointer<Self>, rowCount: Int, count: Int, labels: UnsafePointer<Int32>,
+        order: UnsafePointer<Int32>?, tolerance: Double, joint: UnsafeMutablePointer<Double>,
+        counts: UnsafeMutablePointer<Int64>
+    ) -> Int
+
+    /// Pass 2's EEP_i of a chunk's rows in `order` (or front to back): `leep_rows_eep_f32` and its twins.
+    static func expectedPredictions(
+        _ rows: UnsafePointer<Self>, rowCount: Int, count: Int, labels: UnsafePointer<Int32>,
+        order: UnsafePointer<Int32>?, table: UnsafePointer<Double>, into eeps: UnsafeMutablePointer<Double>
+    )
 }
 
 extension Float: ProbabilityScalar {
     @inlinable @inline(__always)
-    public static func summarise(
-        _ row: UnsafePointer<Float>, count: Int, addingTo joint: UnsafeMutablePointer<Double>?
-    ) -> leep_row_summary {
+    public static func summarise(_ row: UnsafePointer<Float>, count: Int) -> leep_row_summary {
         var summary = leep_row_summary()
-        leep_row_summary_f32(row, count, joint, &summary)
+        leep_row_summary_f32(row, count, nil, &summary)
         return summary
     }
 
     @inlinable @inline(__always)
-    public static func dot(_ row: UnsafePointer<Float>, _ weights: UnsafePointer<Double>, count: Int) -> Double {
-        leep_row_dot_f32(row, weights, count)
+    public static func addRows(
+        _ rows: UnsafePointer<Float>, rowCount: Int, count: Int, labels: UnsafePointer<Int32>,
+        order: UnsafePointer<Int32>?, tolerance: Double, joint: UnsafeMutablePointer<Double>,
+        counts: UnsafeMutablePointer<Int64>
+    ) -> Int {
+        leep_rows_add_f32(rows, rowCount, count, labels, order, tolerance, joint, counts)
+    }
+
+    @inlinable @inline(__always)
+    public static func expectedPredictions(
+        _ rows: UnsafePointer<Float>, rowCount: Int, count: Int, labels: UnsafePointer<Int32>,
+        order: UnsafePointer<Int32>?, table: UnsafePointer<Double>, into eeps: UnsafeMutablePointer<Double>
+    ) {
+        leep_rows_eep_f32(rows, rowCount, count, labels, order, table, eeps)
     }
 }
 
 extension Double: ProbabilityScalar {
     @inlinable @inline(__always)
-    public static func summarise(
-        _ row: UnsafePointer<Double>, count: Int, addingTo joint: UnsafeMutablePointer<Double>?
-    ) -> leep_row_summary {
+    public static func summarise(_ row: UnsafePointer<Double>, count: Int) -> leep_row_summary {
         var summary = leep_row_summary()
-        leep_row_summary_f64(row, count, joint, &summary)
+        leep_row_summary_f64(row, count, nil, &summary)
         return summary
     }
 
     @inlinable @inline(__always)
-    public static func dot(_ row: UnsafePointer<Double>, _ weights: UnsafePointer<Double>, count: Int) -> Double {
-        leep_row_dot_f64(row, weights, count)
+    public static func addRows(
+        _ rows: UnsafePointer<Double>, rowCount: Int, count: Int, labels: UnsafePointer<Int32>,
+        order: UnsafePointer<Int32>?, tolerance: Double, joint: UnsafeMutablePointer<Double>,
+        counts: UnsafeMutablePointer<Int64>
+    ) -> Int {
+        leep_rows_add_f64(rows, rowCount, count, labels, order, tolerance, joint, counts)
+    }
+
+    @inlinable @inline(__always)
+    public static func expectedPredictions(
+        _ rows: UnsafePointer<Double>, rowCount: Int, count: Int, labels: UnsafePointer<Int32>,
+        order: UnsafePointer<Int32>?, table: UnsafePointer<Double>, into eeps: UnsafeMutablePointer<Double>
+    ) {
+        leep_rows_eep_f64(rows, rowCount, count, labels, order, table, eeps)
     }
 }
 
 extension Float16: ProbabilityScalar {
     @inlinable @inline(__always)
-    public static func summarise(
-        _ row: UnsafePointer<Float16>, count: Int, addingTo joint: UnsafeMutablePointer<Double>?
-    ) -> leep_row_summary {
+    public static func summarise(_ row: UnsafePointer<Float16>, count: Int) -> leep_row_summary {
         var summary = leep_row_summary()
-        leep_row_summary_f16(UnsafeRawPointer(row).assumingMemoryBound(to: UInt16.self), count, joint, &summary)
+        leep_row_summary_f16(UnsafeRawPointer(row).assumingMemoryBound(to: UInt16.self), count, nil, &summary)
         return summary
     }
 
     @inlinable @inline(__always)
-    public static func dot(_ row: UnsafePointer<Float16>, _ weights: UnsafePointer<Double>, count: Int) -> Double {
-        leep_row_dot_f16(UnsafeRawPointer(row).assumingMemoryBound(to: UInt16.self), weights, count)
+    public static func addRows(
+        _ rows: UnsafePointer<Float16>, rowCount: Int, count: Int, labels: UnsafePointer<Int32>,
+        order: UnsafePointer<Int32>?, tolerance: Double, joint: UnsafeMutablePointer<Double>,
+        counts: UnsafeMutablePointer<Int64>
+    ) -> Int {
+        leep_rows_add_f16(UnsafeRawPointer(rows).assumingMemoryBound(to: UInt16.self), rowCount, count, labels, order, tolerance, joint, counts)
+    }
+
+    @inlinable @inline(__always)
+    public static func expectedPredictions(
+        _ rows: UnsafePointer<Float16>, rowCount: Int, count: Int, labels: UnsafePointer<Int32>,
+        order: UnsafePointer<Int32>?, table: UnsafePointer<Double>, into eeps: UnsafeMutablePointer<Double>
+    ) {
+        leep_rows_eep_f16(UnsafeRawPointer(rows).assumingMemoryBound(to: UInt16.self), rowCount, count, labels, order, table, eeps)
     }
 }

@@ -19,13 +19,9 @@ public struct RowCheck: Sendable, Equatable {
     }
 
     /// Throws the first invalid row of `chunk` (a value, a row sum, or a label outside [0, Y)).
-    ///
-    /// When `argmaxes` is given (room for one entry a row), it receives each valid row's ẑ_i =
-    /// argmax_z θ_iz (ties: lowest index), found in the same read as the row's sum.
     @inlinable
     public func validate<Scalar: ProbabilityScalar>(
-        _ chunk: PredictionChunk<Scalar>, targetClasses: Int,
-        argmaxes: UnsafeMutableBufferPointer<Int32>? = nil
+        _ chunk: PredictionChunk<Scalar>, targetClasses: Int
     ) throws(InvalidRow) {
         for i in 0..<chunk.rowCount {
             let label = chunk.labels[i]
@@ -39,7 +35,6 @@ public struct RowCheck: Sendable, Equatable {
             if let problem = problem(of: row, count: chunk.sourceClasses, statistics: statistics) {
                 throw InvalidRow(row: chunk.firstRow + i, problem: problem)
             }
-            argmaxes?[i] = Int32(truncatingIfNeeded: statistics.argmax)
         }
     }
 
@@ -66,19 +61,16 @@ public struct RowCheck: Sendable, Equatable {
     }
 }
 
-/// Sum, minimum and argmax of one row, in one read (`ProbabilityScalar.summarise`).
+/// Sum and minimum of one row, in one read (`ProbabilityScalar.summarise`).
 @usableFromInline
 struct RowStatistics {
     @usableFromInline var sum: Double
     @usableFromInline var minimum: Double
-    /// The first column holding the row's largest value (meaningful for rows without NaN).
-    @usableFromInline var argmax: Int
 
     @inlinable
-    init<Scalar: ProbabilityScalar>(of row: UnsafePointer<Scalar>, count: Int, addingTo joint: UnsafeMutablePointer<Double>? = nil) {
-        let summary = Scalar.summarise(row, count: count, addingTo: joint)
+    init<Scalar: ProbabilityScalar>(of row: UnsafePointer<Scalar>, count: Int) {
+        let summary = Scalar.summarise(row, count: count)
         sum = summary.sum
         minimum = summary.minimum
-        argmax = summary.argmax
     }
 }

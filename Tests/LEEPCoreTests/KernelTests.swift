@@ -32,8 +32,9 @@ import Testing
         #expect(irregular.total == -.infinity)
     }
 
-    /// The argmax that validation finds (vector lanes for short rows, a scan for long ones)
-    /// is the first column holding the row's maximum, for every row length around the lanes.
+    /// The argmax of a row's summary (`CRowKernels`: eight lanes, then the tail) is the first
+    /// column holding the row's maximum, for every row length around the lanes, and the sum and
+    /// minimum are the plain ones.
     @Test func argmaxIsTheFirstMaximum() {
         var generator = SeededGenerator(seed: 7)
         for count in [1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 200] {
@@ -41,8 +42,10 @@ import Testing
                 // Few distinct values, so ties are common.
                 let row = (0..<count).map { _ in Float([0, 0.25, 0.5].randomElement(using: &generator)!) }
                 let expected = row.firstIndex(of: row.max()!)!
-                let statistics = row.withUnsafeBufferPointer { RowStatistics(of: $0.baseAddress!, count: count) }
-                #expect(statistics.argmax == expected, "\(row)")
+                let summary = row.withUnsafeBufferPointer { Float.summarise($0.baseAddress!, count: count) }
+                #expect(summary.argmax == expected, "\(row)")
+                #expect(summary.sum == row.reduce(0.0) { $0 + Double($1) })  // quarters: exact in any order
+                #expect(summary.minimum == Double(row.min()!))
             }
         }
     }

@@ -29,10 +29,27 @@ void leep_row_summary_f16(const uint16_t *row, long count, double *_Nullable joi
 void leep_row_summary_f32(const float *row, long count, double *_Nullable joint, leep_row_summary *summary);
 void leep_row_summary_f64(const double *row, long count, double *_Nullable joint, leep_row_summary *summary);
 
-/// Σ_k (double)row[k] · weights[k]: one EEP_i (pass 2, the conditional's row of the label).
-double leep_row_dot_f16(const uint16_t *row, const double *weights, long count);
-double leep_row_dot_f32(const float *row, const double *weights, long count);
-double leep_row_dot_f64(const double *row, const double *weights, long count);
+/// Pass 1 over `rows` rows of `count` values at `rows_base`, taken in `order` when given (row
+/// indices) or front to back: each row is added to the joint row of its label (`labels`, already
+/// checked against the joint's Y) and, if it passes the check (finite, no negative value, sum
+/// within `tolerance` of 1), its argmax counted in `counts` (Y × count). Returns the position in
+/// the visiting order of the first row that fails the check — having added that row to the joint,
+/// so the caller must discard the accumulator — or `rows` when all pass.
+long leep_rows_add_f16(const uint16_t *rows_base, long rows, long count, const int32_t *labels,
+                       const int32_t *_Nullable order, double tolerance, double *joint, int64_t *counts);
+long leep_rows_add_f32(const float *rows_base, long rows, long count, const int32_t *labels,
+                       const int32_t *_Nullable order, double tolerance, double *joint, int64_t *counts);
+long leep_rows_add_f64(const double *rows_base, long rows, long count, const int32_t *labels,
+                       const int32_t *_Nullable order, double tolerance, double *joint, int64_t *counts);
+
+/// Pass 2: eep[p] = Σ_k row_i[k] · table[labels[i]·count + k] for the p-th row i of the visiting
+/// order (`order`, or front to back).
+void leep_rows_eep_f16(const uint16_t *rows_base, long rows, long count, const int32_t *labels,
+                       const int32_t *_Nullable order, const double *table, double *eep);
+void leep_rows_eep_f32(const float *rows_base, long rows, long count, const int32_t *labels,
+                       const int32_t *_Nullable order, const double *table, double *eep);
+void leep_rows_eep_f64(const double *rows_base, long rows, long count, const int32_t *labels,
+                       const int32_t *_Nullable order, const double *table, double *eep);
 
 #pragma clang assume_nonnull end
 
