@@ -63,19 +63,17 @@ typedef _Float16 f16x8u __attribute__((ext_vector_type(8), aligned(2)));
     long argmax = j > 0 ? (long)columns[0] : 0;                                                    \
     for (int k = 1; k < 8; k++) {                                                                  \
         low = lows[k] < low ? lows[k] : low;                                                       \
-        if (highs[k] > high || (highs[k] == high && (long)columns[k] < argmax)) {                  \
-            high = highs[k];                                                                       \
-            argmax = (long)columns[k];                                                             \
-        }                                                                                          \
+        /* Selects, not branches: on short rows a mispredicted branch costs more than the row. */ \
+        int better = (highs[k] > high) | ((highs[k] == high) & ((long)columns[k] < argmax));       \
+        argmax = better ? (long)columns[k] : argmax;                                               \
+        high = better ? highs[k] : high;                                                           \
     }                                                                                              \
     for (; j < count; j++) {                                                                       \
         F value = (F)row[j];                                                                       \
         sum += (double)value;                                                                      \
         low = value < low ? value : low;                                                           \
-        if (value > high) {                                                                        \
-            high = value;                                                                          \
-            argmax = j;                                                                            \
-        }                                                                                          \
+        argmax = value > high ? j : argmax;                                                        \
+        high = value > high ? value : high;                                                        \
         if (ADD) joint[j] += (double)value;                                                        \
     }                                                                                              \
     summary->sum = sum;                                                                            \
