@@ -93,11 +93,11 @@ typedef _Float16 f16x8u __attribute__((ext_vector_type(8), aligned(2)));
         }                                                                                          \
     }                                                                                              \
     LEEP_CLONES void leep_row_summary_##SUFFIX(                                                    \
-        const STORED_##SUFFIX *row, long count, double *joint, leep_row_summary *summary) {       \
+        const void *row, long count, double *joint, leep_row_summary *summary) {       \
         summarise_##SUFFIX((const T *)row, count, joint, summary);                                 \
     }                                                                                              \
     LEEP_CLONES long leep_rows_add_##SUFFIX(                                                       \
-        const STORED_##SUFFIX *stored, long rows, long count, const int32_t *labels,              \
+        const void *stored, long rows, long count, const int32_t *labels,              \
         const int32_t *order, double tolerance, double *joint, int64_t *counts) {                 \
         const T *all = (const T *)stored;                                                          \
         for (long position = 0; position < rows; position++) {                                     \
@@ -124,7 +124,7 @@ typedef _Float16 f16x8u __attribute__((ext_vector_type(8), aligned(2)));
         return sum;                                                                                \
     }                                                                                              \
     LEEP_CLONES void leep_rows_eep_##SUFFIX(                                                       \
-        const STORED_##SUFFIX *stored, long rows, long count, const int32_t *labels,              \
+        const void *stored, long rows, long count, const int32_t *labels,              \
         const int32_t *order, const double *table, double *eep) {                                 \
         const T *all = (const T *)stored;                                                          \
         for (long position = 0; position < rows; position++) {                                     \
@@ -133,9 +133,6 @@ typedef _Float16 f16x8u __attribute__((ext_vector_type(8), aligned(2)));
         }                                                                                          \
     }
 
-#define STORED_f16 uint16_t
-#define STORED_f32 float
-#define STORED_f64 double
 
 // Rows with more than 2^31 columns (8 GiB of float32 each) are not supported: float32 column
 // lanes are 32-bit.

@@ -61,10 +61,7 @@ public struct JointAccumulator: Sendable, Equatable {
     public mutating func add<Scalar: ProbabilityScalar>(
         _ chunk: PredictionChunk<Scalar>, check: RowCheck = RowCheck()
     ) throws(AddError) {
-        guard chunk.sourceClasses == sourceClasses else {
-            throw .shape(ShapeMismatch(
-                expected: (targetClasses, sourceClasses), actual: (targetClasses, chunk.sourceClasses)))
-        }
+        try requireSourceClasses(of: chunk)
         // The rows are added only once all of them passed, so a refused chunk leaves the
         // accumulator unchanged; the second read of the chunk comes from the cache.
         do throws(InvalidRow) {
@@ -73,6 +70,15 @@ public struct JointAccumulator: Sendable, Equatable {
             throw .row(error)
         }
         accumulate(chunk)
+    }
+
+    /// Throws unless `chunk` has this accumulator's Z.
+    @inlinable
+    func requireSourceClasses<Scalar: ProbabilityScalar>(of chunk: PredictionChunk<Scalar>) throws(AddError) {
+        guard chunk.sourceClasses == sourceClasses else {
+            throw .shape(ShapeMismatch(
+                expected: (targetClasses, sourceClasses), actual: (targetClasses, chunk.sourceClasses)))
+        }
     }
 
     /// n·P(y_i, ·) += θ_i and c(y_i, ẑ_i) += 1 for every row of a validated chunk.
@@ -116,10 +122,7 @@ public struct JointAccumulator: Sendable, Equatable {
     public mutating func addDiscardingOnRefusal<Scalar: ProbabilityScalar>(
         _ chunk: PredictionChunk<Scalar>, check: RowCheck = RowCheck()
     ) throws(AddError) {
-        guard chunk.sourceClasses == sourceClasses else {
-            throw .shape(ShapeMismatch(
-                expected: (targetClasses, sourceClasses), actual: (targetClasses, chunk.sourceClasses)))
-        }
+        try requireSourceClasses(of: chunk)
         let (y, z, rowCount) = (targetClasses, sourceClasses, chunk.rowCount)
         var refused = false
         for i in 0..<rowCount where chunk.labels[i] < 0 || Int(chunk.labels[i]) >= y { refused = true }

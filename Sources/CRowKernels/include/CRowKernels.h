@@ -23,11 +23,14 @@ typedef struct leep_row_summary {
     long argmax;
 } leep_row_summary;
 
+/// Rows are passed untyped; each function's suffix says how they are stored (f16: IEEE half,
+/// f32, f64).
+///
 /// The summary of the `count` values at `row`, in one read; with `joint`, also
 /// joint[k] += (double)row[k] for every k in the same read (pass 1's joint row of its label).
-void leep_row_summary_f16(const uint16_t *row, long count, double *_Nullable joint, leep_row_summary *summary);
-void leep_row_summary_f32(const float *row, long count, double *_Nullable joint, leep_row_summary *summary);
-void leep_row_summary_f64(const double *row, long count, double *_Nullable joint, leep_row_summary *summary);
+void leep_row_summary_f16(const void *row, long count, double *_Nullable joint, leep_row_summary *summary);
+void leep_row_summary_f32(const void *row, long count, double *_Nullable joint, leep_row_summary *summary);
+void leep_row_summary_f64(const void *row, long count, double *_Nullable joint, leep_row_summary *summary);
 
 /// Pass 1 over `rows` rows of `count` values at `rows_base`, taken in `order` when given (row
 /// indices) or front to back: each row is added to the joint row of its label (`labels`, already
@@ -35,20 +38,20 @@ void leep_row_summary_f64(const double *row, long count, double *_Nullable joint
 /// within `tolerance` of 1), its argmax counted in `counts` (Y × count). Returns the position in
 /// the visiting order of the first row that fails the check — having added that row to the joint,
 /// so the caller must discard the accumulator — or `rows` when all pass.
-long leep_rows_add_f16(const uint16_t *rows_base, long rows, long count, const int32_t *labels,
+long leep_rows_add_f16(const void *rows_base, long rows, long count, const int32_t *labels,
                        const int32_t *_Nullable order, double tolerance, double *joint, int64_t *counts);
-long leep_rows_add_f32(const float *rows_base, long rows, long count, const int32_t *labels,
+long leep_rows_add_f32(const void *rows_base, long rows, long count, const int32_t *labels,
                        const int32_t *_Nullable order, double tolerance, double *joint, int64_t *counts);
-long leep_rows_add_f64(const double *rows_base, long rows, long count, const int32_t *labels,
+long leep_rows_add_f64(const void *rows_base, long rows, long count, const int32_t *labels,
                        const int32_t *_Nullable order, double tolerance, double *joint, int64_t *counts);
 
 /// Pass 2: eep[p] = Σ_k row_i[k] · table[labels[i]·count + k] for the p-th row i of the visiting
 /// order (`order`, or front to back).
-void leep_rows_eep_f16(const uint16_t *rows_base, long rows, long count, const int32_t *labels,
+void leep_rows_eep_f16(const void *rows_base, long rows, long count, const int32_t *labels,
                        const int32_t *_Nullable order, const double *table, double *eep);
-void leep_rows_eep_f32(const float *rows_base, long rows, long count, const int32_t *labels,
+void leep_rows_eep_f32(const void *rows_base, long rows, long count, const int32_t *labels,
                        const int32_t *_Nullable order, const double *table, double *eep);
-void leep_rows_eep_f64(const double *rows_base, long rows, long count, const int32_t *labels,
+void leep_rows_eep_f64(const void *rows_base, long rows, long count, const int32_t *labels,
                        const int32_t *_Nullable order, const double *table, double *eep);
 
 #pragma clang assume_nonnull end
