@@ -101,8 +101,7 @@ public struct EEPAccumulator: Sendable, Equatable {
     mutating func addLEEPOnly<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>, conditional: ConditionalTable) {
         let z = conditional.sourceClasses
         let rowCount = chunk.rowCount
-        let grouped = conditional.targetClasses > 1
-            && conditional.probabilities.count * MemoryLayout<Double>.size > JointAccumulator.groupingThreshold
+        let grouped = JointAccumulator.addsByLabel(targetClasses: conditional.targetClasses, sourceClasses: z)
         var chunkLogSum = LogSum()
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: grouped ? rowCount : 0) { order in
             if grouped { JointAccumulator.orderByLabel(chunk.labels, targetClasses: conditional.targetClasses, into: order) }

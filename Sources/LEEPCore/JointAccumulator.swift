@@ -124,10 +124,9 @@ public struct JointAccumulator: Sendable, Equatable {
     ) throws(AddError) {
         try requireSourceClasses(of: chunk)
         let (y, z, rowCount) = (targetClasses, sourceClasses, chunk.rowCount)
-        var refused = false
-        for i in 0..<rowCount where chunk.labels[i] < 0 || Int(chunk.labels[i]) >= y { refused = true }
+        var refused = chunk.labels.contains { $0 < 0 || Int($0) >= y }
         if !refused {
-            let grouped = y > 1 && y * z * MemoryLayout<Double>.size > Self.groupingThreshold
+            let grouped = Self.addsByLabel(targetClasses: y, sourceClasses: z)
             refused = withUnsafeTemporaryAllocation(of: Int32.self, capacity: grouped ? rowCount : 0) { order in
                 if grouped { Self.orderByLabel(chunk.labels, targetClasses: y, into: order) }
                 // Each row is added as it is checked: a refusal discards the accumulator.
@@ -150,7 +149,14 @@ public struct JointAccumulator: Sendable, Equatable {
 
     /// Above this many bytes of joint, `addDiscardingOnRefusal` adds rows label by label: about
     /// a second-level cache.
-    public static let groupingThreshold = 1 << 20
+    @usableFromInline static let groupingThreshold = 1 << 20
+
+    /// Whether a Y × Z table (the joint, or pass 2's conditional) is large enough that its rows
+    /// are taken label by label: over `groupingThreshold` bytes of doubles, and more than one label.
+    @inlinable
+    public static func addsByLabel(targetClasses: Int, sourceClasses: Int) -> Bool {
+        targetClasses > 1 && targetClasses * sourceClasses * MemoryLayout<Double>.size > groupingThreshold
+    }
 
     /// The chunk's row indices ordered by label, stably (a counting sort: O(rows + Y)).
     @inlinable

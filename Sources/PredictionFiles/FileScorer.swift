@@ -29,7 +29,7 @@ public enum FileScorer {
         // A joint too large for the cache is added label by label within a chunk
         // (`JointAccumulator.addDiscardingOnRefusal`): chunks of at least 8·Y rows, so that each
         // joint row fetched serves about eight samples. A chunk is a view of the mapped file.
-        let groups = pair.targetClasses * pair.sourceClasses * MemoryLayout<Double>.size > JointAccumulator.groupingThreshold
+        let groups = JointAccumulator.addsByLabel(targetClasses: pair.targetClasses, sourceClasses: pair.sourceClasses)
         let pass1Rows = rowsPerChunk ?? (groups ? max(rows, 8 * pair.targetClasses) : rows)
         let joints = try inParallel(slices) { slice in
             var pass = JointPass(

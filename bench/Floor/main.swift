@@ -23,6 +23,11 @@ guard arguments.count >= 2 else {
     FileHandle.standardError.write(Data("usage: leep-bench-floor PREDICTIONS.npy [--threads N]\n".utf8))
     exit(64)
 }
+/// `duration` in seconds.
+func inSeconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
 /// Two read passes over `array` on `threads` threads; returns (seconds, checksum).
 func readTwice(_ array: NumPyArray, threads: Int) -> (Double, Double) {
     let started = ContinuousClock.now
@@ -41,7 +46,7 @@ func readTwice(_ array: NumPyArray, threads: Int) -> (Double, Double) {
         }
     }
     let elapsed = ContinuousClock.now - started
-    return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, total.withLock { $0 })
+    return (inSeconds(elapsed), total.withLock { $0 })
 }
 
 /// One DSYRK pass over a float16/32/64 n×D array; returns (seconds, trace of G).
@@ -72,7 +77,7 @@ func dsyrkPass(_ array: NumPyArray) -> (Double, Double) {
     }
     let elapsed = ContinuousClock.now - started
     let trace = (0..<d).reduce(0.0) { $0 + gram[$1 * d + $1] }
-    return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, trace)
+    return (inSeconds(elapsed), trace)
 }
 
 /// The product's operands, shared by the slices' threads. `@unchecked Sendable`: the operands
@@ -108,7 +113,7 @@ func dgemmPass(n: Int, z: Int, y: Int, threads: Int) -> Double {
         }
     }
     let elapsed = ContinuousClock.now - started
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return inSeconds(elapsed)
 }
 
 let threads = arguments.firstIndex(of: "--threads").map { Int(arguments[$0 + 1])! } ?? 1
