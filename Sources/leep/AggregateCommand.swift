@@ -27,8 +27,18 @@ struct AggregateCommand: AsyncParsableCommand {
         discussion: "The estimate's interval is a large-sample one: with few rows merged it covers the final LEEP "
             + "less often than it says (docs/transferability.md, section 10)."))
     var estimateAfterRows: Int = 100
+    @Option(help: ArgumentHelp(
+        "Threads for the runs' decompositions (feature metrics, SFDA's fits) (default: all cores but one).",
+        discussion: "They run off the loop, so a run with wide features never holds up the others' records."))
+    var computationThreads: Int?
     @OptionGroup var kafka: KafkaOptions
     @OptionGroup var operations: OperationsOptions
+
+    func validate() throws {
+        if let computationThreads, computationThreads < 1 {
+            throw ValidationError("--computation-threads must be at least 1, not \(computationThreads)")
+        }
+    }
 
     func run() async throws {
         var options = Aggregator.Options()
@@ -39,6 +49,7 @@ struct AggregateCommand: AsyncParsableCommand {
         options.abandonAfter = .milliseconds(Int(abandonAfter * 1000))
         options.maxMessageBytes = maxMessageBytes
         options.estimateAfterRows = estimateAfterRows
+        if let computationThreads { options.computationThreads = computationThreads }
         // Deployments on one cluster are told apart by their topic prefix; so are their groups.
         let group = self.group ?? kafka.topicPrefix + "aggregators"
         let logger = kafka.logger(label: "leep.aggregate")

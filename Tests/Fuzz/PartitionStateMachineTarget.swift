@@ -172,7 +172,7 @@ enum PartitionStateMachineTarget {
                     require(closedRuns.insert(run).inserted, "run \(run) closed twice")
                     if record.status == .final { finals += 1 }
                     writes.append(.runMarker(RunMarkerFrame(run: run, marker: .closed)))
-                case .publish:
+                case .publish, .compute:
                     break
                 case .count:
                     require(false, "a count forwarded instead of counted")

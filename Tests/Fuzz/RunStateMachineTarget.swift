@@ -103,6 +103,9 @@ enum RunStateMachineTarget {
                     closedAs = record.status
                     checkRecord(record)
                     if record.status == .final { checkFinal(record, machine.ledger) } else { require(record.status == .failed, "closed as \(record.status)") }
+                case .compute:
+                    // Asked for only by runs with features, once pass 1 is settled.
+                    require(machine.ledger.features != nil && machine.ledger.isPass1Complete, "a computation for a run without features")
                 case .count(let metric):
                     counted[metric, default: 0] += 1
                     // Only live records are counted, each once: never more than the ledger holds.

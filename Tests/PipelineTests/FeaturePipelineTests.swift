@@ -110,16 +110,17 @@ import WireFormat
         #expect(normwiseRelativeError(merged.centredSquares, expected.centredSquares) < 1e-12)
         let (ids, results) = try pass2(data, joint: ledger.joint!)
         for result in results { _ = ledger.apply(result) }
-        guard case .success = ledger.leepScore(tasks: Set(ids), accuracy: false), case .success(let features)? = ledger.featureReport()
+        guard case .success = ledger.leepScore(tasks: Set(ids), accuracy: false), case .success(let statistics)? = ledger.checkedFeatures()
         else {
             Issue.record("no final score")
             return
         }
         let direct = FeatureMetricReport(statistics: try data.directSet())
-        #expect(features.width == Self.d)
-        #expect(features.report.values.count == direct.values.count && features.report.unscored.isEmpty)
+        let report = FeatureMetricReport(statistics: statistics)
+        #expect(statistics.featureWidth == Self.d)
+        #expect(report.values.count == direct.values.count && report.unscored.isEmpty)
         for (key, want) in direct.values {
-            let got = try #require(features.report.values[key] ?? nil, "\(key)")
+            let got = try #require(report.values[key] ?? nil, "\(key)")
             let value = try #require(want, "\(key)")
             #expect(abs(got - value) <= 1e-10 * abs(value), "\(key): \(got) vs \(value)")
         }

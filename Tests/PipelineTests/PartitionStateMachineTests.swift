@@ -99,6 +99,51 @@ import WireFormat
         #expect(run == F.identity.id && !tasks.isEmpty)
     }
 
+    @Test func aRunWaitingForItsDecompositionHoldsUpNoOtherRun() throws {
+        typealias Features = FeaturePipelineTests
+        var machine = Self.live()
+        var offset: Int64 = 1
+        func feed(_ frames: [Frame]) -> [Machine.Action] {
+            frames.flatMap { frame in
+                defer { offset += 1 }
+                return machine.handle(.record(Self.record(offset, frame), at: Self.start))
+            }
+        }
+        func decided(_ actions: [Machine.Action], by run: String) -> [RunStateMachine.Action] {
+            actions.flatMap { action -> [RunStateMachine.Action] in
+                guard case .forward(let owner, let decided) = action, owner == run else { return [] }
+                return decided
+            }
+        }
+        // A run with features through pass 1 and LEEP's pass 2: it asks for SFDA's first fit,
+        // and waits for it.
+        let data = Features.Data(seed: 4)
+        _ = feed([Features.manifest()] + Features.partials(data, chunks: Array(0..<(Features.rows / Features.rowsPerChunk))))
+        let joint = try #require(machine.runs[Features.identity.id]?.machine.ledger.joint)
+        let asked = decided(feed(try Features().pass2(data, joint: joint).1), by: Features.identity.id)
+            .compactMap { if case .compute(let computation) = $0 { computation } else { nil } }
+        #expect(asked.map(\.kind) == [.sfdaFirstFit])
+        // Meanwhile another run of the partition goes through both passes and closes.
+        let other = decided(feed([F.manifest()] + F.partial([0, 1, 2, 3])), by: F.identity.id)
+        guard let tasks = other.lazy.compactMap({ if case .issue(_, let tasks, _) = $0 { tasks } else { nil } }).first else {
+            Issue.record("the other run did not reach pass 2: \(other)")
+            return
+        }
+        let (_, results) = try F.pass2Results(joint: machine.runs[F.identity.id]!.machine.ledger.joint!, tasks: [[0, 1, 2, 3]])
+        #expect(tasks.count == 1)
+        #expect(decided(feed(results), by: F.identity.id).contains { if case .close(let record) = $0 { record.status == .final } else { false } })
+        // The first run, still waiting, asks for nothing more; its value moves it on.
+        #expect(!decided(machine.handle(.tick(Self.start, workers: nil)), by: Features.identity.id)
+            .contains { if case .compute = $0 { true } else { false } })
+        let moved = decided(
+            machine.handle(.computed(run: Features.identity.id, .sfdaFirstFit, asked[0](), at: Self.start)), by: Features.identity.id)
+        guard case .issue(_, _, .tasksIssued(.sfdaMix, _)?)? = moved.first else {
+            Issue.record("the fit did not start SFDA's mixing pass: \(moved)")
+            return
+        }
+        #expect(machine.handle(.computed(run: "no-such-run", .sfdaFirstFit, asked[0](), at: Self.start)).isEmpty)
+    }
+
     @Test func aRunsCountsBecomeMetricsAndAreNotForwarded() {
         var machine = Self.live()
         let frames = [F.manifest()] + F.partial([0, 1]) + F.partial([0, 1])

@@ -119,7 +119,7 @@ enum RunFixture {
             Issue.record("no final score")
             return
         }
-        #expect(ledger.featureReport() == nil)
+        #expect(ledger.checkedFeatures() == nil)
         let expected = try F.direct()
         #expect(abs(score.leep - expected.leep) <= 1e-12 * abs(expected.leep))
         #expect(score.nce == expected.nce && score.eepAccuracy == expected.eepAccuracy && score.sampleCount == 4)

@@ -22,6 +22,8 @@ import WireFormat
         var runner = TaskRunner(maxMessageBytes: 4096 + 2_000)
         var log: [Frame] = []
         var steps: [TaskFrame.Pass] = []
+        /// The computations the machine asked for, in order.
+        var computations: [RunComputation.Kind] = []
         var final: ScoreRecord?
         private var nextTableOffset: Int64 = 0
 
@@ -60,6 +62,10 @@ import WireFormat
                     }
                 case .close(let record):
                     final = record
+                case .compute(let computation):
+                    // As the loop does, off it: the value comes back as an event.
+                    computations.append(computation.kind)
+                    try carryOut(machine.handle(.computed(computation.kind, computation(), at: start)))
                 case .publish, .repair, .count:
                     break
                 }
@@ -106,6 +112,7 @@ import WireFormat
         var world = World(data)
         for frame in [F.manifest()] + F.partials(data, chunks: Array(0..<(F.rows / F.rowsPerChunk))) { try world.record(frame) }
         #expect(world.steps == [.eep, .sfdaMix, .sfdaScore])
+        #expect(world.computations == [.sfdaFirstFit, .sfdaSecondFit, .featureMetrics], "each asked for once, off the loop")
         let record = try #require(world.final)
         #expect(record.status == .final && record.leep != nil && record.n == F.rows)
         let sfda = try #require(record.features?.values[SFDA.key] ?? nil)
@@ -113,13 +120,26 @@ import WireFormat
         #expect(abs(sfda - expected) <= 1e-10 * abs(expected), "\(sfda) vs \(expected)")
         #expect(record.features?.values[SFDA.shrinkageKey] ?? nil != nil)
 
-        // A later owner replays the same records, then decides: the same final record.
+        // A later owner replays the same records (computing the fits its markers need as it
+        // goes), then decides: it asks for the feature metrics off the loop, and closes with the
+        // same final record once they come.
         var replay = RunStateMachine(run: F.identity.id, policy: .init(), firstSeen: Self.start)
         for frame in world.log { #expect(replay.handle(.record(frame, at: Self.start)).isEmpty, "no decision while replaying") }
+        // (Its progress record says where it waits meanwhile: pass 4 done.)
         let actions = replay.handle(.caughtUp(at: Self.start))
-        #expect(actions.count == 1)
-        guard case .close(let again)? = actions.first else { Issue.record("the replay did not close"); return }
+        let asked = actions.compactMap { if case .compute(let computation) = $0 { computation } else { nil } }
+        #expect(actions.allSatisfy { if case .publish(let record) = $0 { record.status == .progress } else { true } })
+        guard asked.count == 1, let computation = asked.first, computation.kind == .featureMetrics else {
+            Issue.record("the replay did not ask for the feature metrics once: \(asked.map(\.kind))")
+            return
+        }
+        #expect(replay.handle(.tick(Self.start)).allSatisfy { if case .compute = $0 { false } else { true } }, "asked for once")
+        let value = computation()
+        let closing = replay.handle(.computed(.featureMetrics, value, at: Self.start))
+        #expect(closing.count == 1)
+        guard case .close(let again)? = closing.first else { Issue.record("the replay did not close"); return }
         #expect(again == record)
+        #expect(replay.handle(.computed(.featureMetrics, value, at: Self.start)).isEmpty, "a value not asked for changes nothing")
     }
 
     @Test func aRunWhoseSFDAIsUndefinedSkipsItsPassesAndSaysWhy() throws {

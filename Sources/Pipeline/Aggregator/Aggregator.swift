@@ -1,3 +1,4 @@
+import Foundation
 import LEEPCore
 import Kafka
 import Logging
@@ -46,6 +47,9 @@ public final class Aggregator: Sendable {
         public var estimateAfterRows = LEEPEstimate.defaultMinimumRowsMerged
         /// Records handled per round at most before the round's actions are carried out.
         public var recordsPerRound = 2_000
+        /// Threads for the runs' long computations (the feature metrics' decompositions, SFDA's
+        /// fits), which run off the loop: by default all cores but the loop's.
+        public var computationThreads = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
 
         /// Defaults.
         public init() {}

@@ -36,6 +36,8 @@ final class AggregatorLoop: Sendable {
     let makeToken: @Sendable () -> UInt64
     let metrics = AggregatorMetrics()
     let outboxDelivery: OutboxDelivery
+    /// Where the runs' long computations run, so that the loop goes on meanwhile.
+    let computations: ComputationPool
     let logger: Logger
     private let state = Mutex(State())
 
@@ -56,6 +58,7 @@ final class AggregatorLoop: Sendable {
         self.clock = clock
         self.makeToken = makeToken
         self.logger = logger
+        computations = ComputationPool(width: options.computationThreads)
         // A run's closed record goes to the closed topic's partition numbered like its runs
         // partition: the two topics must have as many partitions.
         let (runs, closed) = (try producer.partitionCount(of: topics.runs), try producer.partitionCount(of: topics.closed))
@@ -84,11 +87,18 @@ final class AggregatorLoop: Sendable {
 
     // MARK: The round
 
-    /// One round: write the barriers due and take over, handle what has arrived, let time pass
-    /// for every run, carry out every action as one delivery, commit.
+    /// One round: write the barriers due and take over, hand the runs the values computed off
+    /// the loop, handle what has arrived, let time pass for every run, carry out every action
+    /// as one delivery, commit.
     func round(_ consumer: any RunsConsumer) throws {
         var actions: [(Int32, PartitionStateMachine.Action)] = []
         try takeOver(into: &actions)
+        for finished in computations.collect() {
+            logger.info("run computation done", metadata: [
+                "run": "\(finished.run)", "computation": "\(finished.kind)", "seconds": "\(finished.duration)",
+            ])
+            actions += feed(.computed(run: finished.run, finished.kind, finished.value, at: clock.now()), to: finished.partition)
+        }
         let started = ContinuousClock.now
         var handled = 0
         var message = try consumer.poll(timeoutMilliseconds: 100)
@@ -106,6 +116,7 @@ final class AggregatorLoop: Sendable {
                 actions += state.partitions[partition]!.handle(.tick(now, workers: workers)).map { (partition, $0) }
             }
             metrics.runsOpen.record(state.partitions.values.reduce(0) { $0 + $1.runs.count })
+            metrics.computationsInFlight.record(computations.inFlight)
             return actions
         }
         let (outbox, commits) = carryOut(actions)
@@ -184,6 +195,9 @@ final class AggregatorLoop: Sendable {
             case .writeBarrier:
                 break  // Written by `takeOver`, which asks for them.
             case .forward(let run, let decided):
+                for case .compute(let computation) in decided {
+                    computations.start(computation, run: run, partition: partition)
+                }
                 outbox.add(decided, of: run, partition: partition)
             case .deadLetter(let record, let offset, let reason):
                 logger.warning("dead letter", metadata: [

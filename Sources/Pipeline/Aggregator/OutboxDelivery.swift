@@ -214,6 +214,8 @@ struct Outbox {
                 closed.append(Closed(run: run, partition: partition, record: record))
             case .count:
                 break  // The partition's machine turned counts into metrics before forwarding.
+            case .compute:
+                break  // Started by the loop (`ComputationPool`): nothing to publish.
             }
         }
     }

@@ -61,6 +61,8 @@ struct PartitionStateMachine {
         case committed(Int64)
         /// The partition went to another owner.
         case revoked
+        /// A computation `run`'s machine asked for gave its value.
+        case computed(run: String, RunComputation.Kind, RunComputation.Value, at: Timestamp)
     }
 
     /// What the owner must do.
@@ -162,6 +164,9 @@ struct PartitionStateMachine {
         case .committed(let offset):
             committedOffset = offset
             return []
+        case .computed(let run, let kind, let value, let now):
+            guard var open = runs[run] else { return [] }  // Closed, or another owner's by now.
+            return forward(open.machine.handle(.computed(kind, value, at: now)), of: run) + settle(open)
         case .revoked:
             phase = .revoked
             runs = [:]

@@ -44,16 +44,16 @@ extension RunLedger {
         return .success(score)
     }
 
-    /// The one-pass feature metrics of the merged statistics, and D; nil for a run without
-    /// features. Each metric stands alone: one undefined for these data is reported, never fatal.
-    func featureReport() -> Result<(report: FeatureMetricReport, width: Int), RunFailure>? {
+    /// The merged feature statistics the one-pass feature metrics are computed from (off the
+    /// loop: `RunComputation`), once checked against pass 1; nil for a run without features.
+    func checkedFeatures() -> Result<FeatureStatisticSet, RunFailure>? {
         guard let features else { return nil }
         // Pass 1 accepted the same chunks for both, so the statistics cover pass 1's rows.
         if let joint, features.sampleCount != joint.sampleCount {
             return .failure(RunFailure(
                 reason: "the feature statistics cover \(features.sampleCount) samples but pass 1 covered \(joint.sampleCount)"))
         }
-        return .success((FeatureMetricReport(statistics: features), features.featureWidth))
+        return .success(features)
     }
 
     /// The samples pass 1 covered.

@@ -35,6 +35,8 @@ struct RunStateMachine {
         case caughtUp(at: Timestamp)
         /// Time passed; `workers` says how far the workers have got, when known.
         case tick(Timestamp, workers: WorkerProgress? = nil)
+        /// A computation the machine asked for (`compute`) gave `value`.
+        case computed(RunComputation.Kind, RunComputation.Value, at: Timestamp)
     }
 
     /// Where the run stands; each state carries what is valid in it.
@@ -148,6 +150,8 @@ struct RunStateMachine {
         case close(ScoreRecord)
         /// Count what a live record did (history was counted when it happened).
         case count(AggregatorMetric)
+        /// Run the computation off the loop, and report its value with `computed`.
+        case compute(RunComputation)
     }
 
     /// When to act.
@@ -183,6 +187,11 @@ struct RunStateMachine {
     private var workers: WorkerProgress?
     /// LEEP's bracket, once pass 1 is settled (nil before, and for a run of features alone).
     private(set) var bracket: LEEPBracket?
+    /// The values of the computations the run needed, by kind.
+    private var computed: [RunComputation.Kind: RunComputation.Value] = [:]
+    /// The computations asked for whose values have not come (live bookkeeping: an owner that
+    /// replays the run computes what it needs as it goes, and asks for the rest once live).
+    private var computing: Set<RunComputation.Kind> = []
     /// The last progress record published, and when (live bookkeeping; not replayed).
     private var lastProgressSummary: [Int]?
     private var lastProgressAt: Timestamp?
@@ -215,6 +224,12 @@ struct RunStateMachine {
             return decide(now: now)
         case .tick(let now, let workers):
             if let workers { self.workers = workers }
+            return isLive ? decide(now: now) : []
+        case .computed(let kind, let value, let now):
+            // Only a value this machine asked for: one asked for by an earlier owner of the
+            // partition, in this process, may come after this machine computed its own.
+            guard computing.remove(kind) != nil else { return [] }
+            computed[kind] = value
             return isLive ? decide(now: now) : []
         }
     }
@@ -270,9 +285,15 @@ struct RunStateMachine {
             // The tasks are those the ledger gives now; an owner issued them from the same facts.
             // (An owner records a marker once the step before is complete, so one read before
             // that is no owner's decision: followed, it would score some of the rows as all.)
-            guard let current = settledStep(), case .step(let step, let leep, let passNumber) = successor(of: current),
-                  step.marker(ids) == marker
-            else { break }
+            guard let current = settledStep() else { break }
+            // Replaying decides nothing, so what the step needs is computed here, on the
+            // loop: once per run and take-over, for the runs already past it.
+            var next = successor(of: current)
+            while case .compute(let computation) = next {
+                computed[computation.kind] = computation()
+                next = successor(of: current)
+            }
+            guard case .step(let step, let leep, let passNumber) = next, step.marker(ids) == marker else { break }
             let tasks = Set(ids)
             enter(TaskPhase(
                 step: step, passNumber: passNumber, tasks: tasks, plan: plan(for: step).filter { tasks.contains($0.id) },
@@ -367,6 +388,8 @@ struct RunStateMachine {
     private enum Successor {
         case step(TaskPhase.Step, leep: LEEPScore?, passNumber: Int)
         case close(ScoreRecord)
+        /// Not known until this computation's value is.
+        case compute(RunComputation)
     }
 
     /// The step after `settled`, a pure function of the ledger: an owner replaying the markers
@@ -389,7 +412,9 @@ struct RunStateMachine {
                 switch ledger.mixedStatistics(tasks: phase.tasks)! {
                 case .failure(let failure): return .close(failedRecord(reason: failure.reason))
                 case .success(let mixed):
-                    switch SFDA.Fit.fit(mixed, shrinkage: first.shrinkage) {
+                    let fit = RunComputation(kind: .sfdaSecondFit, input: .sfdaFit(mixed, shrinkage: first.shrinkage))
+                    guard case .sfdaFit(let outcome)? = computed[fit.kind] else { return .compute(fit) }
+                    switch outcome {
                     case .success(let second):
                         return .step(.sfdaScore(first: first, second: second), leep: phase.leep, passNumber: phase.passNumber + 1)
                     case .failure(let undefined):
@@ -412,7 +437,9 @@ struct RunStateMachine {
         guard let within = features[WithinClassScatter.self] else {
             return close(leep: leep, sfda: .undefined("the partials did not all carry the \(StatisticKind.withinClassScatter)"))
         }
-        switch SFDA.Fit.fit(within) {
+        let fit = RunComputation(kind: .sfdaFirstFit, input: .sfdaFit(within, shrinkage: nil))
+        guard case .sfdaFit(let outcome)? = computed[fit.kind] else { return .compute(fit) }
+        switch outcome {
         case .success(let first): return .step(.sfdaMix(first: first), leep: leep, passNumber: passNumber)
         case .failure(let undefined): return close(leep: leep, sfda: .undefined(undefined.reason))
         }
@@ -421,13 +448,15 @@ struct RunStateMachine {
     /// The final record, or a failed one when the feature statistics disagree with pass 1.
     private func close(leep: LEEPScore?, sfda: MetricOutcome?) -> Successor {
         var features: (report: FeatureMetricReport, width: Int)?
-        switch ledger.featureReport() {
+        switch ledger.checkedFeatures() {
         case .failure(let failure)?: return .close(failedRecord(reason: failure.reason))
-        case .success(var scored)?:
+        case .success(let statistics)?:
+            let metrics = RunComputation(kind: .featureMetrics, input: .featureMetrics(statistics))
+            guard case .featureMetrics(var report)? = computed[metrics.kind] else { return .compute(metrics) }
             if let sfda {
-                scored.report.record(SFDA.key, companions: [SFDA.shrinkageKey], title: SFDA.title, sfda)
+                report.record(SFDA.key, companions: [SFDA.shrinkageKey], title: SFDA.title, sfda)
             }
-            features = scored
+            features = (report, statistics.featureWidth)
         case nil: break
         }
         return .close(finalRecord(leep: leep, features: features))
@@ -439,6 +468,11 @@ struct RunStateMachine {
         case .close(let record):
             state = .closed
             return [.close(record)]
+        case .compute(let computation):
+            // Asked for once; the run waits for its value (ticks and late records change nothing
+            // it depends on: the stage it completes is settled).
+            guard computing.insert(computation.kind).inserted else { return progress(now: now) }
+            return [.compute(computation)] + progress(now: now)
         case .step(let step, let leep, let passNumber):
             let plan = plan(for: step)
             enter(TaskPhase(

@@ -35,6 +35,9 @@ struct AggregatorMetrics: Sendable {
     let pass2TasksIssued = Counter(label: "leep_aggregator_pass2_tasks_issued_total")
     let deadLetters = Counter(label: "leep_aggregator_dead_letters_total")
     let runsOpen = Gauge(label: "leep_aggregator_runs_open")
+    /// Runs' computations (decompositions of their feature statistics, SFDA's fits) queued or
+    /// running off the loop.
+    let computationsInFlight = Gauge(label: "leep_aggregator_computations_in_flight")
     /// Runs closed, by outcome; every series exists from the start, at 0.
     let runsClosed = counters("leep_aggregator_runs_closed_total", by: "status", values: ["final", "failed"])
 
