@@ -1,6 +1,6 @@
 """leepstream's benchmark: every comparison of issue 5 in one run, on the same data.
 
-    bench/run [--reps 5] [--cases a,b] [--skip-pipeline]
+    bench/run [--reps 5] [--cases a,b] [--skip-pipeline] [--scaling | --only-scaling]
 
 For each case: `leep score` against thuml's NumPy LEEP (bench/thuml_leep.py), the float64 NumPy
 reference (Tests/reference) and the floor (two plain read passes over the mapped file,
@@ -446,11 +446,14 @@ def fmt(value, spec: str = ".10g") -> str:
 
 
 class Broker:
-    """The local broker on its own port, fresh (memory storage) for each repetition."""
+    """The local broker on its own port, fresh (memory storage) for each repetition. Another
+    port, topic prefix and log folder let a second benchmark (bench/scaling.py) run beside this
+    one without sharing topics or logs."""
 
-    def __init__(self):
-        self.env = dict(os.environ, LEEP_BROKER_PORT=str(PORT), LEEP_TOPIC_PREFIX="bench.")
-        self.common = ["--brokers", f"127.0.0.1:{PORT}", "--topic-prefix", "bench.",
+    def __init__(self, port: int = PORT, prefix: str = "bench.", logs: pathlib.Path = DATA):
+        self.port, self.logs = port, logs
+        self.env = dict(os.environ, LEEP_BROKER_PORT=str(port), LEEP_TOPIC_PREFIX=prefix)
+        self.common = ["--brokers", f"127.0.0.1:{port}", "--topic-prefix", prefix,
                        "--kafka-config", "session.timeout.ms=6000"]
         self.processes = []
 
@@ -466,7 +469,7 @@ class Broker:
         subprocess.run([ROOT / "ops" / "broker", "stop"], env=self.env, capture_output=True)
 
     def role(self, *args) -> subprocess.Popen:
-        log = open(DATA / f"{args[0]}-{len(self.processes)}.log", "w")
+        log = open(self.logs / f"{args[0]}-{len(self.processes)}.log", "w")
         process = subprocess.Popen([BUILD / "leep", *args, *self.common], stdout=log, stderr=subprocess.STDOUT)
         process.log = log.name  # type: ignore[attr-defined]
         self.processes.append(process)
@@ -494,7 +497,7 @@ def pipeline_once(broker: Broker, predictions, labels, workers: int, features=No
     start = time.perf_counter()
     waiter = subprocess.Popen([BUILD / "leep", "scores", "--wait-count", "1", "--timeout", str(timeout), "--json",
                                *broker.common], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    watch = BrokerWatch(broker_limit_mb, waiter)
+    watch = BrokerWatch(broker_limit_mb, waiter, broker.port)
     try:
         run(BUILD / "leep", "produce", "--model", "bench", "--dataset", "bench", "--predictions", predictions,
             "--labels", labels, *(["--features", features] if features else []), *broker.common)
@@ -549,8 +552,8 @@ class BrokerWatch:
     """Samples the bench broker's resident memory every 0.2 s (its pid file, ops/broker); past
     `limit_mb` (when given) kills `waiter`, which ends the run early."""
 
-    def __init__(self, limit_mb: float | None, waiter: subprocess.Popen):
-        self.limit_mb, self.waiter = limit_mb, waiter
+    def __init__(self, limit_mb: float | None, waiter: subprocess.Popen, port: int = PORT):
+        self.limit_mb, self.waiter, self.port = limit_mb, waiter, port
         self.peak_mb = 0.0
         self.tripped = False
         self.done = threading.Event()
@@ -558,7 +561,7 @@ class BrokerWatch:
         self.thread.start()
 
     def watch(self):
-        pidfile = ROOT / ".deps" / "broker" / f"tansu-{PORT}.pid"
+        pidfile = ROOT / ".deps" / "broker" / f"tansu-{self.port}.pid"
         while not self.done.wait(0.2):
             try:
                 status = pathlib.Path(f"/proc/{int(pidfile.read_text())}/status").read_text()
@@ -708,6 +711,9 @@ def main() -> None:
     parser.add_argument("--only-service", action="store_true", help="run only the model-zoo and history cases")
     parser.add_argument("--skip-features", action="store_true", help="skip the feature-metrics case")
     parser.add_argument("--only-features", action="store_true", help="run only the feature-metrics case")
+    parser.add_argument("--scaling", action="store_true",
+                        help="also run the scaling sweeps (bench/scaling.py: n, Z, Y, D, 1 vs 2 workers; ~12 GB of data, ~10 min)")
+    parser.add_argument("--only-scaling", action="store_true", help="run only the scaling sweeps")
     arguments = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     saved = DATA / "results.json"
@@ -721,6 +727,9 @@ def main() -> None:
         results["features"] = features_case(arguments.reps)
         (DATA / "features.json").write_text(json.dumps(results, indent=1, default=str))
         print(report_features(results["features"]))
+        return
+    if arguments.only_scaling:
+        print(scaling_section(arguments.reps, "bench/run --only-scaling"))
         return
     if arguments.only_service:
         print("model zoo and history …", file=sys.stderr, flush=True)
@@ -752,6 +761,17 @@ def main() -> None:
         print(report_features(results["features"]))
     if results.get("service"):
         print(report_service(results["service"]))
+    if arguments.scaling:  # last: it is the longest, and its section stands alone
+        print(scaling_section(arguments.reps, "bench/run --scaling"))
+
+
+def scaling_section(reps: int, command: str) -> str:
+    """bench/scaling.py's sweeps (their results in .deps/bench/scaling.json) as its markdown section."""
+    import scaling  # here, not at the top: it imports this file as a module of its own
+
+    print("scaling sweeps (n, Z, Y, D, 1 vs 2 workers) …", file=sys.stderr, flush=True)
+    return scaling.report_scaling(scaling.run_sweeps(reps, command=f"{command} --reps {reps}",
+                                                     out=DATA / "scaling.json"))
 
 
 def report_service(service: dict) -> str:

@@ -14,8 +14,11 @@ CASES = {
 }
 
 
-def generate(directory: pathlib.Path, name: str) -> tuple[pathlib.Path, pathlib.Path]:
-    n, z, y = CASES[name]
+def generate(directory: pathlib.Path, name: str, shape: tuple[int, int, int] | None = None
+             ) -> tuple[pathlib.Path, pathlib.Path]:
+    """The predictions and labels of case `name`: n × Z × Y from CASES, or `shape` for a case of
+    its own (bench/scaling.py; the name must then tell the shapes apart, as files are reused)."""
+    n, z, y = shape or CASES[name]
     predictions = directory / f"{name}.predictions.npy"
     labels_path = directory / f"{name}.labels.npy"
     if predictions.exists() and labels_path.exists():
@@ -43,10 +46,12 @@ def generate(directory: pathlib.Path, name: str) -> tuple[pathlib.Path, pathlib.
 FEATURE_CASE = ("features-50k-2048", 50_000, 2_048, 10)
 
 
-def generate_features(directory: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+def generate_features(directory: pathlib.Path, case: tuple[str, int, int, int] = FEATURE_CASE
+                      ) -> tuple[pathlib.Path, pathlib.Path]:
     """Clustered features: row i = centre[y_i] + N(0, I), centres N(0, 0.3² I), labels uniform over
-    Y classes (every class used). float32, written in slices; deterministic."""
-    name, n, d, y = FEATURE_CASE
+    Y classes (every class used). float32, written in slices; deterministic. `case` is (name, n,
+    D, Y), FEATURE_CASE unless given (bench/scaling.py sweeps D)."""
+    name, n, d, y = case
     features = directory / f"{name}.features.npy"
     labels_path = directory / f"{name}.labels.npy"
     if features.exists() and labels_path.exists():
