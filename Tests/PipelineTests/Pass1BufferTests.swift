@@ -118,6 +118,24 @@ import WireFormat
         #expect(buffer.isEmpty && !buffer.isDue(now: Self.start, idle: true))
     }
 
+    @Test func aRejectedChunkDropsItsRunsPendingSumsAndNoOthers() throws {
+        let run = try WorkerFixture(run: "r", rows: 20, rowsPerChunk: 10)
+        let other = try WorkerFixture(run: "o", rows: 10, rowsPerChunk: 10)
+        var buffer = Self.buffer()
+        #expect(buffer.add(run.chunks[0].frame, bytes: 3, now: Self.start) == .added)
+        #expect(buffer.add(other.chunks[0].frame, bytes: 5, now: Self.start) == .added)
+        // A bad row in the middle of the chunk: the rows before it were added as they were
+        // checked, so the run's sums are dropped; the rejection names the first bad row.
+        guard case .rejected(let reason) = buffer.add(try Self.withNaN(run.chunks[1].frame, row: 4), bytes: 3, now: Self.start) else {
+            Issue.record("a NaN was accepted")
+            return
+        }
+        #expect(reason.contains("row 14") && reason.contains("nan"), "\(reason)")
+        #expect(buffer.pendingBytes == 5, "only the other run's bytes are pending")
+        let frames = buffer.flush().frames
+        #expect(!frames.isEmpty && frames.allSatisfy { $0.run == "o" && $0.chunks == [other.chunks[0].frame.id] })
+    }
+
     @Test func flushesWhenTheStreamPauses() throws {
         let run = try WorkerFixture(run: "r", rows: 10, rowsPerChunk: 10)
         var buffer = Self.buffer()
@@ -160,9 +178,10 @@ import WireFormat
     }
 
     /// `frame` with its first value replaced by NaN.
-    static func withNaN(_ frame: ChunkFrame) throws -> ChunkFrame {
+    /// `frame` with a NaN in the first probability of its `row`-th row.
+    static func withNaN(_ frame: ChunkFrame, row: Int = 0) throws -> ChunkFrame {
         guard case .float64(var values) = frame.probabilities else { throw FrameError.unknownKind(0) }
-        values[0] = .nan
+        values[row * frame.sourceClasses] = .nan
         let labels = frame.labels
         let bytes = values.withUnsafeBufferPointer { theta in
             labels.withUnsafeBufferPointer { labels in

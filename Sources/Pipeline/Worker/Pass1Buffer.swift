@@ -30,7 +30,8 @@ struct Pass1Buffer {
         case added
         /// It already was: the same record consumed twice before a flush (a producer retry).
         case duplicate
-        /// It cannot be scored, for this reason; the sums are unchanged.
+        /// It cannot be scored, for this reason: its run fails, and the run's pending sums of
+        /// this shape are dropped (they may hold some of the chunk's rows).
         case rejected(String)
     }
 
@@ -79,13 +80,22 @@ struct Pass1Buffer {
             ?? PendingPartial(
                 run: chunk.run, targetClasses: chunk.targetClasses, sourceClasses: chunk.sourceClasses,
                 featureWidth: featureWidth)
-        defer { if partial.chunks.isEmpty { pending[key] = nil } else { pending[key] = partial } }
-        guard !partial.covers(chunk.id) else { return .duplicate }
+        guard !partial.covers(chunk.id) else {
+            pending[key] = partial
+            return .duplicate
+        }
         do {
-            try partial.add(chunk, check: check)
+            try partial.addDiscardingOnRefusal(chunk, check: check)
         } catch {
+            // The run fails on this rejection; its other sums here would count for nothing.
+            if !partial.chunks.isEmpty {
+                let statistics = partial.features?.byteCount ?? 0
+                pendingBytes -= partial.recordBytes + statistics
+                statisticsBytes -= statistics
+            }
             return .rejected("\(chunk.id): \(error)")
         }
+        defer { pending[key] = partial }
         // A run's first chunk with features brings its statistics into memory (D² values, and
         // Y·D² for the per-class scatters): they count toward the flush threshold like chunk
         // bytes, so that many runs with wide features cannot pile up between flushes.
@@ -94,6 +104,7 @@ struct Pass1Buffer {
             statisticsBytes += features.byteCount
         }
         partial.record(chunk.id)
+        partial.recordBytes += bytes
         pendingBytes += bytes
         if var sampler = RowSampler(frame: chunk, rate: policy.rowSampleRate) {
             try? chunk.visit(&sampler)  // the rows were just accepted: reading them cannot fail

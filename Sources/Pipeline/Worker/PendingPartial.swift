@@ -19,6 +19,8 @@ struct PendingPartial {
     private var gathered: FeatureRowGatherer?
     private(set) var chunks: [ChunkID] = []
     private var covered: Set<ChunkID> = []
+    /// The chunk record bytes these sums cover (the flush threshold counts them).
+    var recordBytes = 0
 
     /// The rows added, as the joint (or, for features alone, the statistics) counted them.
     var sampleCount: Int { joint?.sampleCount ?? ((features?.sampleCount ?? 0) + (gathered?.rowCount ?? 0)) }
@@ -43,16 +45,19 @@ struct PendingPartial {
         covered.insert(chunk)
     }
 
-    /// Adds a chunk frame's rows, or none of them (the sums are unchanged when it throws).
+    /// Adds a chunk frame's rows; when it throws, the partial is to be discarded.
     ///
     /// The chunk's shape is checked first (softmax outputs of the partial's Z, or none when Z
     /// is 0; features of its D), then the features (labels included: a chunk of features alone
-    /// has no softmax outputs whose check would catch a label out of range), the softmax
-    /// outputs are added (all or nothing), and only then the features, which can no longer
-    /// fail. The sums move into the visitor and back rather than being copied: a copy would
-    /// make every chunk duplicate the Y×Z arrays (copy-on-write), which for large Y×Z costs more
-    /// than the chunk itself.
-    mutating func add(_ frame: ChunkFrame, check: RowCheck) throws {
+    /// has no softmax outputs whose check would catch a label out of range), then the softmax
+    /// outputs are checked and added in one read of each row, and only then the features, which
+    /// can no longer fail. A refused row leaves the rows before it in the joint: that costs
+    /// nothing, because a refused chunk fails its run (`chunkRejected`), and the run's other sums
+    /// count for nothing then — where checking a chunk whole before adding it read every row twice.
+    /// The sums move into the visitor and back rather than being copied: a copy would make every
+    /// chunk duplicate the Y×Z arrays (copy-on-write), which for large Y×Z costs more than the
+    /// chunk itself.
+    mutating func addDiscardingOnRefusal(_ frame: ChunkFrame, check: RowCheck) throws {
         guard frame.sourceClasses == sourceClasses else {
             throw ChunkShapeError(mismatch: ShapeMismatch(
                 expected: (targetClasses, sourceClasses), actual: (targetClasses, frame.sourceClasses)))
@@ -146,7 +151,7 @@ struct JointAdder: ChunkVisitor {
     mutating func visit<Scalar: ProbabilityScalar>(_ chunk: PredictionChunk<Scalar>) throws {
         precondition(partial.joint != nil, "softmax outputs added to a partial of features alone")
         do {
-            try partial.joint?.add(chunk, check: check)
+            try partial.joint?.addDiscardingOnRefusal(chunk, check: check)
         } catch .row(let invalid) {
             throw invalid
         } catch .shape(let mismatch) {

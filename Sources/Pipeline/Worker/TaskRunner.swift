@@ -75,7 +75,7 @@ struct TaskRunner {
             featureWidth: first.features?.width ?? 0)
         for chunk in chunks {
             do {
-                try partial.add(chunk, check: check)
+                try partial.addDiscardingOnRefusal(chunk, check: check)
             } catch {
                 return .rejection(ChunkRejectedFrame(run: chunk.run, chunk: chunk.id, reason: "\(chunk.id): \(error)"))
             }
