@@ -644,6 +644,75 @@ def zoo_once(broker: Broker, models: int, datasets: int) -> dict:
             "finals": len(finals), "worst_relative_difference": worst}
 
 
+#: The feature zoo of issue 25: runs of 2,000 rows × 768 float32 features, Y = 10, half of them with
+#: 2,000 × 100 softmax outputs beside the features and half with features alone.
+FEATURE_ZOO = {"rows": 2000, "width": 768, "targets": 10, "classes": 100}
+
+
+#: The broker's memory past which a feature-zoo run is abandoned, well inside this machine's.
+FEATURE_ZOO_BROKER_LIMIT_MB = 12_000
+
+
+def feature_zoo_once(broker: Broker, models: int, datasets: int, broker_limit_mb: float) -> dict:
+    """`models` × `datasets` runs of the feature zoo from one Python client, 2 workers, 1
+    aggregator: the publishing time, the wait from its end to the last final score, the
+    pipeline's CPU seconds (workers and aggregator), and the runs' arithmetic floor timed alone
+    right after, single-threaded, with NumPy's BLAS and LAPACK (`zoo.arithmetic_floor`). Past
+    `broker_limit_mb` of broker memory the run is abandoned (PipelineFailed)."""
+    broker.restart()
+    roles = [broker.role("worker") for _ in range(2)]
+    aggregator = broker.role("aggregate")
+    wait_assigned(roles)
+    count = models * datasets
+    shape = ["--models", models, "--datasets", datasets, "--rows", FEATURE_ZOO["rows"], "--classes", FEATURE_ZOO["classes"],
+             "--targets", FEATURE_ZOO["targets"], "--features", FEATURE_ZOO["width"], "--features-alone-every", 2]
+    waiter = subprocess.Popen([BUILD / "leep", "scores", "--wait-count", str(count), "--timeout", "1800", "--json",
+                               *broker.common], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    watch = BrokerWatch(broker_limit_mb, waiter, broker.port)
+    try:
+        published = json.loads(run(sys.executable, ROOT / "bench" / "zoo.py", f"127.0.0.1:{broker.port}", "bench.", *shape))
+        output, _ = waiter.communicate()
+    finally:
+        watch.stop()
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+    last_final = time.time()
+    pipeline_cpu = sum(process_cpu_s(p) for p in roles) + process_cpu_s(aggregator)
+    aggregator_cpu = process_cpu_s(aggregator)
+    for process in roles:
+        process.terminate()
+        process.wait()
+    partials = sum(int(re.search(r"partials=(\d+)", pathlib.Path(p.log).read_text()).group(1)) for p in roles)
+    broker.stop()
+    if watch.tripped:
+        raise PipelineFailed(f"the broker's memory passed {broker_limit_mb:,.0f} MB (workers had flushed {partials} "
+                             f"partials); run abandoned", broker_peak_rss_mb=watch.peak_mb)
+    finals = {r["run"]: r for r in map(json.loads, output.splitlines()) if r["status"] == "final"}
+    worst = max((abs(finals[run]["leep"] - leep) / abs(leep) for run, leep in published["reference"].items()
+                 if run in finals), default=None)
+    scored = sum(1 for r in finals.values() if all(r.get(k) is not None for k in ("logme", "sfda")))
+    floor = json.loads(run(sys.executable, ROOT / "bench" / "zoo.py", "-", "-", *shape, "--floor",
+                           env=dict(os.environ, OPENBLAS_NUM_THREADS="1")))
+    return {"publish": published["published_s"], "wait": last_final - published["published_at"], "runs": count,
+            "bytes": published["bytes"], "finals": len(finals), "scored": scored, "worst_relative_difference": worst,
+            "pipeline_cpu": pipeline_cpu, "aggregator_cpu": aggregator_cpu, "partials": partials,
+            "broker_peak_rss_mb": watch.peak_mb, "floor": floor["floor_s"]}
+
+
+def feature_zoo_case(broker: Broker, reps: int, models: int) -> list:
+    """`reps` runs of the feature zoo (`models` × 10 data sets); stops at the first that fails,
+    as the same data fails the same way."""
+    samples = []
+    for _ in range(reps):
+        try:
+            samples.append(feature_zoo_once(broker, models, 10, broker_limit_mb=FEATURE_ZOO_BROKER_LIMIT_MB))
+        except PipelineFailed as failure:
+            samples.append({"failed": str(failure), "runs": models * 10, "broker_peak_rss_mb": failure.broker_peak_rss_mb})
+            break
+    return samples
+
+
 def history_once(broker: Broker, closed: int, y: int, z: int, static_membership: bool = False) -> dict:
     """An aggregator with `closed` runs of Y × Z behind it is killed (-9); a new one takes over
     (with the same `group.instance.id` when `static_membership`). Reports the new one's memory
@@ -692,11 +761,12 @@ def service_cases(reps: int) -> dict:
     broker = Broker()
     try:
         zoo = [zoo_once(broker, 30, 10) for _ in range(reps)]
+        feature_zoo = feature_zoo_case(broker, reps, models=30)
         history = []
         for closed, y, z in [(0, 100, 1000), (1000, 100, 1000), (10000, 10, 100)]:
             history.append(history_once(broker, closed, y, z))
         history.append(history_once(broker, 10000, 10, 100, static_membership=True))
-        return {"zoo": zoo, "history": history}
+        return {"zoo": zoo, "feature_zoo": feature_zoo, "history": history}
     finally:
         broker.stop()
 
@@ -714,6 +784,9 @@ def main() -> None:
     parser.add_argument("--scaling", action="store_true",
                         help="also run the scaling sweeps (bench/scaling.py: n, Z, Y, D, 1 vs 2 workers; ~12 GB of data, ~10 min)")
     parser.add_argument("--only-scaling", action="store_true", help="run only the scaling sweeps")
+    parser.add_argument("--only-feature-zoo", action="store_true", help="run only the feature zoo (issue 25)")
+    parser.add_argument("--feature-zoo-models", type=int, default=30,
+                        help="models of the feature zoo alone, × 10 data sets (default 30: 300 runs)")
     arguments = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     saved = DATA / "results.json"
@@ -730,6 +803,16 @@ def main() -> None:
         return
     if arguments.only_scaling:
         print(scaling_section(arguments.reps, "bench/run --only-scaling"))
+        return
+    if arguments.only_feature_zoo:
+        print(f"feature zoo, {arguments.feature_zoo_models * 10} runs …", file=sys.stderr, flush=True)
+        broker = Broker()
+        try:
+            samples = feature_zoo_case(broker, arguments.reps, arguments.feature_zoo_models)
+        finally:
+            broker.stop()
+        (DATA / "feature_zoo.json").write_text(json.dumps(samples, indent=1, default=str))
+        print("\n".join(report_feature_zoo(samples)))
         return
     if arguments.only_service:
         print("model zoo and history …", file=sys.stderr, flush=True)
@@ -774,6 +857,44 @@ def scaling_section(reps: int, command: str) -> str:
                                                      out=DATA / "scaling.json"))
 
 
+def report_feature_zoo(samples: list) -> list[str]:
+    """The feature zoo's table (issue 25, point 3), goal by goal."""
+    if not samples:
+        return []
+    rows = FEATURE_ZOO
+    title = (f"| feature zoo: {samples[0]['runs']} runs of {rows['rows']:,} × {rows['width']} float32 features, Y = {rows['targets']}, half with "
+             f"{rows['rows']:,} × {rows['classes']} softmax outputs beside them, one Python client, 2 workers, 1 aggregator | median | runs |")
+    lines = ["", title, "| --- | --- | --- |"]
+    done = [z for z in samples if "failed" not in z]
+    for failed in (z for z in samples if "failed" in z):
+        lines.append(f"| failed | {failed['failed']} (broker peak {fmt(failed.get('broker_peak_rss_mb'), ',.0f')} MB) | |")
+    if not done:
+        return lines
+
+    def median(key: str) -> float:
+        return statistics.median(z[key] for z in done)
+
+    def each(key: str) -> str:
+        return " / ".join(f"{z[key]:.1f}" for z in done)
+
+    publish, wait, cpu, floor = median("publish"), median("wait"), median("pipeline_cpu"), median("floor")
+    lines += [
+        f"| publishing (the client's own time) | {publish:.1f} s | {each('publish')} |",
+        f"| end of publishing → last final score | {wait:.1f} s; goal ≤ 0.5 × publishing + floor = {0.5 * publish + floor:.1f} s: "
+        f"{'met' if wait <= 0.5 * publish + floor else 'not met'} | {each('wait')} |",
+        f"| pipeline CPU (2 workers + aggregator) | {cpu:.1f} s ({cpu / floor:.2f}× the floor; goal ≤ 1.3×: "
+        f"{'met' if cpu <= 1.3 * floor else 'not met'}) | {each('pipeline_cpu')} |",
+        f"| of which the aggregator | {median('aggregator_cpu'):.1f} s | {each('aggregator_cpu')} |",
+        f"| the runs' arithmetic floor alone (NumPy, 1 thread: Gram matrices of every pass, the eigendecomposition, "
+        f"TransRate's and SFDA's factors) | {floor:.1f} s | {each('floor')} |",
+        f"| partials flushed; broker's peak memory | {median('partials'):.0f}; {median('broker_peak_rss_mb'):,.0f} MB | |",
+        f"| final scores (with LogME and SFDA), worst LEEP difference to the float64 reference | "
+        f"{min(z['finals'] for z in done)} of {done[0]['runs']} ({min(z['scored'] for z in done)}), "
+        f"{fmt(max((z['worst_relative_difference'] or 0) for z in done), '.1e')} | |",
+    ]
+    return lines
+
+
 def report_service(service: dict) -> str:
     zoo = service["zoo"]
     publish = statistics.median(z["publish"] for z in zoo)
@@ -789,6 +910,7 @@ def report_service(service: dict) -> str:
              f"{each('wait')} |",
              f"| final scores, worst relative difference to the float64 reference | "
              f"{min(z['finals'] for z in zoo)} of 300, {max(z['worst_relative_difference'] for z in zoo):.1e} | |",
+             *report_feature_zoo(service.get("feature_zoo") or []),
              "", "| closed runs behind the aggregator (Y × Z) | membership | closed ids read on take-over | new owner's memory (RSS) | "
              "first owner's memory before the kill | kill -9 → next run final (session timeout 6 s) |",
              "| --- | --- | --- | --- | --- | --- |"]
