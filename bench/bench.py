@@ -495,19 +495,10 @@ def pipeline_once(broker: Broker, predictions, labels, workers: int, features=No
     aggregator = broker.role("aggregate")
     wait_assigned(roles)
     start = time.perf_counter()
-    waiter = subprocess.Popen([BUILD / "leep", "scores", "--wait-count", "1", "--timeout", str(timeout), "--json",
-                               *broker.common], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    watch = BrokerWatch(broker_limit_mb, waiter, broker.port)
-    try:
-        run(BUILD / "leep", "produce", "--model", "bench", "--dataset", "bench", "--predictions", predictions,
-            "--labels", labels, *(["--features", features] if features else []), *broker.common)
-        produced = time.perf_counter()
-        output, _ = waiter.communicate()
-    finally:
-        watch.stop()
-        if waiter.poll() is None:
-            waiter.kill()
-            waiter.wait()
+    _, produced, output, watch = publish_and_wait(
+        broker, 1, timeout, broker_limit_mb,
+        lambda: run(BUILD / "leep", "produce", "--model", "bench", "--dataset", "bench", "--predictions", predictions,
+                    "--labels", labels, *(["--features", features] if features else []), *broker.common))
     final = time.perf_counter()
     worker_cpu = sum(process_cpu_s(p) for p in roles)
     worker_rss = max(peak_rss_mb(p) for p in roles)
@@ -538,6 +529,25 @@ def pipeline_once(broker: Broker, predictions, labels, workers: int, features=No
             "aggregator_cpu": aggregator_cpu, "aggregator_peak_rss_mb": aggregator_rss,
             "broker_peak_rss_mb": watch.peak_mb,
             **({key: record.get(key) for key in FEATURE_KEYS} if features else {})}
+
+
+def publish_and_wait(broker: Broker, count: int, timeout: int, broker_limit_mb: float | None, publish):
+    """Starts a `leep scores` waiter for `count` score records, runs `publish()`, then waits for
+    them, the broker's memory watched meanwhile (`BrokerWatch`). Returns what `publish()` gave,
+    when it ended (`time.perf_counter()`), the waiter's output and the watch."""
+    waiter = subprocess.Popen([BUILD / "leep", "scores", "--wait-count", str(count), "--timeout", str(timeout), "--json",
+                               *broker.common], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    watch = BrokerWatch(broker_limit_mb, waiter, broker.port)
+    try:
+        published = publish()
+        ended = time.perf_counter()
+        output, _ = waiter.communicate()
+    finally:
+        watch.stop()
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+    return published, ended, output, watch
 
 
 class PipelineFailed(RuntimeError):
@@ -666,17 +676,9 @@ def feature_zoo_once(broker: Broker, models: int, datasets: int, broker_limit_mb
     count = models * datasets
     shape = ["--models", models, "--datasets", datasets, "--rows", FEATURE_ZOO["rows"], "--classes", FEATURE_ZOO["classes"],
              "--targets", FEATURE_ZOO["targets"], "--features", FEATURE_ZOO["width"], "--features-alone-every", 2]
-    waiter = subprocess.Popen([BUILD / "leep", "scores", "--wait-count", str(count), "--timeout", "1800", "--json",
-                               *broker.common], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    watch = BrokerWatch(broker_limit_mb, waiter, broker.port)
-    try:
-        published = json.loads(run(sys.executable, ROOT / "bench" / "zoo.py", f"127.0.0.1:{broker.port}", "bench.", *shape))
-        output, _ = waiter.communicate()
-    finally:
-        watch.stop()
-        if waiter.poll() is None:
-            waiter.kill()
-            waiter.wait()
+    published, _, output, watch = publish_and_wait(
+        broker, count, 1800, broker_limit_mb,
+        lambda: json.loads(run(sys.executable, ROOT / "bench" / "zoo.py", f"127.0.0.1:{broker.port}", "bench.", *shape)))
     last_final = time.time()
     pipeline_cpu = sum(process_cpu_s(p) for p in roles) + process_cpu_s(aggregator)
     aggregator_cpu = process_cpu_s(aggregator)

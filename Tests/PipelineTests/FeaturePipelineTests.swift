@@ -71,15 +71,9 @@ import WireFormat
     }
 
     static func manifest(featureWidth: Int = d, shard: UInt32 = 0) -> Frame {
-        .manifest(ManifestFrame(
-            run: identity, shard: shard, shardCount: 1, sourceClasses: z, targetClasses: y, shardRows: UInt64(rows),
-            totalChunks: UInt32(rows / rowsPerChunk), partIndex: 0, partCount: 1,
-            chunks: (0..<(rows / rowsPerChunk)).map { index in
-                LocatedChunk(
-                    id: ChunkID(shard: 0, firstRow: UInt64(index * rowsPerChunk), rowCount: UInt32(rowsPerChunk)),
-                    location: RecordLocation(partition: 0, offset: Int64(index)))
-            },
-            eepAccuracy: false, featureWidth: featureWidth))
+        .manifest(
+            of: identity, shard: shard, sourceClasses: z, targetClasses: y, rows: rows, rowsPerChunk: rowsPerChunk,
+            featureWidth: featureWidth)
     }
 
     /// The partial frames of `chunks` flushed from one worker's buffer.

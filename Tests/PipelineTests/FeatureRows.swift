@@ -61,3 +61,22 @@ func repairedPartial(of chunks: [ChunkFrame], maxMessageBytes: Int) throws -> [P
     }
     return frames
 }
+
+extension Frame {
+    /// The manifest of a one-shard run of `rows` rows in chunks of `rowsPerChunk`, chunk i at
+    /// offset i of partition 0 (`sourceClasses` 0: features alone).
+    static func manifest(
+        of run: RunIdentity, shard: UInt32 = 0, sourceClasses: Int, targetClasses: Int, rows: Int, rowsPerChunk: Int,
+        featureWidth: Int
+    ) -> Frame {
+        .manifest(ManifestFrame(
+            run: run, shard: shard, shardCount: 1, sourceClasses: sourceClasses, targetClasses: targetClasses,
+            shardRows: UInt64(rows), totalChunks: UInt32(rows / rowsPerChunk), partIndex: 0, partCount: 1,
+            chunks: (0..<(rows / rowsPerChunk)).map { index in
+                LocatedChunk(
+                    id: ChunkID(shard: 0, firstRow: UInt64(index * rowsPerChunk), rowCount: UInt32(rowsPerChunk)),
+                    location: RecordLocation(partition: 0, offset: Int64(index)))
+            },
+            eepAccuracy: false, featureWidth: featureWidth))
+    }
+}

@@ -102,7 +102,7 @@ import WireFormat
         }
     }
 
-    @Test func aBadRowIsRejectedNamingItAndAddsNothing() {
+    @Test func aBadRowIsRejectedNamingItAndDropsItsRunsSums() {
         let data = Data(seed: 4)
         var buffer = Pass1Buffer(policy: Self.policy(chunks: 1))
         #expect(buffer.add(data.chunk(0), bytes: 100, now: .now) == .added)
@@ -115,9 +115,35 @@ import WireFormat
             return
         }
         #expect(reason.contains("row 8: feature 1 is inf; features must be finite"), "\(reason)")
-        let frames = buffer.flush().frames
-        #expect(frames.allSatisfy { $0.chunks == [ChunkID(shard: 0, firstRow: 0, rowCount: UInt32(Self.rowsPerChunk))] })
-        #expect(frames.allSatisfy { $0.sampleCount == UInt64(Self.rowsPerChunk) })
+        // The first rejection fails the run: its pending sums are dropped, not flushed.
+        #expect(buffer.isEmpty && buffer.flush().frames.isEmpty)
+    }
+
+    /// The run's manifest: Z = 0, D features, every chunk on partition 0.
+    static func manifest() -> Frame {
+        .manifest(of: identity, sourceClasses: 0, targetClasses: y, rows: rows, rowsPerChunk: rowsPerChunk, featureWidth: d)
+    }
+
+    @Test func aRunWaitingForItsFitIgnoresLatePartialsAndMovesOnWithItsValue() throws {
+        let data = Data(seed: 7)
+        let start = Timestamp(milliseconds: 1_000_000)
+        var machine = RunStateMachine(run: Self.identity.id, policy: .init(), firstSeen: start, isLive: true)
+        var actions: [RunStateMachine.Action] = []
+        for frame in [Self.manifest()] + Self.flushed(data, chunks: Array(0..<(Self.rows / Self.rowsPerChunk))).map(Frame.partial) {
+            actions += machine.handle(.record(frame, at: start))
+        }
+        let asked = actions.compactMap { if case .compute(let computation) = $0 { computation } else { nil } }
+        #expect(asked.map(\.kind) == [.sfdaFirstFit], "pass 1 complete: SFDA's first fit, off the loop")
+        // While it waits: a late copy of a partial (another worker's duplicate) changes nothing,
+        // and time passing asks for nothing again.
+        let ledger = machine.ledger
+        let late = machine.handle(.record(.partial(Self.flushed(data, chunks: [0])[0]), at: start + .seconds(1)))
+        #expect(late.allSatisfy { if case .publish = $0 { true } else { false } })
+        #expect(machine.ledger.duplicatesDropped == ledger.duplicatesDropped && machine.ledger.accepted == ledger.accepted)
+        #expect(machine.handle(.tick(start + .seconds(2))).allSatisfy { if case .publish = $0 { true } else { false } })
+        // Its value issues SFDA's mixing pass.
+        let moved = machine.handle(.computed(.sfdaFirstFit, asked[0](), at: start + .seconds(3)))
+        #expect(moved.contains { if case .issue(_, _, .tasksIssued(.sfdaMix, _)?) = $0 { true } else { false } })
     }
 
     /// A run's chunks of features alone and chunks with softmax outputs (a stray producer) have

@@ -177,7 +177,6 @@ import WireFormat
         #expect(!buffer.isDue(now: Self.start, idle: true))
     }
 
-    /// `frame` with its first value replaced by NaN.
     /// `frame` with a NaN in the first probability of its `row`-th row.
     static func withNaN(_ frame: ChunkFrame, row: Int = 0) throws -> ChunkFrame {
         guard case .float64(var values) = frame.probabilities else { throw FrameError.unknownKind(0) }

@@ -23,7 +23,9 @@ final class ComputationPool: Sendable {
     }
 
     private struct State {
-        var pending: [Pending] = []
+        /// Queued from `next` on; a taken one is cleared, so a long queue does not keep the
+        /// inputs (D² statistics) of the computations already done.
+        var pending: [Pending?] = []
         var next = 0
         var draining = 0
         var running = 0
@@ -69,7 +71,10 @@ final class ComputationPool: Sendable {
                 state.draining -= 1
                 return nil
             }
-            defer { state.next += 1 }
+            defer {
+                state.pending[state.next] = nil
+                state.next += 1
+            }
             state.running += 1
             return state.pending[state.next]
         }) {

@@ -11,7 +11,7 @@ import LEEPCore
 /// all are in), so its value is a function of the run's records alone: an owner that replays
 /// them computes the same one.
 struct RunComputation: Sendable {
-    /// Which of a run's computations this is; each is asked for at most once per run.
+    /// Which of a run's computations this is; a run's machine asks for each at most once.
     enum Kind: Hashable, Sendable {
         /// The one-pass feature metrics of the merged statistics, for the final record.
         case featureMetrics

@@ -245,7 +245,8 @@ struct RunStateMachine {
         case .closed, .failed: return []  // Nothing changes a failed or closed run but its close.
         case .collecting, .tasks: break
         }
-        if case .partial = frame, case .tasks = state { return [] }  // Pass 1 is settled.
+        // Pass 1 is settled once complete, whether the run moved on or waits for a computation.
+        if case .partial = frame, ledger.isPass1Complete { return [] }
         lastActivity = max(lastActivity, time)
         let change = ledger.apply(frame)
         var counted: [AggregatorMetric] = []
@@ -287,9 +288,10 @@ struct RunStateMachine {
             // that is no owner's decision: followed, it would score some of the rows as all.)
             guard let current = settledStep() else { break }
             // Replaying decides nothing, so what the step needs is computed here, on the
-            // loop: once per run and take-over, for the runs already past it.
+            // loop: once per run and take-over, for the runs already past it. A live machine
+            // reading back its own marker asks for it off the loop instead (`decide`).
             var next = successor(of: current)
-            while case .compute(let computation) = next {
+            while !isLive, case .compute(let computation) = next {
                 computed[computation.kind] = computation()
                 next = successor(of: current)
             }
@@ -317,7 +319,8 @@ struct RunStateMachine {
             return [.close(failedRecord(reason: reason))]
         case .collecting(var collecting):
             if let settled = settledStep() {
-                return advance(from: settled, now: now)
+                // Waiting for a computation: what comes next is known only once its value is.
+                return computing.isEmpty ? advance(from: settled, now: now) : progress(now: now)
             }
             if ledger.expectedChunkCount == 0 {
                 state = .closed
@@ -345,7 +348,8 @@ struct RunStateMachine {
             return actions + progress(now: now)
         case .tasks(var phase):
             if let settled = settledStep() {
-                return advance(from: settled, now: now)
+                // Waiting for a computation: what comes next is known only once its value is.
+                return computing.isEmpty ? advance(from: settled, now: now) : progress(now: now)
             }
             if let abandoned = abandonment(now: now) { return abandoned }
             var actions: [Action] = []

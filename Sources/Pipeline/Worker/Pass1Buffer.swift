@@ -93,9 +93,9 @@ struct Pass1Buffer {
                 pendingBytes -= partial.recordBytes + statistics
                 statisticsBytes -= statistics
             }
+            if pending.isEmpty && samples.isEmpty { (oldestPending, largestPartial) = (nil, 0) }
             return .rejected("\(chunk.id): \(error)")
         }
-        defer { pending[key] = partial }
         // A run's first chunk with features brings its statistics into memory (D² values, and
         // Y·D² for the per-class scatters): they count toward the flush threshold like chunk
         // bytes, so that many runs with wide features cannot pile up between flushes.
@@ -114,6 +114,7 @@ struct Pass1Buffer {
             }
         }
         largestPartial = max(largestPartial, partial.chunks.count)
+        pending[key] = partial
         if oldestPending == nil { oldestPending = now }
         return .added
     }
