@@ -78,10 +78,11 @@ final class ComputationPool: Sendable {
             state.running += 1
             return state.pending[state.next]
         }) {
-            let clock = ContinuousClock()
-            var value: RunComputation.Value?
-            let duration = clock.measure { value = work.computation() }
-            let finished = Finished(partition: work.partition, run: work.run, kind: work.computation.kind, value: value!, duration: duration)
+            let started = ContinuousClock.now
+            let value = work.computation()
+            let finished = Finished(
+                partition: work.partition, run: work.run, kind: work.computation.kind, value: value,
+                duration: ContinuousClock.now - started)
             state.withLock { state in
                 state.finished.append(finished)
                 state.running -= 1
